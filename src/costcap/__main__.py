@@ -1,0 +1,3 @@
+from costcap.cli import main
+
+main()

@@ -1,0 +1,75 @@
+"""Exact money.
+
+Costs are computed in integer **picodollars** (10⁻¹² USD). A price quoted in USD per million
+tokens is, multiplied by 10⁶, an integer number of picodollars per token for every price in the
+catalog (prices have at most six decimals per million tokens), so ``tokens × price`` is exact
+integer arithmetic with no rounding anywhere. :class:`decimal.Decimal` is used at the edges
+(configuration, display, JSON) and never ``float``.
+
+Stores that keep counters (budgets, rate limits) work in whole micro-dollars; :func:`to_micros_ceil`
+rounds a cost *up* to the next micro-dollar so that a budget counter can never under-count.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+__all__ = [
+    "PICO_PER_MICRO",
+    "PICO_PER_USD",
+    "format_usd",
+    "parse_usd",
+    "pico_from_usd",
+    "to_micros_ceil",
+    "usd_from_pico",
+]
+
+PICO_PER_USD = 10**12
+PICO_PER_MICRO = 10**6
+_PICO = Decimal(PICO_PER_USD)
+
+
+def usd_from_pico(pico: int) -> Decimal:
+    """Exact USD value of an integer number of picodollars."""
+    return Decimal(pico).scaleb(-12).normalize() if pico else Decimal(0)
+
+
+def pico_from_usd(usd: Decimal | int | str) -> int:
+    """Picodollars in ``usd``; raises ``ValueError`` if it is not a whole number of picodollars."""
+    value = Decimal(usd) if not isinstance(usd, Decimal) else usd
+    scaled = value * _PICO
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{usd} USD is finer than a picodollar")
+    return int(scaled)
+
+
+def parse_usd(text: str | int | Decimal, *, what: str = "amount") -> Decimal:
+    """Parse a dollar amount such as ``"12.50"``, ``"$0.003"`` or ``5``; never accepts ``float``.
+
+    Raises ``ValueError`` with a readable message for anything else, including negatives.
+    """
+    if isinstance(text, bool) or isinstance(text, float):
+        raise ValueError(f"{what} must be given as a string or Decimal, not float: {text!r}")
+    raw = text.strip().removeprefix("$").replace("_", "") if isinstance(text, str) else text
+    try:
+        value = Decimal(raw)
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"{what} is not a dollar amount: {text!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"{what} is not a finite dollar amount: {text!r}")
+    if value < 0:
+        raise ValueError(f"{what} must not be negative: {text!r}")
+    return value
+
+
+def to_micros_ceil(pico: int) -> int:
+    """Whole micro-dollars, rounded up (``-(-a // b)`` is ceiling division on ints)."""
+    return -(-pico // PICO_PER_MICRO)
+
+
+def format_usd(value: Decimal | int, *, places: int = 2) -> str:
+    """``$1,234.56`` for display. ``int`` means picodollars. Shows more places for tiny amounts."""
+    usd = usd_from_pico(value) if isinstance(value, int) else value
+    if usd != 0 and abs(usd) < Decimal(1).scaleb(-places):
+        return f"${usd:,.6f}".rstrip("0")
+    return f"${usd:,.{places}f}"

@@ -1,0 +1,1 @@
+"""Shared fixtures. Service-backed fixtures live beside the tests that use them."""
