@@ -3,14 +3,15 @@
     CostcapError
     ├── ConfigError            bad costcap.toml / bad arguments (names file, key and problem)
     ├── UnknownModel           a model with no known price (names the closest known models)
-    └── UsageError             a usage object costcap cannot read (never priced as $0)
+    ├── UsageError             a usage object costcap cannot read (never priced as $0)
+    └── UncountableContent     request content costcap cannot count or bound (audio, files…)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["ConfigError", "CostcapError", "UnknownModel", "UsageError"]
+__all__ = ["ConfigError", "CostcapError", "UncountableContent", "UnknownModel", "UsageError"]
 
 
 class CostcapError(Exception):
@@ -39,3 +40,27 @@ class UnknownModel(CostcapError, LookupError):
 
     def __reduce__(self) -> tuple[type[UnknownModel], tuple[str, tuple[str, ...]]]:
         return (type(self), (self.model, self.suggestions))
+
+
+class UncountableContent(CostcapError, ValueError):
+    """Request content whose tokens costcap can neither count nor bound (never counted as 0).
+
+    Raised for parts such as audio, files and unknown block types; ``kind`` names the part.
+    """
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        self.kind = kind
+        self.detail = detail
+        extra = f": {detail}" if detail else ""
+        super().__init__(
+            f"cannot count the tokens of a {kind!r} content part{extra} "
+            "(costcap refuses to count it as 0 tokens)"
+        )
+
+    def __reduce__(self) -> tuple[type[UncountableContent], tuple[str, str]]:
+        return (type(self), (self.kind, self.detail))
+
+
+class StoreUnavailable(CostcapError, ConnectionError):
+    """The budget/limit store cannot be reached. Calls are refused (fail closed) unless the
+    configuration says to fail open."""

@@ -43,14 +43,21 @@ def pico_from_usd(usd: Decimal | int | str) -> int:
     return int(scaled)
 
 
-def parse_usd(text: str | int | Decimal, *, what: str = "amount") -> Decimal:
-    """Parse a dollar amount such as ``"12.50"``, ``"$0.003"`` or ``5``; never accepts ``float``.
+def parse_usd(text: str | int | float | Decimal, *, what: str = "amount") -> Decimal:
+    """Parse a dollar amount such as ``"12.50"``, ``"$0.003"``, ``5`` or ``0.5``.
 
-    Raises ``ValueError`` with a readable message for anything else, including negatives.
+    A ``float`` is read through its shortest repr (``0.1`` is ``Decimal("0.1")``, what was typed),
+    never through its binary value. Raises ``ValueError`` for anything else, including negatives.
     """
-    if isinstance(text, bool) or isinstance(text, float):
-        raise ValueError(f"{what} must be given as a string or Decimal, not float: {text!r}")
-    raw = text.strip().removeprefix("$").replace("_", "") if isinstance(text, str) else text
+    if isinstance(text, bool):
+        raise ValueError(f"{what} is not a dollar amount: {text!r}")
+    raw: str | int | Decimal
+    if isinstance(text, float):
+        raw = repr(text)
+    elif isinstance(text, str):
+        raw = text.strip().removeprefix("$").replace("_", "")
+    else:
+        raw = text
     try:
         value = Decimal(raw)
     except (InvalidOperation, ValueError):

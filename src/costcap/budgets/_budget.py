@@ -1,0 +1,116 @@
+"""The Budget: a dollar limit on a scope over a period, hard or soft, with alert thresholds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+from costcap.budgets._periods import Period, parse_period
+from costcap.errors import ConfigError
+from costcap.money import parse_usd
+
+__all__ = ["SCOPE_KINDS", "Budget", "CallScope"]
+
+# global; or kind:value, where value "*" makes a template: every member gets its own budget.
+SCOPE_KINDS = ("feature", "user", "key", "model")
+DEFAULT_THRESHOLDS = (Decimal(50), Decimal(80), Decimal(100))
+SOFT_EXTRA_THRESHOLD = Decimal(120)
+ANONYMOUS = "-"  # the member a template charges when the call does not name one
+
+
+@dataclass(frozen=True, slots=True)
+class CallScope:
+    """Who and what a call is for: decides which budgets apply."""
+
+    model: str
+    feature: str | None = None
+    user_id: str | None = None
+    api_key: str | None = None
+
+    def member(self, kind: str) -> str | None:
+        return {
+            "feature": self.feature,
+            "user": self.user_id,
+            "key": self.api_key,
+            "model": self.model,
+        }[kind]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """``Budget(scope="user:*", period="day", limit_usd=5)``.
+
+    scope: ``global``, ``feature:chat``, ``user:alice``, ``key:k1``, ``model:gpt-4o``, or a template
+    ``user:*`` / ``feature:*`` / ``key:*`` / ``model:*`` (each member its own budget).
+    period: ``day``, ``week``, ``month`` (calendar, in ``timezone``) or ``rolling:24h``.
+    mode: ``hard`` refuses a call that could pass the limit; ``soft`` allows it and alerts.
+    thresholds: percentages of the limit at which an alert fires, once per period each.
+    """
+
+    scope: str
+    period: str | Period
+    limit_usd: Decimal | int | str
+    mode: Literal["hard", "soft"] = "hard"
+    thresholds: Sequence[Decimal | int | str] | None = None
+    timezone: str = "UTC"
+    name: str | None = None
+    limit_micros: int = field(init=False)
+    window: Period = field(init=False)
+    kind: str = field(init=False)
+    member: str | None = field(init=False)  # None: global; "*": template; else one member
+    alert_at: tuple[Decimal, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        where = f"budget {self.name or self.scope!r}"
+        set_ = object.__setattr__
+        limit = parse_usd(self.limit_usd, what=f"{where}: limit_usd")  # type: ignore[arg-type]
+        micros = limit * 1_000_000
+        if micros != micros.to_integral_value():
+            raise ConfigError(f"{where}: limit_usd is finer than a micro-dollar: {limit}")
+        set_(self, "limit_micros", int(micros))
+        if self.mode not in ("hard", "soft"):
+            raise ConfigError(f"{where}: mode must be 'hard' or 'soft', not {self.mode!r}")
+        window = (
+            self.period
+            if isinstance(self.period, Period)
+            else parse_period(self.period, timezone=self.timezone, where=f"{where}: period")
+        )
+        set_(self, "window", window)
+        kind, _, member = self.scope.partition(":")
+        if kind == "global" and not member:
+            set_(self, "kind", "global")
+            set_(self, "member", None)
+        elif kind in SCOPE_KINDS and member:
+            set_(self, "kind", kind)
+            set_(self, "member", member)
+        else:
+            raise ConfigError(
+                f"{where}: scope must be 'global' or one of "
+                f"{', '.join(k + ':<name|*>' for k in SCOPE_KINDS)}, not {self.scope!r}"
+            )
+        if self.thresholds is None:
+            marks = DEFAULT_THRESHOLDS + ((SOFT_EXTRA_THRESHOLD,) if self.mode == "soft" else ())
+        else:
+            marks = tuple(
+                parse_usd(t, what=f"{where}: threshold")  # type: ignore[arg-type]
+                for t in self.thresholds
+            )
+        set_(self, "alert_at", tuple(sorted(set(marks))))
+        if self.name is None:
+            set_(self, "name", f"{self.scope}/{window.label}")
+
+    @property
+    def id(self) -> str:
+        assert self.name is not None
+        return self.name
+
+    def applies_to(self, call: CallScope) -> str | None:
+        """The member this budget charges for ``call`` (``""`` for global), or None."""
+        if self.kind == "global":
+            return ""
+        value = call.member(self.kind)
+        if self.member == "*":
+            return value if value is not None else ANONYMOUS
+        return self.member if value == self.member else None

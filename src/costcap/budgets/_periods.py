@@ -1,0 +1,105 @@
+"""Budget periods: calendar day / week / month in a time zone, and rolling windows.
+
+A period turns "now" into the counter bucket(s) a charge goes to:
+
+* calendar periods have one bucket per period, named by its start (``2026-11-28``,
+  ``2026-W48``, ``2026-11``) in the budget's time zone, and reset at local midnight;
+* a rolling window of length W is cut into ``ROLLING_BUCKETS`` buckets of W/N; a charge goes to
+  the current bucket and the limit is checked against every bucket that overlaps the window,
+  the oldest one whole. That over-counts by at most one bucket (W/N of history), so a rolling
+  budget may refuse a little early but is never exceeded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from costcap.errors import ConfigError
+
+__all__ = ["ROLLING_BUCKETS", "Period", "PeriodWindow", "parse_period"]
+
+ROLLING_BUCKETS = 60
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_ROLLING = re.compile(r"^rolling:(\d+)([smhd])$")
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodWindow:
+    bucket: str  # the counter bucket charged now
+    window: tuple[str, ...]  # every bucket summed against the limit (includes ``bucket``)
+    start: datetime
+    resets_at: datetime  # when the charged bucket stops counting
+    ttl_s: int  # how long a store must keep these counters
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    kind: str  # "day" | "week" | "month" | "rolling"
+    seconds: int = 0  # rolling windows only
+    tz: ZoneInfo = ZoneInfo("UTC")
+
+    @property
+    def label(self) -> str:
+        if self.kind != "rolling":
+            return self.kind
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if self.seconds % size == 0:
+                return f"rolling:{self.seconds // size}{unit}"
+        return f"rolling:{self.seconds}s"
+
+    def at(self, now: datetime) -> PeriodWindow:
+        """The window in force at ``now`` (an aware datetime)."""
+        if self.kind == "rolling":
+            return self._rolling(now)
+        local = now.astimezone(self.tz)
+        day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+        if self.kind == "day":
+            start, end, name = day, day + timedelta(days=1), day.strftime("%Y-%m-%d")
+        elif self.kind == "week":
+            start = day - timedelta(days=day.weekday())
+            end = start + timedelta(days=7)
+            iso = start.isocalendar()
+            name = f"{iso.year}-W{iso.week:02d}"
+        else:
+            start = day.replace(day=1)
+            end = (start + timedelta(days=32)).replace(day=1)
+            name = start.strftime("%Y-%m")
+        # Local wall-clock midnights become aware datetimes; fold/DST gaps resolve per zoneinfo.
+        start_at = start.replace(tzinfo=self.tz)
+        end_at = end.replace(tzinfo=self.tz)
+        ttl = int((end_at - now).total_seconds()) + 86400
+        return PeriodWindow(name, (name,), start_at, end_at, ttl)
+
+    def _rolling(self, now: datetime) -> PeriodWindow:
+        size = max(1, self.seconds // ROLLING_BUCKETS)
+        t = int(now.timestamp())
+        current = t // size
+        first = (t - self.seconds) // size
+        window = tuple(f"r{i}" for i in range(first, current + 1))
+        resets_at = datetime.fromtimestamp((first + 1) * size + self.seconds, UTC)
+        start = datetime.fromtimestamp(first * size, UTC)
+        return PeriodWindow(f"r{current}", window, start, resets_at, self.seconds + 2 * size)
+
+
+def parse_period(text: str, *, timezone: str = "UTC", where: str = "period") -> Period:
+    """``day``, ``week``, ``month`` or ``rolling:24h`` (units s, m, h, d)."""
+    try:
+        tz = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: unknown time zone {timezone!r}") from None
+    value = text.strip().lower()
+    if value in ("day", "daily"):
+        return Period("day", tz=tz)
+    if value in ("week", "weekly"):
+        return Period("week", tz=tz)
+    if value in ("month", "monthly"):
+        return Period("month", tz=tz)
+    match = _ROLLING.match(value)
+    if match and int(match.group(1)) > 0:
+        return Period("rolling", int(match.group(1)) * _UNITS[match.group(2)], tz)
+    raise ConfigError(
+        f"{where}: {text!r} is not a period (use day, week, month or rolling:<N><s|m|h|d>)"
+    )

@@ -1,0 +1,54 @@
+"""The ``costcap`` command: a typer app run without click's standalone mode, so that every bad
+input ends as exit code 2 and one readable line on stderr (never a traceback or a usage box)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+import typer
+
+from costcap.errors import CostcapError
+
+__all__ = ["app", "run"]
+
+app = typer.Typer(
+    name="costcap",
+    help="Keep LLM spend bounded: exact costs, budgets, rate limits.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_BAD_INPUT = 2
+
+
+def _register() -> None:
+    # Commands live in their own modules; importing them registers them on `app`.
+    from costcap.cli import demo, estimate, fake_provider, prices  # noqa: F401
+
+
+def fail(message: str) -> int:
+    """Write one line to stderr and return the bad-input exit code."""
+    sys.stderr.write(f"costcap: error: {message}\n")
+    return EXIT_BAD_INPUT
+
+
+def run(argv: Sequence[str]) -> int:
+    """Run the CLI with ``argv`` and return the exit code (tests call this directly)."""
+    _register()
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=list(argv), prog_name="costcap", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        return fail("aborted")
+    except click.ClickException as exc:
+        return fail(exc.format_message().replace("\n", " "))
+    except CostcapError as exc:
+        return fail(str(exc))
+    except BrokenPipeError:
+        return 0
+    return result if isinstance(result, int) else 0

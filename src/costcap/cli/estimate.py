@@ -1,0 +1,180 @@
+"""``costcap estimate``: what a workload costs a month, before you build it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from costcap.cli.app import app
+from costcap.cli.formatting import decimal_text, money, tokens_text
+from costcap.cli.options import catalog_from, decimal_option, non_negative
+from costcap.planning import (
+    DEFAULT_DAYS,
+    DEFAULT_WARN_ABOVE_USD,
+    CallShape,
+    Comparison,
+    Plan,
+    compare_plans,
+    plan,
+)
+from costcap.samples import load_sample, shapes_for_model
+
+
+@app.command()
+def estimate(
+    model: Annotated[str, typer.Option(help="Model to price, e.g. claude-sonnet-4-5.")],
+    daily_calls: Annotated[int, typer.Option(help="Calls per day.")],
+    input_tokens: Annotated[
+        int | None, typer.Option(help="Input tokens per call (or use --from-sample).")
+    ] = None,
+    output_tokens: Annotated[int | None, typer.Option(help="Output tokens per call.")] = None,
+    from_sample: Annotated[
+        Path | None,
+        typer.Option(help="JSONL of real request bodies; their input tokens are counted."),
+    ] = None,
+    compare: Annotated[
+        str | None, typer.Option(help="Other models to compare, comma-separated.")
+    ] = None,
+    days: Annotated[int, typer.Option(help="Days in the period.")] = DEFAULT_DAYS,
+    cache_hit_rate: Annotated[
+        str | None, typer.Option(help="Share of calls served by a response cache, 0..1.")
+    ] = None,
+    warn_above: Annotated[
+        str | None, typer.Option(help="Warn when the period cost passes this many dollars.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    config: Annotated[Path | None, typer.Option(help="costcap.toml with price overrides.")] = None,
+) -> None:
+    """Monthly cost = daily calls x (input tokens x input price + output tokens x output price) x 30."""
+    non_negative(daily_calls, name="--daily-calls")
+    non_negative(input_tokens, name="--input-tokens")
+    non_negative(output_tokens, name="--output-tokens")
+    if days <= 0:
+        raise typer.BadParameter(f"must be positive (got {days})", param_hint="--days")
+    rate = decimal_option(cache_hit_rate, name="--cache-hit-rate") or Decimal(0)
+    if not Decimal(0) <= rate <= Decimal(1):
+        raise typer.BadParameter(f"must be between 0 and 1 (got {rate})", param_hint="--cache-hit-rate")
+    threshold = decimal_option(warn_above, name="--warn-above")
+    threshold = DEFAULT_WARN_ABOVE_USD if threshold is None else threshold
+    others = [m.strip() for m in (compare or "").split(",") if m.strip()]
+
+    catalog = catalog_from(config)
+    sample = load_sample(from_sample) if from_sample is not None else None
+    if sample is None:
+        if input_tokens is None or output_tokens is None:
+            raise typer.BadParameter(
+                "give --input-tokens and --output-tokens, or --from-sample", param_hint="--model"
+            )
+        fixed = [CallShape(input_tokens=input_tokens, output_tokens=output_tokens)]
+
+    def plan_for(name: str) -> Plan:
+        calls = fixed if sample is None else shapes_for_model(sample, name, output_tokens=output_tokens)
+        return plan(catalog, name, daily_calls=daily_calls, calls=calls, days=days, cache_hit_rate=rate)
+
+    base = plan_for(model)
+    comparisons = compare_plans(base, [plan_for(name) for name in others])
+    over = base.period_usd_with_cache > threshold
+    warning = (
+        f"{money(base.period_usd_with_cache)} over {days} days passes the warning threshold of "
+        f"{money(threshold)} (--warn-above)"
+        if over
+        else None
+    )
+    if as_json:
+        payload = _as_json(base, comparisons, warning, sample_size=None if sample is None else len(sample))
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        _render(Console(), base, comparisons)
+    if warning:
+        sys.stderr.write(f"costcap: warning: {warning}\n")
+
+
+def _plan_json(p: Plan) -> dict[str, Any]:
+    return {
+        "model": p.model,
+        "daily_calls": p.daily_calls,
+        "days": p.days,
+        "input_tokens": decimal_text(p.input_tokens),
+        "output_tokens": decimal_text(p.output_tokens),
+        "per_call_usd": decimal_text(p.per_call_usd),
+        "input_usd": decimal_text(p.input_usd),
+        "output_usd": decimal_text(p.output_usd),
+        "daily_usd": decimal_text(p.daily_usd),
+        "monthly_usd": decimal_text(p.period_usd),
+        "cache_hit_rate": decimal_text(p.cache_hit_rate),
+        "daily_usd_with_cache": decimal_text(p.daily_usd_with_cache),
+        "monthly_usd_with_cache": decimal_text(p.period_usd_with_cache),
+    }
+
+
+def _as_json(
+    base: Plan, comparisons: list[Comparison], warning: str | None, *, sample_size: int | None
+) -> dict[str, Any]:
+    out = _plan_json(base)
+    if sample_size is not None:
+        out["sample_requests"] = sample_size
+    if comparisons:
+        out["comparisons"] = [
+            {
+                **_plan_json(c.plan),
+                "saving_usd": decimal_text(c.saving_usd),
+                "saving_pct": decimal_text(c.saving_pct.quantize(Decimal("0.01"))),
+            }
+            for c in comparisons
+        ]
+    out["warning"] = warning
+    return out
+
+
+def _render(console: Console, base: Plan, comparisons: list[Comparison]) -> None:
+    period = "monthly" if base.days == DEFAULT_DAYS else f"{base.days} days"
+    table = Table(
+        title=f"{base.model} · {base.daily_calls:,} calls a day · {base.days} days",
+        title_justify="left",
+    )
+    for header in ("", "tokens / call", "per call", "daily", period):
+        table.add_column(header, justify="right" if header else "left")
+    volume = base.daily_calls * base.days
+    for label, tokens, usd in (
+        ("input", base.input_tokens, base.input_usd),
+        ("output", base.output_tokens, base.output_usd),
+    ):
+        per_call = usd / volume if volume else Decimal(0)
+        table.add_row(label, tokens_text(tokens), money(per_call), money(per_call * base.daily_calls), money(usd))
+    table.add_row(
+        "total", "", money(base.per_call_usd), money(base.daily_usd), money(base.period_usd), style="bold"
+    )
+    if base.cache_hit_rate:
+        table.add_row(
+            f"with {decimal_text(base.cache_hit_rate * 100)}% cache hits",
+            "",
+            "",
+            money(base.daily_usd_with_cache),
+            money(base.period_usd_with_cache),
+            style="green",
+        )
+    console.print(table)
+    if not comparisons:
+        return
+    versus = Table(title=f"compared with {base.model}", title_justify="left")
+    for header in ("model", "per call", "daily", period, "saving", "saving %"):
+        versus.add_column(header, justify="left" if header == "model" else "right")
+    for c in comparisons:
+        p = c.plan
+        versus.add_row(
+            p.model,
+            money(p.per_call_usd),
+            money(p.daily_usd_with_cache),
+            money(p.period_usd_with_cache),
+            money(c.saving_usd),
+            f"{c.saving_pct:.1f}%",
+            style="green" if c.saving_usd > 0 else "red",
+        )
+    console.print(versus)

@@ -1,0 +1,79 @@
+"""Stores: one protocol (:mod:`costcap.stores._base`), four backends, selected by URL.
+
+=========================  ==================================================================
+``memory://``              one process; a lock (:class:`MemoryStore`)
+``sqlite:///path.db``      the embedded default; durable, safe across processes (WAL +
+                           ``BEGIN IMMEDIATE``); ``sqlite://`` alone is an in-memory database
+``redis://host:port/db``   many replicas; one Lua script per step, Redis server time
+``postgresql://…``         many replicas; one transaction per step, row locks in key order
+=========================  ==================================================================
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from costcap.errors import ConfigError
+from costcap.stores._adapter import AsyncAdapter
+from costcap.stores._base import Admission, AsyncStore, Charge, CounterState, Store
+from costcap.stores.memory import MemoryStore
+
+__all__ = [
+    "Admission",
+    "AsyncAdapter",
+    "AsyncStore",
+    "Charge",
+    "CounterState",
+    "MemoryStore",
+    "Store",
+    "open_async_store",
+    "open_store",
+]
+
+SCHEMES = ("memory", "sqlite", "redis", "rediss", "postgresql", "postgres")
+
+
+def _scheme(url: str) -> str:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in SCHEMES:
+        raise ConfigError(
+            f"store URL {url!r}: unknown scheme {scheme!r} "
+            "(use memory://, sqlite:///path.db, redis://host:port/db or postgresql://…)"
+        )
+    return scheme
+
+
+def open_store(url: str) -> Store:
+    """A synchronous store for ``url``. Backends are imported only when asked for."""
+    scheme = _scheme(url)
+    if scheme == "memory":
+        return MemoryStore()
+    if scheme == "sqlite":
+        from costcap.stores.sqlite import SQLiteStore
+
+        return SQLiteStore.from_url(url)
+    if scheme in ("redis", "rediss"):
+        from costcap.stores.redis import RedisStore
+
+        return RedisStore.from_url(url)
+    from costcap.stores.postgres import PostgresStore
+
+    return PostgresStore.from_url(url)
+
+
+def open_async_store(url: str) -> AsyncStore:
+    """An asyncio store for ``url``: native clients for Redis and Postgres, an adapter otherwise."""
+    scheme = _scheme(url)
+    if scheme == "memory":
+        return AsyncAdapter(MemoryStore(), offload=False)
+    if scheme == "sqlite":
+        from costcap.stores.sqlite import SQLiteStore
+
+        return AsyncAdapter(SQLiteStore.from_url(url), offload=True)
+    if scheme in ("redis", "rediss"):
+        from costcap.stores.redis import AsyncRedisStore
+
+        return AsyncRedisStore.from_url(url)
+    from costcap.stores.postgres import AsyncPostgresStore
+
+    return AsyncPostgresStore.from_url(url)

@@ -1,0 +1,111 @@
+"""The store protocol: atomic counters with leased reservations.
+
+Everything admission needs from a store is one primitive over *counters*. A counter is named by a
+key (a budget's or a rate limit's bucket) and holds two integers: ``spent`` (settled) and
+``reserved`` (held by calls in flight). A *charge* asks to reserve ``amount`` on one counter while
+checking the sum over a *window* of counters (one bucket for calendar periods, several for
+rolling/sliding windows) against a ``limit``.
+
+``admit`` takes every charge of a call in ONE atomic step: either each hard charge fits
+(``Σ spent + Σ reserved + amount ≤ limit`` over its window) and all of them are reserved, or none
+is and the first charge that did not fit is reported. The reservation is recorded under an id with
+a lease; ``settle`` turns it into actual amounts, ``release`` drops it (the call was never billed),
+and a reservation whose lease ran out is charged in full (its holder died; the provider may have
+billed) by ``expire``, which every ``admit`` also runs first. Settling or releasing a reservation
+that already expired corrects the full charge to the actual amount.
+
+Units are integers chosen by the caller (micro-dollars for budgets, requests or tokens for rate
+limits). Lease times are the store's own clock (Redis ``TIME``, Postgres ``now()``, the process
+clock for memory and SQLite) so replicas with skewed clocks agree on expiry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Admission", "AsyncStore", "Charge", "CounterState", "Store"]
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    key: str  # the counter this charge reserves on
+    window: tuple[str, ...]  # counters summed against the limit; contains ``key``
+    limit: int
+    amount: int
+    hard: bool = True  # a soft charge is recorded but never refuses
+    ttl_s: int = 86400 * 32  # keep the counters at least this long after the last write
+
+
+@dataclass(frozen=True, slots=True)
+class CounterState:
+    """The sums over a charge's window, after the step."""
+
+    spent: int
+    reserved: int
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    admitted: bool
+    states: tuple[CounterState, ...]  # one per charge, in order
+    refused: int | None = None  # index of the first hard charge that did not fit
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A synchronous store. Every method is atomic on its own."""
+
+    def admit(self, reservation_id: str, charges: Sequence[Charge], lease_s: float) -> Admission:
+        """Reserve every charge or none. ``reservation_id`` must be new."""
+        ...
+
+    def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:
+        """Replace the reservation by ``actuals`` (one per charge). False: unknown id."""
+        ...
+
+    def release(self, reservation_id: str) -> bool:
+        """Drop the reservation; nothing is spent. False: unknown id."""
+        ...
+
+    def extend(self, reservation_id: str, lease_s: float) -> bool:
+        """Push the lease out to ``lease_s`` from now. False: unknown or already expired."""
+        ...
+
+    def expire(self) -> int:
+        """Charge every reservation whose lease ran out, in full. Returns how many."""
+        ...
+
+    def read(self, windows: Sequence[tuple[str, ...]]) -> list[CounterState]:
+        """The current sums over each window."""
+        ...
+
+    def mark_once(self, marker: str, ttl_s: int) -> bool:
+        """True the first time ``marker`` is seen (until ``ttl_s`` passes), False after."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class AsyncStore(Protocol):
+    """The same operations for asyncio callers."""
+
+    async def admit(
+        self, reservation_id: str, charges: Sequence[Charge], lease_s: float
+    ) -> Admission: ...
+
+    async def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool: ...
+
+    async def release(self, reservation_id: str) -> bool: ...
+
+    async def extend(self, reservation_id: str, lease_s: float) -> bool: ...
+
+    async def expire(self) -> int: ...
+
+    async def read(self, windows: Sequence[tuple[str, ...]]) -> list[CounterState]: ...
+
+    async def mark_once(self, marker: str, ttl_s: int) -> bool: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,57 @@
+"""Real Redis and PostgreSQL for the tests.
+
+On a machine without them the tests that need them skip with the reason; with
+``COSTCAP_REQUIRE_SERVICES=1`` (CI) a missing service fails the test instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import pytest
+
+REDIS_URL = os.environ.get("COSTCAP_TEST_REDIS", "redis://127.0.0.1:6379/15")
+POSTGRES_URL = os.environ.get("COSTCAP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require(service: str, host: str, port: int) -> None:
+    if _reachable(host, port):
+        return
+    message = f"{service} is not reachable at {host}:{port}"
+    if os.environ.get("COSTCAP_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{message} and COSTCAP_REQUIRE_SERVICES=1")
+    pytest.skip(message)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def redis_url() -> str:
+    """A Redis URL with a fresh key prefix, so tests never see each other's counters."""
+    require("Redis", "127.0.0.1", 6379)
+    return f"{REDIS_URL}?prefix={unique('cctest')}"
+
+
+def postgres_url() -> str:
+    """A PostgreSQL URL with a fresh schema (created by the store, dropped by the fixture)."""
+    require("PostgreSQL", "127.0.0.1", 5432)
+    return f"{POSTGRES_URL}?schema={unique('cctest')}"
+
+
+def drop_postgres_schema(url: str) -> None:
+    import psycopg
+
+    base, _, query = url.partition("?schema=")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{query}" CASCADE')
