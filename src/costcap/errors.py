@@ -1,15 +1,17 @@
 """The exception hierarchy, in one place::
 
-    CostcapError
-    ├── ConfigError            bad costcap.toml / bad arguments (names file, key and problem)
-    ├── UnknownModel           a model with no known price (names the closest known models)
-    ├── UsageError             a usage object costcap cannot read (never priced as $0)
-    └── UncountableContent     request content costcap cannot count or bound (audio, files…)
+CostcapError
+├── ConfigError            bad costcap.toml / bad arguments (names file, key and problem)
+├── UnknownModel           a model with no known price (names the closest known models)
+├── UsageError             a usage object costcap cannot read (never priced as $0)
+└── UncountableContent     request content costcap cannot count or bound (audio, files…)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
 
 __all__ = ["ConfigError", "CostcapError", "UncountableContent", "UnknownModel", "UsageError"]
 
@@ -64,3 +66,36 @@ class UncountableContent(CostcapError, ValueError):
 class StoreUnavailable(CostcapError, ConnectionError):
     """The budget/limit store cannot be reached. Calls are refused (fail closed) unless the
     configuration says to fail open."""
+
+
+class BudgetExceeded(CostcapError):
+    """A hard budget has no room for the call's worst-case cost; nothing was reserved anywhere.
+
+    Carries what was hit: the budget's id and scope member, its limit, what is spent and reserved
+    in the current period, what this call needed, and when the period resets.
+    """
+
+    def __init__(
+        self,
+        *,
+        budget: str,
+        member: str,
+        limit_usd: Decimal,
+        spent_usd: Decimal,
+        reserved_usd: Decimal,
+        requested_usd: Decimal,
+        resets_at: datetime,
+    ) -> None:
+        self.budget, self.member = budget, member
+        self.limit_usd, self.spent_usd, self.reserved_usd = limit_usd, spent_usd, reserved_usd
+        self.requested_usd, self.resets_at = requested_usd, resets_at
+        who = f" for {member!r}" if member else ""
+        super().__init__(
+            f"budget {budget!r}{who} has no room: limit ${limit_usd}, spent ${spent_usd}, "
+            f"reserved ${reserved_usd}, this call needs up to ${requested_usd}; "
+            f"resets at {resets_at.isoformat()}"
+        )
+
+    @property
+    def retry_after_s(self) -> float:
+        return max(0.0, (self.resets_at - datetime.now(self.resets_at.tzinfo)).total_seconds())

@@ -89,7 +89,7 @@ def plan(
     costs: list[Cost] = [price.cost(call.usage()) for call in calls]
     n = len(calls)
     # Sums over the sample stay integer picodollars; divide by n once, as Decimal.
-    input_pico = sum(c.input_pico + c.cache_read_pico + c.cache_write_pico for c in costs)
+    input_pico = sum(c.total_pico - c.output_pico for c in costs)  # incl. cache and per-request
     output_pico = sum(c.output_pico for c in costs)
     volume = daily_calls * days
     input_usd = usd_from_pico(input_pico * volume) / n

@@ -91,6 +91,8 @@ def shapes_for_model(
             raise ConfigError(
                 f"{request.where}: no max_tokens in the request; pass --output-tokens"
             )
-        counted = count_messages(request.messages, model, system=request.system, tools=request.tools)
+        counted = count_messages(
+            request.messages, model, system=request.system, tools=request.tools
+        )
         shapes.append(CallShape(input_tokens=counted.tokens, output_tokens=out))
     return shapes

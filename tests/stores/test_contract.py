@@ -56,7 +56,9 @@ def test_admit_up_to_the_limit_exactly(store: Store) -> None:
 def test_refusal_reserves_nothing_on_any_charge(store: Store) -> None:
     """All or nothing: when the second charge does not fit, the first is not reserved either."""
     store.admit(rid(), [one("b", limit=50, amount=45)], LEASE)
-    result = store.admit(rid(), [one("a", limit=100, amount=10), one("b", limit=50, amount=10)], LEASE)
+    result = store.admit(
+        rid(), [one("a", limit=100, amount=10), one("b", limit=50, amount=10)], LEASE
+    )
     assert not result.admitted
     assert result.refused == 1
     assert store.read([("a",), ("b",)]) == [CounterState(0, 0), CounterState(0, 45)]
@@ -126,7 +128,7 @@ def test_duplicate_reservation_id_is_an_error(store: Store) -> None:
 
 
 def test_expired_lease_is_charged_in_full(store: Store) -> None:
-    """A reservation whose holder never came back is spent in full and stops blocking as reserved."""
+    """A reservation whose holder never came back is spent in full, no longer reserved."""
     store.admit(rid(), [one(amount=40)], 0.2)
     time.sleep(0.5)
     assert store.expire() == 1
@@ -178,7 +180,9 @@ def test_mark_once_is_true_only_the_first_time(store: Store) -> None:
     assert store.mark_once("alert:b:100", 3600)
 
 
-def _admit_many(store: Store, attempts: int, admitted: list[int], barrier: threading.Barrier) -> None:
+def _admit_many(
+    store: Store, attempts: int, admitted: list[int], barrier: threading.Barrier
+) -> None:
     barrier.wait()
     for _ in range(attempts):
         if store.admit(rid(), [one("hot", limit=100 * 7, amount=7)], LEASE).admitted:
@@ -217,7 +221,10 @@ async def test_concurrent_tasks_admit_exactly_the_limit(store_url: str) -> None:
 
 def _process_worker(url: str, attempts: int, queue: multiprocessing.Queue[int]) -> None:
     store = open_store(url)
-    n = sum(store.admit(rid(), [one("hot", limit=700, amount=7)], LEASE).admitted for _ in range(attempts))
+    n = sum(
+        store.admit(rid(), [one("hot", limit=700, amount=7)], LEASE).admitted
+        for _ in range(attempts)
+    )
     store.close()
     queue.put(n)
 
@@ -226,7 +233,9 @@ def test_concurrent_processes_admit_exactly_the_limit(shared_store_url: str) -> 
     """1,000 admissions from 4 processes sharing one store: exactly 100 pass."""
     ctx = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue[int] = ctx.Queue()
-    procs = [ctx.Process(target=_process_worker, args=(shared_store_url, 250, queue)) for _ in range(4)]
+    procs = [
+        ctx.Process(target=_process_worker, args=(shared_store_url, 250, queue)) for _ in range(4)
+    ]
     for p in procs:
         p.start()
     total = sum(queue.get(timeout=120) for _ in procs)

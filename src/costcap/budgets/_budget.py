@@ -51,9 +51,9 @@ class Budget:
 
     scope: str
     period: str | Period
-    limit_usd: Decimal | int | str
+    limit_usd: Decimal | int | float | str
     mode: Literal["hard", "soft"] = "hard"
-    thresholds: Sequence[Decimal | int | str] | None = None
+    thresholds: Sequence[Decimal | int | float | str] | None = None
     timezone: str = "UTC"
     name: str | None = None
     limit_micros: int = field(init=False)
@@ -65,7 +65,10 @@ class Budget:
     def __post_init__(self) -> None:
         where = f"budget {self.name or self.scope!r}"
         set_ = object.__setattr__
-        limit = parse_usd(self.limit_usd, what=f"{where}: limit_usd")  # type: ignore[arg-type]
+        try:
+            limit = parse_usd(self.limit_usd, what=f"{where}: limit_usd")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         micros = limit * 1_000_000
         if micros != micros.to_integral_value():
             raise ConfigError(f"{where}: limit_usd is finer than a micro-dollar: {limit}")
@@ -93,10 +96,10 @@ class Budget:
         if self.thresholds is None:
             marks = DEFAULT_THRESHOLDS + ((SOFT_EXTRA_THRESHOLD,) if self.mode == "soft" else ())
         else:
-            marks = tuple(
-                parse_usd(t, what=f"{where}: threshold")  # type: ignore[arg-type]
-                for t in self.thresholds
-            )
+            try:
+                marks = tuple(parse_usd(t, what=f"{where}: threshold") for t in self.thresholds)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         set_(self, "alert_at", tuple(sorted(set(marks))))
         if self.name is None:
             set_(self, "name", f"{self.scope}/{window.label}")

@@ -22,6 +22,7 @@ from costcap.errors import ConfigError
 __all__ = ["ROLLING_BUCKETS", "Period", "PeriodWindow", "parse_period"]
 
 ROLLING_BUCKETS = 60
+_UTC = ZoneInfo("UTC")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _ROLLING = re.compile(r"^rolling:(\d+)([smhd])$")
 
@@ -39,7 +40,7 @@ class PeriodWindow:
 class Period:
     kind: str  # "day" | "week" | "month" | "rolling"
     seconds: int = 0  # rolling windows only
-    tz: ZoneInfo = ZoneInfo("UTC")
+    tz: ZoneInfo = _UTC
 
     @property
     def label(self) -> str:

@@ -52,7 +52,7 @@ def estimate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     config: Annotated[Path | None, typer.Option(help="costcap.toml with price overrides.")] = None,
 ) -> None:
-    """Monthly cost = daily calls x (input tokens x input price + output tokens x output price) x 30."""
+    """Monthly cost = daily calls x (input x input price + output x output price) x 30 days."""
     non_negative(daily_calls, name="--daily-calls")
     non_negative(input_tokens, name="--input-tokens")
     non_negative(output_tokens, name="--output-tokens")
@@ -60,7 +60,9 @@ def estimate(
         raise typer.BadParameter(f"must be positive (got {days})", param_hint="--days")
     rate = decimal_option(cache_hit_rate, name="--cache-hit-rate") or Decimal(0)
     if not Decimal(0) <= rate <= Decimal(1):
-        raise typer.BadParameter(f"must be between 0 and 1 (got {rate})", param_hint="--cache-hit-rate")
+        raise typer.BadParameter(
+            f"must be between 0 and 1 (got {rate})", param_hint="--cache-hit-rate"
+        )
     threshold = decimal_option(warn_above, name="--warn-above")
     threshold = DEFAULT_WARN_ABOVE_USD if threshold is None else threshold
     others = [m.strip() for m in (compare or "").split(",") if m.strip()]
@@ -75,8 +77,12 @@ def estimate(
         fixed = [CallShape(input_tokens=input_tokens, output_tokens=output_tokens)]
 
     def plan_for(name: str) -> Plan:
-        calls = fixed if sample is None else shapes_for_model(sample, name, output_tokens=output_tokens)
-        return plan(catalog, name, daily_calls=daily_calls, calls=calls, days=days, cache_hit_rate=rate)
+        calls = (
+            fixed if sample is None else shapes_for_model(sample, name, output_tokens=output_tokens)
+        )
+        return plan(
+            catalog, name, daily_calls=daily_calls, calls=calls, days=days, cache_hit_rate=rate
+        )
 
     base = plan_for(model)
     comparisons = compare_plans(base, [plan_for(name) for name in others])
@@ -88,7 +94,9 @@ def estimate(
         else None
     )
     if as_json:
-        payload = _as_json(base, comparisons, warning, sample_size=None if sample is None else len(sample))
+        payload = _as_json(
+            base, comparisons, warning, sample_size=None if sample is None else len(sample)
+        )
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     else:
         _render(Console(), base, comparisons)
@@ -147,9 +155,20 @@ def _render(console: Console, base: Plan, comparisons: list[Comparison]) -> None
         ("output", base.output_tokens, base.output_usd),
     ):
         per_call = usd / volume if volume else Decimal(0)
-        table.add_row(label, tokens_text(tokens), money(per_call), money(per_call * base.daily_calls), money(usd))
+        table.add_row(
+            label,
+            tokens_text(tokens),
+            money(per_call),
+            money(per_call * base.daily_calls),
+            money(usd),
+        )
     table.add_row(
-        "total", "", money(base.per_call_usd), money(base.daily_usd), money(base.period_usd), style="bold"
+        "total",
+        "",
+        money(base.per_call_usd),
+        money(base.daily_usd),
+        money(base.period_usd),
+        style="bold",
     )
     if base.cache_hit_rate:
         table.add_row(

@@ -21,7 +21,9 @@ def fake_provider(
     if not 0 < port < 65536:
         raise typer.BadParameter(f"must be 1..65535 (got {port})", param_hint="--port")
     if output_tokens < 0:
-        raise typer.BadParameter(f"must not be negative (got {output_tokens})", param_hint="--output-tokens")
+        raise typer.BadParameter(
+            f"must not be negative (got {output_tokens})", param_hint="--output-tokens"
+        )
     from costcap.testing import FakeProviderConfig, serve_fake_provider
 
     serve_fake_provider(host, port, FakeProviderConfig(default_output_tokens=output_tokens))

@@ -28,7 +28,9 @@ class AsyncAdapter:
     async def _call(self, fn: Callable[[], T]) -> T:
         return await asyncio.to_thread(fn) if self._offload else fn()
 
-    async def admit(self, reservation_id: str, charges: Sequence[Charge], lease_s: float) -> Admission:
+    async def admit(
+        self, reservation_id: str, charges: Sequence[Charge], lease_s: float
+    ) -> Admission:
         return await self._call(lambda: self.sync.admit(reservation_id, charges, lease_s))
 
     async def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:

@@ -39,7 +39,9 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._counters: dict[str, _Counter] = {}
         self._reservations: dict[str, _Reservation] = {}
-        self._leases: list[tuple[float, str]] = []  # heap of (lease_until, id); stale entries skipped
+        self._leases: list[
+            tuple[float, str]
+        ] = []  # heap of (lease_until, id); stale entries skipped
         self._markers: dict[str, float] = {}
         self._admits = 0
 
@@ -71,7 +73,10 @@ class MemoryStore:
             heapq.heappush(self._leases, (lease_until, reservation_id))
             return Admission(
                 True,
-                tuple(CounterState(s.spent, s.reserved + c.amount) for s, c in zip(sums, charges)),
+                tuple(
+                    CounterState(s.spent, s.reserved + c.amount)
+                    for s, c in zip(sums, charges, strict=True)
+                ),
             )
 
     def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:
@@ -177,4 +182,3 @@ class MemoryStore:
             del self._counters[key]
         for marker in [m for m, until in self._markers.items() if until <= now]:
             del self._markers[marker]
-

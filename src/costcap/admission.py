@@ -1,0 +1,164 @@
+"""Admission as pure steps over a store's one atomic primitive.
+
+``charges_for`` turns a call (its scope and worst-case cost) into one :class:`Charge` per budget
+that applies; the store reserves all of them or none. ``refusal`` explains a refused admission as
+:class:`BudgetExceeded`; ``alerts_due`` decides which thresholds a step has crossed. Budgets count
+in whole micro-dollars rounded *up* from exact picodollar costs, so a counter never under-counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from costcap.alerts import Alert
+from costcap.budgets import Budget, CallScope, PeriodWindow
+from costcap.errors import BudgetExceeded
+from costcap.stores import Admission, Charge, CounterState
+
+__all__ = [
+    "MARKER_TTL_S",
+    "Applied",
+    "alerts_due",
+    "charges_for",
+    "exhausted_alert",
+    "micros_usd",
+    "refusal",
+    "spent_before",
+    "status_of",
+]
+
+_MICRO = Decimal("0.000001")
+MARKER_TTL_S = 40 * 86400  # longer than any calendar period a marker names
+
+
+def micros_usd(micros: int) -> Decimal:
+    return (Decimal(micros) * _MICRO).normalize() if micros else Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """One budget as it applies to one call: which member, which period bucket."""
+
+    budget: Budget
+    member: str
+    window: PeriodWindow
+
+    @property
+    def key(self) -> str:
+        return f"budget:{self.budget.id}:{self.member}:{self.window.bucket}"
+
+    @property
+    def alert_period(self) -> str:
+        """The period an alert fires once in: the calendar bucket, or for a rolling window the
+        window-length slot of time it falls in (one alert per window length, not per bucket)."""
+        if self.budget.window.kind != "rolling":
+            return self.window.bucket
+        return f"w{int(self.window.start.timestamp()) // self.budget.window.seconds}"
+
+    @property
+    def window_keys(self) -> tuple[str, ...]:
+        prefix = f"budget:{self.budget.id}:{self.member}:"
+        return tuple(prefix + bucket for bucket in self.window.window)
+
+
+def charges_for(
+    budgets: Sequence[Budget], scope: CallScope, amount_micros: int, now: datetime
+) -> tuple[list[Applied], list[Charge]]:
+    applied: list[Applied] = []
+    charges: list[Charge] = []
+    for budget in budgets:
+        member = budget.applies_to(scope)
+        if member is None:
+            continue
+        a = Applied(budget, member, budget.window.at(now))
+        applied.append(a)
+        charges.append(
+            Charge(
+                key=a.key,
+                window=a.window_keys,
+                limit=budget.limit_micros,
+                amount=amount_micros,
+                hard=budget.mode == "hard",
+                ttl_s=a.window.ttl_s,
+            )
+        )
+    return applied, charges
+
+
+def refusal(applied: Sequence[Applied], admission: Admission, amount_micros: int) -> BudgetExceeded:
+    index = admission.refused
+    assert index is not None
+    hit, state = applied[index], admission.states[index]
+    return BudgetExceeded(
+        budget=hit.budget.id,
+        member=hit.member,
+        limit_usd=micros_usd(hit.budget.limit_micros),
+        spent_usd=micros_usd(state.spent),
+        reserved_usd=micros_usd(state.reserved),
+        requested_usd=micros_usd(amount_micros),
+        resets_at=hit.window.resets_at,
+    )
+
+
+def _alert(a: Applied, kind: str, pct: Decimal, spent: int) -> Alert:
+    return Alert(
+        kind="exhausted" if kind == "exhausted" else "threshold",
+        budget=a.budget.id,
+        member=a.member,
+        mode=a.budget.mode,
+        period=a.alert_period,
+        threshold_pct=pct,
+        spent_usd=micros_usd(spent),
+        limit_usd=micros_usd(a.budget.limit_micros),
+        resets_at=a.window.resets_at,
+    )
+
+
+def alerts_due(applied: Sequence[Applied], spent: Sequence[int]) -> list[tuple[str, Alert]]:
+    """(marker, alert) for every threshold that ``spent`` (micros, one per applied budget) has
+    reached. The caller fires each only if the store grants its marker for the first time."""
+    due: list[tuple[str, Alert]] = []
+    for a, amount in zip(applied, spent, strict=True):
+        limit = a.budget.limit_micros
+        for pct in a.budget.alert_at:
+            if limit and amount * 100 >= pct * limit:
+                due.append(
+                    (
+                        f"alert:{a.budget.id}:{a.member}:{a.alert_period}:{pct}",
+                        _alert(a, "threshold", pct, amount),
+                    )
+                )
+    return due
+
+
+def exhausted_alert(applied: Sequence[Applied], admission: Admission) -> tuple[str, Alert]:
+    index = admission.refused
+    assert index is not None
+    a, state = applied[index], admission.states[index]
+    return f"alert:{a.budget.id}:{a.member}:{a.alert_period}:exhausted", _alert(
+        a, "exhausted", Decimal(100), state.spent
+    )
+
+
+def spent_before(admission: Admission) -> list[int]:
+    return [state.spent for state in admission.states]
+
+
+def status_of(applied: Applied, state: CounterState) -> dict[str, object]:
+    b = applied.budget
+    return {
+        "budget": b.id,
+        "scope": b.scope,
+        "member": applied.member,
+        "mode": b.mode,
+        "period": b.window.label,
+        "bucket": applied.window.bucket,
+        "limit_usd": micros_usd(b.limit_micros),
+        "spent_usd": micros_usd(state.spent),
+        "reserved_usd": micros_usd(state.reserved),
+        "remaining_usd": micros_usd(max(0, b.limit_micros - state.spent - state.reserved)),
+        "resets_at": applied.window.resets_at.isoformat(),
+    }

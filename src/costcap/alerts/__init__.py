@@ -1,0 +1,14 @@
+"""Budget alerts: what fired, and where it goes."""
+
+from __future__ import annotations
+
+from costcap.alerts._alert import Alert
+from costcap.alerts._notifiers import (
+    CallableNotifier,
+    LogNotifier,
+    Notifier,
+    WebhookNotifier,
+    notify_all,
+)
+
+__all__ = ["Alert", "CallableNotifier", "LogNotifier", "Notifier", "WebhookNotifier", "notify_all"]
