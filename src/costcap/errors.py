@@ -10,7 +10,7 @@ CostcapError
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 __all__ = ["ConfigError", "CostcapError", "UncountableContent", "UnknownModel", "UsageError"]
@@ -98,4 +98,4 @@ class BudgetExceeded(CostcapError):
 
     @property
     def retry_after_s(self) -> float:
-        return max(0.0, (self.resets_at - datetime.now(self.resets_at.tzinfo)).total_seconds())
+        return max(0.0, (self.resets_at - datetime.now(UTC)).total_seconds())

@@ -13,13 +13,14 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from costcap import admission as adm
 from costcap.alerts import LogNotifier, Notifier, notify_all
 from costcap.budgets import Budget, CallScope
 from costcap.errors import StoreUnavailable
-from costcap.money import to_micros_ceil
+from costcap.money import micros_ceil_from_usd, parse_usd, to_micros_ceil
 from costcap.policy import Bounds, CostCapExceeded, Policy
 from costcap.pricing import Cost, PriceCatalog, default_catalog, usage_from
 from costcap.stores import AsyncStore, Store, open_async_store, open_store
@@ -109,7 +110,7 @@ class _Core:
         tools: Iterable[Mapping[str, Any]] | None,
         input: Any,
         instructions: str | None,
-        reserve_usd: Decimal | None,
+        reserve_usd: Decimal | int | float | str | None,
     ) -> tuple[Ticket, list[Any]]:
         price = self.catalog.resolve(model)
         bounds: Bounds = self.policy.bound(
@@ -120,7 +121,7 @@ class _Core:
         )
         worst: WorstCase | None = None
         if reserve_usd is not None:
-            amount = to_micros_ceil(int(reserve_usd * 10**12))
+            amount = micros_ceil_from_usd(parse_usd(reserve_usd, what="reserve_usd"))
         else:
             counted = self._count(model, messages, system, tools, input, instructions)
             cache = has_cache_control(messages, system, tools)
@@ -212,6 +213,24 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _config_kwargs(path: str | Path, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    from costcap.config import load_config
+
+    config = load_config(path)
+    kwargs: dict[str, Any] = {
+        "store": config.store,
+        "budgets": config.budgets,
+        "policy": config.policy,
+        "catalog": PriceCatalog.from_toml(path),
+        "notifiers": [LogNotifier(), *config.notifiers],
+        "lease_s": config.lease_s,
+        "strict": config.strict,
+        "fail_open": config.fail_open,
+    }
+    kwargs.update(overrides)
+    return kwargs
+
+
 class Guard(_Core):
     """``Guard(store="sqlite:///costcap.db", budgets=[...], policy=Policy(...))``."""
 
@@ -240,6 +259,11 @@ class Guard(_Core):
         )
         self.store: Store = open_store(store) if isinstance(store, str) else store
 
+    @classmethod
+    def from_config(cls, path: str | Path, **overrides: Any) -> Guard:
+        """A Guard from ``costcap.toml``: store, budgets, allocation, policy, alerts, prices."""
+        return cls(**_config_kwargs(path, overrides))
+
     def admit(
         self,
         *,
@@ -253,7 +277,7 @@ class Guard(_Core):
         tools: Iterable[Mapping[str, Any]] | None = None,
         input: Any = None,
         instructions: str | None = None,
-        reserve_usd: Decimal | None = None,
+        reserve_usd: Decimal | int | float | str | None = None,
     ) -> Ticket:
         """Bound the call, reserve its worst case in every budget that applies, or raise
         ``BudgetExceeded`` / a ``PolicyViolation`` / ``StoreUnavailable`` with nothing reserved."""
@@ -289,6 +313,16 @@ class Guard(_Core):
         if actuals:
             self._fire(self.due_on_settle(ticket, actuals[0]), ticket)
         return cost
+
+    def settle_cost(self, ticket: Ticket, cost_usd: Decimal | int | float | str) -> None:
+        """Settle with a dollar amount instead of a usage (for costs priced elsewhere)."""
+        if ticket.done:
+            raise ValueError(f"ticket {ticket.id} is already settled or released")
+        actual = micros_ceil_from_usd(parse_usd(cost_usd, what="cost_usd"))
+        ticket.done = True
+        if ticket.applied:
+            self.store.settle(ticket.id, [actual] * len(ticket.applied))
+            self._fire(self.due_on_settle(ticket, actual), ticket)
 
     def release(self, ticket: Ticket) -> None:
         """The call failed before the provider billed it: give the reservation back."""
@@ -373,6 +407,10 @@ class AsyncGuard(_Core):
         )
         self.store: AsyncStore = open_async_store(store) if isinstance(store, str) else store
 
+    @classmethod
+    def from_config(cls, path: str | Path, **overrides: Any) -> AsyncGuard:
+        return cls(**_config_kwargs(path, overrides))
+
     async def admit(
         self,
         *,
@@ -386,7 +424,7 @@ class AsyncGuard(_Core):
         tools: Iterable[Mapping[str, Any]] | None = None,
         input: Any = None,
         instructions: str | None = None,
-        reserve_usd: Decimal | None = None,
+        reserve_usd: Decimal | int | float | str | None = None,
     ) -> Ticket:
         ticket, charges = self.prepare(
             model=model, messages=messages, max_tokens=max_tokens, user_id=user_id,

@@ -12,12 +12,13 @@ rounds a cost *up* to the next micro-dollar so that a budget counter can never u
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 __all__ = [
     "PICO_PER_MICRO",
     "PICO_PER_USD",
     "format_usd",
+    "micros_ceil_from_usd",
     "parse_usd",
     "pico_from_usd",
     "to_micros_ceil",
@@ -72,6 +73,11 @@ def parse_usd(text: str | int | float | Decimal, *, what: str = "amount") -> Dec
 def to_micros_ceil(pico: int) -> int:
     """Whole micro-dollars, rounded up (``-(-a // b)`` is ceiling division on ints)."""
     return -(-pico // PICO_PER_MICRO)
+
+
+def micros_ceil_from_usd(usd: Decimal) -> int:
+    """Whole micro-dollars in ``usd``, rounded up."""
+    return int((usd * 1_000_000).to_integral_value(rounding=ROUND_CEILING))
 
 
 def format_usd(value: Decimal | int, *, places: int = 2) -> str:

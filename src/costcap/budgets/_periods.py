@@ -31,8 +31,8 @@ _ROLLING = re.compile(r"^rolling:(\d+)([smhd])$")
 class PeriodWindow:
     bucket: str  # the counter bucket charged now
     window: tuple[str, ...]  # every bucket summed against the limit (includes ``bucket``)
-    start: datetime
-    resets_at: datetime  # when the charged bucket stops counting
+    start: datetime  # in UTC
+    resets_at: datetime  # in UTC: when the charged bucket stops counting
     ttl_s: int  # how long a store must keep these counters
 
 
@@ -68,9 +68,10 @@ class Period:
             start = day.replace(day=1)
             end = (start + timedelta(days=32)).replace(day=1)
             name = start.strftime("%Y-%m")
-        # Local wall-clock midnights become aware datetimes; fold/DST gaps resolve per zoneinfo.
-        start_at = start.replace(tzinfo=self.tz)
-        end_at = end.replace(tzinfo=self.tz)
+        # Local wall-clock midnights, kept in UTC: arithmetic on aware datetimes that share a
+        # zoneinfo is wall-clock arithmetic in Python and would be an hour off across DST.
+        start_at = start.replace(tzinfo=self.tz).astimezone(UTC)
+        end_at = end.replace(tzinfo=self.tz).astimezone(UTC)
         ttl = int((end_at - now).total_seconds()) + 86400
         return PeriodWindow(name, (name,), start_at, end_at, ttl)
 

@@ -1,0 +1,173 @@
+"""``costcap.toml``: the guard's settings, budgets, allocation, policy and alerts.
+
+Prices (``[models]``) are read by :meth:`costcap.pricing.PriceCatalog.from_toml` from the same
+file. Every problem is a :class:`ConfigError` naming the file, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from costcap.alerts import Notifier, WebhookNotifier
+from costcap.budgets import Budget, allocate
+from costcap.errors import ConfigError
+from costcap.policy import Policy, Rule
+
+__all__ = ["GuardConfig", "load_config", "parse_config"]
+
+T = TypeVar("T")
+_GUARD_KEYS = {"store", "strict", "fail_open", "lease_seconds", "timezone"}
+_BUDGET_KEYS = {"scope", "period", "limit_usd", "mode", "thresholds", "timezone", "name"}
+_RULE_KEYS = {"default_max_tokens", "max_tokens_cap", "allowed_models", "max_cost_usd"}
+_POLICY_KEYS = _RULE_KEYS | {"on_over_cap", "features", "models"}
+_ALLOCATION_KEYS = {"total_usd", "period", "shares", "mode", "timezone"}
+
+
+@dataclass
+class GuardConfig:
+    store: str = "sqlite:///costcap.db"
+    strict: bool = False
+    fail_open: bool = False
+    lease_s: float = 600.0
+    budgets: list[Budget] = field(default_factory=list)
+    policy: Policy = field(default_factory=Policy)
+    notifiers: list[Notifier] = field(default_factory=list)
+
+
+class _Reader:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {key}: {problem}")
+
+    def table(self, data: Mapping[str, Any], key: str, allowed: set[str]) -> Mapping[str, Any]:
+        value = data.get(key.rsplit(".", 1)[-1], {})
+        if not isinstance(value, Mapping):
+            raise self.fail(key, "must be a table")
+        self.known(value, key, allowed)
+        return value
+
+    def known(self, table: Mapping[str, Any], key: str, allowed: set[str]) -> None:
+        for name in table:
+            if name not in allowed:
+                raise self.fail(f"{key}.{name}", f"unknown key (expected one of {sorted(allowed)})")
+
+    def typed(
+        self, table: Mapping[str, Any], key: str, name: str, kind: type[T] | tuple[type, ...]
+    ) -> Any:
+        value = table[name]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            names = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
+            raise self.fail(f"{key}.{name}", f"must be {names}, not {value!r}")
+        return value
+
+    def build(self, key: str, make: Callable[[], T]) -> T:
+        try:
+            return make()
+        except ConfigError as exc:
+            raise self.fail(key, str(exc)) from None
+        except (ValueError, TypeError) as exc:
+            raise self.fail(key, str(exc)) from None
+
+
+def _rule(r: _Reader, table: Mapping[str, Any], key: str) -> Rule:
+    if not isinstance(table, Mapping):
+        raise r.fail(key, "must be a table")
+    r.known(table, key, _RULE_KEYS)
+    return r.build(key, lambda: Rule(**dict(table)))
+
+
+def _policy(r: _Reader, data: Mapping[str, Any]) -> Policy:
+    table = r.table(data, "policy", _POLICY_KEYS)
+    kwargs = {k: v for k, v in table.items() if k not in ("features", "models")}
+    features = {
+        name: _rule(r, rule, f"policy.features.{name}")
+        for name, rule in r.table(table, "policy.features", set(table.get("features", {}))).items()
+    }
+    models = {
+        name: _rule(r, rule, f"policy.models.{name}")
+        for name, rule in r.table(table, "policy.models", set(table.get("models", {}))).items()
+    }
+    return r.build("policy", lambda: Policy(**kwargs, features=features, models=models))
+
+
+def _budgets(r: _Reader, data: Mapping[str, Any], timezone: str) -> list[Budget]:
+    raw = data.get("budgets", [])
+    if not isinstance(raw, list):
+        raise r.fail("budgets", "must be an array of tables ([[budgets]])")
+    out = []
+    for index, item in enumerate(raw):
+        key = f"budgets[{index}]"
+        if not isinstance(item, Mapping):
+            raise r.fail(key, "must be a table")
+        r.known(item, key, _BUDGET_KEYS)
+        for required in ("scope", "period", "limit_usd"):
+            if required not in item:
+                raise r.fail(f"{key}.{required}", "is required")
+        settings = {"timezone": timezone, **item}
+        out.append(r.build(key, lambda s=settings: Budget(**s)))  # type: ignore[misc]
+    if "allocation" in data:
+        table = r.table(data, "allocation", _ALLOCATION_KEYS)
+        if "total_usd" not in table or "shares" not in table:
+            raise r.fail("allocation", "needs total_usd and shares")
+        shares = r.typed(table, "allocation", "shares", dict)
+        options = {k: v for k, v in table.items() if k not in ("total_usd", "shares")}
+        options.setdefault("timezone", timezone)
+        out.extend(r.build("allocation", lambda: allocate(table["total_usd"], shares, **options)))
+    return out
+
+
+def _notifiers(r: _Reader, data: Mapping[str, Any]) -> list[Notifier]:
+    alerts = r.table(data, "alerts", {"webhooks", "log"})
+    out: list[Notifier] = []
+    hooks = alerts.get("webhooks", [])
+    if not isinstance(hooks, list):
+        raise r.fail("alerts.webhooks", "must be an array of tables ([[alerts.webhooks]])")
+    for index, hook in enumerate(hooks):
+        key = f"alerts.webhooks[{index}]"
+        if not isinstance(hook, Mapping) or not isinstance(hook.get("url"), str):
+            raise r.fail(key, "needs a url string")
+        r.known(hook, key, {"url", "retries"})
+        out.append(WebhookNotifier(hook["url"], retries=int(hook.get("retries", 4))))
+    return out
+
+
+def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> GuardConfig:
+    r = _Reader(source)
+    known = {"guard", "budgets", "allocation", "policy", "alerts", "models", "limits"}
+    r.known(data, "(top level)", known)
+    guard = r.table(data, "guard", _GUARD_KEYS)
+    timezone = r.typed(guard, "guard", "timezone", str) if "timezone" in guard else "UTC"
+    config = GuardConfig(
+        budgets=_budgets(r, data, timezone), policy=_policy(r, data), notifiers=_notifiers(r, data)
+    )
+    if "store" in guard:
+        config.store = r.typed(guard, "guard", "store", str)
+    if "strict" in guard:
+        config.strict = r.typed(guard, "guard", "strict", bool)
+    if "fail_open" in guard:
+        config.fail_open = r.typed(guard, "guard", "fail_open", bool)
+    if "lease_seconds" in guard:
+        config.lease_s = float(r.typed(guard, "guard", "lease_seconds", (int, float)))
+        if config.lease_s <= 0:
+            raise r.fail("guard.lease_seconds", "must be positive")
+    return config
+
+
+def load_config(path: str | Path) -> GuardConfig:
+    """Read ``costcap.toml``; a missing file or bad TOML is a ConfigError naming the file."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return parse_config(data, source=str(p))

@@ -1,0 +1,88 @@
+"""Notifiers: log, callable, webhook (Slack-compatible, retried, never blocking)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from costcap.alerts import Alert, LogNotifier, WebhookNotifier, notify_all
+
+ALERT = Alert(
+    kind="threshold",
+    budget="global/day",
+    member="",
+    mode="hard",
+    period="2026-11-28",
+    threshold_pct=Decimal(80),
+    spent_usd=Decimal(80),
+    limit_usd=Decimal(100),
+    resets_at=datetime(2026, 11, 29, tzinfo=UTC),
+)
+
+
+def test_log_notifier_writes_structured_json(caplog: pytest.LogCaptureFixture) -> None:
+    """The log notifier emits one JSON warning with the alert's fields."""
+    with caplog.at_level(logging.WARNING, logger="costcap.alerts"):
+        LogNotifier().notify(ALERT)
+    record = json.loads(caplog.records[0].getMessage())
+    assert record["threshold_pct"] == "80"
+    assert record["budget"] == "global/day"
+
+
+def test_webhook_retries_until_delivered() -> None:
+    """A webhook that fails twice with 503 is retried and the alert delivered on the third try."""
+    calls: list[dict[str, object]] = []
+    done = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(json.loads(request.content))
+        if len(calls) < 3:
+            return httpx.Response(503)
+        done.set()
+        return httpx.Response(200)
+
+    hook = WebhookNotifier("http://hooks.invalid/x", backoff_s=0.01, transport=httpx.MockTransport(handler))
+    hook.notify(ALERT)
+    assert done.wait(5)
+    hook.close()
+    assert hook.delivered == 1
+    assert "reached 80%" in str(calls[-1]["text"])
+
+
+def test_webhook_never_blocks_the_caller() -> None:
+    """notify returns at once even when the endpoint takes a second to answer."""
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        time.sleep(1)
+        return httpx.Response(200)
+
+    hook = WebhookNotifier("http://hooks.invalid/x", transport=httpx.MockTransport(slow))
+    started = time.perf_counter()
+    hook.notify(ALERT)
+    assert time.perf_counter() - started < 0.1
+    hook.close()
+
+
+def test_a_failing_notifier_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    """One notifier raising is logged; the next still receives the alert."""
+    got: list[Alert] = []
+
+    class Broken:
+        def notify(self, alert: Alert) -> None:
+            raise RuntimeError("boom")
+
+    class Keep:
+        def notify(self, alert: Alert) -> None:
+            got.append(alert)
+
+    with caplog.at_level(logging.ERROR, logger="costcap.alerts"):
+        notify_all((Broken(), Keep()), ALERT)
+    assert got == [ALERT]
+    assert "boom" in caplog.text

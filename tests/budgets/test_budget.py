@@ -1,0 +1,86 @@
+"""The Budget model: scopes, templates, limits, thresholds, allocation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from costcap.budgets import Budget, CallScope, allocate
+from costcap.errors import ConfigError
+
+CALL = CallScope(model="gpt-4o", feature="chat", user_id="alice", api_key="k1")
+
+
+def test_global_budget_applies_to_every_call() -> None:
+    """A global budget charges every call, under the empty member."""
+    assert Budget(scope="global", period="day", limit_usd=1).applies_to(CALL) == ""
+
+
+def test_template_gives_each_member_its_own_budget() -> None:
+    """``user:*`` charges the calling user's own counter."""
+    assert Budget(scope="user:*", period="day", limit_usd=5).applies_to(CALL) == "alice"
+
+
+def test_template_charges_anonymous_calls_together() -> None:
+    """A call naming no user is charged to one shared anonymous member, not let through."""
+    budget = Budget(scope="user:*", period="day", limit_usd=5)
+    assert budget.applies_to(CallScope(model="gpt-4o")) == "-"
+
+
+def test_fixed_member_only_applies_to_that_member() -> None:
+    """``feature:code`` does not apply to a chat call."""
+    assert Budget(scope="feature:code", period="day", limit_usd=5).applies_to(CALL) is None
+
+
+def test_limit_is_exact() -> None:
+    """A float limit is read as written (0.1 is ten cents exactly, in micro-dollars)."""
+    assert Budget(scope="global", period="day", limit_usd=0.1).limit_micros == 100_000
+
+
+def test_soft_budget_adds_the_120_threshold() -> None:
+    """Soft budgets alert at 50/80/100/120% by default, hard ones at 50/80/100%."""
+    assert Budget(scope="global", period="day", limit_usd=1, mode="soft").alert_at == (
+        Decimal(50), Decimal(80), Decimal(100), Decimal(120)
+    )
+    assert Budget(scope="global", period="day", limit_usd=1).alert_at[-1] == 100
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"scope": "team:x"}, "scope must be"),
+        ({"limit_usd": "-5"}, "must not be negative"),
+        ({"limit_usd": "abc"}, "not a dollar amount"),
+        ({"mode": "firm"}, "mode must be"),
+        ({"limit_usd": "0.0000001"}, "finer than a micro-dollar"),
+    ],
+)
+def test_bad_budget_is_a_config_error(kwargs: dict[str, str], message: str) -> None:
+    """Each bad field is refused with a message naming the problem."""
+    settings = {"scope": "global", "period": "day", "limit_usd": "5", **kwargs}
+    with pytest.raises(ConfigError, match=message):
+        Budget(**settings)  # type: ignore[arg-type]
+
+
+def test_allocation_splits_the_total_by_share() -> None:
+    """$5,000 split chat 40 / code 30 / analysis 20 / admin 10 gives $2,000/$1,500/$1,000/$500."""
+    budgets = allocate(5000, {"chat": 40, "code": 30, "analysis": 20, "admin": 10})
+    assert {b.scope: b.limit_micros for b in budgets} == {
+        "feature:chat": 2_000_000_000,
+        "feature:code": 1_500_000_000,
+        "feature:analysis": 1_000_000_000,
+        "feature:admin": 500_000_000,
+    }
+
+
+def test_allocation_over_100_percent_is_refused() -> None:
+    """Shares adding up to more than 100% are a ConfigError."""
+    with pytest.raises(ConfigError, match="more than 100%"):
+        allocate(100, {"a": 60, "b": 50})
+
+
+def test_allocation_never_adds_up_to_more_than_the_total() -> None:
+    """Thirds of $100 round down to the micro-dollar."""
+    budgets = allocate(100, {"a": "33.333333", "b": "33.333333", "c": "33.333334"})
+    assert sum(b.limit_micros for b in budgets) <= 100_000_000

@@ -1,0 +1,93 @@
+"""costcap.toml: budgets, allocation, policy, guard settings; errors name file and key."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from costcap.config import load_config
+from costcap.errors import ConfigError
+
+GOOD = """
+[guard]
+store = "memory://"
+strict = true
+timezone = "Europe/Paris"
+
+[policy]
+default_max_tokens = 800
+max_tokens_cap = 4000
+
+[policy.features.chat]
+allowed_models = ["gpt-4o-mini", "claude-haiku-4-5"]
+max_cost_usd = "0.05"
+
+[[budgets]]
+scope = "global"
+period = "day"
+limit_usd = "100"
+
+[[budgets]]
+scope = "user:*"
+period = "day"
+limit_usd = 5
+mode = "soft"
+
+[allocation]
+total_usd = "5000"
+period = "month"
+shares = { chat = 40, code = 30, analysis = 20, admin = 10 }
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "costcap.toml"
+    path.write_text(text)
+    return path
+
+
+def test_full_config_loads(tmp_path: Path) -> None:
+    """Every section of a realistic file is read into the guard's settings."""
+    config = load_config(write(tmp_path, GOOD))
+    assert config.store == "memory://"
+    assert config.strict
+    assert config.policy.features["chat"].max_cost_usd == Decimal("0.05")
+    assert [b.scope for b in config.budgets] == [
+        "global", "user:*", "feature:chat", "feature:code", "feature:analysis", "feature:admin",
+    ]  # fmt: skip
+    assert config.budgets[0].window.tz.key == "Europe/Paris"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[budgets]]\nscope='global'\nperiod='day'\nlimit_usd='ten'", r"budgets\[0\].*not a dollar"),
+        ("[[budgets]]\nscope='global'\nlimit_usd=1", r"budgets\[0\]\.period: is required"),
+        ("[[budgets]]\nscope='global'\nperiod='day'\nlimit_usd=1\ncolour='red'", r"budgets\[0\]\.colour"),
+        ("[policy]\ndefault_max_tokens=-1", "policy: default_max_tokens must be positive"),
+        ("[guard]\nstrict='yes'", "guard.strict: must be bool"),
+        ("[allocation]\ntotal_usd=10\nshares={a=70,b=40}", "more than 100%"),
+        ("[budgetz]\nx=1", "budgetz: unknown key"),
+    ],
+)
+def test_bad_config_names_file_key_and_problem(tmp_path: Path, text: str, message: str) -> None:
+    """A bad value is a ConfigError whose message starts with the file and names the key."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(str(path))
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    """A TOML syntax error is reported with the file name."""
+    path = write(tmp_path, "[guard\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    """A config path that does not exist is refused by name."""
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.toml")

@@ -1,0 +1,267 @@
+"""The Guard on every store: hard budgets hold exactly under concurrency and never block falsely."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import random
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from costcap.alerts import Alert
+from costcap.budgets import Budget
+from costcap.errors import BudgetExceeded
+from costcap.guard import AsyncGuard, Guard
+from costcap.money import to_micros_ceil
+from costcap.policy import CostCapExceeded, Policy
+from costcap.worst_case import worst_case_cost
+
+MODEL = "gpt-4o-mini"
+MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in three bullet points."}]
+MAX_TOKENS = 400
+
+
+def worst_micros() -> int:
+    return to_micros_ceil(worst_case_cost(MODEL, MESSAGES, max_tokens=MAX_TOKENS).pico)
+
+
+def budget_for(calls: int) -> Budget:
+    """A daily budget with room for exactly ``calls`` worst-case calls."""
+    return Budget(scope="global", period="day", limit_usd=Decimal(worst_micros() * calls) / 10**6)
+
+
+def admit(guard: Guard, **extra: Any) -> Any:
+    return guard.admit(model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS, **extra)
+
+
+def test_admission_reserves_the_worst_case(store_url: str) -> None:
+    """A ticket reserves input (counted) + max_tokens x output price, in micro-dollars rounded up."""
+    guard = Guard(store_url, budgets=[budget_for(10)], notifiers=[])
+    ticket = admit(guard)
+    assert ticket.reserved_micros == worst_micros()
+    assert guard.status()[0]["reserved_usd"] == ticket.reserved_usd
+    guard.close()
+
+
+def test_settle_records_the_actual_cost(store_url: str) -> None:
+    """After settling, spent is the usage's exact cost (rounded up to a micro-dollar)."""
+    guard = Guard(store_url, budgets=[budget_for(10)], notifiers=[])
+    ticket = admit(guard)
+    cost = guard.settle(ticket, {"input_tokens": 20, "output_tokens": 100})
+    status = guard.status()[0]
+    assert status["spent_usd"] == Decimal(to_micros_ceil(cost.total_pico)) / 10**6
+    assert status["reserved_usd"] == 0
+    guard.close()
+
+
+def test_refusal_names_the_budget_and_reserves_nothing(store_url: str) -> None:
+    """A call that does not fit raises BudgetExceeded with the budget's figures; no budget moves."""
+    guard = Guard(
+        store_url,
+        budgets=[budget_for(100), Budget(scope="user:*", period="day", limit_usd="0.0001")],
+        notifiers=[],
+    )
+    with pytest.raises(BudgetExceeded) as caught:
+        admit(guard, user_id="alice")
+    assert caught.value.budget == "user:*/day"
+    assert caught.value.member == "alice"
+    assert caught.value.limit_usd == Decimal("0.0001")
+    assert guard.status()[0]["reserved_usd"] == 0
+    guard.close()
+
+
+def test_release_gives_the_reservation_back(store_url: str) -> None:
+    """A failed call spends nothing."""
+    guard = Guard(store_url, budgets=[budget_for(1)], notifiers=[])
+    guard.release(admit(guard))
+    admit(guard)  # the room is free again
+    guard.close()
+
+
+def test_context_manager_releases_on_error(store_url: str) -> None:
+    """An exception inside ``guard.call`` releases the reservation."""
+    guard = Guard(store_url, budgets=[budget_for(1)], notifiers=[])
+    with pytest.raises(RuntimeError), guard.call(model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS):
+        raise RuntimeError("provider down")
+    assert guard.status()[0]["reserved_usd"] == 0
+    assert guard.status()[0]["spent_usd"] == 0
+    guard.close()
+
+
+def test_context_manager_charges_an_unsettled_call_in_full(store_url: str) -> None:
+    """Leaving ``guard.call`` without settling charges the full reservation (never lose spend)."""
+    guard = Guard(store_url, budgets=[budget_for(2)], notifiers=[])
+    with guard.call(model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS) as ticket:
+        pass
+    assert guard.status()[0]["spent_usd"] == ticket.reserved_usd
+    guard.close()
+
+
+def _thread_worker(guard: Guard, attempts: int, admitted: list[Any], barrier: threading.Barrier) -> None:
+    barrier.wait()
+    for _ in range(attempts):
+        try:
+            admitted.append(admit(guard))
+        except BudgetExceeded:
+            pass
+
+
+def test_threads_admit_exactly_the_budget(store_url: str) -> None:
+    """1,000 admissions from 20 threads, room for exactly 100 worst-case calls: exactly 100."""
+    guard = Guard(store_url, budgets=[budget_for(100)], notifiers=[])
+    admitted: list[Any] = []
+    barrier = threading.Barrier(20)
+    threads = [
+        threading.Thread(target=_thread_worker, args=(guard, 50, admitted, barrier))
+        for _ in range(20)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(admitted) == 100
+    for ticket in admitted:
+        guard.settle(ticket, {"input_tokens": 15, "output_tokens": MAX_TOKENS})
+    status = guard.status()[0]
+    assert status["spent_usd"] <= status["limit_usd"]
+    guard.close()
+
+
+async def test_asyncio_admits_exactly_the_budget(store_url: str) -> None:
+    """1,000 concurrent asyncio admissions, room for exactly 100: exactly 100."""
+    guard = AsyncGuard(store_url, budgets=[budget_for(100)], notifiers=[])
+
+    async def one() -> bool:
+        try:
+            await guard.admit(model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS)
+        except BudgetExceeded:
+            return False
+        return True
+
+    results = await asyncio.gather(*(one() for _ in range(1000)))
+    assert sum(results) == 100
+    await guard.close()
+
+
+def _process_worker(url: str, limit_usd: str, attempts: int, queue: Any) -> None:
+    guard = Guard(url, budgets=[Budget(scope="global", period="day", limit_usd=limit_usd)], notifiers=[])
+    admitted = 0
+    for _ in range(attempts):
+        try:
+            admit(guard)
+            admitted += 1
+        except BudgetExceeded:
+            pass
+    guard.close()
+    queue.put(admitted)
+
+
+def test_processes_admit_exactly_the_budget(shared_store_url: str) -> None:
+    """1,000 admissions from 4 processes sharing one store, room for exactly 100: exactly 100."""
+    limit = str(Decimal(worst_micros() * 100) / 10**6)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=_process_worker, args=(shared_store_url, limit, 250, queue))
+        for _ in range(4)
+    ]
+    for p in procs:
+        p.start()
+    total = sum(queue.get(timeout=180) for _ in procs)
+    for p in procs:
+        p.join(timeout=30)
+    assert total == 100
+
+
+def _spend_until_refused(guard: Guard, rng: random.Random, lock: threading.Lock) -> None:
+    refusals = 0
+    while refusals < 3:
+        try:
+            ticket = admit(guard)
+        except BudgetExceeded:
+            refusals += 1
+            continue
+        refusals = 0
+        with lock:
+            out = rng.randint(1, MAX_TOKENS)
+        guard.settle(ticket, {"input_tokens": 15, "output_tokens": out})
+
+
+def test_no_false_blocking_under_concurrency(store_url: str) -> None:
+    """With actual costs below the reservation and demand above the limit, 8 threads end with
+    spend between 98% and 100% of the limit: settling frees what was not used."""
+    guard = Guard(store_url, budgets=[budget_for(100)], notifiers=[])
+    rng, lock = random.Random(7), threading.Lock()
+    threads = [
+        threading.Thread(target=_spend_until_refused, args=(guard, rng, lock)) for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    status = guard.status()[0]
+    assert status["reserved_usd"] == 0
+    assert status["limit_usd"] * Decimal("0.98") <= status["spent_usd"] <= status["limit_usd"]
+    guard.close()
+
+
+def test_thresholds_fire_once_each(store_url: str) -> None:
+    """Crossing 50%, 80% and 100% of a hard budget fires each alert once, exhaustion once."""
+    alerts: list[Alert] = []
+    guard = Guard(store_url, budgets=[budget_for(10)], notifiers=[alerts.append])
+    for _ in range(14):
+        try:
+            ticket = admit(guard)
+        except BudgetExceeded:
+            continue
+        guard.settle_cost(ticket, ticket.reserved_usd)
+    fired = [(a.kind, a.threshold_pct) for a in alerts]
+    assert fired == [
+        ("threshold", Decimal(50)),
+        ("threshold", Decimal(80)),
+        ("threshold", Decimal(100)),
+        ("exhausted", Decimal(100)),
+    ]
+    guard.close()
+
+
+def test_thresholds_fire_once_across_guards(shared_store_url: str) -> None:
+    """Two guards (two replicas) on one store fire each threshold once between them."""
+    alerts: list[Alert] = []
+    budgets = [budget_for(4)]
+    a = Guard(shared_store_url, budgets=budgets, notifiers=[alerts.append])
+    b = Guard(shared_store_url, budgets=budgets, notifiers=[alerts.append])
+    for guard in (a, b, a, b):
+        ticket = admit(guard)
+        guard.settle_cost(ticket, ticket.reserved_usd)
+    assert sorted(a.threshold_pct for a in alerts) == [50, 80, 100]
+    a.close()
+    b.close()
+
+
+def test_soft_budget_allows_and_alerts_over_the_limit(store_url: str) -> None:
+    """A soft budget never refuses; it fires 100% and 120% alerts as spend passes them."""
+    alerts: list[Alert] = []
+    limit = Decimal(worst_micros() * 2) / 10**6
+    guard = Guard(
+        store_url,
+        budgets=[Budget(scope="feature:chat", period="month", limit_usd=limit, mode="soft")],
+        notifiers=[alerts.append],
+    )
+    for _ in range(4):
+        ticket = admit(guard, feature="chat")
+        guard.settle_cost(ticket, ticket.reserved_usd)
+    assert [a.threshold_pct for a in alerts] == [50, 80, 100, 120]
+    guard.close()
+
+
+def test_dollar_cap_refuses_before_reserving(store_url: str) -> None:
+    """A call whose worst case passes the per-request cap is refused and reserves nothing."""
+    guard = Guard(store_url, budgets=[budget_for(10)], policy=Policy(max_cost_usd="0.0000001"))
+    with pytest.raises(CostCapExceeded):
+        admit(guard)
+    assert guard.status()[0]["reserved_usd"] == 0
+    guard.close()

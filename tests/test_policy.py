@@ -1,0 +1,70 @@
+"""Policy: every call leaves with max_tokens; allow-lists; per-request dollar caps."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from costcap.policy import MaxTokensExceeded, ModelNotAllowed, Policy, PolicyViolation, Rule
+
+
+def test_missing_max_tokens_is_injected() -> None:
+    """A call without max_tokens gets the policy default, and says so."""
+    bounds = Policy(default_max_tokens=700).bound(model="gpt-4o", feature=None, max_tokens=None)
+    assert (bounds.max_tokens, bounds.injected, bounds.clamped) == (700, True, False)
+
+
+def test_feature_default_wins_over_global() -> None:
+    """A feature's default max_tokens overrides the global default."""
+    policy = Policy(default_max_tokens=700, features={"chat": Rule(default_max_tokens=300)})
+    assert policy.bound(model="gpt-4o", feature="chat", max_tokens=None).max_tokens == 300
+
+
+def test_request_above_cap_is_clamped_visibly() -> None:
+    """max_tokens above the cap becomes the cap, and the bounds say it was clamped."""
+    bounds = Policy(max_tokens_cap=1000).bound(model="gpt-4o", feature=None, max_tokens=5000)
+    assert (bounds.max_tokens, bounds.clamped, bounds.requested_max_tokens) == (1000, True, 5000)
+
+
+def test_request_above_cap_can_be_refused() -> None:
+    """With on_over_cap="refuse" an oversized request raises MaxTokensExceeded."""
+    policy = Policy(max_tokens_cap=1000, on_over_cap="refuse")
+    with pytest.raises(MaxTokensExceeded, match="above the cap of 1000"):
+        policy.bound(model="gpt-4o", feature=None, max_tokens=5000)
+
+
+def test_model_cap_applies() -> None:
+    """A per-model cap clamps requests for that model only."""
+    policy = Policy(models={"gpt-4o": Rule(max_tokens_cap=200)})
+    assert policy.bound(model="gpt-4o", feature=None, max_tokens=900).max_tokens == 200
+    assert policy.bound(model="gpt-4o-mini", feature=None, max_tokens=900).max_tokens == 900
+
+
+def test_model_maximum_output_caps_the_default() -> None:
+    """An injected default never exceeds what the model can produce."""
+    bounds = Policy(default_max_tokens=10_000).bound(
+        model="m", feature=None, max_tokens=None, model_max_output=4096
+    )
+    assert bounds.max_tokens == 4096
+
+
+def test_model_outside_the_feature_allow_list_is_refused() -> None:
+    """A feature limited to cheap models refuses an expensive one, naming what is allowed."""
+    policy = Policy(features={"chat": Rule(allowed_models=["gpt-4o-mini"])})
+    with pytest.raises(ModelNotAllowed, match="gpt-4o-mini"):
+        policy.bound(model="gpt-4o", feature="chat", max_tokens=100)
+
+
+@pytest.mark.parametrize("bad", [0, -5, True, "100"])
+def test_bad_max_tokens_is_refused(bad: object) -> None:
+    """max_tokens must be a positive integer."""
+    with pytest.raises(PolicyViolation, match="positive integer"):
+        Policy().bound(model="gpt-4o", feature=None, max_tokens=bad)  # type: ignore[arg-type]
+
+
+def test_dollar_cap_comes_from_the_feature() -> None:
+    """A feature's max_cost_usd overrides the global one."""
+    policy = Policy(max_cost_usd="1", features={"chat": Rule(max_cost_usd="0.05")})
+    bounds = policy.bound(model="gpt-4o", feature="chat", max_tokens=100)
+    assert bounds.max_cost_usd == Decimal("0.05")
