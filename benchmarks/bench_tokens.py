@@ -1,0 +1,131 @@
+"""Benchmark the token counters: load time, throughput (MB/s) and memory.
+
+Compares costcap's runtime counter (bpe-openai's Rust ``count``, loaded without importing
+the ``bpe_openai`` package) with tiktoken built offline from the same bundled ranks, for
+o200k_base and cl100k_base, on English and multilingual text from tests/tokens/corpus.
+
+Run:  .venv/bin/python benchmarks/bench_tokens.py [--runs 5] [--megabytes 2]
+Load time and resident-memory growth (VmRSS, Linux) are measured in a fresh subprocess
+per run; throughput in this process
+after a warm-up. All figures are medians. Output is a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "tokens" / "corpus"
+ENGLISH = ["english", "code"]
+MULTILINGUAL = ["english", "code", "chinese", "japanese", "arabic", "hindi", "russian", "emoji"]
+ENCODINGS = ["o200k_base", "cl100k_base"]
+
+# Fresh-process probe: load a counter, count a short string, report seconds and RSS growth.
+_PROBE = """
+import json, sys, time
+counter, encoding = sys.argv[1], sys.argv[2]
+
+def rss_kb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+rss0 = rss_kb()
+t0 = time.perf_counter()
+if counter == "bpe-openai":
+    from costcap.tokens._encodings import count_encoded
+    count_encoded("warm up", encoding)
+elif counter == "bpe-openai-package":
+    import warnings
+    warnings.simplefilter("ignore")
+    import bpe_openai
+    bpe_openai.get_encoding(encoding).encode("warm up")
+else:
+    from costcap.tokens._reference import reference_encoding
+    reference_encoding(encoding).encode_ordinary("warm up")
+seconds = time.perf_counter() - t0
+rss1 = rss_kb()
+print(json.dumps({"seconds": seconds, "rss_mb": (rss1 - rss0) / 1024}))
+"""
+
+
+def _text(names: list[str], megabytes: float) -> str:
+    parts = [(CORPUS / f"{n}.txt").read_text(encoding="utf-8") for n in names]
+    block = "\n".join(parts)
+    target = int(megabytes * 1_000_000)
+    repeats = target // len(block.encode()) + 1
+    return block * repeats
+
+
+def _load(counter: str, encoding: str, runs: int) -> tuple[float, float]:
+    seconds, rss = [], []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", _PROBE, counter, encoding],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        probe = json.loads(out.stdout)
+        seconds.append(probe["seconds"])
+        rss.append(probe["rss_mb"])
+    return statistics.median(seconds), statistics.median(rss)
+
+
+def _throughput(count: Callable[[str], int], text: str, runs: int) -> tuple[float, int]:
+    size_mb = len(text.encode()) / 1_000_000
+    tokens = count(text)  # warm-up
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        count(text)
+        times.append(time.perf_counter() - start)
+    return size_mb / statistics.median(times), tokens
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--megabytes", type=float, default=2.0)
+    args = parser.parse_args(argv)
+
+    from costcap.tokens._encodings import count_encoded
+    from costcap.tokens._reference import reference_encoding
+
+    texts = {
+        "English": _text(ENGLISH, args.megabytes),
+        "multilingual": _text(MULTILINGUAL, args.megabytes),
+    }
+    print(
+        f"Median of {args.runs} runs; {args.megabytes:g} MB per text; "
+        f"Python {sys.version.split()[0]}"
+    )
+    print()
+    print("| counter | encoding | load (s) | load RSS (MB) | English MB/s | multilingual MB/s |")
+    print("|---|---|---:|---:|---:|---:|")
+    for encoding in ENCODINGS:
+        reference = reference_encoding(encoding)
+        counters: dict[str, Callable[[str], int] | None] = {
+            "bpe-openai": lambda t, e=encoding: count_encoded(t, e),  # type: ignore[misc]
+            "tiktoken": lambda t, r=reference: len(r.encode_ordinary(t)),  # type: ignore[misc]
+            "bpe-openai-package": None,  # load only: what `import bpe_openai` would cost
+        }
+        for name, count in counters.items():
+            load_s, rss = _load(name, encoding, args.runs)
+            cells = ["—", "—"]
+            if count is not None:
+                cells = []
+                for text in texts.values():
+                    mbps, _ = _throughput(count, text, args.runs)
+                    cells.append(f"{mbps:.1f}")
+            print(f"| {name} | {encoding} | {load_s:.3f} | {rss:.0f} | {cells[0]} | {cells[1]} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
