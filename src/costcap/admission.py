@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TypedDict
 
 from costcap.alerts import Alert
 from costcap.budgets import Budget, CallScope, PeriodWindow
@@ -21,6 +22,7 @@ from costcap.stores import Admission, Charge, CounterState
 __all__ = [
     "MARKER_TTL_S",
     "Applied",
+    "BudgetStatus",
     "alerts_due",
     "charges_for",
     "exhausted_alert",
@@ -73,7 +75,7 @@ def charges_for(
         member = budget.applies_to(scope)
         if member is None:
             continue
-        a = Applied(budget, member, budget.window.at(now))
+        a = Applied(budget, member, budget.window_at(now))
         applied.append(a)
         charges.append(
             Charge(
@@ -103,7 +105,7 @@ def refusal(applied: Sequence[Applied], admission: Admission, amount_micros: int
     )
 
 
-def _alert(a: Applied, kind: str, pct: Decimal, spent: int) -> Alert:
+def _alert(a: Applied, kind: str, pct: Decimal, spent: int, reserved: int = 0) -> Alert:
     return Alert(
         kind="exhausted" if kind == "exhausted" else "threshold",
         budget=a.budget.id,
@@ -114,6 +116,7 @@ def _alert(a: Applied, kind: str, pct: Decimal, spent: int) -> Alert:
         spent_usd=micros_usd(spent),
         limit_usd=micros_usd(a.budget.limit_micros),
         resets_at=a.window.resets_at,
+        reserved_usd=micros_usd(reserved),
     )
 
 
@@ -139,7 +142,7 @@ def exhausted_alert(applied: Sequence[Applied], admission: Admission) -> tuple[s
     assert index is not None
     a, state = applied[index], admission.states[index]
     return f"alert:{a.budget.id}:{a.member}:{a.alert_period}:exhausted", _alert(
-        a, "exhausted", Decimal(100), state.spent
+        a, "exhausted", Decimal(100), state.spent, state.reserved
     )
 
 
@@ -147,7 +150,23 @@ def spent_before(admission: Admission) -> list[int]:
     return [state.spent for state in admission.states]
 
 
-def status_of(applied: Applied, state: CounterState) -> dict[str, object]:
+class BudgetStatus(TypedDict):
+    """One budget in its current period, as plain data."""
+
+    budget: str
+    scope: str
+    member: str
+    mode: str
+    period: str
+    bucket: str
+    limit_usd: Decimal
+    spent_usd: Decimal
+    reserved_usd: Decimal
+    remaining_usd: Decimal
+    resets_at: str
+
+
+def status_of(applied: Applied, state: CounterState) -> BudgetStatus:
     b = applied.budget
     return {
         "budget": b.id,

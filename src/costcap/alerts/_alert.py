@@ -24,15 +24,16 @@ class Alert:
     spent_usd: Decimal
     limit_usd: Decimal
     resets_at: datetime
+    reserved_usd: Decimal = Decimal(0)  # held by calls in flight when it fired
 
     @property
     def message(self) -> str:
         who = f" ({self.member})" if self.member else ""
         if self.kind == "exhausted":
             return (
-                f"costcap: budget {self.budget}{who} is exhausted for {self.period}: "
-                f"${self.spent_usd} of ${self.limit_usd} spent; calls are refused until "
-                f"{self.resets_at.isoformat()}"
+                f"costcap: budget {self.budget}{who} has no room left for {self.period}: "
+                f"${self.spent_usd} spent + ${self.reserved_usd} in flight of ${self.limit_usd}; "
+                f"calls that could pass it are refused until {self.resets_at.isoformat()}"
             )
         return (
             f"costcap: budget {self.budget}{who} reached {self.threshold_pct}% for {self.period}: "
@@ -49,6 +50,7 @@ class Alert:
             "threshold_pct": str(self.threshold_pct),
             "spent_usd": str(self.spent_usd),
             "limit_usd": str(self.limit_usd),
+            "reserved_usd": str(self.reserved_usd),
             "resets_at": self.resets_at.isoformat(),
             "message": self.message,
         }

@@ -26,7 +26,7 @@ EXIT_BAD_INPUT = 2
 
 def _register() -> None:
     # Commands live in their own modules; importing them registers them on `app`.
-    from costcap.cli import demo, estimate, fake_provider, prices  # noqa: F401
+    from costcap.cli import budgets, demo, estimate, fake_provider, prices  # noqa: F401
 
 
 def fail(message: str) -> int:

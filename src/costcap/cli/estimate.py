@@ -99,7 +99,7 @@ def estimate(
         )
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     else:
-        _render(Console(), base, comparisons)
+        render_plans(Console(), base, comparisons)
     if warning:
         sys.stderr.write(f"costcap: warning: {warning}\n")
 
@@ -141,7 +141,7 @@ def _as_json(
     return out
 
 
-def _render(console: Console, base: Plan, comparisons: list[Comparison]) -> None:
+def render_plans(console: Console, base: Plan, comparisons: list[Comparison]) -> None:
     period = "monthly" if base.days == DEFAULT_DAYS else f"{base.days} days"
     table = Table(
         title=f"{base.model} · {base.daily_calls:,} calls a day · {base.days} days",

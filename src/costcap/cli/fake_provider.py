@@ -26,4 +26,4 @@ def fake_provider(
         )
     from costcap.testing import FakeProviderConfig, serve_fake_provider
 
-    serve_fake_provider(host, port, FakeProviderConfig(default_output_tokens=output_tokens))
+    serve_fake_provider(host, port, FakeProviderConfig(output_tokens=output_tokens))

@@ -10,20 +10,25 @@ import typer
 
 from costcap.pricing import PriceCatalog, default_catalog
 
-__all__ = ["catalog_from", "decimal_option", "non_negative"]
+__all__ = ["catalog_from", "config_path", "decimal_option", "non_negative"]
 
 CONFIG_ENV = "COSTCAP_CONFIG"
 DEFAULT_CONFIG = Path("costcap.toml")
 
 
-def catalog_from(config: Path | None) -> PriceCatalog:
-    """The price catalog: ``--config``, else ``$COSTCAP_CONFIG``, else ``./costcap.toml`` when it
-    exists, else the bundled genai-prices data alone."""
+def config_path(config: Path | None) -> Path | None:
+    """``--config``, else ``$COSTCAP_CONFIG``, else ``./costcap.toml`` when it exists."""
     if config is None and (env := os.environ.get(CONFIG_ENV)):
         config = Path(env)
     if config is None and DEFAULT_CONFIG.is_file():
         config = DEFAULT_CONFIG
-    return default_catalog() if config is None else PriceCatalog.from_toml(config)
+    return config
+
+
+def catalog_from(config: Path | None) -> PriceCatalog:
+    """The price catalog from the config file, else the bundled genai-prices data alone."""
+    path = config_path(config)
+    return default_catalog() if path is None else PriceCatalog.from_toml(path)
 
 
 def decimal_option(value: str | None, *, name: str) -> Decimal | None:

@@ -1,0 +1,74 @@
+"""``costcap demo``: cost before you build, then a simulated day of traffic through costcap."""
+
+from __future__ import annotations
+
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from costcap.cli.app import app
+from costcap.cli.estimate import render_plans
+from costcap.planning import CallShape, compare_plans, plan
+from costcap.pricing import default_catalog
+
+
+@app.command()
+def demo(
+    calls: Annotated[int, typer.Option(help="Calls in the simulated day.")] = 1000,
+    users: Annotated[int, typer.Option(help="Distinct users.")] = 60,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Where the SQLite store goes (default: a temp dir).")
+    ] = None,
+) -> None:
+    """A realistic day of an AI product through costcap, against the fake provider."""
+    if calls <= 0 or users <= 0:
+        raise typer.BadParameter("calls and users must be positive", param_hint="--calls")
+    from costcap.demo import simulate_day
+    from costcap.demo._report import render_day
+
+    console = Console(width=max(Console().width, 110))
+    console.rule("[bold]1. Cost before you build[/bold]")
+    console.print(
+        "costcap estimate --model claude-sonnet-4-5 --daily-calls 1000 "
+        "--input-tokens 2000 --output-tokens 500 --compare claude-haiku-4-5"
+    )
+    catalog = default_catalog()
+    shape = [CallShape(input_tokens=2000, output_tokens=500)]
+    base = plan(catalog, "claude-sonnet-4-5", daily_calls=1000, calls=shape)
+    haiku = plan(catalog, "claude-haiku-4-5", daily_calls=1000, calls=shape)
+    render_plans(console, base, compare_plans(base, [haiku]))
+
+    console.rule("[bold]2. A day of traffic through costcap[/bold]")
+    console.print(
+        f"{calls:,} calls from {users} users across 4 features (chat, summarize, search, code) "
+        "via the real openai and anthropic SDKs to costcap's fake provider; every call is bounded "
+        "by policy, reserved in its budgets (global $4/day, each user $0.12/day, code $0.30/month "
+        "soft) on the embedded SQLite store, then settled with its exact cost."
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        where = workdir or Path(tmp)
+        where.mkdir(parents=True, exist_ok=True)
+        columns = (
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("spent ${task.fields[spent]}"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("simulating the day", total=calls, spent="0.00")
+            spent = [Decimal(0)]
+
+            def tick(outcome: object) -> None:
+                spent[0] += getattr(outcome, "cost_usd", Decimal(0))
+                progress.update(task, advance=1, spent=f"{spent[0]:.4f}")
+
+            day = simulate_day(where, calls=calls, users=users, on_progress=tick)
+        console.rule("[bold]3. The report[/bold]")
+        render_day(console, day)
+        console.print(f"store: {day.store_url}")

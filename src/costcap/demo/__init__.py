@@ -1,0 +1,7 @@
+"""``costcap demo``: a realistic day of an AI product through costcap, against the fake provider."""
+
+from __future__ import annotations
+
+from costcap.demo._day import DayResult, simulate_day
+
+__all__ = ["DayResult", "simulate_day"]

@@ -1,0 +1,78 @@
+"""The product the demo simulates: its users, features, models and prompts (deterministic)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["FEATURES", "Feature", "Request", "day_of_requests"]
+
+Api = Literal["anthropic", "openai-chat", "openai-responses"]
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    name: str
+    model: str
+    api: Api
+    share: int  # relative traffic
+    output: tuple[int, int]  # output tokens range
+    stream: float  # share of calls streamed
+    max_tokens: int | None  # what the feature's code asks for (None: relies on the policy)
+
+
+FEATURES = (
+    Feature("chat", "claude-sonnet-4-5", "anthropic", 45, (80, 700), 0.6, 1024),
+    Feature("summarize", "gpt-4o-mini", "openai-chat", 25, (60, 300), 0.3, None),
+    Feature("search", "gpt-4.1-mini", "openai-responses", 20, (40, 200), 0.0, 400),
+    Feature("code", "claude-haiku-4-5", "anthropic", 10, (200, 1200), 0.5, 8000),
+)
+
+_TOPICS = (
+    "our refund policy for annual plans",
+    "the Q3 revenue numbers by region",
+    "a failing unit test in the billing service",
+    "how to rotate API keys safely",
+    "the onboarding email sequence",
+    "latency spikes in the EU cluster",
+    "a customer complaint about double charges",
+    "the roadmap for the mobile app",
+)
+_FILLER = (
+    "Please be concise and cite the relevant section. Context follows. "
+    "The customer has been with us for three years and uses the enterprise tier. "
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    user: str
+    feature: Feature
+    messages: list[dict[str, Any]]
+    output_tokens: int  # what the fake provider will generate (steered by header)
+    stream: bool
+
+
+def day_of_requests(calls: int, users: int, seed: int = 2026) -> list[Request]:
+    """``calls`` requests from ``users`` users; a few power users make most of the traffic."""
+    rng = random.Random(seed)
+    people = [f"user-{n:03d}" for n in range(users)]
+    weights = [8.0 if n < 3 else 1.0 for n in range(users)]  # three power users
+    features = list(FEATURES)
+    out = []
+    for _ in range(calls):
+        feature = rng.choices(features, weights=[f.share for f in features])[0]
+        topic = rng.choice(_TOPICS)
+        context = _FILLER * rng.randint(1, 12)
+        messages = [{"role": "user", "content": f"{context}\nTask ({feature.name}): {topic}."}]
+        out.append(
+            Request(
+                user=rng.choices(people, weights=weights)[0],
+                feature=feature,
+                messages=messages,
+                output_tokens=rng.randint(*feature.output),
+                stream=rng.random() < feature.stream,
+            )
+        )
+    return out
