@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import click
 import typer
 
 from costcap.errors import CostcapError
@@ -41,12 +40,15 @@ def run(argv: Sequence[str]) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=list(argv), prog_name="costcap", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
         return fail("aborted")
-    except click.ClickException as exc:
-        return fail(exc.format_message().replace("\n", " "))
+    except typer.TyperException as exc:  # usage errors: bad option, bad value, missing argument
+        format_message = getattr(exc, "format_message", None)
+        text = format_message() if callable(format_message) else str(exc)
+        line = str(text).replace("\n", " ").strip()
+        return fail(line) if line else EXIT_BAD_INPUT  # e.g. no arguments: the help was shown
     except CostcapError as exc:
         return fail(str(exc))
     except BrokenPipeError:

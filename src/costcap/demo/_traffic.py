@@ -23,7 +23,7 @@ class Feature:
 
 
 FEATURES = (
-    Feature("chat", "claude-sonnet-4-5", "anthropic", 45, (80, 700), 0.6, 1024),
+    Feature("chat", "claude-sonnet-4-6", "anthropic", 45, (80, 700), 0.6, 1024),
     Feature("summarize", "gpt-4o-mini", "openai-chat", 25, (60, 300), 0.3, None),
     Feature("search", "gpt-4.1-mini", "openai-responses", 20, (40, 200), 0.0, 400),
     Feature("code", "claude-haiku-4-5", "anthropic", 10, (200, 1200), 0.5, 8000),
