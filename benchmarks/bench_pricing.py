@@ -1,0 +1,110 @@
+"""Cost computations per second: costcap.pricing against genai-prices' ``calc_price``.
+
+Run: ``.venv/bin/python benchmarks/bench_pricing.py [--runs 7] [--seconds 0.3]``
+
+Each case is timed ``--runs`` times for about ``--seconds`` each; the table shows the median rate.
+Every case prices the same call (Claude Sonnet 4.5: 2,000 input tokens of which 500 cache reads
+and 100 cache writes, 500 output tokens) and the script checks that all give the same total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from decimal import Decimal
+
+import genai_prices
+from anthropic.types import Usage as AnthropicUsage
+from openai.types import CompletionUsage
+from openai.types.completion_usage import PromptTokensDetails
+
+from costcap.pricing import PriceCatalog, Usage
+
+
+def _rate(fn: Callable[[], object], seconds: float) -> float:
+    """Calls per second of ``fn`` over about ``seconds`` (batches of calls, one clock read each)."""
+    batch = 1
+    while True:  # size a batch to ~1/20 of the measuring time
+        start = time.perf_counter()
+        for _ in range(batch):
+            fn()
+        elapsed = time.perf_counter() - start
+        if elapsed > seconds / 20:
+            break
+        batch *= 2
+    calls = 0
+    start = time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for _ in range(batch):
+            fn()
+        calls += batch
+    return calls / elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=0.3)
+    args = parser.parse_args(argv)
+
+    model = "claude-sonnet-4-5"
+    catalog = PriceCatalog()
+    price = catalog.resolve(model)
+    usage = Usage(2_000, 500, cache_read_tokens=500, cache_write_tokens=100)
+    anthropic_usage = AnthropicUsage(
+        input_tokens=1_400, output_tokens=500, cache_read_input_tokens=500,
+        cache_creation_input_tokens=100,
+    )  # fmt: skip
+    openai_usage = CompletionUsage(
+        prompt_tokens=2_000, completion_tokens=500, total_tokens=2_500,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=500, cache_write_tokens=100),
+    )  # fmt: skip
+    gp_usage = genai_prices.Usage(
+        input_tokens=2_000, output_tokens=500, cache_read_tokens=500, cache_write_tokens=100
+    )
+
+    cases: list[tuple[str, Callable[[], Decimal]]] = [
+        ("`ModelPrice.cost(Usage)`", lambda: price.cost(usage).total_usd),
+        ("`catalog.cost(model, Usage)`", lambda: catalog.cost(model, usage).total_usd),
+        (
+            "`catalog.cost(model, anthropic.types.Usage)`",
+            lambda: catalog.cost(model, anthropic_usage).total_usd,
+        ),
+        (
+            "`catalog.cost(model, openai CompletionUsage)`",
+            lambda: catalog.cost(model, openai_usage).total_usd,
+        ),
+        (
+            "genai-prices `calc_price(Usage, model)`",
+            lambda: genai_prices.calc_price(gp_usage, model).total_price,
+        ),
+    ]
+    # Timed paths return a Cost; total_usd (a Decimal) is only built here, to check agreement.
+    timed: list[Callable[[], object]] = [
+        lambda: price.cost(usage),
+        lambda: catalog.cost(model, usage),
+        lambda: catalog.cost(model, anthropic_usage),
+        lambda: catalog.cost(model, openai_usage),
+        lambda: genai_prices.calc_price(gp_usage, model),
+    ]
+    totals = {name: fn() for name, fn in cases}
+    if len(set(totals.values())) != 1:
+        print(f"results disagree: {totals}", file=sys.stderr)
+        return 1
+
+    medians = [statistics.median(_rate(fn, args.seconds) for _ in range(args.runs)) for fn in timed]
+    reference = medians[-1]
+    print(f"Pricing one call of {model} (total ${totals[cases[0][0]]}), median of {args.runs} runs")
+    print(f"(Python {sys.version.split()[0]}, genai-prices {genai_prices.__version__})\n")
+    print("| path | calls/s (median) | µs/call | × calc_price |")
+    print("|---|---:|---:|---:|")
+    for (name, _), rate in zip(cases, medians, strict=True):
+        print(f"| {name} | {rate:,.0f} | {1e6 / rate:.2f} | {rate / reference:,.0f}× |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
