@@ -7,22 +7,22 @@ lives in ``_Core`` and in :mod:`costcap.admission`, so the two cannot drift apar
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from costcap import admission as adm
-from costcap.alerts import LogNotifier, Notifier, notify_all
+from costcap.alerts import CallableNotifier, LogNotifier, Notifier, notify_all
 from costcap.budgets import Budget, CallScope
 from costcap.errors import StoreUnavailable
 from costcap.money import micros_ceil_from_usd, parse_usd, to_micros_ceil
 from costcap.policy import Bounds, CostCapExceeded, Policy
-from costcap.pricing import Cost, PriceCatalog, default_catalog, usage_from
+from costcap.pricing import Cost, ModelPrice, PriceCatalog, default_catalog, usage_from
 from costcap.stores import AsyncStore, Store, open_async_store, open_store
 from costcap.tokens import TokenCount, count_messages, count_responses_input
 from costcap.worst_case import WorstCase, has_cache_control, worst_case_for
@@ -46,6 +46,7 @@ class Ticket:
     clamped: bool  # the request asked for more than the cap and got the cap
     injected: bool  # the request carried no max_tokens; the policy's default was set
     worst_case: WorstCase | None  # None when admitted with an explicit dollar amount
+    price: ModelPrice = field(repr=False)  # resolved at admission: provider and time window kept
     reserved_micros: int
     applied: list[adm.Applied] = field(repr=False)
     spent_before: list[int] = field(repr=False)
@@ -86,8 +87,7 @@ class _Core:
         self.catalog = catalog or default_catalog()
         chosen = [LogNotifier()] if notifiers is None else list(notifiers)
         self.notifiers: tuple[Notifier, ...] = tuple(
-            n if hasattr(n, "notify") else _FnNotifier(n)  # type: ignore[misc]
-            for n in chosen
+            n if isinstance(n, Notifier) else CallableNotifier(n) for n in chosen
         )
         self.lease_s = lease_s
         self.strict = strict
@@ -134,7 +134,7 @@ class _Core:
         scope = CallScope(model=price.model, feature=feature, user_id=user_id, api_key=api_key)
         applied, charges = adm.charges_for(self.budgets, scope, amount, self.clock())
         ticket = Ticket(
-            id=uuid.uuid4().hex,
+            id=os.urandom(16).hex(),
             model=price.model,
             scope=scope,
             max_tokens=bounds.max_tokens,
@@ -142,6 +142,7 @@ class _Core:
             clamped=bounds.clamped,
             injected=bounds.injected,
             worst_case=worst,
+            price=price,
             reserved_micros=amount,
             applied=applied,
             spent_before=[],
@@ -151,7 +152,7 @@ class _Core:
     def _count(  # noqa: PLR0917 - a private step fed by prepare()
         self, model: str, messages: Any, system: Any, tools: Any, input: Any, instructions: Any
     ) -> TokenCount:
-        prefer = "upper-bound" if self.strict else "estimate"
+        prefer: Literal["estimate", "upper-bound"] = "upper-bound" if self.strict else "estimate"
         tool_list = list(tools) if tools is not None else None
         if input is not None:
             return count_responses_input(
@@ -162,7 +163,7 @@ class _Core:
         )
 
     def price(self, ticket: Ticket, usage: object) -> tuple[Cost, list[int]]:
-        cost = self.catalog.resolve(ticket.model).cost(usage_from(usage))
+        cost = ticket.price.cost(usage_from(usage))
         return cost, [to_micros_ceil(cost.total_pico)] * len(ticket.applied)
 
     def due_on_admit(self, ticket: Ticket) -> list[tuple[str, Any]]:
@@ -197,16 +198,8 @@ class _Core:
                 if budget.member == "*" or (scope is not None):
                     continue
                 member = budget.member or ""
-            out.append(adm.Applied(budget, member, budget.window.at(now)))
+            out.append(adm.Applied(budget, member, budget.window_at(now)))
         return out
-
-
-class _FnNotifier:
-    def __init__(self, fn: Callable[[Any], object]) -> None:
-        self._fn = fn
-
-    def notify(self, alert: Any) -> None:
-        self._fn(alert)
 
 
 def _now() -> datetime:
@@ -365,7 +358,7 @@ class Guard(_Core):
         feature: str | None = None,
         api_key: str | None = None,
         model: str | None = None,
-    ) -> list[dict[str, object]]:
+    ) -> list[adm.BudgetStatus]:
         """Each budget's limit, spent, reserved and period as plain data. Without arguments:
         the global and fixed-member budgets; with a scope: every budget that applies to it."""
         scope = None
@@ -491,7 +484,7 @@ class AsyncGuard(_Core):
         feature: str | None = None,
         api_key: str | None = None,
         model: str | None = None,
-    ) -> list[dict[str, object]]:
+    ) -> list[adm.BudgetStatus]:
         scope = None
         if any(v is not None for v in (user_id, feature, api_key, model)):
             scope = CallScope(model=model or "", feature=feature, user_id=user_id, api_key=api_key)

@@ -6,7 +6,8 @@
 carry one. Input is the exact count for OpenAI models and, for models without a public
 tokenizer, the calibrated estimate (default) or the guaranteed upper bound (``strict=True``).
 A request that marks content with ``cache_control`` may be billed as a cache *write*, which
-costs more than plain input on Anthropic; its input is then priced at the higher of the two.
+costs more than plain input on Anthropic (1.25× for five minutes, 2× for one hour); its input is
+then priced at the dearest of these.
 Long-context tiers apply, since the whole request is priced as one usage.
 """
 
@@ -75,11 +76,16 @@ def worst_case_for(
             )
         max_tokens, source = price.max_output_tokens, "model maximum"
     tokens = counted.upper_bound if strict else counted.tokens
-    write = cache_write and price.cache_write_pico_per_token > price.input_pico_per_token
+    # A marked prompt may be written to the 5-minute or the 1-hour cache: price the dearer.
+    write_5m = price.cache_write_pico_per_token
+    write_1h = price.cache_write_1h_pico_per_token
+    dearer = max(write_5m, write_1h)
+    write = cache_write and dearer > price.input_pico_per_token
     usage = Usage(
         input_tokens=tokens,
         output_tokens=max_tokens,
-        cache_write_tokens=tokens if write else 0,
+        cache_write_tokens=tokens if write else 0,  # the 1-hour writes are a part of these
+        cache_write_1h_tokens=tokens if write and write_1h > write_5m else 0,
     )
     return WorstCase(
         model=price.model,
