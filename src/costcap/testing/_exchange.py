@@ -1,0 +1,130 @@
+"""What every endpoint shares: the parsed request, the planned answer, and the API protocol."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from costcap.testing._errors import ApiError, Flavor
+from costcap.testing._output import OutputPlan, TokenAccounting
+from costcap.testing._record import Endpoint
+
+__all__ = [
+    "Api",
+    "Exchange",
+    "Parsed",
+    "Rendered",
+    "Streamed",
+    "new_id",
+    "optional_int",
+    "require_model",
+]
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_id(prefix: str, length: int = 24) -> str:
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A valid request: its model, stream flag, counted input and output cap."""
+
+    model: str
+    stream: bool
+    input_tokens: int
+    cap: int | None
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """Everything needed to render one answer, in either shape."""
+
+    id: str
+    created: int
+    parsed: Parsed
+    cached_tokens: int
+    cache_write_tokens: int
+    plan: OutputPlan
+    accounting: TokenAccounting
+
+    @property
+    def model(self) -> str:
+        return self.parsed.model
+
+    @property
+    def text(self) -> str:
+        return self.accounting.text(self.plan.words)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A non-streaming answer: its JSON body, the usage in it, and its finish/stop reason."""
+
+    body: Mapping[str, Any]
+    usage: Mapping[str, Any]
+    finish_reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """A streaming answer: ``(event bytes, cumulative output words)`` pairs, and the usage and
+    finish reason the client sees when it reads the stream to the end (usage may be absent)."""
+
+    events: list[tuple[bytes, int]]
+    usage: Mapping[str, Any] | None
+    finish_reason: str
+
+
+class Api(Protocol):
+    """One provider endpoint of the fake provider."""
+
+    flavor: Flavor
+    endpoint: Endpoint
+    id_prefix: str
+
+    def parse(self, body: Mapping[str, Any], accounting: TokenAccounting) -> Parsed: ...
+
+    def render(self, exchange: Exchange) -> Rendered: ...
+
+    def stream(self, exchange: Exchange) -> Streamed: ...
+
+
+def require_model(body: Mapping[str, Any]) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise ApiError(
+            400,
+            "Missing required parameter: 'model'.",
+            param="model",
+            code="missing_required_parameter",
+        )
+    return model
+
+
+def optional_int(body: Mapping[str, Any], name: str, *, minimum: int) -> int | None:
+    """An optional integer parameter of at least *minimum*, or a 400 naming it."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ApiError(
+            400,
+            f"Invalid type for '{name}': expected an integer, but got {type(value).__name__}.",
+            param=name,
+            code="invalid_type",
+        )
+    if value < minimum:
+        raise ApiError(
+            400,
+            f"Invalid '{name}': integer below minimum value. "
+            f"Expected a value >= {minimum}, but got {value} instead.",
+            param=name,
+            code="integer_below_min_value",
+        )
+    return value

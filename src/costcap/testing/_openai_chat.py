@@ -1,0 +1,154 @@
+"""OpenAI ``POST /v1/chat/completions``: a ChatCompletion, or ``chat.completion.chunk`` SSE.
+
+``n`` is ignored: there is always exactly one choice. ``max_completion_tokens`` wins over the
+deprecated ``max_tokens`` when both are sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from costcap.testing._errors import ApiError, Flavor
+from costcap.testing._exchange import (
+    Exchange,
+    Parsed,
+    Rendered,
+    Streamed,
+    optional_int,
+    require_model,
+)
+from costcap.testing._output import TokenAccounting
+from costcap.testing._record import Endpoint
+from costcap.testing._sse import sse
+
+__all__ = ["OpenAIChat", "chat_usage"]
+
+SYSTEM_FINGERPRINT = "fp_costcap_fake"
+
+
+def chat_usage(exchange: Exchange) -> dict[str, Any]:
+    """The ``usage`` object: prompt tokens include the cached ones, as OpenAI reports them."""
+    prompt = exchange.parsed.input_tokens
+    completion = exchange.plan.tokens
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {
+            "cached_tokens": exchange.cached_tokens,
+            "audio_tokens": 0,
+        },
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+class OpenAIChat:
+    flavor: Flavor = "openai"
+    endpoint: Endpoint = "chat.completions"
+    id_prefix = "chatcmpl-"
+
+    def parse(self, body: Mapping[str, Any], accounting: TokenAccounting) -> Parsed:
+        model = require_model(body)
+        messages = body.get("messages")
+        if messages is None:
+            raise ApiError(
+                400,
+                "Missing required parameter: 'messages'.",
+                param="messages",
+                code="missing_required_parameter",
+            )
+        if not isinstance(messages, list) or not messages:
+            raise ApiError(
+                400,
+                "Invalid 'messages': expected a non-empty array of messages.",
+                param="messages",
+                code="invalid_value",
+            )
+        stream = body.get("stream") is True
+        stream_options = body.get("stream_options")
+        if stream_options is not None and not stream:
+            raise ApiError(
+                400,
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+                code="invalid_value",
+            )
+        include_usage = isinstance(stream_options, Mapping) and (
+            stream_options.get("include_usage") is True
+        )
+        cap = optional_int(body, "max_completion_tokens", minimum=1)
+        if cap is None:
+            cap = optional_int(body, "max_tokens", minimum=1)
+        input_tokens = accounting.input_tokens(messages, model, tools=body.get("tools"))
+        return Parsed(model, stream, input_tokens, cap, {"include_usage": include_usage})
+
+    @staticmethod
+    def _finish_reason(exchange: Exchange) -> Literal["length", "stop"]:
+        return "length" if exchange.plan.truncated else "stop"
+
+    def render(self, exchange: Exchange) -> Rendered:
+        usage = chat_usage(exchange)
+        finish_reason = self._finish_reason(exchange)
+        body = {
+            "id": exchange.id,
+            "object": "chat.completion",
+            "created": exchange.created,
+            "model": exchange.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": exchange.text,
+                        "refusal": None,
+                        "annotations": [],
+                    },
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": usage,
+            "service_tier": "default",
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+        }
+        return Rendered(body, usage, finish_reason)
+
+    def stream(self, exchange: Exchange) -> Streamed:
+        include_usage = bool(exchange.parsed.options.get("include_usage"))
+        finish_reason = self._finish_reason(exchange)
+        word = exchange.accounting.word
+
+        def chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
+            data: dict[str, Any] = {
+                "id": exchange.id,
+                "object": "chat.completion.chunk",
+                "created": exchange.created,
+                "model": exchange.model,
+                "service_tier": "default",
+                "system_fingerprint": SYSTEM_FINGERPRINT,
+                "choices": choices,
+            }
+            if include_usage:
+                data["usage"] = None
+            data.update(extra)
+            return sse(data)
+
+        def choice(delta: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
+
+        events = [(chunk([choice({"role": "assistant", "content": "", "refusal": None})]), 0)]
+        events.extend(
+            (chunk([choice({"content": word})]), i) for i in range(1, exchange.plan.words + 1)
+        )
+        events.append((chunk([choice({}, finish_reason)]), exchange.plan.words))
+        usage = chat_usage(exchange) if include_usage else None
+        if usage is not None:
+            events.append((chunk([], usage=usage), exchange.plan.words))
+        events.append((sse("[DONE]"), exchange.plan.words))
+        return Streamed(events, usage, finish_reason)
