@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import drop_postgres_schema, postgres_url, redis_url
+from tests.services import drop_postgres_schema, drop_redis_prefix, postgres_url, redis_url
 
 BACKENDS = ["memory", "sqlite", "redis", "postgres"]
 SHARED_BACKENDS = ["sqlite", "redis", "postgres"]  # reachable from several processes
@@ -30,6 +30,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield url
     if request.param == "postgres":
         drop_postgres_schema(url)
+    elif request.param == "redis":
+        drop_redis_prefix(url)
 
 
 @pytest.fixture(params=SHARED_BACKENDS)
@@ -38,3 +40,5 @@ def shared_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     yield url
     if request.param == "postgres":
         drop_postgres_schema(url)
+    elif request.param == "redis":
+        drop_redis_prefix(url)

@@ -49,6 +49,20 @@ def postgres_url() -> str:
     return f"{POSTGRES_URL}?schema={unique('cctest')}"
 
 
+def drop_redis_prefix(url: str) -> None:
+    """Delete every key a test's store wrote under its prefix."""
+    import redis
+
+    base, _, prefix = url.partition("?prefix=")
+    client = redis.Redis.from_url(base)
+    try:
+        keys = list(client.scan_iter(match=f"{{{prefix}}}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def drop_postgres_schema(url: str) -> None:
     import psycopg
 

@@ -1,0 +1,46 @@
+-- Shared by every costcap script: prepended to each one when it is loaded.
+--
+-- Lua numbers are doubles: amounts and sums are exact up to 2^53. Numbers go back into Redis only
+-- through int() (tostring would write 1e+15); counters change only by HINCRBY on the server.
+
+local function int(n)
+  return string.format('%d', n)
+end
+
+-- The server's clock in milliseconds: every replica agrees on when a lease ends.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Keep a counter at least ttl_ms longer; a longer TTL already set is never shortened.
+local function touch(key, ttl_ms)
+  if redis.call('PTTL', key) < tonumber(ttl_ms) then
+    redis.call('PEXPIRE', key, ttl_ms)
+  end
+end
+
+-- Charge in full up to `batch` reservations whose lease ran out by `now` and keep each as a
+-- tombstone for tomb_ms, so a late settle or release can still correct it.
+-- Returns how many were charged and whether more may be due.
+local function expire_due(leases, rprefix, now, batch, tomb_ms)
+  local ids = redis.call('ZRANGEBYSCORE', leases, '-inf', int(now), 'LIMIT', 0, batch)
+  local charged = 0
+  for _, id in ipairs(ids) do
+    redis.call('ZREM', leases, id)
+    local rkey = rprefix .. id
+    local found = redis.call('HMGET', rkey, 'd', 'c')
+    if found[1] and found[2] == '0' then
+      for _, e in ipairs(cjson.decode(found[1])) do
+        redis.call('HINCRBY', e[1], 'r', int(-tonumber(e[2])))
+        redis.call('HINCRBY', e[1], 's', e[2])
+        touch(e[1], e[3])
+      end
+      redis.call('HSET', rkey, 'c', '1')
+      redis.call('PEXPIRE', rkey, tomb_ms)
+      charged = charged + 1
+    end
+  end
+  return charged, #ids == batch
+end
+

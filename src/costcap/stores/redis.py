@@ -1,0 +1,311 @@
+"""``redis://host:port/db?prefix=…``: counters shared by many replicas, one Lua script per step.
+
+Every protocol step is ONE round trip: a script (``EVALSHA``; redis-py reloads it on ``NOSCRIPT``)
+that reads the clock with ``TIME``, so lease expiry is the server's time and replicas with skewed
+clocks agree. Amounts and sums are integers, exact up to 2**53 (Lua numbers are doubles).
+
+Key layout (``prefix`` defaults to ``costcap``)::
+
+    {prefix}:c:<counter>   hash    s = spent, r = reserved; TTL ≥ the longest ttl_s of the charges
+                                   that wrote it, set on every write and never shortened
+    {prefix}:r:<id>        hash    d = JSON [[counter key, amount, ttl ms], …], u = lease end (ms),
+                                   c = 1 once charged; no TTL while live, TOMBSTONE_S once charged
+    {prefix}:leases        zset    live reservation ids scored by lease end (ms)
+    {prefix}:m:<marker>    string  ``SET NX EX`` for :meth:`RedisStore.mark_once`
+
+The ``{prefix}`` hash tag puts every key in one cluster slot, so the scripts are valid on a Redis
+Cluster node too; the supported deployments are one server or a primary behind Sentinel/a proxy.
+Commands are never retried by the client (a retried admit could reserve twice): a lost connection
+or timeout raises :class:`~costcap.errors.StoreUnavailable`, and a reservation the server did make
+is charged in full when its lease ends. Run Redis with ``maxmemory-policy noeviction``: an evicted
+counter or reservation is spend forgotten.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+from importlib.resources import files
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+import redis.asyncio
+from redis.commands.core import AsyncScript, Script
+
+from costcap.errors import ConfigError, StoreUnavailable
+from costcap.stores._base import Admission, Charge, CounterState
+from costcap.stores.memory import TOMBSTONE_S
+
+__all__ = ["AsyncRedisStore", "RedisStore"]
+
+EXPIRE_BATCH = 100  # expired reservations charged per script call (admit, read, expire's loop)
+_SCRIPTS = ("admit", "settle", "release", "extend", "expire", "read")
+_OPTIONS: dict[str, Any] = {  # URL query parameters override these
+    "socket_connect_timeout": 2.0,
+    "socket_timeout": 5.0,
+    "health_check_interval": 30,  # PING a connection idle this long before reusing it
+    "max_connections": 64,
+    "timeout": 5.0,  # wait this long for a free pooled connection
+}
+# Server states that mean "cannot serve now" rather than a bug in the request.
+_UNAVAILABLE_REPLIES = ("OOM", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS")
+
+Args = list[str | int]
+
+
+@cache
+def _source(name: str) -> str:
+    """The script ``lua/<name>.lua`` with the shared helpers of ``lua/_lib.lua`` in front."""
+    lua = files("costcap.stores").joinpath("lua")
+    lib = lua.joinpath("_lib.lua").read_text("utf-8")
+    return lib + lua.joinpath(f"{name}.lua").read_text("utf-8")
+
+
+def _split_url(url: str) -> tuple[str, str, str]:
+    """``(url without prefix, prefix, "host:port")``."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefixes = [value for name, value in query if name == "prefix"]
+    prefix = prefixes[-1] if prefixes else "costcap"
+    if not prefix or any(ch in prefix for ch in "{}"):
+        raise ConfigError(f"store URL {url!r}: prefix must be non-empty and free of '{{' and '}}'")
+    rest = urlencode([(name, value) for name, value in query if name != "prefix"])
+    try:
+        address = f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+    except ValueError as exc:
+        raise ConfigError(f"store URL {url!r}: {exc}") from None
+    return urlunsplit(parts._replace(query=rest)), prefix, address
+
+
+def _pool_options(url: str) -> dict[str, Any]:
+    query = dict(parse_qsl(urlsplit(url).query))
+    return {name: value for name, value in _OPTIONS.items() if name not in query}
+
+
+@contextmanager
+def _translated(address: str) -> Iterator[None]:
+    """Turn "Redis cannot serve" into :class:`StoreUnavailable`; other Redis errors pass through."""
+    try:
+        yield
+    except (
+        redis.ConnectionError,  # refused, reset, no free pooled connection, still loading
+        redis.TimeoutError,
+        redis.ReadOnlyError,  # a replica after failover
+        redis.exceptions.InvalidResponse,  # something that is not Redis answers there
+    ) as exc:
+        raise StoreUnavailable(f"Redis at {address} is unavailable: {exc}") from None
+    except redis.ResponseError as exc:
+        if str(exc).startswith(_UNAVAILABLE_REPLIES):
+            raise StoreUnavailable(f"Redis at {address} cannot serve: {exc}") from None
+        raise
+
+
+class _Codec:
+    """Keys and arguments for each script, and replies back into protocol values. No I/O."""
+
+    def __init__(self, prefix: str) -> None:
+        tag = f"{{{prefix}}}:"
+        self.leases = f"{tag}leases"
+        self.counter_prefix = f"{tag}c:"
+        self.reservation_prefix = f"{tag}r:"
+        self.marker_prefix = f"{tag}m:"
+        self._expiring: Args = [self.reservation_prefix, EXPIRE_BATCH, TOMBSTONE_S * 1000]
+
+    def _counters(self, names: Sequence[str], keys: list[str], index: dict[str, int]) -> list[int]:
+        """The position in ``keys`` (KEYS, 1-based in Lua) of each counter, adding new ones."""
+        positions = []
+        for name in names:
+            key = self.counter_prefix + name
+            if key not in index:
+                keys.append(key)
+                index[key] = len(keys)
+            positions.append(index[key])
+        return positions
+
+    def admit(
+        self, reservation_id: str, charges: Sequence[Charge], lease_s: float
+    ) -> tuple[list[str], Args]:
+        keys, index = [self.leases, self.reservation_prefix + reservation_id], dict[str, int]()
+        entries = [
+            [self.counter_prefix + c.key, str(int(c.amount)), str(_ms(c.ttl_s))] for c in charges
+        ]
+        data = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
+        args: Args = [*self._expiring, reservation_id, _ms(lease_s), data, len(charges)]
+        for c in charges:
+            window = self._counters(c.window, keys, index)
+            (key,) = self._counters([c.key], keys, index)
+            args += [key, int(c.limit), int(c.amount), int(c.hard), _ms(c.ttl_s), len(window)]
+            args += window
+        return keys, args
+
+    def admission(self, reservation_id: str, reply: Sequence[int]) -> Admission:
+        if reply[0] == -1:
+            raise ValueError(f"reservation id {reservation_id!r} is already in use")
+        states = tuple(
+            CounterState(int(s), int(r)) for s, r in zip(reply[2::2], reply[3::2], strict=True)
+        )
+        refused = None if reply[1] < 0 else int(reply[1])
+        return Admission(bool(reply[0]), states, refused)
+
+    def reservation(self, reservation_id: str) -> list[str]:
+        return [self.leases, self.reservation_prefix + reservation_id]
+
+    def read(self, windows: Sequence[tuple[str, ...]]) -> tuple[list[str], Args]:
+        keys, index = [self.leases], dict[str, int]()
+        args: Args = [*self._expiring, len(windows)]
+        for window in windows:
+            indices = self._counters(window, keys, index)
+            args += [len(indices), *indices]
+        return keys, args
+
+    def expiring(self) -> tuple[list[str], Args]:
+        return [self.leases], list(self._expiring)
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
+
+
+def _settled(reply: int, actuals: Sequence[int]) -> bool:
+    if reply < 0:
+        raise ValueError(f"{len(actuals)} actuals for {-reply - 1} charges")
+    return reply == 1
+
+
+def _states(reply: Sequence[int]) -> list[CounterState]:
+    return [CounterState(int(s), int(r)) for s, r in zip(reply[1::2], reply[2::2], strict=True)]
+
+
+class RedisStore:
+    """A :class:`~costcap.stores.Store` over a ``redis.Redis`` client (thread-safe pool)."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str = "costcap", address: str = "") -> None:
+        self.client = client
+        self._codec = _Codec(prefix)
+        kwargs = client.connection_pool.connection_kwargs
+        self._address = address or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+        self._scripts: dict[str, Script] = {
+            name: client.register_script(_source(name)) for name in _SCRIPTS
+        }
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStore:
+        """``redis://host:port/db?prefix=…``; other query parameters go to redis-py's pool."""
+        plain, prefix, address = _split_url(url)
+        pool = redis.BlockingConnectionPool.from_url(plain, **_pool_options(plain))
+        return cls(redis.Redis.from_pool(pool), prefix=prefix, address=address)
+
+    def _run(self, name: str, keys: list[str], args: Args) -> Any:
+        with _translated(self._address):
+            return self._scripts[name](keys=keys, args=args)
+
+    def admit(self, reservation_id: str, charges: Sequence[Charge], lease_s: float) -> Admission:
+        keys, args = self._codec.admit(reservation_id, charges, lease_s)
+        return self._codec.admission(reservation_id, self._run("admit", keys, args))
+
+    def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:
+        args: Args = [reservation_id, *(int(a) for a in actuals)]
+        return _settled(self._run("settle", self._codec.reservation(reservation_id), args), actuals)
+
+    def release(self, reservation_id: str) -> bool:
+        keys = self._codec.reservation(reservation_id)
+        return bool(self._run("release", keys, [reservation_id]))
+
+    def extend(self, reservation_id: str, lease_s: float) -> bool:
+        keys = self._codec.reservation(reservation_id)
+        return bool(self._run("extend", keys, [reservation_id, _ms(lease_s)]))
+
+    def expire(self) -> int:
+        total, more = 0, 1
+        while more:
+            charged, more = self._run("expire", *self._codec.expiring())
+            total += int(charged)
+        return total
+
+    def read(self, windows: Sequence[tuple[str, ...]]) -> list[CounterState]:
+        reply = self._run("read", *self._codec.read(windows))
+        if reply[0]:  # a backlog longer than one batch: charge it all, then read again
+            self.expire()
+            reply = self._run("read", *self._codec.read(windows))
+        return _states(reply)
+
+    def mark_once(self, marker: str, ttl_s: int) -> bool:
+        if ttl_s <= 0:  # gone as soon as it is set
+            return True
+        with _translated(self._address):
+            return bool(self.client.set(self._codec.marker_prefix + marker, 1, nx=True, ex=ttl_s))
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class AsyncRedisStore:
+    """An :class:`~costcap.stores.AsyncStore` over a ``redis.asyncio.Redis`` client."""
+
+    def __init__(
+        self, client: redis.asyncio.Redis, *, prefix: str = "costcap", address: str = ""
+    ) -> None:
+        self.client = client
+        self._codec = _Codec(prefix)
+        kwargs = client.connection_pool.connection_kwargs
+        self._address = address or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+        self._scripts: dict[str, AsyncScript] = {
+            name: client.register_script(_source(name)) for name in _SCRIPTS
+        }
+
+    @classmethod
+    def from_url(cls, url: str) -> AsyncRedisStore:
+        """``redis://host:port/db?prefix=…``; other query parameters go to redis-py's pool."""
+        plain, prefix, address = _split_url(url)
+        pool = redis.asyncio.BlockingConnectionPool.from_url(plain, **_pool_options(plain))
+        return cls(redis.asyncio.Redis.from_pool(pool), prefix=prefix, address=address)
+
+    async def _run(self, name: str, keys: list[str], args: Args) -> Any:
+        with _translated(self._address):
+            return await self._scripts[name](keys=keys, args=args)
+
+    async def admit(
+        self, reservation_id: str, charges: Sequence[Charge], lease_s: float
+    ) -> Admission:
+        keys, args = self._codec.admit(reservation_id, charges, lease_s)
+        return self._codec.admission(reservation_id, await self._run("admit", keys, args))
+
+    async def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:
+        args: Args = [reservation_id, *(int(a) for a in actuals)]
+        keys = self._codec.reservation(reservation_id)
+        return _settled(await self._run("settle", keys, args), actuals)
+
+    async def release(self, reservation_id: str) -> bool:
+        keys = self._codec.reservation(reservation_id)
+        return bool(await self._run("release", keys, [reservation_id]))
+
+    async def extend(self, reservation_id: str, lease_s: float) -> bool:
+        keys = self._codec.reservation(reservation_id)
+        return bool(await self._run("extend", keys, [reservation_id, _ms(lease_s)]))
+
+    async def expire(self) -> int:
+        total, more = 0, 1
+        while more:
+            charged, more = await self._run("expire", *self._codec.expiring())
+            total += int(charged)
+        return total
+
+    async def read(self, windows: Sequence[tuple[str, ...]]) -> list[CounterState]:
+        reply = await self._run("read", *self._codec.read(windows))
+        if reply[0]:  # a backlog longer than one batch: charge it all, then read again
+            await self.expire()
+            reply = await self._run("read", *self._codec.read(windows))
+        return _states(reply)
+
+    async def mark_once(self, marker: str, ttl_s: int) -> bool:
+        if ttl_s <= 0:  # gone as soon as it is set
+            return True
+        key = self._codec.marker_prefix + marker
+        with _translated(self._address):
+            return bool(await self.client.set(key, 1, nx=True, ex=ttl_s))
+
+    async def close(self) -> None:
+        await self.client.aclose()
