@@ -11,12 +11,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from costcap.errors import ConfigError, StoreUnavailable
 from costcap.stores import Charge, CounterState, open_store
+from costcap.stores import memory as memory_module
 from costcap.stores import sqlite as sqlite_module
+from costcap.stores.memory import MemoryStore
 from costcap.stores.sqlite import SCHEMA_VERSION, TOMBSTONE_S, SQLiteStore
 
 
@@ -216,6 +222,7 @@ def _admit_in_child(store: SQLiteStore) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")  # 3.12+: threads at fork
 def test_forked_child_uses_its_own_connection(db: Path) -> None:
     """A store inherited through fork opens a fresh connection in the child; both processes'
     writes land in the same file."""
@@ -227,3 +234,84 @@ def test_forked_child_uses_its_own_connection(db: Path) -> None:
     assert child.exitcode == 0
     assert store.read([("b",)]) == [CounterState(0, 25)]
     store.close()
+
+
+_KEYS = ("a", "b", "c")
+_IDS = ("r1", "r2")  # few ids, so calls often meet the same reservation
+_charges = st.lists(
+    st.builds(
+        lambda key, extra, limit, amount, hard, ttl: Charge(
+            key, (key, *extra), limit, amount, hard, ttl
+        ),
+        st.sampled_from(_KEYS),
+        st.lists(st.sampled_from(_KEYS), max_size=2).map(tuple),
+        st.integers(0, 400),
+        st.integers(0, 60),
+        st.booleans(),
+        st.sampled_from((1, 10, 60)),
+    ),
+    max_size=3,
+)
+_TIMES = (0.25, 1.0, 10.0, 60.0)  # leases, ttls and ticks from one set: boundaries get hit
+_admit = st.tuples(st.just("admit"), st.sampled_from(_IDS), _charges, st.sampled_from(_TIMES))
+_settle = st.tuples(
+    st.just("settle"),
+    st.sampled_from(_IDS),
+    st.lists(st.integers(0, 80), min_size=3, max_size=3),
+    st.sampled_from((None, None, None, 0, 1, 2, 3)),  # how many actuals; None: one per charge
+)
+_release = st.tuples(st.just("release"), st.sampled_from(_IDS))
+_tick = st.tuples(st.just("tick"), st.sampled_from((*_TIMES, TOMBSTONE_S)))
+_ops = st.lists(
+    st.one_of(  # admit, settle and tick weighted up, so reservations often live, expire, settle
+        *(_admit, _admit, _admit, _settle, _settle, _release, _tick, _tick),
+        st.tuples(st.just("extend"), st.sampled_from(_IDS), st.sampled_from(_TIMES)),
+        st.tuples(st.just("expire")),
+        st.tuples(st.just("read"), st.lists(st.lists(st.sampled_from(_KEYS)).map(tuple))),
+        st.tuples(st.just("mark_once"), st.sampled_from(("m1", "m2")), st.sampled_from((1, 10))),
+    ),
+    min_size=5,
+    max_size=50,
+)
+
+
+def _apply(store: object, op: tuple[Any, ...]) -> object:
+    try:
+        return getattr(store, op[0])(*op[1:])
+    except ValueError as exc:
+        return ("ValueError", str(exc))
+
+
+@settings(max_examples=500, deadline=None)
+@given(ops=_ops)
+def test_behaves_exactly_as_the_memory_store(ops: list[tuple[Any, ...]]) -> None:
+    """On any sequence of calls and clock ticks, every answer equals the memory store's
+    (sweeping every third admit, so the sweep is compared too)."""
+    clock = FakeClock()
+    reference, sqlite_store = MemoryStore(clock=clock), SQLiteStore(":memory:", clock=clock)
+    with (
+        patch.object(memory_module, "_SWEEP_EVERY", 3),
+        patch.object(sqlite_module, "_SWEEP_EVERY", 3),
+    ):
+        _compare(ops, clock, reference, sqlite_store)
+    sqlite_store.close()
+
+
+def _compare(
+    ops: list[tuple[Any, ...]], clock: FakeClock, reference: MemoryStore, sqlite_store: SQLiteStore
+) -> None:
+    sizes: dict[str, int] = {}  # charges per admitted id: most settles bring one actual each
+    for drawn in ops:
+        if drawn[0] == "tick":
+            clock.now += drawn[1]
+            continue
+        op = drawn
+        if drawn[0] == "settle":
+            name, rid, actuals, count = drawn
+            op = (name, rid, actuals[: sizes.get(rid, 3) if count is None else count])
+        answer = _apply(reference, op)
+        assert _apply(sqlite_store, op) == answer, op
+        if op[0] == "admit" and getattr(answer, "admitted", False):
+            sizes[op[1]] = len(op[2])
+    windows = [(k,) for k in _KEYS]
+    assert sqlite_store.read(windows) == reference.read(windows)
