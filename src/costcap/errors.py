@@ -4,7 +4,10 @@ CostcapError
 ├── ConfigError            bad costcap.toml / bad arguments (names file, key and problem)
 ├── UnknownModel           a model with no known price (names the closest known models)
 ├── UsageError             a usage object costcap cannot read (never priced as $0)
-└── UncountableContent     request content costcap cannot count or bound (audio, files…)
+├── UncountableContent     request content costcap cannot count or bound (audio, files…)
+├── StoreUnavailable       the budget store cannot be reached (fail closed)
+├── BudgetExceeded         a hard budget has no room for the call (nothing was reserved)
+└── PolicyViolation        (costcap.policy) model not allowed, max_tokens over the cap, $ cap
 """
 
 from __future__ import annotations
@@ -13,7 +16,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-__all__ = ["ConfigError", "CostcapError", "UncountableContent", "UnknownModel", "UsageError"]
+__all__ = [
+    "BudgetExceeded",
+    "ConfigError",
+    "CostcapError",
+    "StoreUnavailable",
+    "UncountableContent",
+    "UnknownModel",
+    "UsageError",
+]
 
 
 class CostcapError(Exception):

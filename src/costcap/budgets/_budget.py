@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
-from costcap.budgets._periods import Period, parse_period
+from costcap.budgets._periods import ROLLING_BUCKETS, Period, PeriodWindow, parse_period
 from costcap.errors import ConfigError
 from costcap.money import parse_usd
 
@@ -61,6 +62,9 @@ class Budget:
     kind: str = field(init=False)
     member: str | None = field(init=False)  # None: global; "*": template; else one member
     alert_at: tuple[Decimal, ...] = field(init=False)
+    _cache: tuple[datetime, datetime, PeriodWindow] | None = field(
+        init=False, default=None, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         where = f"budget {self.name or self.scope!r}"
@@ -103,6 +107,23 @@ class Budget:
         set_(self, "alert_at", tuple(sorted(set(marks))))
         if self.name is None:
             set_(self, "name", f"{self.scope}/{window.label}")
+
+    def window_at(self, now: datetime) -> PeriodWindow:
+        """The period window at ``now``, reused while ``now`` stays inside its current bucket
+        (computing calendar boundaries in a time zone is the slow part of admission)."""
+        cached = self._cache
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2]
+        window = self.window.at(now)
+        if self.window.kind == "rolling":
+            size = max(1, self.window.seconds // ROLLING_BUCKETS)
+            current = int(now.timestamp()) // size
+            since = datetime.fromtimestamp(current * size, UTC)
+            upto = datetime.fromtimestamp((current + 1) * size, UTC)
+        else:
+            since, upto = window.start, window.resets_at
+        object.__setattr__(self, "_cache", (since, upto, window))
+        return window
 
     @property
     def id(self) -> str:
