@@ -63,9 +63,15 @@ def test_full_config_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[[budgets]]\nscope='global'\nperiod='day'\nlimit_usd='ten'", r"budgets\[0\].*not a dollar"),
+        (
+            "[[budgets]]\nscope='global'\nperiod='day'\nlimit_usd='ten'",
+            r"budgets\[0\].*not a dollar",
+        ),
         ("[[budgets]]\nscope='global'\nlimit_usd=1", r"budgets\[0\]\.period: is required"),
-        ("[[budgets]]\nscope='global'\nperiod='day'\nlimit_usd=1\ncolour='red'", r"budgets\[0\]\.colour"),
+        (
+            "[[budgets]]\nscope='global'\nperiod='day'\nlimit_usd=1\ncolour='red'",
+            r"budgets\[0\]\.colour",
+        ),
         ("[policy]\ndefault_max_tokens=-1", "policy: default_max_tokens must be positive"),
         ("[guard]\nstrict='yes'", "guard.strict: must be bool"),
         ("[allocation]\ntotal_usd=10\nshares={a=70,b=40}", "more than 100%"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import random
 import threading
@@ -38,7 +39,7 @@ def admit(guard: Guard, **extra: Any) -> Any:
 
 
 def test_admission_reserves_the_worst_case(store_url: str) -> None:
-    """A ticket reserves input (counted) + max_tokens x output price, in micro-dollars rounded up."""
+    """A ticket reserves input (counted) + max_tokens x output price, in micro-dollars (ceil)."""
     guard = Guard(store_url, budgets=[budget_for(10)], notifiers=[])
     ticket = admit(guard)
     assert ticket.reserved_micros == worst_micros()
@@ -84,7 +85,10 @@ def test_release_gives_the_reservation_back(store_url: str) -> None:
 def test_context_manager_releases_on_error(store_url: str) -> None:
     """An exception inside ``guard.call`` releases the reservation."""
     guard = Guard(store_url, budgets=[budget_for(1)], notifiers=[])
-    with pytest.raises(RuntimeError), guard.call(model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS):
+    with (
+        pytest.raises(RuntimeError),
+        guard.call(model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS),
+    ):
         raise RuntimeError("provider down")
     assert guard.status()[0]["reserved_usd"] == 0
     assert guard.status()[0]["spent_usd"] == 0
@@ -100,13 +104,13 @@ def test_context_manager_charges_an_unsettled_call_in_full(store_url: str) -> No
     guard.close()
 
 
-def _thread_worker(guard: Guard, attempts: int, admitted: list[Any], barrier: threading.Barrier) -> None:
+def _thread_worker(
+    guard: Guard, attempts: int, admitted: list[Any], barrier: threading.Barrier
+) -> None:
     barrier.wait()
     for _ in range(attempts):
-        try:
+        with contextlib.suppress(BudgetExceeded):
             admitted.append(admit(guard))
-        except BudgetExceeded:
-            pass
 
 
 def test_threads_admit_exactly_the_budget(store_url: str) -> None:
@@ -147,7 +151,9 @@ async def test_asyncio_admits_exactly_the_budget(store_url: str) -> None:
 
 
 def _process_worker(url: str, limit_usd: str, attempts: int, queue: Any) -> None:
-    guard = Guard(url, budgets=[Budget(scope="global", period="day", limit_usd=limit_usd)], notifiers=[])
+    guard = Guard(
+        url, budgets=[Budget(scope="global", period="day", limit_usd=limit_usd)], notifiers=[]
+    )
     admitted = 0
     for _ in range(attempts):
         try:

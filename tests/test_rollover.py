@@ -24,7 +24,9 @@ class Clock:
 
 
 def spend_all(guard: Guard) -> None:
-    ticket = guard.admit(model="gpt-4o-mini", reserve_usd=Decimal(guard.budgets[0].limit_micros) / 10**6)
+    ticket = guard.admit(
+        model="gpt-4o-mini", reserve_usd=Decimal(guard.budgets[0].limit_micros) / 10**6
+    )
     guard.settle_cost(ticket, ticket.reserved_usd)
 
 

@@ -62,4 +62,6 @@ def test_long_context_tier_applies_to_the_worst_case() -> None:
     big = [{"role": "user", "content": "word " * 260_000}]
     worst = worst_case_cost("claude-sonnet-4-5", big, max_tokens=1000)
     assert worst.input_tokens > 200_000
-    assert worst.cost.output_pico == 1000 * price.tiers[0].output_pico_per_token
+    tier_output = price.tiers[0].output_pico_per_token
+    assert tier_output is not None
+    assert worst.cost.output_pico == 1000 * tier_output

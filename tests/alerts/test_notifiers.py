@@ -48,7 +48,9 @@ def test_webhook_retries_until_delivered() -> None:
         done.set()
         return httpx.Response(200)
 
-    hook = WebhookNotifier("http://hooks.invalid/x", backoff_s=0.01, transport=httpx.MockTransport(handler))
+    hook = WebhookNotifier(
+        "http://hooks.invalid/x", backoff_s=0.01, transport=httpx.MockTransport(handler)
+    )
     hook.notify(ALERT)
     assert done.wait(5)
     hook.close()

@@ -41,7 +41,10 @@ def test_limit_is_exact() -> None:
 def test_soft_budget_adds_the_120_threshold() -> None:
     """Soft budgets alert at 50/80/100/120% by default, hard ones at 50/80/100%."""
     assert Budget(scope="global", period="day", limit_usd=1, mode="soft").alert_at == (
-        Decimal(50), Decimal(80), Decimal(100), Decimal(120)
+        Decimal(50),
+        Decimal(80),
+        Decimal(100),
+        Decimal(120),
     )
     assert Budget(scope="global", period="day", limit_usd=1).alert_at[-1] == 100
 

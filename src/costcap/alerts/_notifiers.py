@@ -8,11 +8,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
-
-import httpx
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from costcap.alerts._alert import Alert
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["CallableNotifier", "LogNotifier", "Notifier", "WebhookNotifier", "notify_all"]
 
@@ -62,10 +63,13 @@ class WebhookNotifier:
         max_queue: int = 1000,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        import httpx  # only webhook users pay for importing it
+
         self.url = url
         self._retries, self._backoff = retries, backoff_s
         self._queue: queue.Queue[Alert | None] = queue.Queue(maxsize=max_queue)
         self._client = httpx.Client(timeout=timeout_s, transport=transport)
+        self._http_error = httpx.HTTPError
         self._thread = threading.Thread(target=self._run, name="costcap-webhook", daemon=True)
         self._thread.start()
         self.delivered = 0
@@ -92,7 +96,7 @@ class WebhookNotifier:
                             "webhook %s refused an alert: HTTP %s", self.url, response.status_code
                         )
                     return
-            except httpx.HTTPError as exc:
+            except self._http_error as exc:
                 log.warning("webhook %s attempt %d failed: %s", self.url, attempt + 1, exc)
             time.sleep(self._backoff * 2**attempt)
         self.failed += 1
