@@ -1,0 +1,403 @@
+"""``postgresql://user@host:port/db?schema=costcap``: many replicas, one transaction per step.
+
+Semantics are those of :class:`~costcap.stores.memory.MemoryStore`, step for step.
+
+* **One round trip, one transaction per protocol call.** Each call is ``SELECT`` of one PL/pgSQL
+  function (``costcap_admit``, ``costcap_settle``, …) on an autocommit connection, so the whole
+  step (expiry first, the check, the reservation) commits or rolls back as one statement. The
+  functions live in the store's schema and are created by the migration
+  (``postgres_v1.sql``, shipped beside this module).
+* **Row locks in a fixed order.** A step locks its counter rows one by one in key order
+  (``COLLATE "C"``), creating a missing row with ``INSERT … ON CONFLICT DO NOTHING`` (which waits
+  for a concurrent insert of the same key, then locks the committed row). Every counter of every
+  window is locked, not only the charged ones, so no concurrent reservation can slip into a
+  window between the check and the commit. Expired reservations are taken with
+  ``SKIP LOCKED`` and their counters join the same ordered pass: steps never deadlock.
+* **Server time.** Leases, expiry, counter and marker lifetimes use ``clock_timestamp()`` on the
+  server, so replicas with skewed clocks agree.
+* **Durability.** Commits follow the server's ``synchronous_commit`` (on by default): an
+  admission a caller was told about survives a server crash. Row locks are held until the commit
+  is flushed, so calls sharing one hot counter (a global budget) take turns at about one commit
+  flush each; calls on different counters run in parallel.
+* **Schema.** Created on first open under an advisory lock (concurrent first starts do not race),
+  versioned in ``meta.schema_version``; a schema written by a newer costcap is refused with
+  :class:`~costcap.errors.ConfigError`.
+* **Fail closed.** An unreachable server, a lost connection or a pool with no free connection
+  within ``pool_timeout`` raises :class:`~costcap.errors.StoreUnavailable` naming host:port/db.
+
+URL query parameters taken by costcap (the rest go to libpq, e.g. ``sslmode``): ``schema``
+(default ``costcap``), ``pool_min`` (1), ``pool_max`` (10), ``pool_timeout`` (seconds to wait for
+a free connection, 10). ``connect_timeout`` defaults to 5 seconds, ``application_name`` to
+``costcap``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any, NoReturn
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from costcap.errors import ConfigError, StoreUnavailable
+from costcap.stores._base import Admission, Charge, CounterState
+from costcap.stores.memory import TOMBSTONE_S
+
+__all__ = ["SCHEMA_VERSION", "AsyncPostgresStore", "PostgresStore"]
+
+SCHEMA_VERSION = 1
+_SWEEP_EVERY = 4096  # on average, admits between sweeps of stale counters and markers
+_DEFAULT_SCHEMA = "costcap"
+_CONNECT_TIMEOUT_S = 5
+
+_Conn = psycopg.Connection[TupleRow]
+_AsyncConn = psycopg.AsyncConnection[TupleRow]
+
+
+# -- settings, SQL text, parameters: shared by the sync and async stores -------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    conninfo: str  # libpq URL without costcap's own parameters
+    where: str  # host:port/db, for error messages
+    schema: str = _DEFAULT_SCHEMA
+    pool_min: int = 1
+    pool_max: int = 10
+    pool_timeout: float = 10.0
+
+    @classmethod
+    def from_url(cls, url: str) -> _Settings:
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ConfigError(f"store URL {url!r}: expected postgresql://user@host:port/db")
+        ours: dict[str, str] = {}
+        theirs: list[tuple[str, str]] = []
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name in ("schema", "pool_min", "pool_max", "pool_timeout"):
+                ours[name] = value
+            else:
+                theirs.append((name, value))
+        given = {name for name, _ in theirs}
+        for name, default in (
+            ("connect_timeout", str(_CONNECT_TIMEOUT_S)),
+            ("application_name", "costcap"),
+        ):
+            if name not in given:
+                theirs.append((name, default))
+        conninfo = f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(theirs)}"
+        host = parts.hostname or dict(theirs).get("host") or "localhost"
+        where = f"{host}:{parts.port or dict(theirs).get('port') or 5432}/{parts.path.lstrip('/')}"
+        try:
+            pool_min = int(ours.get("pool_min", "1"))
+            pool_max = int(ours.get("pool_max", "10"))
+            pool_timeout = float(ours.get("pool_timeout", "10"))
+        except ValueError as exc:
+            raise ConfigError(f"store URL {url!r}: bad pool setting ({exc})") from None
+        if not 0 <= pool_min <= pool_max or pool_max < 1 or pool_timeout <= 0:
+            raise ConfigError(
+                f"store URL {url!r}: need 0 <= pool_min <= pool_max, pool_max >= 1 and "
+                "pool_timeout > 0"
+            )
+        schema = ours.get("schema") or _DEFAULT_SCHEMA
+        return cls(conninfo, where, schema, pool_min, pool_max, pool_timeout)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class _Sql:
+    """The statements of one schema."""
+
+    def __init__(self, schema: str) -> None:
+        self.s = s = _ident(schema)
+        self.admit = (
+            f"SELECT admitted, refused, spent, reserved FROM {s}.costcap_admit(%s, %s::text[],"
+            " %s::text[], %s::int[], %s::bigint[], %s::bigint[], %s::bool[], %s::int[], %s)"
+        )
+        self.settle = f"SELECT {s}.costcap_settle(%s, %s::bigint[])"  # NULL actuals: release
+        self.extend = f"SELECT {s}.costcap_extend(%s, %s)"
+        self.expire = f"SELECT {s}.costcap_expire()"
+        self.read = f"SELECT spent, reserved FROM {s}.costcap_read(%s::text[], %s::int[], %s)"
+        self.mark_once = f"SELECT {s}.costcap_mark_once(%s, %s)"
+        # migration
+        self.lock = "SELECT pg_advisory_xact_lock(hashtext(%s))"
+        self.has_meta = "SELECT to_regclass(%s) IS NOT NULL"
+        self.version = f"SELECT max(schema_version) FROM {s}.meta"
+        self.create_meta = (
+            f"CREATE SCHEMA IF NOT EXISTS {s};"
+            f" CREATE TABLE IF NOT EXISTS {s}.meta (one boolean PRIMARY KEY DEFAULT true"
+            " CHECK (one), schema_version integer NOT NULL,"
+            " migrated_at timestamptz NOT NULL DEFAULT now())"
+        )
+        self.record = (
+            f"INSERT INTO {s}.meta (schema_version) VALUES (%s) ON CONFLICT (one)"
+            " DO UPDATE SET schema_version = excluded.schema_version, migrated_at = now()"
+        )
+
+    def upgrade(self, version: int) -> str:
+        """The DDL that brings the schema from ``version - 1`` to ``version``."""
+        text = (files("costcap.stores") / f"postgres_v{version}.sql").read_text("utf-8")
+        return (
+            text.replace("@S@", self.s)
+            .replace("@TOMBSTONE_S@", str(TOMBSTONE_S))
+            .replace("@SWEEP_EVERY@", str(_SWEEP_EVERY))
+        )
+
+
+def _upgrades_from(found: int | None, schema: str) -> range:
+    """The versions to apply to a schema at ``found`` (None: new). Refuses a newer schema."""
+    current = found or 0
+    if current > SCHEMA_VERSION:
+        raise ConfigError(
+            f"PostgreSQL schema {schema!r} is at costcap schema version {current}, newer than "
+            f"this costcap supports ({SCHEMA_VERSION}); upgrade costcap or use another schema="
+        )
+    return range(current + 1, SCHEMA_VERSION + 1)
+
+
+def _admit_params(
+    reservation_id: str, charges: Sequence[Charge], lease_s: float
+) -> tuple[Any, ...]:
+    wkeys, wcharge = _flatten([c.window for c in charges])
+    return (
+        reservation_id,
+        [c.key for c in charges],
+        wkeys,
+        wcharge,
+        [c.limit for c in charges],
+        [c.amount for c in charges],
+        [c.hard for c in charges],
+        [c.ttl_s for c in charges],
+        float(lease_s),
+    )
+
+
+def _flatten(windows: Sequence[tuple[str, ...]]) -> tuple[list[str], list[int]]:
+    keys: list[str] = []
+    owners: list[int] = []
+    for index, window in enumerate(windows, 1):
+        keys.extend(window)
+        owners.extend([index] * len(window))
+    return keys, owners
+
+
+def _admission(row: tuple[Any, ...] | None, charges: Sequence[Charge]) -> Admission:
+    admitted, refused, spent, reserved = _row(row)
+    if not admitted:
+        return Admission(False, _states(spent, reserved), refused)
+    after = [r + c.amount for r, c in zip(reserved, charges, strict=True)]
+    return Admission(True, _states(spent, after))
+
+
+def _states(spent: Sequence[int], reserved: Sequence[int]) -> tuple[CounterState, ...]:
+    return tuple(CounterState(s, r) for s, r in zip(spent, reserved, strict=True))
+
+
+def _row(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    if row is None:  # a function call always returns one row
+        raise RuntimeError("PostgreSQL returned no row for a costcap function call")
+    return row
+
+
+def _translate(exc: psycopg.Error, settings: _Settings, reservation_id: str = "") -> NoReturn:
+    """Raise the costcap error for ``exc``: ValueError for misuse, StoreUnavailable for I/O."""
+    if isinstance(exc, pg_errors.UniqueViolation):
+        raise ValueError(f"reservation id {reservation_id!r} is already in use") from None
+    if isinstance(exc, pg_errors.InvalidParameterValue):
+        raise ValueError(exc.diag.message_primary or str(exc)) from None
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and not isinstance(
+        exc, pg_errors.TransactionRollback
+    ):
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreUnavailable(
+            f"PostgreSQL store at {settings.where} is unavailable: {detail}"
+        ) from None
+    raise exc
+
+
+# -- the stores ----------------------------------------------------------------------------------
+
+
+class PostgresStore:
+    """The store protocol over a PostgreSQL schema, through a pool of autocommit connections."""
+
+    def __init__(self, settings: _Settings) -> None:
+        self._settings = settings
+        self._sql = _Sql(settings.schema)
+        try:
+            with psycopg.connect(settings.conninfo, autocommit=True) as conn:
+                self._migrate(conn)
+        except psycopg.Error as exc:
+            _translate(exc, settings)
+        self._pool: ConnectionPool[_Conn] = ConnectionPool(
+            settings.conninfo,
+            min_size=settings.pool_min,
+            max_size=settings.pool_max,
+            timeout=settings.pool_timeout,
+            kwargs={"autocommit": True},
+            open=False,
+            name=f"costcap-{settings.schema}",
+        )
+        try:
+            self._pool.open(wait=settings.pool_min > 0, timeout=_CONNECT_TIMEOUT_S)
+        except psycopg.Error as exc:
+            self._pool.close()
+            _translate(exc, settings)
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStore:
+        return cls(_Settings.from_url(url))
+
+    def _migrate(self, conn: _Conn) -> None:
+        sql, schema = self._sql, self._settings.schema
+        exists = _row(conn.execute(sql.has_meta, [f"{sql.s}.meta"]).fetchone())[0]
+        if exists and not _upgrades_from(_row(conn.execute(sql.version).fetchone())[0], schema):
+            return
+        with conn.transaction():
+            conn.execute(sql.lock, [f"costcap.migrate:{schema}"])
+            conn.execute(sql.create_meta)
+            for version in _upgrades_from(_row(conn.execute(sql.version).fetchone())[0], schema):
+                conn.execute(sql.upgrade(version))
+                conn.execute(sql.record, [version])
+
+    def _one(self, query: str, params: Sequence[Any], reservation_id: str = "") -> tuple[Any, ...]:
+        try:
+            with self._pool.connection() as conn:
+                return _row(conn.execute(query, params).fetchone())
+        except psycopg.Error as exc:
+            _translate(exc, self._settings, reservation_id)
+
+    def admit(self, reservation_id: str, charges: Sequence[Charge], lease_s: float) -> Admission:
+        params = _admit_params(reservation_id, charges, lease_s)
+        return _admission(self._one(self._sql.admit, params, reservation_id), charges)
+
+    def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:
+        return bool(self._one(self._sql.settle, (reservation_id, list(actuals)))[0])
+
+    def release(self, reservation_id: str) -> bool:
+        return bool(self._one(self._sql.settle, (reservation_id, None))[0])
+
+    def extend(self, reservation_id: str, lease_s: float) -> bool:
+        return bool(self._one(self._sql.extend, (reservation_id, float(lease_s)))[0])
+
+    def expire(self) -> int:
+        return int(self._one(self._sql.expire, ())[0])
+
+    def read(self, windows: Sequence[tuple[str, ...]]) -> list[CounterState]:
+        keys, owners = _flatten(windows)
+        spent, reserved = self._one(self._sql.read, (keys, owners, len(windows)))
+        return list(_states(spent, reserved))
+
+    def mark_once(self, marker: str, ttl_s: int) -> bool:
+        return bool(self._one(self._sql.mark_once, (marker, int(ttl_s)))[0])
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class AsyncPostgresStore:
+    """The same over an asyncio pool. Opens (and migrates) on first use, inside the event loop."""
+
+    def __init__(self, settings: _Settings) -> None:
+        self._settings = settings
+        self._sql = _Sql(settings.schema)
+        self._pool: AsyncConnectionPool[_AsyncConn] | None = None
+        self._opening = asyncio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> AsyncPostgresStore:
+        return cls(_Settings.from_url(url))
+
+    async def _ready(self) -> AsyncConnectionPool[_AsyncConn]:
+        if self._pool is not None:
+            return self._pool
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await self._open()
+            return self._pool
+
+    async def _open(self) -> AsyncConnectionPool[_AsyncConn]:
+        settings = self._settings
+        try:
+            conn = await psycopg.AsyncConnection.connect(settings.conninfo, autocommit=True)
+            async with conn:
+                await self._migrate(conn)
+        except psycopg.Error as exc:
+            _translate(exc, settings)
+        pool: AsyncConnectionPool[_AsyncConn] = AsyncConnectionPool(
+            settings.conninfo,
+            min_size=settings.pool_min,
+            max_size=settings.pool_max,
+            timeout=settings.pool_timeout,
+            kwargs={"autocommit": True},
+            open=False,
+            name=f"costcap-{settings.schema}",
+        )
+        try:
+            await pool.open(wait=settings.pool_min > 0, timeout=_CONNECT_TIMEOUT_S)
+        except psycopg.Error as exc:
+            await pool.close()
+            _translate(exc, settings)
+        return pool
+
+    async def _migrate(self, conn: _AsyncConn) -> None:
+        sql, schema = self._sql, self._settings.schema
+        if _row(await (await conn.execute(sql.has_meta, [f"{sql.s}.meta"])).fetchone())[0]:
+            found = _row(await (await conn.execute(sql.version)).fetchone())[0]
+            if not _upgrades_from(found, schema):
+                return
+        async with conn.transaction():
+            await conn.execute(sql.lock, [f"costcap.migrate:{schema}"])
+            await conn.execute(sql.create_meta)
+            found = _row(await (await conn.execute(sql.version)).fetchone())[0]
+            for version in _upgrades_from(found, schema):
+                await conn.execute(sql.upgrade(version))
+                await conn.execute(sql.record, [version])
+
+    async def _one(
+        self, query: str, params: Sequence[Any], reservation_id: str = ""
+    ) -> tuple[Any, ...]:
+        pool = await self._ready()
+        try:
+            async with pool.connection() as conn:
+                return _row(await (await conn.execute(query, params)).fetchone())
+        except psycopg.Error as exc:
+            _translate(exc, self._settings, reservation_id)
+
+    async def admit(
+        self, reservation_id: str, charges: Sequence[Charge], lease_s: float
+    ) -> Admission:
+        params = _admit_params(reservation_id, charges, lease_s)
+        return _admission(await self._one(self._sql.admit, params, reservation_id), charges)
+
+    async def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:
+        return bool((await self._one(self._sql.settle, (reservation_id, list(actuals))))[0])
+
+    async def release(self, reservation_id: str) -> bool:
+        return bool((await self._one(self._sql.settle, (reservation_id, None)))[0])
+
+    async def extend(self, reservation_id: str, lease_s: float) -> bool:
+        return bool((await self._one(self._sql.extend, (reservation_id, float(lease_s))))[0])
+
+    async def expire(self) -> int:
+        return int((await self._one(self._sql.expire, ()))[0])
+
+    async def read(self, windows: Sequence[tuple[str, ...]]) -> list[CounterState]:
+        keys, owners = _flatten(windows)
+        spent, reserved = await self._one(self._sql.read, (keys, owners, len(windows)))
+        return list(_states(spent, reserved))
+
+    async def mark_once(self, marker: str, ttl_s: int) -> bool:
+        return bool((await self._one(self._sql.mark_once, (marker, int(ttl_s))))[0])
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
