@@ -14,7 +14,7 @@ import pytest
 
 from costcap.alerts import Alert
 from costcap.budgets import Budget
-from costcap.errors import BudgetExceeded
+from costcap.errors import BudgetExceeded, StoreUnavailable
 from costcap.guard import AsyncGuard, Guard
 from costcap.money import to_micros_ceil
 from costcap.policy import CostCapExceeded, Policy
@@ -271,3 +271,18 @@ def test_dollar_cap_refuses_before_reserving(store_url: str) -> None:
         admit(guard)
     assert guard.status()[0]["reserved_usd"] == 0
     guard.close()
+
+
+def test_unreachable_store_fails_closed() -> None:
+    """With the store down the call is refused with StoreUnavailable (never silently admitted)."""
+    guard = Guard("redis://127.0.0.1:1/0", budgets=[budget_for(10)], notifiers=[])
+    with pytest.raises(StoreUnavailable, match=r"127\.0\.0\.1:1"):
+        admit(guard)
+
+
+def test_fail_open_admits_without_a_reservation(caplog: pytest.LogCaptureFixture) -> None:
+    """fail_open=True lets the call through unreserved and logs an error saying so."""
+    guard = Guard("redis://127.0.0.1:1/0", budgets=[budget_for(10)], notifiers=[], fail_open=True)
+    ticket = admit(guard)
+    assert ticket.applied == []
+    assert "fail_open" in caplog.text
