@@ -163,8 +163,16 @@ class _Core:
         )
 
     def price(self, ticket: Ticket, usage: object) -> tuple[Cost, list[int]]:
+        """The exact cost of ``usage`` and what each reserved counter is settled with."""
+        _open(ticket)
         cost = ticket.price.cost(usage_from(usage))
         return cost, [to_micros_ceil(cost.total_pico)] * len(ticket.applied)
+
+    def dollars(self, ticket: Ticket, cost_usd: Decimal | int | float | str) -> list[int]:
+        """What each reserved counter is settled with for a cost priced elsewhere."""
+        _open(ticket)
+        actual = micros_ceil_from_usd(parse_usd(cost_usd, what="cost_usd"))
+        return [actual] * len(ticket.applied)
 
     def due_on_admit(self, ticket: Ticket) -> list[tuple[str, Any]]:
         return self._unfired(adm.alerts_due(ticket.applied, ticket.spent_before))
@@ -189,7 +197,13 @@ class _Core:
         ticket.applied = []
         return ticket
 
-    def status_windows(self, scope: CallScope | None) -> list[adm.Applied]:
+    def status_windows(
+        self, user_id: str | None, feature: str | None, api_key: str | None, model: str | None
+    ) -> list[adm.Applied]:
+        """Without a scope: the global and fixed-member budgets; with one: all that apply."""
+        scope = None
+        if any(v is not None for v in (user_id, feature, api_key, model)):
+            scope = CallScope(model=model or "", feature=feature, user_id=user_id, api_key=api_key)
         now = self.clock()
         out = []
         for budget in self.budgets:
@@ -204,6 +218,11 @@ class _Core:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _open(ticket: Ticket) -> None:
+    if ticket.done:
+        raise ValueError(f"ticket {ticket.id} is already settled or released")
 
 
 def _config_kwargs(path: str | Path, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -297,8 +316,6 @@ class Guard(_Core):
     def settle(self, ticket: Ticket, usage: object) -> Cost:
         """Replace the reservation by the actual cost of ``usage`` (an SDK usage object or a
         mapping such as ``{"input_tokens": 812, "output_tokens": 230}``). Returns the exact cost."""
-        if ticket.done:
-            raise ValueError(f"ticket {ticket.id} is already settled or released")
         cost, actuals = self.price(ticket, usage)
         if ticket.applied and not self.store.settle(ticket.id, actuals):
             log.error("reservation %s was unknown to the store at settle; cost %s", ticket.id, cost)
@@ -309,13 +326,11 @@ class Guard(_Core):
 
     def settle_cost(self, ticket: Ticket, cost_usd: Decimal | int | float | str) -> None:
         """Settle with a dollar amount instead of a usage (for costs priced elsewhere)."""
-        if ticket.done:
-            raise ValueError(f"ticket {ticket.id} is already settled or released")
-        actual = micros_ceil_from_usd(parse_usd(cost_usd, what="cost_usd"))
+        actuals = self.dollars(ticket, cost_usd)
         ticket.done = True
-        if ticket.applied:
-            self.store.settle(ticket.id, [actual] * len(ticket.applied))
-            self._fire(self.due_on_settle(ticket, actual), ticket)
+        if actuals:
+            self.store.settle(ticket.id, actuals)
+            self._fire(self.due_on_settle(ticket, actuals[0]), ticket)
 
     def release(self, ticket: Ticket) -> None:
         """The call failed before the provider billed it: give the reservation back."""
@@ -361,10 +376,7 @@ class Guard(_Core):
     ) -> list[adm.BudgetStatus]:
         """Each budget's limit, spent, reserved and period as plain data. Without arguments:
         the global and fixed-member budgets; with a scope: every budget that applies to it."""
-        scope = None
-        if any(v is not None for v in (user_id, feature, api_key, model)):
-            scope = CallScope(model=model or "", feature=feature, user_id=user_id, api_key=api_key)
-        windows = self.status_windows(scope)
+        windows = self.status_windows(user_id, feature, api_key, model)
         states = self.store.read([a.window_keys for a in windows])
         return [adm.status_of(a, s) for a, s in zip(windows, states, strict=True)]
 
@@ -441,8 +453,6 @@ class AsyncGuard(_Core):
         return ticket
 
     async def settle(self, ticket: Ticket, usage: object) -> Cost:
-        if ticket.done:
-            raise ValueError(f"ticket {ticket.id} is already settled or released")
         cost, actuals = self.price(ticket, usage)
         if ticket.applied and not await self.store.settle(ticket.id, actuals):
             log.error("reservation %s was unknown to the store at settle; cost %s", ticket.id, cost)
@@ -450,6 +460,13 @@ class AsyncGuard(_Core):
         if actuals:
             await self._fire(self.due_on_settle(ticket, actuals[0]), ticket)
         return cost
+
+    async def settle_cost(self, ticket: Ticket, cost_usd: Decimal | int | float | str) -> None:
+        actuals = self.dollars(ticket, cost_usd)
+        ticket.done = True
+        if actuals:
+            await self.store.settle(ticket.id, actuals)
+            await self._fire(self.due_on_settle(ticket, actuals[0]), ticket)
 
     async def release(self, ticket: Ticket) -> None:
         if ticket.done:
@@ -485,10 +502,7 @@ class AsyncGuard(_Core):
         api_key: str | None = None,
         model: str | None = None,
     ) -> list[adm.BudgetStatus]:
-        scope = None
-        if any(v is not None for v in (user_id, feature, api_key, model)):
-            scope = CallScope(model=model or "", feature=feature, user_id=user_id, api_key=api_key)
-        windows = self.status_windows(scope)
+        windows = self.status_windows(user_id, feature, api_key, model)
         states = await self.store.read([a.window_keys for a in windows])
         return [adm.status_of(a, s) for a, s in zip(windows, states, strict=True)]
 
