@@ -1,4 +1,4 @@
-"""``costcap.toml``: the guard's settings, budgets, allocation, policy and alerts.
+"""``costcap.toml``: the guard's settings, budgets, allocation, rate limits, policy and alerts.
 
 Prices (``[models]``) are read by :meth:`costcap.pricing.PriceCatalog.from_toml` from the same
 file. Every problem is a :class:`ConfigError` naming the file, the key and what is wrong.
@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from costcap.alerts import Notifier, WebhookNotifier
 from costcap.budgets import Budget, allocate
 from costcap.errors import ConfigError
+from costcap.limits import RateLimit
 from costcap.policy import Policy, Rule
 
 __all__ = ["GuardConfig", "load_config", "parse_config"]
@@ -34,6 +35,7 @@ class GuardConfig:
     fail_open: bool = False
     lease_s: float = 600.0
     budgets: list[Budget] = field(default_factory=list)
+    limits: list[RateLimit] = field(default_factory=list)
     policy: Policy = field(default_factory=Policy)
     notifiers: list[Notifier] = field(default_factory=list)
 
@@ -124,6 +126,22 @@ def _budgets(r: _Reader, data: Mapping[str, Any], timezone: str) -> list[Budget]
     return out
 
 
+def _limits(r: _Reader, data: Mapping[str, Any]) -> list[RateLimit]:
+    raw = data.get("limits", [])
+    if not isinstance(raw, list):
+        raise r.fail("limits", "must be an array of tables ([[limits]])")
+    out = []
+    for index, item in enumerate(raw):
+        key = f"limits[{index}]"
+        if not isinstance(item, Mapping):
+            raise r.fail(key, "must be a table")
+        r.known(item, key, {"rate", "per", "name"})
+        if "rate" not in item:
+            raise r.fail(f"{key}.rate", "is required")
+        out.append(r.build(key, lambda i=item: RateLimit(**i)))  # type: ignore[misc]
+    return out
+
+
 def _notifiers(r: _Reader, data: Mapping[str, Any]) -> list[Notifier]:
     alerts = r.table(data, "alerts", {"webhooks", "log"})
     out: list[Notifier] = []
@@ -146,7 +164,10 @@ def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> Gu
     guard = r.table(data, "guard", _GUARD_KEYS)
     timezone = r.typed(guard, "guard", "timezone", str) if "timezone" in guard else "UTC"
     config = GuardConfig(
-        budgets=_budgets(r, data, timezone), policy=_policy(r, data), notifiers=_notifiers(r, data)
+        budgets=_budgets(r, data, timezone),
+        limits=_limits(r, data),
+        policy=_policy(r, data),
+        notifiers=_notifiers(r, data),
     )
     if "store" in guard:
         config.store = r.typed(guard, "guard", "store", str)

@@ -242,3 +242,45 @@ def test_concurrent_processes_admit_exactly_the_limit(shared_store_url: str) -> 
     for p in procs:
         p.join(timeout=30)
     assert total == 100
+
+
+def slot(limit: int = 2) -> Charge:
+    return Charge(key="conc", window=("conc",), limit=limit, amount=1, on_expiry="release")
+
+
+def test_release_on_expiry_frees_a_slot_without_spending(store: Store) -> None:
+    """A concurrency slot whose holder died is freed at lease expiry, while the money is spent."""
+    store.admit(rid(), [slot(), one(amount=40)], 0.2)
+    time.sleep(0.5)
+    assert store.expire() == 1
+    assert store.read([("conc",), ("b:day",)]) == [CounterState(0, 0), CounterState(40, 0)]
+
+
+def test_settle_after_expiry_of_a_slot_charges_only_the_actual(store: Store) -> None:
+    """A late settle adds its actual to a released-on-expiry charge (expiry charged it nothing)."""
+    r = rid()
+    store.admit(r, [slot(), one(amount=40)], 0.2)
+    time.sleep(0.5)
+    store.expire()
+    assert store.settle(r, [0, 15])
+    assert store.read([("conc",), ("b:day",)]) == [CounterState(0, 0), CounterState(15, 0)]
+
+
+def test_release_after_expiry_of_a_slot_gives_back_only_what_was_spent(store: Store) -> None:
+    """A late release undoes the money charged at expiry and leaves the freed slot alone."""
+    r = rid()
+    store.admit(r, [slot(), one(amount=40)], 0.2)
+    time.sleep(0.5)
+    store.expire()
+    assert store.release(r)
+    assert store.read([("conc",), ("b:day",)]) == [CounterState(0, 0), CounterState(0, 0)]
+
+
+def test_slots_limit_concurrent_holders(store: Store) -> None:
+    """With two slots, a third concurrent holder is refused until one settles (actual 0)."""
+    first, second = rid(), rid()
+    store.admit(first, [slot()], LEASE)
+    store.admit(second, [slot()], LEASE)
+    assert not store.admit(rid(), [slot()], LEASE).admitted
+    store.settle(first, [0])
+    assert store.admit(rid(), [slot()], LEASE).admitted

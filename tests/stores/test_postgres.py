@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from costcap.errors import ConfigError, StoreUnavailable
-from costcap.stores import Charge, CounterState, open_async_store, open_store
+from costcap.stores import Charge, CounterState, open_async_store, open_store, postgres
 from costcap.stores.postgres import SCHEMA_VERSION, AsyncPostgresStore, PostgresStore
 from tests.services import POSTGRES_URL, drop_postgres_schema, postgres_url
 
@@ -70,6 +70,36 @@ def test_newer_schema_version_is_refused(store: PostgresStore, url: str) -> None
     query(f'UPDATE "{schema_of(url)}".meta SET schema_version = {SCHEMA_VERSION + 1}')
     with pytest.raises(ConfigError, match=f"version {SCHEMA_VERSION + 1}, newer"):
         PostgresStore.from_url(url)
+
+
+def test_version_1_schema_with_an_open_reservation_is_migrated(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A schema left at version 1 with a reservation in flight (admitted by the nine-argument
+    version-1 call) is upgraded to the current version on open; that reservation still expires as
+    "spend", and a version-1 caller's admit keeps working on the migrated schema."""
+    monkeypatch.setattr(postgres, "SCHEMA_VERSION", 1)
+    PostgresStore.from_url(url).close()
+    monkeypatch.undo()
+    s = f'"{schema_of(url)}"'
+    assert query(f"SELECT schema_version FROM {s}.meta") == [(1,)]
+    v1_admit = (
+        f"SELECT admitted FROM {s}.costcap_admit(%s, '{{old}}', '{{old}}', '{{1}}', '{{100}}',"
+        " '{40}', '{t}', '{3600}', %s)"
+    )
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        assert conn.execute(v1_admit, [rid(), 0.5]).fetchall() == [(True,)]
+    store = PostgresStore.from_url(url)
+    assert query(f"SELECT schema_version FROM {s}.meta") == [(SCHEMA_VERSION,)]
+    assert query(f"SELECT spend_on_expiry FROM {s}.reservations") == [(None,)]
+    assert store.read([("old",)]) == [CounterState(0, 40)]
+    time.sleep(0.7)
+    assert store.expire() == 1
+    assert store.read([("old",)]) == [CounterState(40, 0)]
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        assert conn.execute(v1_admit, [rid(), LEASE]).fetchall() == [(True,)]
+    assert store.read([("old",)]) == [CounterState(40, 40)]
+    store.close()
 
 
 def test_concurrent_first_starts_migrate_once(url: str) -> None:

@@ -74,6 +74,46 @@ def test_newer_schema_version_is_refused(db: Path) -> None:
         open_store(f"sqlite:///{db}")
 
 
+_VERSION_1 = (  # the schema as version 1 wrote it, with one open reservation of 40 on "b"
+    "CREATE TABLE costcap_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "INSERT INTO costcap_meta VALUES ('schema_version', '1')",
+    "CREATE TABLE counters (key TEXT PRIMARY KEY, spent INTEGER NOT NULL,"
+    " reserved INTEGER NOT NULL, expires_at REAL NOT NULL) WITHOUT ROWID",
+    "INSERT INTO counters VALUES ('b', 5, 40, 9e9)",
+    "CREATE TABLE reservations (id TEXT PRIMARY KEY, lease_until REAL NOT NULL,"
+    " charged INTEGER NOT NULL, keys TEXT NOT NULL, amounts TEXT NOT NULL)",
+    "CREATE INDEX reservations_by_lease ON reservations (lease_until)",
+    "INSERT INTO reservations VALUES ('old', 1000030.0, 0, '[\"b\"]', '[40]')",
+    "CREATE TABLE markers (marker TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID",
+)
+
+
+def test_version_1_file_is_migrated_and_its_reservations_expire_as_spend(
+    db: Path, clock: FakeClock
+) -> None:
+    """Opening a version-1 file upgrades it to version 2 in place; a reservation it held still
+    spends its full amount when its lease runs out, and can be corrected by a late settle."""
+    with sqlite3.connect(db) as conn:
+        for statement in _VERSION_1:
+            conn.execute(statement)
+    conn.close()
+    store = SQLiteStore(db, clock=clock)
+    with sqlite3.connect(db) as conn:
+        version = conn.execute("SELECT value FROM costcap_meta WHERE key = 'schema_version'")
+        assert version.fetchone() == ("2",)
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(reservations)")]
+        assert columns[-1] == "on_expiry"
+    conn.close()
+    assert store.read([("b",)]) == [CounterState(spent=5, reserved=40)]
+    clock.now += 60  # past the lease
+    assert store.expire() == 1
+    assert store.read([("b",)]) == [CounterState(spent=45, reserved=0)]
+    assert store.settle("old", [10])
+    assert store.read([("b",)]) == [CounterState(spent=15, reserved=0)]
+    store.close()
+    SQLiteStore(db, clock=clock).close()  # opening a migrated file again changes nothing
+
+
 @pytest.mark.parametrize("where", ["missing directory", "a directory"])
 def test_unopenable_path_is_store_unavailable(tmp_path: Path, where: str) -> None:
     """A path that cannot be opened raises StoreUnavailable naming the path, not sqlite3's error."""
@@ -240,8 +280,8 @@ _KEYS = ("a", "b", "c")
 _IDS = ("r1", "r2")  # few ids, so calls often meet the same reservation
 _charges = st.lists(
     st.builds(
-        lambda key, extra, limit, amount, hard, ttl: Charge(
-            key, (key, *extra), limit, amount, hard, ttl
+        lambda key, extra, limit, amount, hard, ttl, on_expiry: Charge(
+            key, (key, *extra), limit, amount, hard, ttl, on_expiry
         ),
         st.sampled_from(_KEYS),
         st.lists(st.sampled_from(_KEYS), max_size=2).map(tuple),
@@ -249,6 +289,7 @@ _charges = st.lists(
         st.integers(0, 60),
         st.booleans(),
         st.sampled_from((1, 10, 60)),
+        st.sampled_from(("spend", "release")),
     ),
     max_size=3,
 )

@@ -29,6 +29,7 @@ class CallScope:
     feature: str | None = None
     user_id: str | None = None
     api_key: str | None = None
+    endpoint: str | None = None
 
     def member(self, kind: str) -> str | None:
         return {
@@ -36,6 +37,7 @@ class CallScope:
             "user": self.user_id,
             "key": self.api_key,
             "model": self.model,
+            "endpoint": self.endpoint,
         }[kind]
 
 

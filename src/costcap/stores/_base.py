@@ -11,8 +11,11 @@ rolling/sliding windows) against a ``limit``.
 is and the first charge that did not fit is reported. The reservation is recorded under an id with
 a lease; ``settle`` turns it into actual amounts, ``release`` drops it (the call was never billed),
 and a reservation whose lease ran out is charged in full (its holder died; the provider may have
-billed) by ``expire``, which every ``admit`` also runs first. Settling or releasing a reservation
-that already expired corrects the full charge to the actual amount.
+billed) by ``expire``, which every ``admit`` also runs first — except charges marked
+``on_expiry="release"`` (concurrency slots), which are just freed. Settling or releasing a
+reservation that already expired corrects what expiry charged to the actual amount: a late settle
+adds ``actual − charged`` to spent, a late release subtracts ``charged`` (``charged`` is the amount
+for a "spend" charge and 0 for a "release" one).
 
 Units are integers chosen by the caller (micro-dollars for budgets, requests or tokens for rate
 limits). Lease times are the store's own clock (Redis ``TIME``, Postgres ``now()``, the process
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 __all__ = ["Admission", "AsyncStore", "Charge", "CounterState", "Store"]
 
@@ -36,6 +39,9 @@ class Charge:
     amount: int
     hard: bool = True  # a soft charge is recorded but never refuses
     ttl_s: int = 86400 * 32  # keep the counters at least this long after the last write
+    # What a lease that runs out does with this charge: "spend" moves the amount to spent (money
+    # or tokens the provider may have billed); "release" just frees it (a concurrency slot).
+    on_expiry: Literal["spend", "release"] = "spend"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,13 @@ class _Counter:
 class _Reservation:
     keys: tuple[str, ...]
     amounts: tuple[int, ...]
+    spend_on_expiry: tuple[bool, ...]
     lease_until: float
-    charged: bool = False  # lease ran out and the amounts were moved to spent
+    charged: bool = False  # lease ran out: "spend" amounts moved to spent, "release" ones freed
+
+    def expired_amounts(self) -> tuple[int, ...]:
+        """What expiry charged to spent, per charge."""
+        return tuple(a if s else 0 for a, s in zip(self.amounts, self.spend_on_expiry, strict=True))
 
 
 class MemoryStore:
@@ -68,7 +73,10 @@ class MemoryStore:
                 counter.expires_at = max(counter.expires_at, now + charge.ttl_s)
             lease_until = now + lease_s
             self._reservations[reservation_id] = _Reservation(
-                tuple(c.key for c in charges), tuple(c.amount for c in charges), lease_until
+                tuple(c.key for c in charges),
+                tuple(c.amount for c in charges),
+                tuple(c.on_expiry == "spend" for c in charges),
+                lease_until,
             )
             heapq.heappush(self._leases, (lease_until, reservation_id))
             return Admission(
@@ -87,10 +95,13 @@ class MemoryStore:
             if len(actuals) != len(found.keys):
                 self._reservations[reservation_id] = found
                 raise ValueError(f"{len(actuals)} actuals for {len(found.keys)} charges")
-            for key, amount, actual in zip(found.keys, found.amounts, actuals, strict=True):
+            charged = found.expired_amounts()
+            for key, amount, done, actual in zip(
+                found.keys, found.amounts, charged, actuals, strict=True
+            ):
                 counter = self._counters.setdefault(key, _Counter())
                 if found.charged:
-                    counter.spent += actual - amount
+                    counter.spent += actual - done
                 else:
                     counter.reserved -= amount
                     counter.spent += actual
@@ -102,10 +113,12 @@ class MemoryStore:
             if found is None:
                 return False
             del self._reservations[reservation_id]
-            for key, amount in zip(found.keys, found.amounts, strict=True):
+            for key, amount, done in zip(
+                found.keys, found.amounts, found.expired_amounts(), strict=True
+            ):
                 counter = self._counters.setdefault(key, _Counter())
                 if found.charged:
-                    counter.spent -= amount
+                    counter.spent -= done
                 else:
                     counter.reserved -= amount
             return True
@@ -166,10 +179,12 @@ class MemoryStore:
                 continue
             if found.lease_until > lease_until:  # extended since; a later heap entry exists
                 continue
-            for key, amount in zip(found.keys, found.amounts, strict=True):
+            for key, amount, spend in zip(
+                found.keys, found.amounts, found.expired_amounts(), strict=True
+            ):
                 counter = self._counters.setdefault(key, _Counter())
                 counter.reserved -= amount
-                counter.spent += amount
+                counter.spent += spend
             found.charged = True
             found.lease_until = now + TOMBSTONE_S
             heapq.heappush(leases, (found.lease_until, reservation_id))

@@ -5,8 +5,8 @@ Semantics are those of :class:`~costcap.stores.memory.MemoryStore`, step for ste
 * **One round trip, one transaction per protocol call.** Each call is ``SELECT`` of one PL/pgSQL
   function (``costcap_admit``, ``costcap_settle``, …) on an autocommit connection, so the whole
   step (expiry first, the check, the reservation) commits or rolls back as one statement. The
-  functions live in the store's schema and are created by the migration
-  (``postgres_v1.sql``, shipped beside this module).
+  functions live in the store's schema and are created by the migrations
+  (``postgres_v1.sql``, ``postgres_v2.sql``, …, shipped beside this module).
 * **Row locks in a fixed order.** A step locks its counter rows one by one in key order
   (``COLLATE "C"``), creating a missing row with ``INSERT … ON CONFLICT DO NOTHING`` (which waits
   for a concurrent insert of the same key, then locks the committed row). Every counter of every
@@ -20,8 +20,10 @@ Semantics are those of :class:`~costcap.stores.memory.MemoryStore`, step for ste
   is flushed, so calls sharing one hot counter (a global budget) take turns at about one commit
   flush each; calls on different counters run in parallel.
 * **Schema.** Created on first open under an advisory lock (concurrent first starts do not race),
-  versioned in ``meta.schema_version``; a schema written by a newer costcap is refused with
-  :class:`~costcap.errors.ConfigError`.
+  versioned in ``meta.schema_version``: a new schema gets every ``postgres_vN.sql`` in turn, an
+  older one the versions it lacks, in one transaction; a schema written by a newer costcap is
+  refused with :class:`~costcap.errors.ConfigError`. Version 2 records each charge's
+  ``on_expiry`` (``reservations.spend_on_expiry``; NULL on rows from version 1: all "spend").
 * **Fail closed.** An unreachable server, a lost connection or a pool with no free connection
   within ``pool_timeout`` raises :class:`~costcap.errors.StoreUnavailable` naming host:port/db.
 
@@ -51,7 +53,7 @@ from costcap.stores.memory import TOMBSTONE_S
 
 __all__ = ["SCHEMA_VERSION", "AsyncPostgresStore", "PostgresStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SWEEP_EVERY = 4096  # on average, admits between sweeps of stale counters and markers
 _DEFAULT_SCHEMA = "costcap"
 _CONNECT_TIMEOUT_S = 5
@@ -120,7 +122,8 @@ class _Sql:
         self.s = s = _ident(schema)
         self.admit = (
             f"SELECT admitted, refused, spent, reserved FROM {s}.costcap_admit(%s, %s::text[],"
-            " %s::text[], %s::int[], %s::bigint[], %s::bigint[], %s::bool[], %s::int[], %s)"
+            " %s::text[], %s::int[], %s::bigint[], %s::bigint[], %s::bool[], %s::int[], %s,"
+            " %s::bool[])"
         )
         self.settle = f"SELECT {s}.costcap_settle(%s, %s::bigint[])"  # NULL actuals: release
         self.extend = f"SELECT {s}.costcap_extend(%s, %s)"
@@ -177,6 +180,7 @@ def _admit_params(
         [c.hard for c in charges],
         [c.ttl_s for c in charges],
         float(lease_s),
+        [c.on_expiry == "spend" for c in charges],
     )
 
 

@@ -8,8 +8,10 @@ Key layout (``prefix`` defaults to ``costcap``)::
 
     {prefix}:c:<counter>   hash    s = spent, r = reserved; TTL ≥ the longest ttl_s of the charges
                                    that wrote it, set on every write and never shortened
-    {prefix}:r:<id>        hash    d = JSON [[counter key, amount, ttl ms], …], u = lease end (ms),
-                                   c = 1 once charged; no TTL while live, TOMBSTONE_S once charged
+    {prefix}:r:<id>        hash    d = JSON [[counter key, amount, ttl ms, spend], …] (spend: 1 =
+                                   on_expiry "spend", 0 = "release"; an entry without it, written
+                                   by an older costcap, is "spend"), u = lease end (ms), c = 1 once
+                                   expired; no TTL while live, TOMBSTONE_S once expired
     {prefix}:leases        zset    live reservation ids scored by lease end (ms)
     {prefix}:m:<marker>    string  ``SET NX EX`` for :meth:`RedisStore.mark_once`
 
@@ -17,8 +19,8 @@ The ``{prefix}`` hash tag puts every key in one cluster slot, so the scripts are
 Cluster node too; the supported deployments are one server or a primary behind Sentinel/a proxy.
 Commands are never retried by the client (a retried admit could reserve twice): a lost connection
 or timeout raises :class:`~costcap.errors.StoreUnavailable`, and a reservation the server did make
-is charged in full when its lease ends. Run Redis with ``maxmemory-policy noeviction``: an evicted
-counter or reservation is spend forgotten.
+is charged in full when its lease ends (its ``on_expiry="release"`` charges are only freed). Run
+Redis with ``maxmemory-policy noeviction``: an evicted counter or reservation is spend forgotten.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from costcap.stores.memory import TOMBSTONE_S
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
 
-EXPIRE_BATCH = 100  # expired reservations charged per script call (admit, read, expire's loop)
+EXPIRE_BATCH = 100  # expired reservations handled per script call (admit, read, expire's loop)
 _SCRIPTS = ("admit", "settle", "release", "extend", "expire", "read")
 _OPTIONS: dict[str, Any] = {  # URL query parameters override these
     "socket_connect_timeout": 2.0,
@@ -130,7 +132,13 @@ class _Codec:
     ) -> tuple[list[str], Args]:
         keys, index = [self.leases, self.reservation_prefix + reservation_id], dict[str, int]()
         entries = [
-            [self.counter_prefix + c.key, str(int(c.amount)), str(_ms(c.ttl_s))] for c in charges
+            [
+                self.counter_prefix + c.key,
+                str(int(c.amount)),
+                str(_ms(c.ttl_s)),
+                1 if c.on_expiry == "spend" else 0,
+            ]
+            for c in charges
         ]
         data = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
         args: Args = [*self._expiring, reservation_id, _ms(lease_s), data, len(charges)]

@@ -15,9 +15,11 @@ Semantics are those of :class:`~costcap.stores.memory.MemoryStore`, step for ste
   WAL was last synced (at the last checkpoint), forgetting their spend and reservations;
   ``sqlite:///path.db?synchronous=FULL`` syncs every commit and closes that gap (~4x slower).
 * **Schema.** Created on first open, versioned in ``costcap_meta`` (``schema_version``); a file
-  written by a newer costcap is refused with :class:`~costcap.errors.ConfigError`. A
-  reservation's keys and amounts are JSON arrays in its row (measured ~15% faster than a child
-  table). Times are the process clock, ``time.time()`` (``clock=`` for tests).
+  written by a newer costcap is refused with :class:`~costcap.errors.ConfigError`; an older one
+  is upgraded in the same transaction (1 → 2: ``reservations.on_expiry``, NULL in old rows, which
+  means "spend" for every charge, as version 1 did). A reservation's keys, amounts and
+  ``on_expiry`` are JSON arrays in its row (measured ~15% faster than a child table). Times are
+  the process clock, ``time.time()`` (``clock=`` for tests).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from costcap.stores._base import Admission, Charge, CounterState
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TOMBSTONE_S = 86400  # how long an expired (charged) reservation can still be settled/corrected
 _SWEEP_EVERY = 4096  # admits (per store instance) between sweeps of stale counters and markers
 _MEMORY = ":memory:"
@@ -49,13 +51,16 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS costcap_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, spent INTEGER NOT NULL,"
     " reserved INTEGER NOT NULL, expires_at REAL NOT NULL) WITHOUT ROWID",
-    # keys and amounts: JSON arrays, one entry per charge, in order
+    # keys, amounts, on_expiry: JSON arrays, one entry per charge, in order; on_expiry is NULL
+    # when every charge is "spend" (the common case, and every row written by version 1)
     "CREATE TABLE IF NOT EXISTS reservations (id TEXT PRIMARY KEY, lease_until REAL NOT NULL,"
-    " charged INTEGER NOT NULL, keys TEXT NOT NULL, amounts TEXT NOT NULL)",
+    " charged INTEGER NOT NULL, keys TEXT NOT NULL, amounts TEXT NOT NULL, on_expiry TEXT)",
     "CREATE INDEX IF NOT EXISTS reservations_by_lease ON reservations (lease_until)",
     "CREATE TABLE IF NOT EXISTS markers (marker TEXT PRIMARY KEY, until REAL NOT NULL)"
     " WITHOUT ROWID",
 )
+# version -> the statements that bring a file at ``version - 1`` to ``version``
+_UPGRADES = {2: ("ALTER TABLE reservations ADD COLUMN on_expiry TEXT",)}
 # (key, spent delta, reserved delta): a counter swept meanwhile comes back with no expiry
 _ADJUST = (
     "INSERT INTO counters (key, spent, reserved, expires_at) VALUES (?, ?, ?, 0.0)"
@@ -70,7 +75,8 @@ _RESERVE = (
 )
 
 _INSERT_RESERVATION = (
-    "INSERT INTO reservations (id, lease_until, charged, keys, amounts) VALUES (?, ?, 0, ?, ?)"
+    "INSERT INTO reservations (id, lease_until, charged, keys, amounts, on_expiry)"
+    " VALUES (?, ?, 0, ?, ?, ?)"
 )
 
 
@@ -150,14 +156,14 @@ class SQLiteStore:
             found = self._take(conn, reservation_id)
             if found is None:
                 return False
-            charged, keys, amounts = found
+            charged, keys, amounts, spent = found
             if len(actuals) != len(keys):
                 raise ValueError(f"{len(actuals)} actuals for {len(keys)} charges")  # rolled back
-            rows = zip(keys, amounts, actuals, strict=True)
-            if charged:  # the full amount was spent at expiry: correct it to the actual
-                moves = [(k, actual - a, 0) for k, a, actual in rows]
+            rows = zip(keys, amounts, spent, actuals, strict=True)
+            if charged:  # expiry spent ``s`` (0 for a freed slot): correct it to the actual
+                moves = [(k, actual - s, 0) for k, _, s, actual in rows]
             else:
-                moves = [(k, actual, -a) for k, a, actual in rows]
+                moves = [(k, actual, -a) for k, a, _, actual in rows]
             conn.executemany(_ADJUST, moves)
             return True
 
@@ -166,9 +172,9 @@ class SQLiteStore:
             found = self._take(conn, reservation_id)
             if found is None:
                 return False
-            charged, keys, amounts = found  # charged: the amount was spent at expiry; undo that
-            pairs = zip(keys, amounts, strict=True)
-            conn.executemany(_ADJUST, [(k, -a, 0) if charged else (k, 0, -a) for k, a in pairs])
+            charged, keys, amounts, spent = found  # charged: undo what expiry spent
+            rows = zip(keys, amounts, spent, strict=True)
+            conn.executemany(_ADJUST, [(k, -s, 0) if charged else (k, 0, -a) for k, a, s in rows])
             return True
 
     def extend(self, reservation_id: str, lease_s: float) -> bool:
@@ -224,7 +230,9 @@ class SQLiteStore:
             json.dumps([c.key for c in charges]),
             json.dumps([c.amount for c in charges]),
         )
-        conn.execute(_INSERT_RESERVATION, (rid, now + lease_s, keys, amounts))
+        how = [c.on_expiry for c in charges]
+        on_expiry = None if all(h == "spend" for h in how) else json.dumps(how)
+        conn.execute(_INSERT_RESERVATION, (rid, now + lease_s, keys, amounts, on_expiry))
         after = zip(sums, charges, strict=True)
         return Admission(
             True, tuple(CounterState(s.spent, s.reserved + c.amount) for s, c in after)
@@ -233,33 +241,37 @@ class SQLiteStore:
     @staticmethod
     def _take(
         conn: sqlite3.Connection, reservation_id: str
-    ) -> tuple[bool, list[str], list[int]] | None:
-        """Delete a reservation and return ``(charged, keys, amounts)``; None: unknown id."""
+    ) -> tuple[bool, list[str], list[int], list[int]] | None:
+        """Delete a reservation; return ``(charged, keys, amounts, spent at expiry)`` or None."""
         row = conn.execute(
-            "SELECT charged, keys, amounts FROM reservations WHERE id = ?", (reservation_id,)
+            "SELECT charged, keys, amounts, on_expiry FROM reservations WHERE id = ?",
+            (reservation_id,),
         ).fetchone()
         if row is None:
             return None
         conn.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
-        return bool(row[0]), json.loads(row[1]), json.loads(row[2])
+        amounts = json.loads(row[2])
+        return bool(row[0]), json.loads(row[1]), amounts, _spent_at_expiry(amounts, row[3])
 
     @staticmethod
     def _expire_in(conn: sqlite3.Connection, now: float) -> int:
         due = conn.execute(
-            "SELECT id, charged, keys, amounts FROM reservations WHERE lease_until <= ?", (now,)
+            "SELECT id, charged, keys, amounts, on_expiry FROM reservations WHERE lease_until <= ?",
+            (now,),
         ).fetchall()
         if not due:
             return 0
         gone: list[tuple[str]] = []  # tombstones whose correction window has passed
         tombs: list[tuple[float, str]] = []  # charged now, kept to be corrected later
         moves: list[tuple[str, int, int]] = []
-        for reservation_id, was_charged, keys, amounts in due:
+        for reservation_id, was_charged, keys, amounts, on_expiry in due:
             if was_charged:
                 gone.append((reservation_id,))
                 continue
             tombs.append((now + TOMBSTONE_S, reservation_id))
-            pairs = zip(json.loads(keys), json.loads(amounts), strict=True)
-            moves.extend((k, a, -a) for k, a in pairs)
+            held = json.loads(amounts)
+            rows = zip(json.loads(keys), held, _spent_at_expiry(held, on_expiry), strict=True)
+            moves.extend((k, s, -a) for k, a, s in rows)  # "release" charges: s = 0, just freed
         conn.executemany("DELETE FROM reservations WHERE id = ?", gone)
         conn.executemany("UPDATE reservations SET charged = 1, lease_until = ? WHERE id = ?", tombs)
         conn.executemany(_ADJUST, moves)
@@ -335,8 +347,8 @@ class SQLiteStore:
         return conn
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
-        """WAL, the sync level, and the schema: checked, then created if missing, in one write
-        transaction (so processes opening a new file at once create it once)."""
+        """WAL, the sync level, and the schema: checked, upgraded if older, created if missing, in
+        one write transaction (so processes opening a file at once create or upgrade it once)."""
         mode = self._retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL")).fetchone()[0]
         if self.path != _MEMORY and str(mode).lower() != "wal":
             raise StoreUnavailable(
@@ -353,10 +365,13 @@ class SQLiteStore:
                     f"newer costcap; this costcap reads up to version {SCHEMA_VERSION}: "
                     "upgrade costcap (or point it at another file)"
                 )
+            for step in range(version + 1, SCHEMA_VERSION + 1) if version else ():
+                for statement in _UPGRADES[step]:  # an older file, one version at a time
+                    conn.execute(statement)
             for statement in _SCHEMA:
                 conn.execute(statement)
             conn.execute(
-                "INSERT OR IGNORE INTO costcap_meta (key, value) VALUES ('schema_version', ?)",
+                "INSERT OR REPLACE INTO costcap_meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
             conn.execute("COMMIT")
@@ -370,11 +385,14 @@ class SQLiteStore:
             return None
         row = conn.execute("SELECT value FROM costcap_meta WHERE key = 'schema_version'").fetchone()
         try:
-            return None if row is None else int(row[0])
+            version = None if row is None else int(row[0])
         except ValueError:
+            version = 0
+        if version is not None and version < 1:  # no costcap wrote this
             raise ConfigError(
                 f"the SQLite store {self._name}: unreadable schema_version {row[0]!r}"
-            ) from None
+            )
+        return version
 
     def _after_fork(self) -> None:
         """In a forked child: a fresh lock, and a fresh connection to the file (SQLite forbids
@@ -401,6 +419,15 @@ class SQLiteStore:
 def _busy(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # primary code of an extended one
     return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _spent_at_expiry(amounts: list[int], on_expiry: str | None) -> list[int]:
+    """What a lease running out moves to spent, per charge: the amount of a "spend" charge, 0 for
+    a "release" one. ``on_expiry`` NULL: every charge is "spend"."""
+    if on_expiry is None:
+        return amounts
+    flags = json.loads(on_expiry)
+    return [a if how == "spend" else 0 for a, how in zip(amounts, flags, strict=True)]
 
 
 def _load(conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, tuple[int, int]]:

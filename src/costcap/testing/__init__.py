@@ -76,6 +76,7 @@ from costcap.testing._server import (
     FakeProviderServer,
     run_fake_provider,
     run_fake_provider_async,
+    serve_asgi,
     serve_fake_provider,
 )
 
@@ -89,5 +90,6 @@ __all__ = [
     "create_fake_provider",
     "run_fake_provider",
     "run_fake_provider_async",
+    "serve_asgi",
     "serve_fake_provider",
 ]

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 import anyio.to_thread
 import uvicorn
@@ -70,15 +71,59 @@ class FakeProviderServer:
         return self.provider.billed_cached_tokens(model=model)
 
 
-def _uvicorn_config(provider: FakeProvider, log_level: str, **options: object) -> uvicorn.Config:
+def _uvicorn_config(app: Any, log_level: str, lifespan: str, **options: object) -> uvicorn.Config:
     return uvicorn.Config(
-        provider.app,
-        lifespan="off",
+        app,
+        lifespan=lifespan,  # type: ignore[arg-type]
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=2,
         **options,  # type: ignore[arg-type]
     )
+
+
+@contextmanager
+def serve_asgi(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    lifespan: str = "off",
+) -> Iterator[int]:
+    """Serve any ASGI ``app`` with uvicorn in a background thread; yields the bound port.
+
+    The server stops, and its socket is closed, when the block exits.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listening socket says so; without it Nagle + delayed ACK add ~40 ms to every answer.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        bound_port = sock.getsockname()[1]
+        server = uvicorn.Server(_uvicorn_config(app, log_level, lifespan))
+        thread = threading.Thread(
+            target=server.run,
+            kwargs={"sockets": [sock]},
+            name=f"costcap-asgi-{bound_port}",
+            daemon=True,
+        )
+        thread.start()
+        try:
+            deadline = time.monotonic() + _START_TIMEOUT_S
+            while not server.started:
+                if not thread.is_alive() or time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not start on {host}:{bound_port}")
+                time.sleep(0.005)
+            yield bound_port
+        finally:
+            server.should_exit = True
+            thread.join(_START_TIMEOUT_S)
+    finally:
+        sock.close()
 
 
 @contextmanager
@@ -105,35 +150,8 @@ def run_fake_provider(
     if provider is not None and config is not None:
         raise TypeError("pass either config or provider, not both")
     served = provider if provider is not None else create_fake_provider(config)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when the
-    # listening socket says so; without it Nagle + delayed ACK add ~40 ms to every answer.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-        bound_port = sock.getsockname()[1]
-        server = uvicorn.Server(_uvicorn_config(served, log_level))
-        thread = threading.Thread(
-            target=server.run,
-            kwargs={"sockets": [sock]},
-            name=f"costcap-fake-provider-{bound_port}",
-            daemon=True,
-        )
-        thread.start()
-        try:
-            deadline = time.monotonic() + _START_TIMEOUT_S
-            while not server.started:
-                if not thread.is_alive() or time.monotonic() > deadline:
-                    raise RuntimeError(f"the fake provider did not start on {host}:{bound_port}")
-                time.sleep(0.005)
-            yield FakeProviderServer(served, host, bound_port)
-        finally:
-            server.should_exit = True
-            thread.join(_START_TIMEOUT_S)
-    finally:
-        sock.close()
+    with serve_asgi(served.app, host=host, port=port, log_level=log_level) as bound_port:
+        yield FakeProviderServer(served, host, bound_port)
 
 
 @asynccontextmanager
@@ -165,4 +183,4 @@ def serve_fake_provider(
 ) -> None:
     """Serve a fake provider in the foreground until interrupted (for ``costcap fake-provider``)."""
     provider = create_fake_provider(config)
-    uvicorn.Server(_uvicorn_config(provider, log_level, host=host, port=port)).run()
+    uvicorn.Server(_uvicorn_config(provider.app, log_level, "off", host=host, port=port)).run()

@@ -20,9 +20,20 @@ local function touch(key, ttl_ms)
   end
 end
 
--- Charge in full up to `batch` reservations whose lease ran out by `now` and keep each as a
--- tombstone for tomb_ms, so a late settle or release can still correct it.
--- Returns how many were charged and whether more may be due.
+-- What a lease that ran out charged to spent for one reservation entry [counter key, amount,
+-- ttl ms, spend]: the amount when spend is 1, nothing when it is 0 (a concurrency slot, only
+-- freed). Entries written before the flag existed have three elements and mean "spend".
+local function charged_on_expiry(e)
+  if e[4] == 0 or e[4] == '0' then
+    return 0
+  end
+  return tonumber(e[2])
+end
+
+-- Expire up to `batch` reservations whose lease ran out by `now`: free each entry's reservation,
+-- charging "spend" entries in full to spent, and keep each as a tombstone for tomb_ms so a late
+-- settle or release can still correct it.
+-- Returns how many were expired and whether more may be due.
 local function expire_due(leases, rprefix, now, batch, tomb_ms)
   local ids = redis.call('ZRANGEBYSCORE', leases, '-inf', int(now), 'LIMIT', 0, batch)
   local charged = 0
@@ -33,7 +44,10 @@ local function expire_due(leases, rprefix, now, batch, tomb_ms)
     if found[1] and found[2] == '0' then
       for _, e in ipairs(cjson.decode(found[1])) do
         redis.call('HINCRBY', e[1], 'r', int(-tonumber(e[2])))
-        redis.call('HINCRBY', e[1], 's', e[2])
+        local spend = charged_on_expiry(e)
+        if spend ~= 0 then
+          redis.call('HINCRBY', e[1], 's', int(spend))
+        end
         touch(e[1], e[3])
       end
       redis.call('HSET', rkey, 'c', '1')

@@ -1,4 +1,5 @@
--- Replace a reservation by the actual amounts (a charged tombstone: correct spent by actual - amount).
+-- Replace a reservation by the actual amounts (a charged tombstone: correct spent by
+-- actual - what expiry charged, which is the amount for a "spend" entry and 0 for a "release" one).
 -- KEYS: 1 leases, 2 the reservation; ARGV: 1 reservation id, 2.. actuals (one per charge)
 -- Returns 1 settled, 0 unknown id, -n wrong number of actuals (n charges; nothing changed)
 local found = redis.call('HMGET', KEYS[2], 'd', 'c')
@@ -12,7 +13,7 @@ end
 for i, e in ipairs(entries) do
   local actual = ARGV[i + 1]
   if found[2] == '1' then
-    redis.call('HINCRBY', e[1], 's', int(tonumber(actual) - tonumber(e[2])))
+    redis.call('HINCRBY', e[1], 's', int(tonumber(actual) - charged_on_expiry(e)))
   else
     redis.call('HINCRBY', e[1], 'r', int(-tonumber(e[2])))
     redis.call('HINCRBY', e[1], 's', actual)

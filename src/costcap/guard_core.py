@@ -1,0 +1,326 @@
+"""What the sync and async Guards share: every step that is not I/O.
+
+``Guard`` and ``AsyncGuard`` only move data between these steps and their store, so the two
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from costcap import admission as adm
+from costcap.alerts import Alert, CallableNotifier, LogNotifier, Notifier, notify_all
+from costcap.budgets import Budget, CallScope
+from costcap.errors import BudgetExceeded, StoreUnavailable
+from costcap.limits import (
+    AppliedLimit,
+    Kind,
+    RateLimit,
+    RateLimited,
+    limit_charges,
+    retry_after_s,
+    settled_amount,
+)
+from costcap.money import micros_ceil_from_usd, parse_usd, to_micros_ceil
+from costcap.policy import CostCapExceeded, Policy
+from costcap.pricing import Cost, PriceCatalog, default_catalog, usage_from
+from costcap.stores import Admission, Charge, CounterState
+from costcap.ticket import Hit, Ticket
+from costcap.tokens import TokenCount, count_messages, count_responses_input
+from costcap.worst_case import WorstCase, has_cache_control, worst_case_for
+
+__all__ = ["DEFAULT_LEASE_S", "DEFAULT_STORE", "GuardCore", "config_kwargs", "utc_now"]
+
+log = logging.getLogger("costcap.guard")
+DEFAULT_STORE = "sqlite:///costcap.db"
+DEFAULT_LEASE_S = 600.0
+CONCURRENCY_RETRY_HINT_S = 1.0  # a slot frees when some call ends; we cannot know when
+Due = list[tuple[str, Alert]]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class GuardCore:
+    def __init__(
+        self,
+        *,
+        budgets: Iterable[Budget],
+        limits: Iterable[RateLimit],
+        policy: Policy | None,
+        catalog: PriceCatalog | None,
+        notifiers: Iterable[Notifier | Callable[[Alert], object]] | None,
+        lease_s: float,
+        strict: bool,
+        fail_open: bool,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.budgets: tuple[Budget, ...] = tuple(budgets)
+        self.limits: tuple[RateLimit, ...] = tuple(limits)
+        for kind, ids in (
+            ("budgets", [b.id for b in self.budgets]),
+            ("rate limits", [r.id for r in self.limits]),
+        ):
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"two {kind} share an id; name them: {sorted(ids)}")
+        self.policy = policy or Policy()
+        self.catalog = catalog or default_catalog()
+        chosen = [LogNotifier()] if notifiers is None else list(notifiers)
+        self.notifiers: tuple[Notifier, ...] = tuple(
+            n if isinstance(n, Notifier) else CallableNotifier(n) for n in chosen
+        )
+        self.lease_s = lease_s
+        self.strict = strict
+        self.fail_open = fail_open
+        self.clock = clock
+        self._fired: set[str] = set()
+
+    # -- admission ---------------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any]] | None,
+        max_tokens: int | None,
+        user_id: str | None,
+        feature: str | None,
+        api_key: str | None,
+        endpoint: str | None,
+        system: Any,
+        tools: Iterable[Mapping[str, Any]] | None,
+        input: Any,
+        instructions: str | None,
+        reserve_usd: Decimal | int | float | str | None,
+    ) -> tuple[Ticket, list[Charge]]:
+        """Policy, worst case and the charges of every budget and limit; raises a
+        PolicyViolation before anything is reserved."""
+        price = self.catalog.resolve(model)
+        bounds = self.policy.bound(
+            model=model,
+            feature=feature,
+            max_tokens=max_tokens,
+            model_max_output=price.max_output_tokens,
+        )
+        worst: WorstCase | None = None
+        input_tokens = 0
+        if reserve_usd is not None:
+            amount = micros_ceil_from_usd(parse_usd(reserve_usd, what="reserve_usd"))
+        else:
+            counted = self._count(model, messages, system, tools, input, instructions)
+            cache = has_cache_control(messages, system, tools)
+            worst = worst_case_for(
+                price, counted, max_tokens=bounds.max_tokens, strict=self.strict, cache_write=cache
+            )
+            if bounds.max_cost_usd is not None and worst.usd > bounds.max_cost_usd:
+                raise CostCapExceeded(worst.usd, bounds.max_cost_usd)
+            amount = to_micros_ceil(worst.pico)
+            input_tokens = worst.input_tokens
+        scope = CallScope(
+            model=price.model, feature=feature, user_id=user_id, api_key=api_key, endpoint=endpoint
+        )
+        now = self.clock()
+        applied, charges = adm.charges_for(self.budgets, scope, amount, now)
+        tokens = input_tokens + bounds.max_tokens
+        amounts: dict[Kind, int] = {
+            "requests": 1, "tokens": tokens, "dollars": amount, "concurrent": 1,
+        }  # fmt: skip
+        limited, limit_list = limit_charges(
+            self.limits, scope, amounts, now_s=now.timestamp(), lease_s=self.lease_s
+        )
+        ticket = Ticket(
+            id=os.urandom(16).hex(),
+            model=price.model,
+            scope=scope,
+            max_tokens=bounds.max_tokens,
+            requested_max_tokens=bounds.requested_max_tokens,
+            clamped=bounds.clamped,
+            injected=bounds.injected,
+            worst_case=worst,
+            price=price,
+            reserved_micros=amount,
+            reserved_tokens=tokens,
+            applied=applied,
+            limits=limited,
+        )
+        return ticket, charges + limit_list
+
+    def _count(  # noqa: PLR0917 - a private step fed by prepare()
+        self, model: str, messages: Any, system: Any, tools: Any, input: Any, instructions: Any
+    ) -> TokenCount:
+        prefer: Literal["estimate", "upper-bound"] = "upper-bound" if self.strict else "estimate"
+        tool_list = list(tools) if tools is not None else None
+        if input is not None:
+            return count_responses_input(
+                input, model, instructions=instructions, tools=tool_list, prefer=prefer
+            )
+        return count_messages(
+            list(messages or []), model, system=system, tools=tool_list, prefer=prefer
+        )
+
+    def admitted(self, ticket: Ticket, result: Admission) -> Due:
+        """Record the state the atomic step returned; the thresholds it shows as reached."""
+        ticket.spent_before = [state.spent for state in result.states[: len(ticket.applied)]]
+        return self._unfired(adm.alerts_due(ticket.applied, ticket.spent_before))
+
+    def refused_limit(self, ticket: Ticket, result: Admission) -> AppliedLimit | None:
+        """The rate limit that refused the call (None: a budget did)."""
+        index = result.refused
+        assert index is not None
+        return None if index < len(ticket.applied) else ticket.limits[index - len(ticket.applied)]
+
+    def budget_refusal(self, ticket: Ticket, result: Admission) -> tuple[BudgetExceeded, Due]:
+        marker, alert = adm.exhausted_alert(ticket.applied, result)
+        due = self._unfired([(marker, alert)])
+        return adm.refusal(ticket.applied, result, ticket.reserved_micros), due
+
+    def limit_refusal(
+        self, result: Admission, hit: AppliedLimit, buckets: Sequence[CounterState]
+    ) -> RateLimited:
+        """Explain a refused rate limit; ``buckets`` are its window's counters, oldest first."""
+        assert result.refused is not None
+        state = result.states[result.refused]
+        rule = hit.rule
+        if hit.window is None:
+            retry: float | None = CONCURRENCY_RETRY_HINT_S
+        else:
+            retry = retry_after_s(
+                hit.window, buckets, rule.limit, hit.amount, self.clock().timestamp()
+            )
+        return RateLimited(
+            rule=rule.id,
+            per=rule.per,
+            identity=hit.member,
+            kind=rule.kind,
+            limit=rule.limit,
+            used=state.spent + state.reserved,
+            requested=hit.amount,
+            window_s=rule.window_s,
+            retry_after_s=retry,
+            policy=rule.policy_header,
+        )
+
+    # -- endpoint hits (rate limits alone, no LLM call) -------------------------------------------
+
+    def prepare_hit(
+        self,
+        rules: Sequence[RateLimit],
+        *,
+        user_id: str | None,
+        api_key: str | None,
+        endpoint: str | None,
+        feature: str | None,
+    ) -> tuple[Hit, list[Charge]]:
+        for rule in rules:
+            if rule.kind not in ("requests", "concurrent"):
+                raise ValueError(f"rate limit {rule.id!r}: an endpoint hit carries no {rule.kind}")
+        scope = CallScope(
+            model="", feature=feature, user_id=user_id, api_key=api_key, endpoint=endpoint
+        )
+        amounts: dict[Kind, int] = {"requests": 1, "concurrent": 1, "tokens": 0, "dollars": 0}
+        applied, charges = limit_charges(
+            rules, scope, amounts, now_s=self.clock().timestamp(), lease_s=self.lease_s
+        )
+        return Hit(os.urandom(16).hex(), applied), charges
+
+    # -- settling ----------------------------------------------------------------------------------
+
+    def price(self, ticket: Ticket, usage: object) -> tuple[Cost, list[int]]:
+        """The exact cost of ``usage`` and what each charge is settled with."""
+        _open(ticket)
+        normalized = usage_from(usage)
+        cost = ticket.price.cost(normalized)
+        tokens = normalized.input_tokens + normalized.output_tokens
+        return cost, self._actuals(ticket, to_micros_ceil(cost.total_pico), tokens)
+
+    def dollars(self, ticket: Ticket, cost_usd: Decimal | int | float | str) -> list[int]:
+        """What each charge is settled with for a cost priced elsewhere (token limits keep
+        what was reserved, the only count known)."""
+        _open(ticket)
+        actual = micros_ceil_from_usd(parse_usd(cost_usd, what="cost_usd"))
+        return self._actuals(ticket, actual, ticket.reserved_tokens)
+
+    def in_full(self, ticket: Ticket) -> list[int]:
+        """Settle an abandoned ticket at everything it reserved."""
+        return self._actuals(ticket, ticket.reserved_micros, ticket.reserved_tokens)
+
+    def _actuals(self, ticket: Ticket, micros: int, tokens: int) -> list[int]:
+        if not ticket.reserved:
+            return []
+        limits = [settled_amount(a.rule.kind, tokens=tokens, micros=micros) for a in ticket.limits]
+        return [micros] * len(ticket.applied) + limits
+
+    def settled(self, ticket: Ticket, actuals: Sequence[int]) -> Due:
+        ticket.done = True
+        if not ticket.applied:
+            return []
+        # At least what was spent at admission plus this call is spent now: no read needed.
+        spent = [before + actuals[0] for before in ticket.spent_before]
+        return self._unfired(adm.alerts_due(ticket.applied, spent))
+
+    # -- alerts, outages, status -----------------------------------------------------------------
+
+    def _unfired(self, due: Due) -> Due:
+        return [(marker, alert) for marker, alert in due if marker not in self._fired]
+
+    def fired(self, marker: str, alert: Alert, granted: bool) -> None:
+        self._fired.add(marker)
+        if granted:
+            notify_all(self.notifiers, alert)
+
+    def unavailable(self, exc: StoreUnavailable, ticket: Ticket) -> Ticket:
+        if not self.fail_open:
+            raise exc
+        log.error("store unavailable, admitting without a reservation (fail_open): %s", exc)
+        ticket.applied, ticket.limits = [], []
+        return ticket
+
+    def status_windows(
+        self, user_id: str | None, feature: str | None, api_key: str | None, model: str | None
+    ) -> list[adm.Applied]:
+        """Without a scope: the global and fixed-member budgets; with one: all that apply."""
+        scope = None
+        if any(v is not None for v in (user_id, feature, api_key, model)):
+            scope = CallScope(model=model or "", feature=feature, user_id=user_id, api_key=api_key)
+        now = self.clock()
+        out = []
+        for budget in self.budgets:
+            member = budget.applies_to(scope) if scope is not None else None
+            if member is None:
+                if budget.member == "*" or (scope is not None):
+                    continue
+                member = budget.member or ""
+            out.append(adm.Applied(budget, member, budget.window_at(now)))
+        return out
+
+
+def _open(ticket: Ticket) -> None:
+    if ticket.done:
+        raise ValueError(f"ticket {ticket.id} is already settled or released")
+
+
+def config_kwargs(path: str | Path, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Guard arguments from ``costcap.toml``, with ``overrides`` winning."""
+    from costcap.config import load_config
+
+    config = load_config(path)
+    kwargs: dict[str, Any] = {
+        "store": config.store,
+        "budgets": config.budgets,
+        "limits": config.limits,
+        "policy": config.policy,
+        "catalog": PriceCatalog.from_toml(path),
+        "notifiers": [LogNotifier(), *config.notifiers],
+        "lease_s": config.lease_s,
+        "strict": config.strict,
+        "fail_open": config.fail_open,
+    }
+    kwargs.update(overrides)
+    return kwargs

@@ -1,0 +1,62 @@
+"""Sliding windows in buckets, and when a refused call could pass.
+
+A window of length W is cut into ``BUCKETS`` buckets of W/60 (at least 1 ms). A call is charged
+to the current bucket and checked against the sum of every bucket that overlaps the last W —
+the oldest one whole. So the count over any span of length W never passes the limit, and a
+call may be refused for at most one bucket (W/60) longer than a perfect sliding log would
+(e.g. 1 s for "20/minute"). The error is always on the safe side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from costcap.stores import CounterState
+
+__all__ = ["BUCKETS", "SlidingWindow", "retry_after_s", "sliding_window"]
+
+BUCKETS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class SlidingWindow:
+    bucket_ms: int
+    first: int  # index of the oldest bucket overlapping the window
+    current: int
+    window_ms: int
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"w{i}" for i in range(self.first, self.current + 1))
+
+    @property
+    def ttl_s(self) -> int:
+        return (self.window_ms + 2 * self.bucket_ms) // 1000 + 1
+
+    def leaves_at_s(self, index: int) -> float:
+        """When bucket ``first + index`` stops overlapping the window (epoch seconds)."""
+        return ((self.first + index + 1) * self.bucket_ms + self.window_ms) / 1000
+
+
+def sliding_window(window_s: float, now_s: float) -> SlidingWindow:
+    window_ms = int(window_s * 1000)
+    bucket_ms = max(1, window_ms // BUCKETS)
+    now_ms = int(now_s * 1000)
+    return SlidingWindow(
+        bucket_ms, (now_ms - window_ms) // bucket_ms, now_ms // bucket_ms, window_ms
+    )
+
+
+def retry_after_s(
+    window: SlidingWindow, buckets: Sequence[CounterState], limit: int, amount: int, now_s: float
+) -> float | None:
+    """Seconds until enough of the oldest buckets leave the window for ``amount`` to fit;
+    None when it never fits (the call alone is over the limit)."""
+    if amount > limit:
+        return None
+    used = sum(b.spent + b.reserved for b in buckets)
+    for index, bucket in enumerate(buckets):
+        if used + amount <= limit:
+            return 0.0 if index == 0 else max(0.0, window.leaves_at_s(index - 1) - now_s)
+        used -= bucket.spent + bucket.reserved
+    return max(0.0, window.leaves_at_s(len(buckets) - 1) - now_s)

@@ -1,0 +1,69 @@
+"""The Ticket: an admitted call, what it may spend and where it was reserved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from costcap.admission import Applied, micros_usd
+from costcap.budgets import CallScope
+from costcap.limits import AppliedLimit
+from costcap.pricing import Cost, ModelPrice
+from costcap.worst_case import WorstCase
+
+__all__ = ["Hit", "Ticket"]
+
+
+@dataclass(eq=False)
+class Ticket:
+    """An admitted call. Charges are the budgets (``applied``) then the rate limits (``limits``),
+    in that order, in one reservation named ``id``."""
+
+    id: str
+    model: str
+    scope: CallScope
+    max_tokens: int
+    requested_max_tokens: int | None
+    clamped: bool  # the request asked for more than the cap and got the cap
+    injected: bool  # the request carried no max_tokens; the policy's default was set
+    worst_case: WorstCase | None  # None when admitted with an explicit dollar amount
+    price: ModelPrice = field(repr=False)  # resolved at admission: provider and time window kept
+    reserved_micros: int
+    reserved_tokens: int  # input counted (or bounded) + max_tokens, for token rate limits
+    applied: list[Applied] = field(repr=False)
+    limits: list[AppliedLimit] = field(repr=False, default_factory=list)
+    spent_before: list[int] = field(repr=False, default_factory=list)
+    done: bool = False
+    cost: Cost | None = None
+
+    @property
+    def reserved_usd(self) -> Decimal:
+        return micros_usd(self.reserved_micros)
+
+    @property
+    def budgets(self) -> list[str]:
+        return [a.budget.id for a in self.applied]
+
+    @property
+    def reserved(self) -> bool:
+        """Whether the store holds a reservation for this ticket."""
+        return bool(self.applied or self.limits)
+
+    def request_params(self) -> dict[str, Any]:
+        """What the outgoing request must carry: ``{"max_tokens": …}``."""
+        return {"max_tokens": self.max_tokens}
+
+
+@dataclass(eq=False)
+class Hit:
+    """A request admitted by rate limits alone (an endpoint hit, no LLM call)."""
+
+    id: str
+    limits: list[AppliedLimit]
+    remaining: list[int] = field(default_factory=list)  # per rule, after this hit
+    done: bool = False
+
+    def settle_amounts(self) -> list[int]:
+        """A finished hit keeps its request and gives its concurrency slots back."""
+        return [0 if a.rule.kind == "concurrent" else a.amount for a in self.limits]

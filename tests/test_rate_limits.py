@@ -1,0 +1,209 @@
+"""Rate limits in the Guard's atomic admission, on every store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from costcap.budgets import Budget
+from costcap.errors import BudgetExceeded
+from costcap.guard import AsyncGuard, Guard
+from costcap.limits import RateLimit, RateLimited
+
+MODEL = "gpt-4o-mini"
+HELLO = [{"role": "user", "content": "Hello"}]  # 8 input tokens on o200k
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def make(store_url: str, *rules: RateLimit, clock: Clock | None = None, **kw: Any) -> Guard:
+    extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    return Guard(store_url, limits=rules, notifiers=[], **extra, **kw)
+
+
+def call(guard: Guard, user: str = "alice", **kw: Any) -> Any:
+    return guard.admit(model=MODEL, messages=HELLO, max_tokens=100, user_id=user, **kw)
+
+
+def test_threads_pass_exactly_the_limit(store_url: str) -> None:
+    """1,000 concurrent calls from 20 threads against "100/minute": exactly 100 pass."""
+    guard = make(store_url, RateLimit("100/minute", per="user"))
+    passed: list[int] = []
+    barrier = threading.Barrier(20)
+
+    def worker() -> None:
+        barrier.wait()
+        for _ in range(50):
+            with contextlib.suppress(RateLimited):
+                call(guard)
+                passed.append(1)
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(passed) == 100
+    guard.close()
+
+
+async def test_asyncio_passes_exactly_the_limit(store_url: str) -> None:
+    """1,000 concurrent asyncio calls against "100/minute": exactly 100 pass."""
+    guard = AsyncGuard(store_url, limits=[RateLimit("100/minute")], notifiers=[])
+
+    async def one() -> bool:
+        try:
+            await guard.admit(model=MODEL, messages=HELLO, max_tokens=100, user_id="alice")
+        except RateLimited:
+            return False
+        return True
+
+    assert sum(await asyncio.gather(*(one() for _ in range(1000)))) == 100
+    await guard.close()
+
+
+def test_refusal_names_rule_identity_and_retry_after(store_url: str) -> None:
+    """The 21st call in a minute raises RateLimited with the rule, the user and Retry-After."""
+    clock = Clock(datetime(2026, 11, 28, 12, 0, 0, 500_000, tzinfo=UTC))
+    guard = make(store_url, RateLimit("20/minute", per="user"), clock=clock)
+    for _ in range(20):
+        call(guard)
+    clock.advance(10)
+    with pytest.raises(RateLimited) as caught:
+        call(guard)
+    error = caught.value
+    assert (error.rule, error.identity, error.limit, error.used) == (
+        "20/minute per user", "alice", 20, 20,
+    )  # fmt: skip
+    # the burst sits in the bucket [12:00:00, 12:00:01), which leaves the window at 12:01:01
+    assert error.retry_after_s == pytest.approx(50.5)
+    guard.close()
+
+
+def test_window_slides(store_url: str) -> None:
+    """Calls refused now pass again once the burst has slid out of the window."""
+    clock = Clock(datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC))
+    guard = make(store_url, RateLimit("5/minute"), clock=clock)
+    for _ in range(5):
+        call(guard)
+    clock.advance(30)
+    with pytest.raises(RateLimited):
+        call(guard)
+    clock.advance(31)
+    call(guard)
+    guard.close()
+
+
+def test_identities_are_isolated(store_url: str) -> None:
+    """Alice using up her limit does not limit Bob."""
+    guard = make(store_url, RateLimit("3/minute", per="user"))
+    for _ in range(3):
+        call(guard, "alice")
+    with pytest.raises(RateLimited):
+        call(guard, "alice")
+    call(guard, "bob")
+    guard.close()
+
+
+def test_endpoint_and_user_combined(store_url: str) -> None:
+    """A per-user-per-endpoint limit counts each endpoint separately."""
+    guard = make(store_url, RateLimit("2/minute", per="user,endpoint"))
+    for _ in range(2):
+        call(guard, endpoint="/a")
+    with pytest.raises(RateLimited) as caught:
+        call(guard, endpoint="/a")
+    assert caught.value.identity == "alice|/a"
+    call(guard, endpoint="/b")
+    guard.close()
+
+
+def test_token_limit_reserves_then_corrects_at_settle(store_url: str) -> None:
+    """A token limit reserves input + max_tokens, then keeps only the tokens actually used."""
+    guard = make(store_url, RateLimit("300 tokens/minute"))
+    first = call(guard)  # reserves 8 + 100
+    second = call(guard)  # 216 reserved
+    with pytest.raises(RateLimited):
+        call(guard)  # 324 > 300
+    guard.settle(first, {"input_tokens": 8, "output_tokens": 10})
+    guard.settle(second, {"input_tokens": 8, "output_tokens": 10})
+    call(guard)  # 36 used + 108 reserved fits
+    guard.close()
+
+
+def test_dollar_limit(store_url: str) -> None:
+    """A "$/day" limit counts the worst case, then the actual cost."""
+    guard = make(store_url, RateLimit("$0.0002/day"))
+    ticket = call(guard)  # worst case 8 x $0.15/M + 100 x $0.60/M = $0.0000612
+    guard.settle(ticket, {"input_tokens": 8, "output_tokens": 100})
+    call(guard)
+    call(guard)
+    with pytest.raises(RateLimited):
+        call(guard)
+    guard.close()
+
+
+def test_concurrency_limit_frees_slots_on_settle(store_url: str) -> None:
+    """With "2 concurrent", a third call in flight is refused until one finishes."""
+    guard = make(store_url, RateLimit("2 concurrent"))
+    first = call(guard)
+    call(guard)
+    with pytest.raises(RateLimited) as caught:
+        call(guard)
+    assert caught.value.retry_after_s == 1.0
+    guard.settle(first, {"input_tokens": 8, "output_tokens": 5})
+    call(guard)
+    guard.close()
+
+
+def test_refused_budget_charges_no_limit(store_url: str) -> None:
+    """All or nothing: a call refused by a budget leaves the rate limit untouched."""
+    guard = Guard(
+        store_url,
+        budgets=[Budget(scope="global", period="day", limit_usd="0.00001")],
+        limits=[RateLimit("1/minute")],
+        notifiers=[],
+    )
+    with pytest.raises(BudgetExceeded):
+        call(guard)
+    guard.budgets = ()
+    call(guard)  # the one request of the minute is still available
+    guard.close()
+
+
+def test_refused_limit_charges_no_budget(store_url: str) -> None:
+    """All or nothing: a call refused by a rate limit reserves nothing in the budgets."""
+    guard = Guard(
+        store_url,
+        budgets=[Budget(scope="global", period="day", limit_usd=1)],
+        limits=[RateLimit("1/minute")],
+        notifiers=[],
+    )
+    call(guard)
+    with pytest.raises(RateLimited):
+        call(guard)
+    status = guard.status()[0]
+    assert status["reserved_usd"] == call_reserved(guard)
+    guard.close()
+
+
+def call_reserved(guard: Guard) -> Any:
+    """The reservation of one call (for comparing with what a budget holds)."""
+    ticket, _ = guard.prepare(
+        model=MODEL, messages=HELLO, max_tokens=100, user_id="alice", feature=None, api_key=None,
+        endpoint=None, system=None, tools=None, input=None, instructions=None, reserve_usd=None,
+    )  # fmt: skip
+    return ticket.reserved_usd
