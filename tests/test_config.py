@@ -97,3 +97,17 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     """A config path that does not exist is refused by name."""
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_rate_limits_load(tmp_path: Path) -> None:
+    """``[[limits]]`` entries become rate-limit rules."""
+    path = write(tmp_path, '[[limits]]\nrate = "20/minute"\nper = "user"\n')
+    (rule,) = load_config(path).limits
+    assert (rule.kind, rule.limit, rule.window_s, rule.identity) == ("requests", 20, 60, ("user",))
+
+
+def test_bad_rate_limit_names_the_entry(tmp_path: Path) -> None:
+    """A rule that does not parse is refused with its index."""
+    path = write(tmp_path, '[[limits]]\nrate = "lots/minute"\n')
+    with pytest.raises(ConfigError, match=r"limits\[0\].*not a rate"):
+        load_config(path)

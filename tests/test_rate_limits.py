@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -207,3 +208,29 @@ def call_reserved(guard: Guard) -> Any:
         endpoint=None, system=None, tools=None, input=None, instructions=None, reserve_usd=None,
     )  # fmt: skip
     return ticket.reserved_usd
+
+
+def _process_worker(url: str, attempts: int, queue: Any) -> None:
+    guard = make(url, RateLimit("100/minute"))
+    passed = 0
+    for _ in range(attempts):
+        with contextlib.suppress(RateLimited):
+            call(guard)
+            passed += 1
+    guard.close()
+    queue.put(passed)
+
+
+def test_processes_pass_exactly_the_limit(shared_store_url: str) -> None:
+    """1,000 calls from 4 processes sharing one store against "100/minute": exactly 100 pass."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=_process_worker, args=(shared_store_url, 250, queue)) for _ in range(4)
+    ]
+    for p in procs:
+        p.start()
+    total = sum(queue.get(timeout=180) for _ in procs)
+    for p in procs:
+        p.join(timeout=30)
+    assert total == 100
