@@ -90,8 +90,9 @@ def test_refusal_names_rule_identity_and_retry_after(store_url: str) -> None:
     assert (error.rule, error.identity, error.limit, error.used) == (
         "20/minute per user", "alice", 20, 20,
     )  # fmt: skip
-    # the burst sits in the bucket [12:00:00, 12:00:01), which leaves the window at 12:01:01
-    assert error.retry_after_s == pytest.approx(50.5)
+    # the burst sits in the 3-second bucket [12:00:00, 12:00:03), which leaves the window at
+    # 12:01:03: 52.5 s after 12:00:10.5
+    assert error.retry_after_s == pytest.approx(52.5)
     guard.close()
 
 
@@ -104,7 +105,7 @@ def test_window_slides(store_url: str) -> None:
     clock.advance(30)
     with pytest.raises(RateLimited):
         call(guard)
-    clock.advance(31)
+    clock.advance(33)  # the burst's 3-second bucket has left the minute
     call(guard)
     guard.close()
 

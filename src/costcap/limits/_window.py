@@ -1,10 +1,12 @@
 """Sliding windows in buckets, and when a refused call could pass.
 
-A window of length W is cut into ``BUCKETS`` buckets of W/60 (at least 1 ms). A call is charged
+A window of length W is cut into ``BUCKETS`` (20) buckets of W/20 (at least 1 ms). A call is charged
 to the current bucket and checked against the sum of every bucket that overlaps the last W —
 the oldest one whole. So the count over any span of length W never passes the limit, and a
-call may be refused for at most one bucket (W/60) longer than a perfect sliding log would
-(e.g. 1 s for "20/minute"). The error is always on the safe side.
+call may be refused for at most one bucket (W/20) longer than a perfect sliding log would
+(e.g. 3 s for "20/minute"). The error is always on the safe side. Twenty buckets keep a
+check to 21 counters per rule: sixty (1 s for a minute) cost about three times as much on Redis
+and Postgres for little gain.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from costcap.stores import CounterState
 
 __all__ = ["BUCKETS", "SlidingWindow", "retry_after_s", "sliding_window"]
 
-BUCKETS = 60
+BUCKETS = 20
 
 
 @dataclass(frozen=True, slots=True)
