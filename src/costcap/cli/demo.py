@@ -48,7 +48,8 @@ def demo(
         f"{calls:,} calls from {users} users across 4 features (chat, summarize, search, code) "
         "via the real openai and anthropic SDKs to costcap's fake provider; every call is bounded "
         "by policy, reserved in its budgets (global $4/day, each user $0.12/day, code $0.30/month "
-        "soft) on the embedded SQLite store, then settled with its exact cost."
+        "soft) and rate limits (each user 30 calls a minute, 20,000 tokens an hour, 3 in flight) "
+        "in one atomic step on the embedded SQLite store, then settled with its exact cost."
     )
     with tempfile.TemporaryDirectory() as tmp:
         where = workdir or Path(tmp)

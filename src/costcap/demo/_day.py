@@ -19,6 +19,7 @@ from costcap.demo._providers import Clients, send
 from costcap.demo._traffic import Request, day_of_requests
 from costcap.errors import BudgetExceeded
 from costcap.guard import Guard
+from costcap.limits import RateLimit, RateLimited
 from costcap.policy import Policy, PolicyViolation, Rule
 from costcap.pricing import default_catalog, usage_from
 from costcap.testing import run_fake_provider
@@ -59,6 +60,14 @@ def demo_budgets() -> list[Budget]:
     ]
 
 
+def demo_limits() -> list[RateLimit]:
+    return [
+        RateLimit("30/minute", per="user"),
+        RateLimit("20000 tokens/hour", per="user"),
+        RateLimit("3 concurrent", per="user"),
+    ]
+
+
 def demo_policy() -> Policy:
     return Policy(
         default_max_tokens=512,
@@ -81,9 +90,11 @@ def _run_one(guard: Guard, clients: Clients, request: Request) -> Outcome:
             feature=feature.name,
         )
     except BudgetExceeded as exc:
-        return Outcome(request, "refused", refused_by=f"{exc.budget} {exc.member}".strip())
+        return Outcome(request, "refused", refused_by=f"budget {exc.budget}")
+    except RateLimited as exc:
+        return Outcome(request, "refused", refused_by=f"rate limit {exc.rule}")
     except PolicyViolation as exc:
-        return Outcome(request, "refused", refused_by=str(exc))
+        return Outcome(request, "refused", refused_by=f"policy: {exc}")
     try:
         usage = send(clients, request, ticket.max_tokens)
     except (openai.APIError, anthropic.APIError):
@@ -116,7 +127,13 @@ def simulate_day(
     store_url = f"sqlite:///{workdir / 'costcap.db'}"
     alerts: list[Alert] = []
     policy = demo_policy()
-    guard = Guard(store_url, budgets=demo_budgets(), policy=policy, notifiers=[alerts.append])
+    guard = Guard(
+        store_url,
+        budgets=demo_budgets(),
+        limits=demo_limits(),
+        policy=policy,
+        notifiers=[alerts.append],
+    )
     requests = day_of_requests(calls, users)
     with run_fake_provider() as fp:
         clients = Clients(fp.openai_base_url, fp.anthropic_base_url)

@@ -78,7 +78,11 @@ def render_day(console: Console, day: DayResult) -> None:
     summary.add_column(justify="right")
     summary.add_row("calls made", f"{len(day.outcomes):,}")
     summary.add_row("answered", f"{len(ok):,}")
-    summary.add_row("refused by a budget or policy", f"{len(refused):,}")
+    by_limit = sum(o.refused_by.startswith("rate limit") for o in refused)
+    summary.add_row(
+        "refused by a budget", f"{sum(o.refused_by.startswith('budget') for o in refused):,}"
+    )
+    summary.add_row("refused by a rate limit", f"{by_limit:,}")
     summary.add_row(
         "failed at the provider (released)", f"{sum(o.status == 'error' for o in day.outcomes):,}"
     )
@@ -116,7 +120,7 @@ def render_day(console: Console, day: DayResult) -> None:
     reasons = Counter(o.refused_by for o in refused)
     if reasons:
         why = Table(title="why calls were refused", title_justify="left")
-        why.add_column("budget or rule")
+        why.add_column("budget, rate limit or policy")
         why.add_column("refused", justify="right")
         for reason, count in reasons.most_common(8):
             why.add_row(reason, f"{count:,}")
