@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from examples.fastapi_app import Settings, create_app
 
 from costcap.testing import FakeProviderConfig, run_fake_provider, serve_asgi
+from examples.fastapi_app import Settings, create_app
 
 URL = "/api/v1/ai/generate"
 
