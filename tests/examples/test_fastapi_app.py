@@ -65,7 +65,7 @@ def test_twenty_first_call_in_a_minute_is_429(serve) -> None:  # type: ignore[no
         assert post(base).status_code == 200
     refused = post(base)
     assert refused.status_code == 429
-    assert 1 <= int(refused.headers["Retry-After"]) <= 61
+    assert 1 <= int(refused.headers["Retry-After"]) <= 63  # a minute plus one 3-second bucket
     assert refused.headers["RateLimit"].startswith('"20-minute-per-user-endpoint";r=0;t=')
     error = refused.json()["error"]
     assert error["type"] == "rate_limited"
