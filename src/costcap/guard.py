@@ -6,6 +6,7 @@ lives in :class:`costcap.guard_core.GuardCore`, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
@@ -26,8 +27,10 @@ from costcap.guard_core import (
     log,
     utc_now,
 )
+from costcap.ledger import Status
 from costcap.limits import RateLimit
-from costcap.policy import Policy
+from costcap.money import PICO_PER_MICRO
+from costcap.policy import Policy, PolicyViolation
 from costcap.pricing import Cost, PriceCatalog
 from costcap.stores import Admission, AsyncStore, Store, open_async_store, open_store
 from costcap.ticket import Hit, Ticket
@@ -61,10 +64,11 @@ class Guard(GuardCore):
         strict: bool = False,
         fail_open: bool = False,
         clock: Callable[[], datetime] = utc_now,
+        observers: Iterable[object] = (),
     ) -> None:
         super().__init__(
             budgets=budgets, limits=limits, policy=policy, catalog=catalog, notifiers=notifiers,
-            lease_s=lease_s, strict=strict, fail_open=fail_open, clock=clock,
+            lease_s=lease_s, strict=strict, fail_open=fail_open, clock=clock, observers=observers,
         )  # fmt: skip
         self.store: Store = open_store(store) if isinstance(store, str) else store
 
@@ -92,28 +96,43 @@ class Guard(GuardCore):
         """Bound the call and reserve its worst case in every budget and rate limit that applies,
         in one atomic step — or raise ``BudgetExceeded`` / ``RateLimited`` / a
         ``PolicyViolation`` / ``StoreUnavailable`` with nothing reserved anywhere."""
-        ticket, charges = self.prepare(
-            model=model, messages=messages, max_tokens=max_tokens, user_id=user_id,
-            feature=feature, api_key=api_key, endpoint=endpoint, system=system, tools=tools,
-            input=input, instructions=instructions, reserve_usd=reserve_usd,
-        )  # fmt: skip
+        started = time.perf_counter()
+        try:
+            ticket, charges = self.prepare(
+                model=model, messages=messages, max_tokens=max_tokens, user_id=user_id,
+                feature=feature, api_key=api_key, endpoint=endpoint, system=system, tools=tools,
+                input=input, instructions=instructions, reserve_usd=reserve_usd,
+            )  # fmt: skip
+        except PolicyViolation as exc:
+            self.emit_refused_early(model, user_id, feature, api_key, endpoint, f"policy: {exc}")
+            self.timed(started, "policy")
+            raise
         if not charges:
+            self.timed(started, "admitted")
             return ticket
         try:
             result = self.store.admit(ticket.id, charges, self.lease_s)
         except StoreUnavailable as exc:
+            self.timed(started, "store_unavailable")
+            if not self.fail_open:
+                self.emit(ticket, "refused", refused_by="store unavailable")
             return self.unavailable(exc, ticket)
         if not result.admitted:
-            self._refuse(ticket, result)
+            self._refuse(ticket, result, started)
         self._fire(self.admitted(ticket, result))
+        self.timed(started, "admitted")
         return ticket
 
-    def _refuse(self, ticket: Ticket, result: Admission) -> None:
+    def _refuse(self, ticket: Ticket, result: Admission, started: float) -> None:
         hit = self.refused_limit(ticket, result)
         if hit is not None:
             buckets = self.store.read([(key,) for key in hit.window_keys])
+            self.emit(ticket, "refused", refused_by=f"rate limit {hit.rule.id}")
+            self.timed(started, "rate_limit")
             raise self.limit_refusal(result, hit, buckets)
         error, due = self.budget_refusal(ticket, result)
+        self.emit(ticket, "refused", refused_by=f"budget {error.budget}")
+        self.timed(started, "budget")
         self._fire(due)
         raise error
 
@@ -157,21 +176,25 @@ class Guard(GuardCore):
         if hit.limits:
             self.store.settle(hit.id, hit.settle_amounts())
 
-    def settle(self, ticket: Ticket, usage: object) -> Cost:
+    def settle(
+        self, ticket: Ticket, usage: object, *, stream: bool = False, status: Status = "ok"
+    ) -> Cost:
         """Replace the reservation by the actual cost of ``usage`` (an SDK usage object or a
         mapping such as ``{"input_tokens": 812, "output_tokens": 230}``). Returns the exact cost."""
-        cost, actuals = self.price(ticket, usage)
+        cost, used, actuals = self.price(ticket, usage)
         if actuals and not self.store.settle(ticket.id, actuals):
             log.error("reservation %s was unknown to the store at settle; cost %s", ticket.id, cost)
         ticket.cost = cost
+        self.emit(ticket, status, usage=used, cost_pico=cost.total_pico, stream=stream)
         self._fire(self.settled(ticket, actuals))
         return cost
 
     def settle_cost(self, ticket: Ticket, cost_usd: Money) -> None:
         """Settle with a dollar amount instead of a usage (for costs priced elsewhere)."""
-        actuals = self.dollars(ticket, cost_usd)
+        pico, actuals = self.dollars(ticket, cost_usd)
         if actuals:
             self.store.settle(ticket.id, actuals)
+        self.emit(ticket, "ok", cost_pico=pico)
         self._fire(self.settled(ticket, actuals))
 
     def release(self, ticket: Ticket) -> None:
@@ -181,6 +204,7 @@ class Guard(GuardCore):
         ticket.done = True
         if ticket.reserved:
             self.store.release(ticket.id)
+        self.emit(ticket, "error")
 
     @contextmanager
     def call(self, **kwargs: Any) -> Iterator[Ticket]:
@@ -200,6 +224,7 @@ class Guard(GuardCore):
             actuals = self.in_full(ticket)
             if actuals:
                 self.store.settle(ticket.id, actuals)
+            self.emit(ticket, "ok", cost_pico=ticket.reserved_micros * PICO_PER_MICRO)
             self._fire(self.settled(ticket, actuals))
 
     def _fire(self, due: Due) -> None:
@@ -240,10 +265,11 @@ class AsyncGuard(GuardCore):
         strict: bool = False,
         fail_open: bool = False,
         clock: Callable[[], datetime] = utc_now,
+        observers: Iterable[object] = (),
     ) -> None:
         super().__init__(
             budgets=budgets, limits=limits, policy=policy, catalog=catalog, notifiers=notifiers,
-            lease_s=lease_s, strict=strict, fail_open=fail_open, clock=clock,
+            lease_s=lease_s, strict=strict, fail_open=fail_open, clock=clock, observers=observers,
         )  # fmt: skip
         self.store: AsyncStore = open_async_store(store) if isinstance(store, str) else store
 
@@ -267,28 +293,43 @@ class AsyncGuard(GuardCore):
         instructions: str | None = None,
         reserve_usd: Money | None = None,
     ) -> Ticket:
-        ticket, charges = self.prepare(
-            model=model, messages=messages, max_tokens=max_tokens, user_id=user_id,
-            feature=feature, api_key=api_key, endpoint=endpoint, system=system, tools=tools,
-            input=input, instructions=instructions, reserve_usd=reserve_usd,
-        )  # fmt: skip
+        started = time.perf_counter()
+        try:
+            ticket, charges = self.prepare(
+                model=model, messages=messages, max_tokens=max_tokens, user_id=user_id,
+                feature=feature, api_key=api_key, endpoint=endpoint, system=system, tools=tools,
+                input=input, instructions=instructions, reserve_usd=reserve_usd,
+            )  # fmt: skip
+        except PolicyViolation as exc:
+            self.emit_refused_early(model, user_id, feature, api_key, endpoint, f"policy: {exc}")
+            self.timed(started, "policy")
+            raise
         if not charges:
+            self.timed(started, "admitted")
             return ticket
         try:
             result = await self.store.admit(ticket.id, charges, self.lease_s)
         except StoreUnavailable as exc:
+            self.timed(started, "store_unavailable")
+            if not self.fail_open:
+                self.emit(ticket, "refused", refused_by="store unavailable")
             return self.unavailable(exc, ticket)
         if not result.admitted:
-            await self._refuse(ticket, result)
+            await self._refuse(ticket, result, started)
         await self._fire(self.admitted(ticket, result))
+        self.timed(started, "admitted")
         return ticket
 
-    async def _refuse(self, ticket: Ticket, result: Admission) -> None:
+    async def _refuse(self, ticket: Ticket, result: Admission, started: float) -> None:
         hit = self.refused_limit(ticket, result)
         if hit is not None:
             buckets = await self.store.read([(key,) for key in hit.window_keys])
+            self.emit(ticket, "refused", refused_by=f"rate limit {hit.rule.id}")
+            self.timed(started, "rate_limit")
             raise self.limit_refusal(result, hit, buckets)
         error, due = self.budget_refusal(ticket, result)
+        self.emit(ticket, "refused", refused_by=f"budget {error.budget}")
+        self.timed(started, "budget")
         await self._fire(due)
         raise error
 
@@ -329,18 +370,22 @@ class AsyncGuard(GuardCore):
         if hit.limits:
             await self.store.settle(hit.id, hit.settle_amounts())
 
-    async def settle(self, ticket: Ticket, usage: object) -> Cost:
-        cost, actuals = self.price(ticket, usage)
+    async def settle(
+        self, ticket: Ticket, usage: object, *, stream: bool = False, status: Status = "ok"
+    ) -> Cost:
+        cost, used, actuals = self.price(ticket, usage)
         if actuals and not await self.store.settle(ticket.id, actuals):
             log.error("reservation %s was unknown to the store at settle; cost %s", ticket.id, cost)
         ticket.cost = cost
+        self.emit(ticket, status, usage=used, cost_pico=cost.total_pico, stream=stream)
         await self._fire(self.settled(ticket, actuals))
         return cost
 
     async def settle_cost(self, ticket: Ticket, cost_usd: Money) -> None:
-        actuals = self.dollars(ticket, cost_usd)
+        pico, actuals = self.dollars(ticket, cost_usd)
         if actuals:
             await self.store.settle(ticket.id, actuals)
+        self.emit(ticket, "ok", cost_pico=pico)
         await self._fire(self.settled(ticket, actuals))
 
     async def release(self, ticket: Ticket) -> None:
@@ -349,6 +394,7 @@ class AsyncGuard(GuardCore):
         ticket.done = True
         if ticket.reserved:
             await self.store.release(ticket.id)
+        self.emit(ticket, "error")
 
     @asynccontextmanager
     async def call(self, **kwargs: Any) -> AsyncIterator[Ticket]:
@@ -363,6 +409,7 @@ class AsyncGuard(GuardCore):
             actuals = self.in_full(ticket)
             if actuals:
                 await self.store.settle(ticket.id, actuals)
+            self.emit(ticket, "ok", cost_pico=ticket.reserved_micros * PICO_PER_MICRO)
             await self._fire(self.settled(ticket, actuals))
 
     async def _fire(self, due: Due) -> None:

@@ -6,11 +6,14 @@ cannot drift apart.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +21,7 @@ from costcap import admission as adm
 from costcap.alerts import Alert, CallableNotifier, LogNotifier, Notifier, notify_all
 from costcap.budgets import Budget, CallScope
 from costcap.errors import BudgetExceeded, StoreUnavailable
+from costcap.ledger import CostEvent, Status
 from costcap.limits import (
     AppliedLimit,
     Kind,
@@ -28,8 +32,9 @@ from costcap.limits import (
     settled_amount,
 )
 from costcap.money import micros_ceil_from_usd, parse_usd, to_micros_ceil
+from costcap.observe import Observer, notify_admission, notify_event
 from costcap.policy import CostCapExceeded, Policy
-from costcap.pricing import Cost, PriceCatalog, default_catalog, usage_from
+from costcap.pricing import Cost, PriceCatalog, Usage, default_catalog, usage_from
 from costcap.stores import Admission, Charge, CounterState
 from costcap.ticket import Hit, Ticket
 from costcap.tokens import TokenCount, count_messages, count_responses_input
@@ -61,7 +66,10 @@ class GuardCore:
         strict: bool,
         fail_open: bool,
         clock: Callable[[], datetime],
+        observers: Iterable[object] = (),
     ) -> None:
+        self.observers: tuple[object, ...] = tuple(observers)
+        self._event_observers = tuple(o for o in self.observers if isinstance(o, Observer))
         self.budgets: tuple[Budget, ...] = tuple(budgets)
         self.limits: tuple[RateLimit, ...] = tuple(limits)
         for kind, ids in (
@@ -136,6 +144,9 @@ class GuardCore:
             self.limits, scope, amounts, now_s=now.timestamp(), lease_s=self.lease_s
         )
         ticket = Ticket(
+            requested_model=model,
+            prompt_hash=self._digest(model, messages, system, input, instructions),
+            started=time.perf_counter(),
             id=os.urandom(16).hex(),
             model=price.model,
             scope=scope,
@@ -151,6 +162,73 @@ class GuardCore:
             limits=limited,
         )
         return ticket, charges + limit_list
+
+    def _digest(
+        self, model: str, messages: Any, system: Any, input: Any, instructions: Any
+    ) -> str | None:
+        if not self._event_observers or (messages is None and input is None):
+            return None
+        body = json.dumps(
+            [model, messages, system, input, instructions], default=str, sort_keys=True
+        )
+        return hashlib.blake2b(body.encode(), digest_size=16).hexdigest()
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def emit(
+        self,
+        ticket: Ticket,
+        status: Status,
+        *,
+        usage: Usage | None = None,
+        cost_pico: int = 0,
+        refused_by: str | None = None,
+        stream: bool = False,
+    ) -> None:
+        """Tell the observers (ledger, metrics, traces) what happened to an admitted call."""
+        if not self._event_observers:
+            return
+        scope = ticket.scope
+        event = CostEvent(
+            request_id=ticket.id,
+            ts=self.clock(),
+            status=status,
+            model=ticket.model,
+            requested_model=ticket.requested_model,
+            provider=ticket.price.provider,
+            user_id=scope.user_id,
+            feature=scope.feature,
+            api_key_id=scope.api_key,
+            endpoint=scope.endpoint,
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            cache_read_tokens=usage.cache_read_tokens if usage else 0,
+            cache_write_tokens=usage.cache_write_tokens if usage else 0,
+            cost_pico=cost_pico,
+            latency_ms=(time.perf_counter() - ticket.started) * 1000 if ticket.started else None,
+            stream=stream,
+            refused_by=refused_by,
+            prompt_hash=ticket.prompt_hash,
+        )
+        notify_event(self._event_observers, event)
+
+    def emit_refused_early(  # noqa: PLR0917 - a private step with the admit arguments
+        self, model: str, user_id: str | None, feature: str | None, api_key: str | None,
+        endpoint: str | None, reason: str,
+    ) -> None:  # fmt: skip
+        """A call refused by policy before a ticket existed."""
+        if not self._event_observers:
+            return
+        event = CostEvent(
+            request_id=os.urandom(16).hex(), ts=self.clock(), status="refused", model=model,
+            requested_model=model, user_id=user_id, feature=feature, api_key_id=api_key,
+            endpoint=endpoint, refused_by=reason,
+        )  # fmt: skip
+        notify_event(self._event_observers, event)
+
+    def timed(self, started: float, outcome: str) -> None:
+        if self.observers:
+            notify_admission(self.observers, time.perf_counter() - started, outcome)
 
     def _count(  # noqa: PLR0917 - a private step fed by prepare()
         self, model: str, messages: Any, system: Any, tools: Any, input: Any, instructions: Any
@@ -232,20 +310,24 @@ class GuardCore:
 
     # -- settling ----------------------------------------------------------------------------------
 
-    def price(self, ticket: Ticket, usage: object) -> tuple[Cost, list[int]]:
-        """The exact cost of ``usage`` and what each charge is settled with."""
+    def price(self, ticket: Ticket, usage: object) -> tuple[Cost, Usage, list[int]]:
+        """The exact cost of ``usage``, the usage read, and what each charge is settled with."""
         _open(ticket)
         normalized = usage_from(usage)
         cost = ticket.price.cost(normalized)
         tokens = normalized.input_tokens + normalized.output_tokens
-        return cost, self._actuals(ticket, to_micros_ceil(cost.total_pico), tokens)
+        return cost, normalized, self._actuals(ticket, to_micros_ceil(cost.total_pico), tokens)
 
-    def dollars(self, ticket: Ticket, cost_usd: Decimal | int | float | str) -> list[int]:
-        """What each charge is settled with for a cost priced elsewhere (token limits keep
-        what was reserved, the only count known)."""
+    def dollars(
+        self, ticket: Ticket, cost_usd: Decimal | int | float | str
+    ) -> tuple[int, list[int]]:
+        """The cost in picodollars (rounded up) and what each charge is settled with, for a cost
+        priced elsewhere (token limits keep what was reserved, the only count known)."""
         _open(ticket)
-        actual = micros_ceil_from_usd(parse_usd(cost_usd, what="cost_usd"))
-        return self._actuals(ticket, actual, ticket.reserved_tokens)
+        usd = parse_usd(cost_usd, what="cost_usd")
+        pico = int((usd * 10**12).to_integral_value(rounding=ROUND_CEILING))
+        actual = micros_ceil_from_usd(usd)
+        return pico, self._actuals(ticket, actual, ticket.reserved_tokens)
 
     def in_full(self, ticket: Ticket) -> list[int]:
         """Settle an abandoned ticket at everything it reserved."""

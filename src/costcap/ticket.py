@@ -36,6 +36,9 @@ class Ticket:
     spent_before: list[int] = field(repr=False, default_factory=list)
     done: bool = False
     cost: Cost | None = None
+    requested_model: str | None = None  # as the caller named it (alias, snapshot, …)
+    prompt_hash: str | None = None  # digest of the request, for runaway-loop detection
+    started: float = 0.0  # time.perf_counter() at admission, for latency
 
     @property
     def reserved_usd(self) -> Decimal:

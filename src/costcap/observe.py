@@ -1,0 +1,49 @@
+"""Observers: what the Guard tells about every call, for the ledger, metrics and traces.
+
+An observer is any object with ``on_event(event)``; it may also have
+``on_admission(seconds, outcome)`` (outcome: ``admitted``, ``budget``, ``rate_limit``,
+``policy``, ``store_unavailable``). The Guard calls them in order, in the calling thread, after
+the store step; an observer that raises is logged and never breaks the call (a broken metrics
+exporter must not refuse paid traffic). The ledger is the exception that matters: its
+``on_event`` only appends to a local spool file, so it is cheap and does not fail for a
+database outage.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from costcap.ledger import CostEvent
+
+__all__ = ["AdmissionObserver", "Observer", "notify_admission", "notify_event"]
+
+log = logging.getLogger("costcap.observe")
+
+
+@runtime_checkable
+class Observer(Protocol):
+    def on_event(self, event: CostEvent) -> None: ...
+
+
+@runtime_checkable
+class AdmissionObserver(Protocol):
+    def on_admission(self, seconds: float, outcome: str) -> None: ...
+
+
+def notify_event(observers: Sequence[Observer], event: CostEvent) -> None:
+    for observer in observers:
+        try:
+            observer.on_event(event)
+        except Exception:  # an observer must not break a paid call; logged loudly
+            log.exception("observer %r failed on event %s", observer, event.request_id)
+
+
+def notify_admission(observers: Sequence[object], seconds: float, outcome: str) -> None:
+    for observer in observers:
+        if isinstance(observer, AdmissionObserver):
+            try:
+                observer.on_admission(seconds, outcome)
+            except Exception:  # as above
+                log.exception("observer %r failed on admission", observer)
