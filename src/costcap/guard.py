@@ -197,6 +197,12 @@ class Guard(GuardCore):
         self.emit(ticket, "ok", cost_pico=pico)
         self._fire(self.settled(ticket, actuals))
 
+    def extend(self, ticket: Ticket) -> bool:
+        """Renew the ticket's lease (a long stream): it runs ``lease_s`` from now again."""
+        return bool(
+            ticket.reserved and not ticket.done and self.store.extend(ticket.id, self.lease_s)
+        )
+
     def release(self, ticket: Ticket) -> None:
         """The call failed before the provider billed it: give the reservation back."""
         if ticket.done:
@@ -387,6 +393,11 @@ class AsyncGuard(GuardCore):
             await self.store.settle(ticket.id, actuals)
         self.emit(ticket, "ok", cost_pico=pico)
         await self._fire(self.settled(ticket, actuals))
+
+    async def extend(self, ticket: Ticket) -> bool:
+        if not ticket.reserved or ticket.done:
+            return False
+        return await self.store.extend(ticket.id, self.lease_s)
 
     async def release(self, ticket: Ticket) -> None:
         if ticket.done:

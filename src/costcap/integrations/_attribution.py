@@ -1,0 +1,79 @@
+"""Who a wrapped call is for: per call, per block (``costcap.attribute``), or per client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from typing import Any
+
+__all__ = ["Attribution", "attribute", "current", "pop_call_attribution"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    user_id: str | None = None
+    feature: str | None = None
+    api_key: str | None = None
+    endpoint: str | None = None
+
+    def over(self, base: Attribution) -> Attribution:
+        """These values where set, ``base``'s elsewhere."""
+        return Attribution(
+            user_id=self.user_id if self.user_id is not None else base.user_id,
+            feature=self.feature if self.feature is not None else base.feature,
+            api_key=self.api_key if self.api_key is not None else base.api_key,
+            endpoint=self.endpoint if self.endpoint is not None else base.endpoint,
+        )
+
+
+_CURRENT: ContextVar[Attribution] = ContextVar("costcap_attribution", default=Attribution())  # noqa: B039 - frozen
+
+
+def current() -> Attribution:
+    return _CURRENT.get()
+
+
+@contextmanager
+def attribute(
+    *,
+    user_id: str | None = None,
+    feature: str | None = None,
+    api_key: str | None = None,
+    endpoint: str | None = None,
+) -> Iterator[Attribution]:
+    """``with costcap.attribute(user_id="alice", feature="chat"):`` — every wrapped call in the
+    block (this thread or task) is charged to them; nested blocks override what they set."""
+    value = Attribution(user_id, feature, api_key, endpoint).over(_CURRENT.get())
+    token = _CURRENT.set(value)
+    try:
+        yield value
+    finally:
+        _CURRENT.reset(token)
+
+
+_KWARGS = {"costcap_user_id": "user_id", "costcap_feature": "feature", "costcap_api_key": "api_key",
+           "costcap_endpoint": "endpoint"}  # fmt: skip
+
+
+def pop_call_attribution(kwargs: dict[str, Any], client_default: Attribution) -> Attribution:
+    """Remove ``costcap_*`` keyword arguments from an SDK call's kwargs and resolve who the call
+    is for: the call's own values, else the ``attribute()`` block's, else the client's."""
+    own = {field: kwargs.pop(name) for name, field in _KWARGS.items() if name in kwargs}
+    return replace(Attribution(), **own).over(current().over(client_default))
+
+
+def metadata_user(kwargs: Mapping[str, Any]) -> str | None:
+    """The end user the request itself names (OpenAI ``user`` / ``safety_identifier``,
+    Anthropic ``metadata.user_id``), used when nothing else attributes the call."""
+    for key in ("safety_identifier", "user"):
+        value = kwargs.get(key)
+        if isinstance(value, str) and value:
+            return value
+    metadata = kwargs.get("metadata")
+    if isinstance(metadata, Mapping):
+        value = metadata.get("user_id")
+        if isinstance(value, str) and value:
+            return value
+    return None
