@@ -32,7 +32,7 @@ from costcap.limits import (
     settled_amount,
 )
 from costcap.money import micros_ceil_from_usd, parse_usd, to_micros_ceil
-from costcap.observe import Observer, notify_admission, notify_event
+from costcap.observe import AdmissionObserver, Observer, notify_admission, notify_event
 from costcap.policy import CostCapExceeded, Policy
 from costcap.pricing import Cost, PriceCatalog, Usage, default_catalog, usage_from
 from costcap.stores import Admission, Charge, CounterState
@@ -70,6 +70,9 @@ class GuardCore:
     ) -> None:
         self.observers: tuple[object, ...] = tuple(observers)
         self._event_observers = tuple(o for o in self.observers if isinstance(o, Observer))
+        self._timing_observers = tuple(
+            o for o in self.observers if isinstance(o, AdmissionObserver)
+        )
         self.budgets: tuple[Budget, ...] = tuple(budgets)
         self.limits: tuple[RateLimit, ...] = tuple(limits)
         for kind, ids in (
@@ -227,8 +230,8 @@ class GuardCore:
         notify_event(self._event_observers, event)
 
     def timed(self, started: float, outcome: str) -> None:
-        if self.observers:
-            notify_admission(self.observers, time.perf_counter() - started, outcome)
+        if self._timing_observers:
+            notify_admission(self._timing_observers, time.perf_counter() - started, outcome)
 
     def _count(  # noqa: PLR0917 - a private step fed by prepare()
         self, model: str, messages: Any, system: Any, tools: Any, input: Any, instructions: Any

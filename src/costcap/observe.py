@@ -40,10 +40,9 @@ def notify_event(observers: Sequence[Observer], event: CostEvent) -> None:
             log.exception("observer %r failed on event %s", observer, event.request_id)
 
 
-def notify_admission(observers: Sequence[object], seconds: float, outcome: str) -> None:
+def notify_admission(observers: Sequence[AdmissionObserver], seconds: float, outcome: str) -> None:
     for observer in observers:
-        if isinstance(observer, AdmissionObserver):
-            try:
-                observer.on_admission(seconds, outcome)
-            except Exception:  # as above
-                log.exception("observer %r failed on admission", observer)
+        try:
+            observer.on_admission(seconds, outcome)
+        except Exception:  # as above
+            log.exception("observer %r failed on admission", observer)
