@@ -26,6 +26,7 @@ _BUDGET_KEYS = {"scope", "period", "limit_usd", "mode", "thresholds", "timezone"
 _RULE_KEYS = {"default_max_tokens", "max_tokens_cap", "allowed_models", "max_cost_usd"}
 _POLICY_KEYS = _RULE_KEYS | {"on_over_cap", "features", "models"}
 _ALLOCATION_KEYS = {"total_usd", "period", "shares", "mode", "timezone"}
+_LEDGER_KEYS = {"url"}
 
 
 @dataclass
@@ -38,6 +39,7 @@ class GuardConfig:
     limits: list[RateLimit] = field(default_factory=list)
     policy: Policy = field(default_factory=Policy)
     notifiers: list[Notifier] = field(default_factory=list)
+    ledger_url: str | None = None  # [ledger] url: where reports read the cost ledger
 
 
 class _Reader:
@@ -159,7 +161,7 @@ def _notifiers(r: _Reader, data: Mapping[str, Any]) -> list[Notifier]:
 
 def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> GuardConfig:
     r = _Reader(source)
-    known = {"guard", "budgets", "allocation", "policy", "alerts", "models", "limits"}
+    known = {"guard", "budgets", "allocation", "policy", "alerts", "models", "limits", "ledger"}
     r.known(data, "(top level)", known)
     guard = r.table(data, "guard", _GUARD_KEYS)
     timezone = r.typed(guard, "guard", "timezone", str) if "timezone" in guard else "UTC"
@@ -171,6 +173,9 @@ def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> Gu
     )
     if "store" in guard:
         config.store = r.typed(guard, "guard", "store", str)
+    ledger = r.table(data, "ledger", _LEDGER_KEYS)
+    if "url" in ledger:
+        config.ledger_url = r.typed(ledger, "ledger", "url", str)
     if "strict" in guard:
         config.strict = r.typed(guard, "guard", "strict", bool)
     if "fail_open" in guard:

@@ -12,10 +12,13 @@ __all__ = ["Alert"]
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """A budget crossed ``threshold_pct`` of its limit (``kind="threshold"``), or refused a call
-    for lack of room (``kind="exhausted"``). Fired once per budget, member, period and kind."""
+    """A budget crossed ``threshold_pct`` of its limit (``kind="threshold"``), refused a call
+    for lack of room (``kind="exhausted"``), or is projected to pass its limit before the period
+    ends (``kind="pacing"``: ``threshold_pct`` is the projected share of the limit). Fired once
+    per budget, member, period and kind. ``kind="anomaly"`` is not about a budget: ``detail``
+    says what was seen (a spend spike or a runaway loop; ``member`` names who)."""
 
-    kind: Literal["threshold", "exhausted"]
+    kind: Literal["threshold", "exhausted", "pacing", "anomaly"]
     budget: str
     member: str
     mode: str
@@ -25,23 +28,41 @@ class Alert:
     limit_usd: Decimal
     resets_at: datetime
     reserved_usd: Decimal = Decimal(0)  # held by calls in flight when it fired
+    projected_usd: Decimal | None = None  # pacing: the spend projected at the end of the period
+    exhausts_at: datetime | None = None  # pacing: when the limit is projected to be reached
+    detail: str = ""  # anomaly: what was seen
 
     @property
     def message(self) -> str:
         who = f" ({self.member})" if self.member else ""
+        spent, limit = _plain(self.spent_usd), _plain(self.limit_usd)
+        if self.kind == "anomaly":
+            return f"costcap: anomaly: {self.detail}"
+        if self.kind == "pacing":
+            when = (
+                f"; the limit is projected to be reached at {self.exhausts_at.isoformat()}"
+                if self.exhausts_at is not None
+                else ""
+            )
+            projected = _plain(self.projected_usd or Decimal(0))
+            return (
+                f"costcap: budget {self.budget}{who} is on pace to spend ${projected} of "
+                f"${limit} in {self.period} ({_plain(self.threshold_pct)}%): ${spent} spent so "
+                f"far{when}; it resets at {self.resets_at.isoformat()}"
+            )
         if self.kind == "exhausted":
             return (
                 f"costcap: budget {self.budget}{who} has no room left for {self.period}: "
-                f"${self.spent_usd} spent + ${self.reserved_usd} in flight of ${self.limit_usd}; "
+                f"${spent} spent + ${_plain(self.reserved_usd)} in flight of ${limit}; "
                 f"calls that could pass it are refused until {self.resets_at.isoformat()}"
             )
         return (
-            f"costcap: budget {self.budget}{who} reached {self.threshold_pct}% for {self.period}: "
-            f"${self.spent_usd} of ${self.limit_usd} ({self.mode})"
+            f"costcap: budget {self.budget}{who} reached {_plain(self.threshold_pct)}% for "
+            f"{self.period}: ${spent} of ${limit} ({self.mode})"
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "kind": self.kind,
             "budget": self.budget,
             "member": self.member,
@@ -54,3 +75,15 @@ class Alert:
             "resets_at": self.resets_at.isoformat(),
             "message": self.message,
         }
+        if self.projected_usd is not None:
+            data["projected_usd"] = str(self.projected_usd)
+        if self.exhausts_at is not None:
+            data["exhausts_at"] = self.exhausts_at.isoformat()
+        if self.detail:
+            data["detail"] = self.detail
+        return data
+
+
+def _plain(value: Decimal) -> str:
+    """Fixed-point, no exponent and no trailing zeros: ``300``, ``0.5`` (never ``3E+2``)."""
+    return f"{value.normalize():f}"

@@ -25,7 +25,7 @@ EXIT_BAD_INPUT = 2
 
 def _register() -> None:
     # Commands live in their own modules; importing them registers them on `app`.
-    from costcap.cli import budgets, demo, estimate, fake_provider, prices  # noqa: F401
+    from costcap.cli import budgets, demo, estimate, fake_provider, prices, report  # noqa: F401
 
 
 def fail(message: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Attribution", "attribute", "current", "pop_call_attribution"]
@@ -28,7 +28,8 @@ class Attribution:
         )
 
 
-_CURRENT: ContextVar[Attribution] = ContextVar("costcap_attribution", default=Attribution())  # noqa: B039 - frozen
+_NOBODY = Attribution()
+_CURRENT: ContextVar[Attribution] = ContextVar("costcap_attribution", default=_NOBODY)
 
 
 def current() -> Attribution:
@@ -60,8 +61,12 @@ _KWARGS = {"costcap_user_id": "user_id", "costcap_feature": "feature", "costcap_
 def pop_call_attribution(kwargs: dict[str, Any], client_default: Attribution) -> Attribution:
     """Remove ``costcap_*`` keyword arguments from an SDK call's kwargs and resolve who the call
     is for: the call's own values, else the ``attribute()`` block's, else the client's."""
+    block = _CURRENT.get()
+    base = client_default if block is _NOBODY else block.over(client_default)
+    if not _KWARGS.keys() & kwargs.keys():  # the hot path: nothing said on the call itself
+        return base
     own = {field: kwargs.pop(name) for name, field in _KWARGS.items() if name in kwargs}
-    return replace(Attribution(), **own).over(current().over(client_default))
+    return Attribution(**own).over(base)
 
 
 def metadata_user(kwargs: Mapping[str, Any]) -> str | None:

@@ -11,13 +11,17 @@ plus costcap's count of the text actually streamed. A stream that produced token
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 from costcap.errors import CostcapError
 from costcap.pricing import Usage, usage_from
 from costcap.ticket import Ticket
-from costcap.tokens import count_text
+from costcap.tokens import EncodingName, encoding_for_model
+from costcap.tokens._encodings import count_encoded
+from costcap.tokens._estimate import estimate_factor
 
 __all__ = ["Meter", "StreamCut"]
 
@@ -44,13 +48,37 @@ class Meter:
     cut: bool = False
     _text: list[str] = field(default_factory=list)
     _renewed: float = field(default_factory=time.monotonic)
+    _o200k: int = 0  # o200k_base tokens of the text, for a model without a public tokenizer
+    _bytes: int = 0
+    _encoding: EncodingName | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        # Resolved once per stream, not per piece (the lookup costs more than counting " hello").
+        self._encoding = encoding_for_model(self.ticket.model)
 
     def add_text(self, text: str) -> None:
-        """Count streamed output; raise StreamCut if it would pass the reservation."""
+        """Count streamed output; raise StreamCut if it would pass the reservation.
+
+        An OpenAI model's text is counted exactly, piece by piece. For a model without a public
+        tokenizer (Claude, Gemini) ``output_tokens`` is the estimate of the WHOLE text so far
+        (what ``count_text`` gives for it), not a sum of per-piece estimates, which would round
+        every small delta up; and the stream is cut only when the plain o200k_base count passes
+        the reservation: those tokenizers produce more tokens than o200k_base for the same text
+        (1.1-1.35x on English), so an over-estimate does not cut a stream that the provider
+        itself kept within ``max_tokens`` (the provider enforces it; the cut is the backstop).
+        """
         if not text:
             return
-        self.output_tokens += count_text(text, self.ticket.model)
-        if self.output_tokens > self.ticket.max_tokens:
+        if self._encoding is not None:  # count_text(text, model) for an OpenAI model
+            self.output_tokens += count_encoded(text, self._encoding)
+            certain = self.output_tokens
+        else:
+            self._o200k += count_encoded(text, "o200k_base")
+            self._bytes += len(text.encode("utf-8", "surrogatepass"))
+            factor = estimate_factor(self.ticket.model)
+            self.output_tokens = min(math.ceil(self._o200k * factor), self._bytes + 1)
+            certain = self._o200k
+        if certain > self.ticket.max_tokens:
             self.cut = True
             raise StreamCut(self.ticket.id, self.output_tokens, self.ticket.max_tokens)
 
@@ -84,5 +112,5 @@ class Meter:
         return Usage(input_tokens=counted_input, output_tokens=output)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Literal["ok", "cut"]:
         return "ok" if self.final and not self.cut else "cut"

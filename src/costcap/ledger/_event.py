@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -66,11 +66,15 @@ class CostEvent:
         return self.ts.astimezone(UTC).date()
 
     def to_json(self) -> str:
-        """One line of JSON (the spool format and the ``costcap.costs`` log line)."""
-        data: dict[str, Any] = asdict(self)
+        """One line of JSON (the spool format and the ``costcap.costs`` log line).
+
+        On the ledger's hot path: a flat dict of the fields (``dataclasses.asdict`` deep-copies
+        and costs four times as much), encoded by one shared encoder.
+        """
+        data: dict[str, Any] = {name: getattr(self, name) for name in _FIELD_NAMES}
         data["ts"] = self.ts.astimezone(UTC).isoformat()
         data["cost_usd"] = str(self.cost_usd)
-        return json.dumps(data, separators=(",", ":"), sort_keys=True)
+        return _ENCODER.encode(data)
 
     @classmethod
     def from_json(cls, line: str) -> CostEvent:
@@ -79,3 +83,7 @@ class CostEvent:
         data["ts"] = datetime.fromisoformat(data["ts"])
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(CostEvent))
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)

@@ -19,7 +19,7 @@ from costcap.ledger._event import CostEvent
 from costcap.ledger._schema import POSTGRES_DDL, SCHEMA_VERSION, SQLITE_DDL
 from costcap.ledger._sql import EVENT_COLUMNS, event_row, merge_statements
 
-__all__ = ["LedgerSink", "PostgresSink", "SQLiteSink", "open_sink"]
+__all__ = ["LedgerSink", "PostgresSink", "SQLiteSink", "open_sink", "sqlite_path"]
 
 _BATCH_TABLE = "costcap_batch"
 
@@ -60,7 +60,10 @@ class SQLiteSink:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a committed batch survives a power loss. The spool checkpoint moves past a
+            # batch once it is committed; under NORMAL a WAL commit can still roll back on power
+            # loss, after the checkpoint said it was in, and those events would be lost.
+            self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=10000")
             found = self._db.execute(
                 "SELECT name FROM sqlite_master WHERE name = 'costcap_ledger_meta'"
@@ -106,9 +109,12 @@ class SQLiteSink:
                     db.execute(statement)
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
+                raise StoreUnavailable(f"ledger {self.url}: write failed: {exc}") from None
+            finally:
+                # also after a value SQLite cannot bind (OverflowError…): an open transaction
+                # would refuse every later batch
                 if db.in_transaction:
                     db.execute("ROLLBACK")
-                raise StoreUnavailable(f"ledger {self.url}: write failed: {exc}") from None
         return int(inserted)
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
@@ -200,14 +206,20 @@ class PostgresSink:
             self._db.close()
 
 
+def sqlite_path(url: str) -> str:
+    """The file of ``sqlite:///relative.db`` / ``sqlite:////absolute.db``; ``:memory:`` for
+    ``sqlite://``."""
+    path = url[len("sqlite://") :].removeprefix("/") or ":memory:"
+    if url.startswith("sqlite:////"):
+        path = "/" + path.lstrip("/")
+    return path
+
+
 def open_sink(url: str) -> LedgerSink:
     """``sqlite:///path.db`` (``sqlite://`` alone: in memory) or ``postgresql://…?schema=…``."""
     scheme = urlsplit(url).scheme.lower()
     if scheme == "sqlite":
-        path = url[len("sqlite://") :].removeprefix("/") or ":memory:"
-        if url.startswith("sqlite:////"):
-            path = "/" + path.lstrip("/")
-        return SQLiteSink(path)
+        return SQLiteSink(sqlite_path(url))
     if scheme in ("postgresql", "postgres"):
         return PostgresSink(url)
     raise ConfigError(f"ledger URL {url!r}: use sqlite:///path.db or postgresql://…")

@@ -28,7 +28,10 @@ def merge_statements(batch: str) -> list[str]:
     already recorded (a replay), insert the events, and add them to every rollup."""
     columns = ", ".join(EVENT_COLUMNS)
     out = [
-        f"DELETE FROM {batch} WHERE request_id IN (SELECT request_id FROM costcap_events)",
+        # EXISTS, not IN (SELECT …): SQLite plans the IN form as a walk over every recorded
+        # request_id, so each batch cost grew with the size of the ledger
+        f"DELETE FROM {batch} WHERE EXISTS "
+        f"(SELECT 1 FROM costcap_events e WHERE e.request_id = {batch}.request_id)",
         f"INSERT INTO costcap_events ({columns}) SELECT {columns} FROM {batch}",
     ]
     names = [name for name, _ in MEASURES]
@@ -40,6 +43,8 @@ def merge_statements(batch: str) -> list[str]:
             f"INSERT INTO {table} ({', '.join(keys)}, {', '.join(names)}) "
             f"SELECT {', '.join(key_exprs)}, {', '.join(sums)} FROM {batch} e WHERE true "
             f"GROUP BY {', '.join(key_exprs)} "
+            # one lock order for every writer: concurrent batches on PostgreSQL cannot deadlock
+            f"ORDER BY {', '.join(key_exprs)} "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
         )
     return out

@@ -1,0 +1,465 @@
+"""What ``costcap.wrap`` adds to an OpenAI SDK call — and what LiteLLM's own call costs.
+
+    .venv/bin/python benchmarks/bench_wrap.py [--calls N] [--repeat R]
+        [--litellm-python /tmp/litellm-venv/bin/python | --no-litellm]
+
+Every figure is a median over ``--repeat`` rounds of the p50 of ``--calls`` sequential calls,
+bare and wrapped calls interleaved round by round (so drift on a shared machine hits both).
+The wrapped client runs a Guard on ``memory://`` with a global budget and an event observer.
+
+1. **over HTTP** — the real ``openai`` SDK against the fake provider, served by a separate
+   process (its own core and GIL): p50 of a wrapped call minus p50 of a bare call, chat
+   non-streamed and streamed (20 tokens, iterated to the end).
+2. **in process** — the same calls answered by an ``httpx2.MockTransport`` with canned provider
+   bodies (no socket, no server): what remains is the SDK's own work, so wrapped minus bare is
+   costcap's work per call. For non-streamed calls it is also timed directly: the wrapped call
+   minus the SDK call inside it, and ``guard.admit`` / ``guard.settle`` alone.
+3. **LiteLLM** — ``litellm.acompletion(model=…, messages=…, mock_response="…")`` (no network
+   either), non-streamed and streamed, timed the same way in its own virtualenv (LiteLLM is never
+   a costcap dependency). Create it with
+   ``python3 -m venv /tmp/litellm-venv && /tmp/litellm-venv/bin/pip install litellm``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+
+from costcap import AsyncGuard, Budget, Guard
+from costcap.integrations.wrap import wrap
+from costcap.ledger import CostEvent
+
+MODEL = "gpt-4o-mini"
+MESSAGES: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Summarise the plot of Hamlet in one sentence."}
+]
+LITELLM_PYTHON = "/tmp/litellm-venv/bin/python"
+
+
+class Events:
+    """The event observer the benchmark keeps on (a ledger or metrics exporter stands here)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_event(self, event: CostEvent) -> None:
+        self.count += 1
+
+
+def guard() -> Guard:
+    return Guard(
+        "memory://", budgets=[Budget(scope="global", period="day", limit_usd=10**9)],
+        notifiers=[], observers=[Events()],
+    )  # fmt: skip
+
+
+def async_guard() -> AsyncGuard:
+    return AsyncGuard(
+        "memory://", budgets=[Budget(scope="global", period="day", limit_usd=10**9)],
+        notifiers=[], observers=[Events()],
+    )  # fmt: skip
+
+
+def p50_us(samples: list[float]) -> float:
+    return statistics.median(samples) * 1e6
+
+
+# -- the fake provider, in its own process --------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_provider() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    code = (
+        "from costcap.testing import serve_fake_provider;"
+        f"serve_fake_provider('127.0.0.1', {port}, log_level='warning')"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, f"http://127.0.0.1:{port}/v1"
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("the fake provider did not start")
+
+
+# -- canned provider answers (in process) -------------------------------------------------------
+
+
+def canned(base_url: str) -> dict[str, bytes]:
+    """The fake provider's bodies for the calls measured, fetched once."""
+    bodies: dict[str, bytes] = {}
+    with httpx2.Client(base_url=base_url) as http:
+        for key, extra in (
+            ("json", {}),
+            ("sse", {"stream": True}),
+            ("sse+usage", {"stream": True, "stream_options": {"include_usage": True}}),
+        ):
+            response = http.post("/chat/completions", json={"model": MODEL, "messages": MESSAGES,
+                                                            **extra})  # fmt: skip
+            bodies[key] = response.content
+    return bodies
+
+
+def mock_transport(bodies: dict[str, bytes]) -> httpx2.MockTransport:
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        if not body.get("stream"):
+            return httpx2.Response(200, content=bodies["json"],
+                                   headers={"content-type": "application/json"})  # fmt: skip
+        usage = (body.get("stream_options") or {}).get("include_usage")
+        return httpx2.Response(
+            200, content=bodies["sse+usage" if usage else "sse"],
+            headers={"content-type": "text/event-stream"},
+        )  # fmt: skip
+
+    return httpx2.MockTransport(answer)
+
+
+# -- one call of each kind ------------------------------------------------------------------------
+
+
+def call(client: openai.OpenAI, stream: bool) -> None:
+    if stream:
+        with client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True) as chunks:
+            for _ in chunks:
+                pass
+    else:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+
+
+async def acall(client: openai.AsyncOpenAI, stream: bool) -> None:
+    if stream:
+        chunks = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+        async with chunks:
+            async for _ in chunks:
+                pass
+    else:
+        await client.chat.completions.create(model=MODEL, messages=MESSAGES)
+
+
+def timed(fn: Callable[[], object], calls: int) -> list[float]:
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+async def atimed(fn: Callable[[], Awaitable[object]], calls: int) -> list[float]:
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        await fn()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+Triple = tuple[float, float, float]
+
+
+def median_rounds(rounds: list[Triple]) -> Triple:
+    b, w, d = (statistics.median(r[i] for r in rounds) for i in range(3))
+    return b, w, d
+
+
+def compare(
+    bare: openai.OpenAI, wrapped: openai.OpenAI, stream: bool, calls: int, repeat: int
+) -> Triple:
+    """Median over rounds of (bare p50, wrapped p50, wrapped p50 − bare p50), in µs."""
+
+    def run_bare() -> None:
+        call(bare, stream)
+
+    def run_wrapped() -> None:
+        call(wrapped, stream)
+
+    timed(run_bare, max(20, calls // 10))  # warm-up
+    timed(run_wrapped, max(20, calls // 10))
+    rounds = []
+    for _ in range(repeat):
+        b = p50_us(timed(run_bare, calls))
+        w = p50_us(timed(run_wrapped, calls))
+        rounds.append((b, w, w - b))
+    return median_rounds(rounds)
+
+
+def acompare(
+    bare: openai.AsyncOpenAI, wrapped: openai.AsyncOpenAI, stream: bool, calls: int, repeat: int
+) -> Triple:
+    async def run_bare() -> None:
+        await acall(bare, stream)
+
+    async def run_wrapped() -> None:
+        await acall(wrapped, stream)
+
+    async def main() -> Triple:
+        await atimed(run_bare, max(20, calls // 10))
+        await atimed(run_wrapped, max(20, calls // 10))
+        rounds = []
+        for _ in range(repeat):
+            b = p50_us(await atimed(run_bare, calls))
+            w = p50_us(await atimed(run_wrapped, calls))
+            rounds.append((b, w, w - b))
+        await bare.close()
+        await wrapped.close()
+        return median_rounds(rounds)
+
+    return asyncio.run(main())
+
+
+def breakdown(bodies: dict[str, bytes], calls: int, stream: bool) -> dict[str, float]:
+    """costcap's work inside one wrapped call, timed directly (p50, µs): the whole call minus
+    the time spent in the SDK (its ``create`` and, streamed, its own stream's iteration)."""
+    g = guard()
+    wrapped = wrap(openai.OpenAI(api_key="x", base_url="http://mock/v1", max_retries=0,
+                                 http_client=httpx2.Client(transport=mock_transport(bodies))),
+                   guard=g)  # fmt: skip
+    real = wrapped.chat.completions._real  # type: ignore[attr-defined]
+    sdk: list[float] = [0.0]
+    admits: list[float] = []
+    settles: list[float] = []
+
+    def timing(fn: Callable[..., Any], samples: list[float] | None = None) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - started
+                if samples is None:
+                    sdk[0] += elapsed
+                else:
+                    samples.append(elapsed)
+
+        return run
+
+    sdk_iter = openai.Stream.__iter__
+
+    def timed_iter(self: openai.Stream[Any]) -> Iterator[Any]:
+        # The SDK stream's own iteration (GuardedStream overrides __iter__: only the inner one).
+        items = sdk_iter(self)
+        while True:
+            started = time.perf_counter()
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            finally:
+                sdk[0] += time.perf_counter() - started
+            yield item
+
+    real.create = timing(real.create)
+    g.admit = timing(g.admit, admits)  # type: ignore[method-assign]
+    g.settle = timing(g.settle, settles)  # type: ignore[method-assign]
+    openai.Stream.__iter__ = timed_iter  # type: ignore[method-assign]
+    try:
+        timed(lambda: call(wrapped, stream), max(20, calls // 10))
+        admits.clear()
+        settles.clear()
+        work = []
+        for _ in range(calls):
+            sdk[0] = 0.0
+            started = time.perf_counter()
+            call(wrapped, stream)
+            work.append(time.perf_counter() - started - sdk[0])
+    finally:
+        openai.Stream.__iter__ = sdk_iter  # type: ignore[method-assign]
+        wrapped.close()
+        g.close()
+    return {"work": p50_us(work), "admit": p50_us(admits), "settle": p50_us(settles)}
+
+
+# -- LiteLLM, in its own virtualenv ---------------------------------------------------------------
+
+LITELLM_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, statistics, sys, time
+    import litellm
+
+    litellm.suppress_debug_info = True
+    calls, repeat = int(sys.argv[1]), int(sys.argv[2])
+    messages = [{"role": "user", "content": "Summarise the plot of Hamlet in one sentence."}]
+    text = " hi" * 20  # LiteLLM's mock streams 3 characters a chunk: 20 chunks
+
+    async def one(stream):
+        if stream:
+            response = await litellm.acompletion(model="gpt-4o-mini", messages=messages,
+                                                 mock_response=text, stream=True)
+            async for _ in response:
+                pass
+        else:
+            await litellm.acompletion(model="gpt-4o-mini", messages=messages, mock_response=text)
+
+    async def p50(stream, n):
+        samples = []
+        for _ in range(n):
+            started = time.perf_counter()
+            await one(stream)
+            samples.append(time.perf_counter() - started)
+        return statistics.median(samples) * 1e6
+
+    async def main():
+        out = {"version": litellm.__version__ if hasattr(litellm, "__version__") else "?"}
+        for stream in (False, True):
+            await p50(stream, max(20, calls // 10))
+            out["stream" if stream else "plain"] = statistics.median(
+                [await p50(stream, calls) for _ in range(repeat)])
+        response = await litellm.acompletion(model="gpt-4o-mini", messages=messages,
+                                             mock_response=text)
+        out["cost"] = (response._hidden_params or {}).get("response_cost")
+        await asyncio.sleep(0.5)  # let its background logging tasks finish
+        print(json.dumps(out))
+
+    asyncio.run(main())
+    """
+)
+
+
+def litellm_figures(python: str, calls: int, repeat: int) -> dict[str, Any] | str:
+    if not Path(python).exists():
+        return f"not measured: {python} does not exist (see the module docstring)"
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
+    done = subprocess.run(
+        [python, "-c", LITELLM_SCRIPT, str(calls), str(repeat)],
+        capture_output=True, text=True, env=env, timeout=1800, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        return f"failed: {done.stderr.strip().splitlines()[-1:]}"
+    try:
+        version = subprocess.run(
+            [python, "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except subprocess.CalledProcessError:
+        version = "?"
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["version"] = version
+    return result
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def mock_client(bodies: dict[str, bytes]) -> openai.OpenAI:
+    http = httpx2.Client(transport=mock_transport(bodies))
+    return openai.OpenAI(api_key="x", base_url="http://mock/v1", max_retries=0, http_client=http)
+
+
+def mock_async_client(bodies: dict[str, bytes]) -> openai.AsyncOpenAI:
+    http = httpx2.AsyncClient(transport=mock_transport(bodies))
+    return openai.AsyncOpenAI(
+        api_key="x", base_url="http://mock/v1", max_retries=0, http_client=http
+    )
+
+
+def kind_of(stream: bool) -> str:
+    return "chat, streamed 20 tokens" if stream else "chat"
+
+
+def http_rows(base_url: str, calls: int, repeat: int) -> None:
+    g = guard()
+    with (
+        openai.OpenAI(base_url=base_url, api_key="x", max_retries=0) as bare,
+        wrap(openai.OpenAI(base_url=base_url, api_key="x", max_retries=0), guard=g) as wrapped,
+    ):
+        for stream in (False, True):
+            b, w, d = compare(bare, wrapped, stream, calls, repeat)
+            print(f"| HTTP, fake provider (sync) | {kind_of(stream)} | {b:,.0f} | {w:,.0f} "
+                  f"| {d:,.1f} |")  # fmt: skip
+    g.close()
+
+
+def in_process_rows(bodies: dict[str, bytes], calls: int, repeat: int) -> None:
+    for stream in (False, True):
+        g = guard()
+        with mock_client(bodies) as bare, wrap(mock_client(bodies), guard=g) as wrapped:
+            b, w, d = compare(bare, wrapped, stream, calls, repeat)
+        g.close()
+        print(f"| in process (sync) | {kind_of(stream)} | {b:,.0f} | {w:,.0f} | {d:,.1f} |")
+    for stream in (False, True):
+        awrapped = wrap(mock_async_client(bodies), guard=async_guard())
+        b, w, d = acompare(mock_async_client(bodies), awrapped, stream, calls, repeat)
+        print(f"| in process (async) | {kind_of(stream)} | {b:,.0f} | {w:,.0f} | {d:,.1f} |")
+
+
+def work_rows(bodies: dict[str, bytes], calls: int, repeat: int) -> None:
+    print("\ncostcap's own work per wrapped call, timed inside it (sync, in process, p50):\n")
+    print("| call | costcap's work µs | of which guard.admit µs | guard.settle µs |")
+    print("|---|---:|---:|---:|")
+    for stream in (False, True):
+        parts = _median_parts([breakdown(bodies, calls, stream) for _ in range(repeat)])
+        print(f"| {kind_of(stream)} | {parts['work']:.1f} | {parts['admit']:.1f} | "
+              f"{parts['settle']:.1f} |")  # fmt: skip
+
+
+def litellm_rows(python: str, calls: int, repeat: int) -> None:
+    figures = litellm_figures(python, calls, repeat)
+    if isinstance(figures, str):
+        print(f"\nLiteLLM: {figures}")
+        return
+    print(f"\nLiteLLM {figures['version']}, `acompletion(..., mock_response=…)`, no network:\n")
+    print("| call | p50 µs per call |")
+    print("|---|---:|")
+    print(f"| chat (mock) | {figures['plain']:,.0f} |")
+    print(f"| chat, streamed 20 chunks (mock) | {figures['stream']:,.0f} |")
+    print(f"\nLiteLLM's response_cost for the non-streamed mock call: {figures['cost']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--litellm-python", default=LITELLM_PYTHON)
+    parser.add_argument("--no-litellm", action="store_true")
+    args = parser.parse_args()
+    calls, repeat = args.calls, args.repeat
+    print(f"openai {openai.__version__}; {calls} calls × {repeat} rounds; medians of p50s\n")
+    print("| path | call | bare p50 µs | wrapped p50 µs | added by costcap µs |")
+    print("|---|---|---:|---:|---:|")
+    process, base_url = start_provider()
+    try:
+        http_rows(base_url, calls, repeat)
+        bodies = canned(base_url)
+    finally:
+        process.terminate()
+        process.wait(10)
+    in_process_rows(bodies, calls, repeat)
+    work_rows(bodies, calls, repeat)
+    if not args.no_litellm:
+        litellm_rows(args.litellm_python, calls, repeat)
+
+
+def _median_parts(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,313 @@
+"""The SDK's own stream types, metered: what the guarded client returns for streamed calls.
+
+* :class:`MeteredStream` / :class:`AsyncMeteredStream` ARE ``anthropic.Stream`` /
+  ``AsyncStream`` (``messages.create(stream=True)``): they read through the SDK's stream, which
+  keeps its HTTP response, decoding, errors and tracing.
+* :class:`MeteredMessageStream` / :class:`AsyncMeteredMessageStream` ARE the SDK's
+  ``MessageStream`` / ``AsyncMessageStream`` over a metered raw stream: events, ``text_stream``,
+  ``get_final_message()``, ``until_done()``, ``close()`` behave as the SDK's.
+* :class:`GuardedMessageStreamManager` / :class:`AsyncGuardedMessageStreamManager` ARE the SDK's
+  managers (``messages.stream(...)``): entering one admits the call, then opens the stream.
+
+Where they differ from the SDK, on purpose: leaving a loop early (``break``, an exception in its
+body, cancellation) closes the stream at once — the SDK keeps the connection open, and the
+provider generating, until ``close()`` or the end of the ``with`` block. And a manager can be
+iterated directly (``for event in client.messages.stream(...)``, ``async for …``), a costcap
+addition: the SDK's managers are only context managers.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from types import TracebackType
+from typing import Any, TypeVar
+
+from anthropic import AsyncStream, Stream
+from anthropic.lib.streaming import (
+    AsyncMessageStream,
+    AsyncMessageStreamManager,
+    MessageStream,
+    MessageStreamManager,
+    ParsedMessageStreamEvent,
+)
+from anthropic.types import RawMessageStreamEvent
+
+from costcap.guard import AsyncGuard, Guard
+from costcap.integrations._anthropic_runs import AsyncRun, SyncRun
+from costcap.ticket import Ticket
+
+__all__ = [
+    "AsyncGuardedMessageStreamManager",
+    "AsyncMeteredMessageStream",
+    "AsyncMeteredStream",
+    "GuardedMessageStreamManager",
+    "MeteredMessageStream",
+    "MeteredStream",
+]
+
+T = TypeVar("T")
+
+
+def _text_of(event: ParsedMessageStreamEvent[Any]) -> str | None:
+    if event.type == "content_block_delta" and event.delta.type == "text_delta":
+        return event.delta.text
+    return None
+
+
+# -- raw streams: messages.create(stream=True) ------------------------------------------------
+
+
+class MeteredStream(Stream[RawMessageStreamEvent]):
+    """An ``anthropic.Stream`` of raw events, metered and settled by costcap."""
+
+    def __init__(self, inner: Stream[RawMessageStreamEvent], guard: Guard, ticket: Ticket) -> None:
+        # Stream.__init__ is not called: this stream reads through ``inner``, which owns the
+        # HTTP response (kept here too, for ``.response`` and the SDK's tracing hooks).
+        self.response = inner.response
+        self._options = inner._options
+        self._run = SyncRun(guard, ticket, inner)
+        # The last resort: a stream dropped unclosed is closed and settled when collected.
+        weakref.finalize(self, self._run.abandon)
+
+    @property
+    def ticket(self) -> Ticket:
+        """costcap's ticket for this call (``ticket.cost`` once settled)."""
+        return self._run.ticket
+
+    def __next__(self) -> RawMessageStreamEvent:
+        return next(self._run.events)
+
+    def __iter__(self) -> Iterator[RawMessageStreamEvent]:
+        run = self._run
+        finished = False
+        try:
+            yield from _unclosed(run.events)
+            finished = True
+        finally:
+            if not finished:  # the consumer left the loop early: stop paying now
+                run.stop()
+
+    def close(self) -> None:
+        """Close the response at once and settle what was streamed."""
+        self._run.stop()
+
+
+class AsyncMeteredStream(AsyncStream[RawMessageStreamEvent]):
+    """An ``anthropic.AsyncStream`` of raw events, metered and settled by costcap."""
+
+    def __init__(
+        self, inner: AsyncStream[RawMessageStreamEvent], guard: AsyncGuard, ticket: Ticket
+    ) -> None:
+        # AsyncStream.__init__ is not called: see MeteredStream.
+        self.response = inner.response
+        self._options = inner._options
+        self._run = AsyncRun(guard, ticket, inner)
+        weakref.finalize(self, self._run.abandon)
+
+    @property
+    def ticket(self) -> Ticket:
+        """costcap's ticket for this call (``ticket.cost`` once settled)."""
+        return self._run.ticket
+
+    async def __anext__(self) -> RawMessageStreamEvent:
+        return await self._run.events.__anext__()
+
+    async def __aiter__(self) -> AsyncIterator[RawMessageStreamEvent]:
+        run = self._run
+        finished = False
+        try:
+            while True:
+                try:
+                    event = await run.events.__anext__()
+                except StopAsyncIteration:
+                    break
+                yield event
+            finished = True
+        finally:
+            if not finished:  # the consumer left the loop early: stop paying now
+                await run.stop()
+
+    async def close(self) -> None:
+        """Close the response at once and settle what was streamed."""
+        await self._run.stop()
+
+
+def _unclosed(events: Iterator[T]) -> Iterator[T]:
+    """``events`` one by one; closing this does not close ``events`` (the run decides)."""
+    for event in events:  # noqa: UP028 - ``yield from`` would pass close() on
+        yield event
+
+
+# -- message streams: messages.stream(...) -----------------------------------------------------
+
+
+class MeteredMessageStream(MessageStream[T]):
+    """The SDK's ``MessageStream`` over a :class:`MeteredStream`."""
+
+    def __init__(self, raw: MeteredStream, output_format: Any) -> None:
+        super().__init__(raw, output_format)
+        self._metered = raw
+
+    @property
+    def ticket(self) -> Ticket:
+        """costcap's ticket for this call (``ticket.cost`` once settled)."""
+        return self._metered.ticket
+
+    @property
+    def text_stream(self) -> Iterator[str]:
+        """The text deltas, as the SDK's ``text_stream``; a loop that stops early closes the
+        stream (a fresh iterator per access, so nothing holds an abandoned one open)."""
+        return self._text()
+
+    @text_stream.setter
+    def text_stream(self, value: Iterator[str]) -> None:
+        """``MessageStream.__init__`` sets its own generator; this class makes its own."""
+
+    def _text(self) -> Iterator[str]:
+        finished = False
+        try:
+            while True:
+                try:
+                    event = self.__next__()
+                except StopIteration:
+                    break
+                text = _text_of(event)
+                if text is not None:
+                    yield text
+            finished = True
+        finally:
+            if not finished:
+                self.close()
+
+    def __iter__(self) -> Iterator[ParsedMessageStreamEvent[T]]:
+        finished = False
+        try:
+            while True:
+                try:
+                    event = self.__next__()
+                except StopIteration:
+                    break
+                yield event
+            finished = True
+        finally:
+            if not finished:  # the consumer left the loop early: stop paying now
+                self.close()
+
+
+class AsyncMeteredMessageStream(AsyncMessageStream[T]):
+    """The SDK's ``AsyncMessageStream`` over an :class:`AsyncMeteredStream`."""
+
+    def __init__(self, raw: AsyncMeteredStream, output_format: Any) -> None:
+        super().__init__(raw, output_format)
+        self._metered = raw
+
+    @property
+    def ticket(self) -> Ticket:
+        """costcap's ticket for this call (``ticket.cost`` once settled)."""
+        return self._metered.ticket
+
+    @property
+    def text_stream(self) -> AsyncIterator[str]:
+        """The text deltas, as the SDK's ``text_stream``; a loop that stops early closes the
+        stream (a fresh iterator per access, so nothing holds an abandoned one open)."""
+        return self._text()
+
+    @text_stream.setter
+    def text_stream(self, value: AsyncIterator[str]) -> None:
+        """``AsyncMessageStream.__init__`` sets its own generator; this class makes its own."""
+
+    async def _text(self) -> AsyncIterator[str]:
+        finished = False
+        try:
+            while True:
+                try:
+                    event = await self.__anext__()
+                except StopAsyncIteration:
+                    break
+                text = _text_of(event)
+                if text is not None:
+                    yield text
+            finished = True
+        finally:
+            if not finished:
+                await self.close()
+
+    async def __aiter__(self) -> AsyncIterator[ParsedMessageStreamEvent[T]]:
+        finished = False
+        try:
+            while True:
+                try:
+                    event = await self.__anext__()
+                except StopAsyncIteration:
+                    break
+                yield event
+            finished = True
+        finally:
+            if not finished:  # the consumer left the loop early: stop paying now
+                await self.close()
+
+
+# -- managers: what messages.stream(...) returns -----------------------------------------------
+
+
+class GuardedMessageStreamManager(MessageStreamManager[T]):
+    """The SDK's ``MessageStreamManager``: ``with`` admits the call and opens a metered stream.
+
+    Iterating it directly (``for event in client.messages.stream(...)``) is a costcap addition:
+    it enters, yields every event and closes.
+    """
+
+    def __init__(self, open_stream: Callable[[], MeteredMessageStream[T]]) -> None:
+        # MessageStreamManager.__init__ is not called: opening is costcap's (admit, then call).
+        self._open = open_stream
+        self._stream: MeteredMessageStream[T] | None = None
+
+    def __enter__(self) -> MeteredMessageStream[T]:
+        if self._stream is not None:
+            raise RuntimeError("this message stream manager was already entered")
+        self._stream = self._open()
+        return self._stream
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            self._stream.close()
+
+    def __iter__(self) -> Iterator[ParsedMessageStreamEvent[T]]:
+        with self as stream:
+            yield from stream
+
+
+class AsyncGuardedMessageStreamManager(AsyncMessageStreamManager[T]):
+    """The SDK's ``AsyncMessageStreamManager``: ``async with`` admits the call and opens a
+    metered stream. ``async for event in client.messages.stream(...)`` is a costcap addition."""
+
+    def __init__(self, open_stream: Callable[[], Awaitable[AsyncMeteredMessageStream[T]]]) -> None:
+        # AsyncMessageStreamManager.__init__ is not called: opening is costcap's.
+        self._open = open_stream
+        self._stream: AsyncMeteredMessageStream[T] | None = None
+
+    async def __aenter__(self) -> AsyncMeteredMessageStream[T]:
+        if self._stream is not None:
+            raise RuntimeError("this message stream manager was already entered")
+        self._stream = await self._open()
+        return self._stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            await self._stream.close()
+
+    async def __aiter__(self) -> AsyncIterator[ParsedMessageStreamEvent[T]]:
+        async with self as stream:
+            async for event in stream:
+                yield event

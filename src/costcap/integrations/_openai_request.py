@@ -1,0 +1,190 @@
+"""Shaping one OpenAI call for costcap: what to admit, and what the outgoing request must carry.
+
+Pure functions over the SDK call's keyword arguments (no I/O), shared by the sync and async
+clients. ``kwargs`` is the caller's own dict of keyword arguments, edited in place: the
+``costcap_*`` arguments are removed, iterables the admission reads are made lists (so the SDK
+still has them to send), and the admitted ``max_tokens`` is written where the API reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from openai import NotGiven, Omit
+
+from costcap.integrations._attribution import Attribution, metadata_user, pop_call_attribution
+from costcap.pricing import Usage
+from costcap.ticket import Ticket
+from costcap.tokens import count_text
+
+__all__ = [
+    "Call",
+    "apply_chat",
+    "apply_responses",
+    "chat_call",
+    "chat_text",
+    "counted_usage",
+    "interrupted_usage",
+    "responses_call",
+]
+
+Kind = Literal["chat", "responses"]
+
+#: Chat Completions' output caps, in the order the API prefers them.
+CHAT_MAX = ("max_completion_tokens", "max_tokens")
+RESPONSES_MAX = "max_output_tokens"
+
+
+def given(value: object) -> bool:
+    """Whether a keyword argument was really passed (``None``, ``omit`` and ``NOT_GIVEN``
+    all leave the field out or null on the wire)."""
+    return value is not None and not isinstance(value, NotGiven | Omit)
+
+
+@dataclass(slots=True)
+class Call:
+    """One OpenAI call as costcap sees it: what to admit, and how to shape and meter it."""
+
+    kind: Kind
+    admission: dict[str, Any]  # keyword arguments for ``guard.admit``
+    stream: bool
+    choices: int = 1  # chat ``n``: max_tokens bounds each choice, the reservation all of them
+    usage_injected: bool = False  # costcap asked for the usage chunk; the caller did not
+
+
+def _who(kwargs: dict[str, Any], default: Attribution) -> dict[str, str | None]:
+    who = pop_call_attribution(kwargs, default)
+    user = who.user_id if who.user_id is not None else metadata_user(kwargs)
+    return {"user_id": user, "feature": who.feature, "api_key": who.api_key,
+            "endpoint": who.endpoint}  # fmt: skip
+
+
+def _model(kwargs: Mapping[str, Any]) -> str:
+    model = kwargs.get("model")
+    if not isinstance(model, str) or not model:
+        raise TypeError("costcap needs model= (a string) to price and admit the call")
+    return model
+
+
+def _as_list(kwargs: dict[str, Any], name: str) -> Any:
+    """The argument, made a list when it is a one-shot iterable the admission would consume."""
+    value = kwargs.get(name)
+    if not given(value):
+        return None
+    if isinstance(value, Iterable) and not isinstance(value, list | tuple | str | bytes | Mapping):
+        value = kwargs[name] = list(value)
+    return value
+
+
+def _requested(kwargs: Mapping[str, Any], names: Iterable[str]) -> Any:
+    """The caller's output cap: ``extra_body`` wins on the wire, then the fields in order."""
+    extra = kwargs.get("extra_body")
+    for source in (extra if isinstance(extra, Mapping) else {}, kwargs):
+        for name in names:
+            if given(source.get(name)):
+                return source[name]
+    return None
+
+
+def chat_call(kwargs: dict[str, Any], default: Attribution) -> Call:
+    """Read a ``chat.completions.create`` call (``kwargs`` loses its ``costcap_*`` entries)."""
+    who = _who(kwargs, default)
+    n = kwargs.get("n")
+    choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+    requested = _requested(kwargs, CHAT_MAX)
+    if isinstance(requested, int) and not isinstance(requested, bool):
+        requested *= choices
+    admission = {
+        "model": _model(kwargs),
+        "messages": _as_list(kwargs, "messages"),
+        "tools": _as_list(kwargs, "tools"),
+        "max_tokens": requested,
+        **who,
+    }
+    return Call("chat", admission, kwargs.get("stream") is True, choices)
+
+
+def responses_call(kwargs: dict[str, Any], default: Attribution) -> Call:
+    """Read a ``responses.create`` call (``kwargs`` loses its ``costcap_*`` entries)."""
+    if kwargs.get("background") is True:
+        raise NotImplementedError(
+            "costcap cannot meter a background response (its usage is only known later): "
+            "call responses.create without background=True, or guard it with guard.admit/settle"
+        )
+    who = _who(kwargs, default)
+    instructions = kwargs.get("instructions")
+    admission = {
+        "model": _model(kwargs),
+        "input": _as_list(kwargs, "input") or "",
+        "instructions": instructions if isinstance(instructions, str) else None,
+        "tools": _as_list(kwargs, "tools"),
+        "max_tokens": _requested(kwargs, (RESPONSES_MAX,)),
+        **who,
+    }
+    return Call("responses", admission, kwargs.get("stream") is True)
+
+
+def _write_cap(kwargs: dict[str, Any], names: tuple[str, ...], value: int) -> None:
+    """Set the cap in the fields the caller used (``extra_body``'s too: it wins on the wire),
+    else in the first of ``names``."""
+    extra = kwargs.get("extra_body")
+    in_extra = [n for n in names if isinstance(extra, Mapping) and n in extra]
+    if in_extra:
+        assert isinstance(extra, Mapping)
+        kwargs["extra_body"] = {**extra, **dict.fromkeys(in_extra, value)}
+    own = [n for n in names if given(kwargs.get(n))]
+    if own or not in_extra:
+        for name in own or names[:1]:
+            kwargs[name] = value
+
+
+def apply_chat(kwargs: dict[str, Any], call: Call, ticket: Ticket) -> None:
+    """The request carries the admitted cap (per choice) and, streamed, asks for usage."""
+    _write_cap(kwargs, CHAT_MAX, max(1, ticket.max_tokens // call.choices))
+    if call.stream:
+        options = kwargs.get("stream_options")
+        merged = dict(options) if given(options) and isinstance(options, Mapping) else {}
+        call.usage_injected = merged.get("include_usage") is not True
+        merged["include_usage"] = True
+        kwargs["stream_options"] = merged
+
+
+def apply_responses(kwargs: dict[str, Any], call: Call, ticket: Ticket) -> None:
+    """The request carries the admitted cap (the Responses API reports usage in its last event)."""
+    _write_cap(kwargs, (RESPONSES_MAX,), ticket.max_tokens)
+
+
+def _counted_input(ticket: Ticket) -> int:
+    return ticket.worst_case.input_tokens if ticket.worst_case is not None else 0
+
+
+def counted_usage(ticket: Ticket, text: str) -> Usage:
+    """The input costcap counted at admission plus ``text`` counted as output: for an answer
+    that carries no usage (some OpenAI-compatible servers), never priced as $0."""
+    return Usage(input_tokens=_counted_input(ticket), output_tokens=count_text(text, ticket.model))
+
+
+def interrupted_usage(ticket: Ticket, *, stream: bool) -> Usage:
+    """What to charge a call interrupted (cancelled, KeyboardInterrupt) while in flight.
+
+    A provider finishes — and bills — a non-streamed generation whose client went away, so
+    it is charged its worst case; a streamed one stops generating, so its prompt alone.
+    """
+    return Usage(
+        input_tokens=_counted_input(ticket), output_tokens=0 if stream else ticket.max_tokens
+    )
+
+
+def chat_text(completion: Any) -> str:
+    """Every generated text of a ChatCompletion (content, refusals, tool-call arguments)."""
+    parts: list[str] = []
+    for choice in getattr(completion, "choices", None) or ():
+        message = choice.message
+        parts.extend(t for t in (message.content, message.refusal) if t)
+        for tool_call in message.tool_calls or ():
+            function = getattr(tool_call, "function", None)
+            if function is not None:
+                parts.extend(t for t in (function.name, function.arguments) if t)
+    return "".join(parts)

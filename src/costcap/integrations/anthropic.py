@@ -1,0 +1,371 @@
+"""``costcap.wrap(anthropic.Anthropic())``: the Anthropic SDK, every call bounded and settled.
+
+::
+
+    client = costcap.wrap(anthropic.AsyncAnthropic(), guard=guard, feature="chat")
+    message = await client.messages.create(model="claude-haiku-4-5", messages=messages)
+    async with client.messages.stream(model=…, messages=…, max_tokens=512) as stream:
+        async for text in stream.text_stream: …
+
+The guarded client is used exactly like the SDK's (``isinstance(client, anthropic.Anthropic)``
+holds) and returns the SDK's own objects. Every attribute is the real client's except
+``messages.create`` (streamed or not), ``messages.stream`` and ``messages.parse``, which
+
+1. resolve who the call is for (``costcap_user_id=`` / ``costcap_feature=`` /
+   ``costcap_api_key=`` / ``costcap_endpoint=`` keyword arguments, removed before the SDK sees
+   them; else a ``costcap.attribute()`` block; else the client's defaults; the user falls back
+   to the request's own ``metadata.user_id``);
+2. admit it (``guard.admit`` with messages, system, tools and ``max_tokens``: policy, worst
+   case, budgets and rate limits in one atomic step; no ``max_tokens`` → the policy's default);
+3. send it carrying ``ticket.max_tokens`` (also when ``extra_body`` named one);
+4. settle it with the provider's usage (``input_tokens`` excludes the prompt cache on Anthropic;
+   cache reads and writes are priced at their own rates) — or, for a stream, once, however it
+   ends (see :mod:`costcap.integrations._anthropic_runs`).
+
+The SDK's retries stay the SDK's: one admission per call, whatever the attempts. An SDK error
+(``anthropic.APIError`` …) releases the reservation (an ``error`` event at $0) and is raised
+unchanged. A call interrupted in flight (cancellation, ``KeyboardInterrupt``) may still be
+billed, so it is settled ``cut``: its prompt, plus ``max_tokens`` when not streamed (a provider
+finishes a non-streamed generation whose client went away). ``with_options`` / ``copy`` return
+a guarded client. Paths that would spend without a reservation raise ``NotImplementedError``:
+``with_raw_response`` / ``with_streaming_response`` (client and ``messages``),
+``messages.batches.create`` and the ``beta.messages`` generation methods.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar, cast
+
+import anyio
+from anthropic import AsyncStream, Stream, omit
+from anthropic.resources.messages import AsyncMessages, Messages
+
+from costcap.guard import AsyncGuard, Guard
+from costcap.integrations._anthropic_request import Call, interrupted, read_call
+from costcap.integrations._anthropic_streams import (
+    AsyncGuardedMessageStreamManager,
+    AsyncMeteredMessageStream,
+    AsyncMeteredStream,
+    GuardedMessageStreamManager,
+    MeteredMessageStream,
+    MeteredStream,
+)
+from costcap.integrations._attribution import Attribution
+from costcap.integrations._meter import StreamCut
+from costcap.ticket import Ticket
+
+__all__ = [
+    "AsyncMeteredMessageStream",
+    "AsyncMeteredStream",
+    "MeteredMessageStream",
+    "MeteredStream",
+    "StreamCut",
+    "guarded_anthropic",
+]
+
+log = logging.getLogger("costcap.integrations.anthropic")
+
+R = TypeVar("R")
+_SPENDING = frozenset({"create", "stream", "parse", "tool_runner", "with_raw_response",
+                       "with_streaming_response"})  # fmt: skip
+_BATCH_SPENDING = frozenset({"create", "with_raw_response", "with_streaming_response"})
+
+
+def _unguarded(what: str) -> NoReturn:
+    raise NotImplementedError(
+        f"costcap does not guard {what}: it would spend without a reservation. Use "
+        "messages.create() / messages.stream() on the wrapped client, or the unwrapped client "
+        "(`.unguarded`) with guard.admit/settle."
+    )
+
+
+class _Refusing:
+    """An SDK resource whose spending methods raise; every other attribute is the real one's."""
+
+    __slots__ = ("_real", "_refused", "_what")
+
+    def __init__(self, real: Any, what: str, refused: frozenset[str] = _SPENDING) -> None:
+        self._real, self._what, self._refused = real, what, refused
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._refused:
+            _unguarded(f"{self._what}.{name}")
+        return getattr(self._real, name)
+
+    def __repr__(self) -> str:
+        return f"<costcap guarded {self._real!r}>"
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+
+class _Messages:
+    """``client.messages``: ``create``/``stream``/``parse`` guarded, the rest the real one's."""
+
+    __slots__ = ("_default", "_guard", "_real")
+
+    def __init__(self, real: Any, guard: Any, default: Attribution) -> None:
+        self._real = real
+        self._guard = guard
+        self._default = default
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def __repr__(self) -> str:
+        return f"<costcap guarded {self._real!r}>"
+
+    @property
+    def batches(self) -> _Refusing:
+        return _Refusing(self._real.batches, "messages.batches", _BATCH_SPENDING)
+
+    @property
+    def with_raw_response(self) -> NoReturn:
+        _unguarded("messages.with_raw_response")
+
+    @property
+    def with_streaming_response(self) -> NoReturn:
+        _unguarded("messages.with_streaming_response")
+
+
+class _SyncMessages(_Messages):
+    __slots__ = ()
+    _guard: Guard
+
+    def _send(self, call: Call, send: Callable[..., R]) -> tuple[Ticket, R]:
+        guard = self._guard
+        ticket = guard.admit(**call.admission)
+        try:
+            return ticket, send(**call.bound(ticket))
+        except Exception:  # the SDK's own error (after its retries): nothing billed
+            guard.release(ticket)
+            raise
+        except BaseException:  # interrupted in flight: the provider may bill it
+            try:
+                guard.settle(ticket, interrupted(ticket, call), stream=call.stream, status="cut")
+            except Exception:  # the interruption propagates; the failed settle is logged
+                log.exception("could not settle interrupted call %s", ticket.id)
+            raise
+
+    def create(self, **kwargs: Any) -> Any:
+        """``messages.create(...)``: a ``Message``, or with ``stream=True`` an
+        ``anthropic.Stream`` of raw events, metered and settled by costcap."""
+        ticket, result = self._send(read_call(kwargs, self._default), self._real.create)
+        if isinstance(result, Stream):
+            return MeteredStream(result, self._guard, ticket)
+        self._guard.settle(ticket, result.usage)
+        return result
+
+    def parse(self, **kwargs: Any) -> Any:
+        """``messages.parse(...)`` (structured output): a ``ParsedMessage``, settled."""
+        ticket, result = self._send(read_call(kwargs, self._default), self._real.parse)
+        self._guard.settle(ticket, result.usage)
+        return result
+
+    def stream(self, **kwargs: Any) -> GuardedMessageStreamManager[Any]:
+        """``messages.stream(...)``: entering the manager admits the call and opens a metered
+        ``MessageStream``; leaving it closes the stream and settles what was used."""
+        call = read_call(kwargs, self._default, stream=True)
+
+        def enter(**sdk_kwargs: Any) -> Any:
+            return self._real.stream(**sdk_kwargs).__enter__()
+
+        def open_stream() -> MeteredMessageStream[Any]:
+            ticket, sdk_stream = self._send(call, enter)
+            raw = MeteredStream(sdk_stream._raw_stream, self._guard, ticket)
+            return MeteredMessageStream(raw, call.kwargs.get("output_format", omit))
+
+        return GuardedMessageStreamManager(open_stream)
+
+
+class _AsyncMessages(_Messages):
+    __slots__ = ()
+    _guard: AsyncGuard
+
+    async def _send(self, call: Call, send: Callable[..., Awaitable[R]]) -> tuple[Ticket, R]:
+        guard = self._guard
+        ticket = await guard.admit(**call.admission)
+        try:
+            return ticket, await send(**call.bound(ticket))
+        except Exception:  # the SDK's own error (after its retries): nothing billed
+            with anyio.CancelScope(shield=True):
+                await guard.release(ticket)
+            raise
+        except BaseException:  # cancelled in flight: the provider may bill it
+            with anyio.CancelScope(shield=True):
+                try:
+                    usage = interrupted(ticket, call)
+                    await guard.settle(ticket, usage, stream=call.stream, status="cut")
+                except Exception:  # the cancellation propagates; the failed settle is logged
+                    log.exception("could not settle interrupted call %s", ticket.id)
+            raise
+
+    async def create(self, **kwargs: Any) -> Any:
+        """``messages.create(...)``: a ``Message``, or with ``stream=True`` an
+        ``anthropic.AsyncStream`` of raw events, metered and settled by costcap."""
+        ticket, result = await self._send(read_call(kwargs, self._default), self._real.create)
+        if isinstance(result, AsyncStream):
+            return AsyncMeteredStream(result, self._guard, ticket)
+        await self._guard.settle(ticket, result.usage)
+        return result
+
+    async def parse(self, **kwargs: Any) -> Any:
+        """``messages.parse(...)`` (structured output): a ``ParsedMessage``, settled."""
+        ticket, result = await self._send(read_call(kwargs, self._default), self._real.parse)
+        await self._guard.settle(ticket, result.usage)
+        return result
+
+    def stream(self, **kwargs: Any) -> AsyncGuardedMessageStreamManager[Any]:
+        """``messages.stream(...)``: ``async with`` admits the call and opens a metered
+        ``AsyncMessageStream``; leaving it closes the stream and settles what was used."""
+        call = read_call(kwargs, self._default, stream=True)
+
+        async def enter(**sdk_kwargs: Any) -> Any:
+            return await self._real.stream(**sdk_kwargs).__aenter__()
+
+        async def open_stream() -> AsyncMeteredMessageStream[Any]:
+            ticket, sdk_stream = await self._send(call, enter)
+            raw = AsyncMeteredStream(sdk_stream._raw_stream, self._guard, ticket)
+            return AsyncMeteredMessageStream(raw, call.kwargs.get("output_format", omit))
+
+        return AsyncGuardedMessageStreamManager(open_stream)
+
+
+class _Beta:
+    """``client.beta``: its message generation refused (not metered), the rest the real one's."""
+
+    __slots__ = ("_real",)
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    @property
+    def messages(self) -> _BetaMessages:
+        return _BetaMessages(self._real.messages, "beta.messages")
+
+
+class _BetaMessages(_Refusing):
+    __slots__ = ()
+
+    @property
+    def batches(self) -> _Refusing:
+        return _Refusing(self._real.batches, "beta.messages.batches", _BATCH_SPENDING)
+
+
+# -- the clients ----------------------------------------------------------------------------------
+
+
+class _Client:
+    """What the sync and async guarded clients share: delegation and the guarded resources."""
+
+    __slots__ = ("_costcap_client", "_costcap_default", "_costcap_guard", "_costcap_messages")
+    _messages_cls: type[_Messages]
+
+    def __init__(self, client: Any, guard: Any, default: Attribution) -> None:
+        self._costcap_client = client
+        self._costcap_guard = guard
+        self._costcap_default = default
+        self._costcap_messages = self._messages_cls(client.messages, guard, default)
+
+    # ``isinstance(wrapped, anthropic.Anthropic)`` holds, as for the client it stands for.
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return type(self._costcap_client)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._costcap_client, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _Client.__slots__:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._costcap_client, name, value)
+
+    def __repr__(self) -> str:
+        return f"<costcap guarded {self._costcap_client!r}>"
+
+    @property
+    def messages(self) -> _Messages:
+        return self._costcap_messages
+
+    @property
+    def beta(self) -> _Beta:
+        return _Beta(self._costcap_client.beta)
+
+    @property
+    def unguarded(self) -> Any:
+        """The SDK client itself: calls made on it are NOT metered."""
+        return self._costcap_client
+
+    def with_options(self, **options: Any) -> Any:
+        """The SDK's ``with_options`` / ``copy``, guarded by the same guard and defaults."""
+        return type(self)(
+            self._costcap_client.with_options(**options), self._costcap_guard,
+            self._costcap_default,
+        )  # fmt: skip
+
+    copy = with_options
+
+    @property
+    def with_raw_response(self) -> NoReturn:
+        _unguarded("with_raw_response")
+
+    @property
+    def with_streaming_response(self) -> NoReturn:
+        _unguarded("with_streaming_response")
+
+
+class _GuardedAnthropic(_Client):
+    __slots__ = ()
+    _messages_cls = _SyncMessages
+
+    def __enter__(self) -> _GuardedAnthropic:
+        self._costcap_client.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._costcap_client.__exit__(*exc_info)
+
+
+class _GuardedAsyncAnthropic(_Client):
+    __slots__ = ()
+    _messages_cls = _AsyncMessages
+
+    async def __aenter__(self) -> _GuardedAsyncAnthropic:
+        await self._costcap_client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._costcap_client.__aexit__(*exc_info)
+
+
+# -- entry point ----------------------------------------------------------------------------------
+
+C = TypeVar("C")
+
+
+def guarded_anthropic(client: C, guard: Guard | AsyncGuard, default: Attribution) -> C:
+    """``client`` guarded by ``guard`` (``costcap.wrap`` calls this); ``default`` attributes
+    calls that say nothing else.
+
+    Takes ``anthropic.Anthropic`` / ``AsyncAnthropic`` and the clients with the same
+    ``messages`` resource (Bedrock, Vertex); a sync client needs a ``Guard``, an async one an
+    ``AsyncGuard``.
+    """
+    messages = getattr(client, "messages", None)
+    if isinstance(messages, AsyncMessages):
+        if not isinstance(guard, AsyncGuard):
+            raise TypeError(f"{type(client).__name__} needs a costcap.AsyncGuard")
+        return cast(C, _GuardedAsyncAnthropic(client, guard, default))
+    if isinstance(messages, Messages):
+        if not isinstance(guard, Guard):
+            raise TypeError(f"{type(client).__name__} needs a costcap.Guard")
+        return cast(C, _GuardedAnthropic(client, guard, default))
+    raise TypeError(
+        f"not an anthropic.Anthropic / AsyncAnthropic client: {type(client).__qualname__}"
+    )

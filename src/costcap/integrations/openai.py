@@ -1,0 +1,350 @@
+"""``costcap.wrap(openai.OpenAI())``: the official OpenAI SDK, every call bounded and settled.
+
+::
+
+    client = costcap.wrap(OpenAI(), guard=guard, feature="chat")
+    completion = client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+    for chunk in client.chat.completions.create(model=…, messages=…, stream=True): …
+
+The guarded client is used exactly like the SDK's (``isinstance(client, openai.OpenAI)`` holds)
+and returns the SDK's own objects. Every attribute is the real client's except
+``chat.completions.create`` / ``.parse`` and ``responses.create`` / ``.parse``, which
+
+1. resolve who the call is for (``costcap_user_id=`` / ``costcap_feature=`` keyword arguments,
+   else a ``costcap.attribute()`` block, else the client's defaults; the user falls back to the
+   request's own ``user`` / ``safety_identifier``);
+2. admit it (``guard.admit``: policy, worst case, budgets and rate limits in one atomic step);
+3. send it carrying the admitted ``max_tokens`` (``max_completion_tokens`` unless the caller used
+   ``max_tokens``; ``max_output_tokens`` for Responses) and, streamed, ``include_usage``;
+4. settle it with the provider's usage — or, for a stream, when it ends however it ends
+   (see :mod:`costcap.integrations._openai_stream`).
+
+The SDK's retries stay the SDK's: one admission per call, whatever the attempts. An SDK error
+(``openai.APIError`` …) releases the reservation and is raised unchanged. ``with_options`` /
+``copy`` return a guarded client. The helpers that reach the model without going through
+``create`` (``.stream()``, ``with_raw_response``, ``with_streaming_response``) raise
+``NotImplementedError`` rather than spend unseen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, NoReturn, cast, overload
+
+import anyio
+from openai import AsyncOpenAI, AsyncStream, OpenAI, Stream
+
+from costcap.guard import AsyncGuard, Guard
+from costcap.integrations._attribution import Attribution
+from costcap.integrations._meter import StreamCut
+from costcap.integrations._openai_request import (
+    Call,
+    apply_chat,
+    apply_responses,
+    chat_call,
+    chat_text,
+    counted_usage,
+    interrupted_usage,
+    responses_call,
+)
+from costcap.integrations._openai_stream import GuardedAsyncStream, GuardedStream, Tap
+from costcap.ticket import Ticket
+
+__all__ = ["GuardedAsyncStream", "GuardedStream", "StreamCut", "guarded_openai"]
+
+log = logging.getLogger("costcap.integrations.openai")
+
+Reader = Callable[[dict[str, Any], Attribution], Call]
+Shaper = Callable[[dict[str, Any], Call, Ticket], None]
+
+
+@overload
+def guarded_openai(client: OpenAI, guard: Guard, default: Attribution) -> OpenAI: ...
+@overload
+def guarded_openai(client: AsyncOpenAI, guard: AsyncGuard, default: Attribution) -> AsyncOpenAI: ...
+@overload
+def guarded_openai(client: object, guard: Guard | AsyncGuard, default: Attribution) -> Any: ...
+def guarded_openai(client: object, guard: Guard | AsyncGuard, default: Attribution) -> Any:
+    """``client`` guarded by ``guard`` (``costcap.wrap`` calls this); ``default`` attributes
+    calls that say nothing else."""
+    if isinstance(client, AsyncOpenAI):
+        if not isinstance(guard, AsyncGuard):
+            raise TypeError(f"{type(client).__name__} needs a costcap.AsyncGuard")
+        return cast(AsyncOpenAI, _GuardedAsyncOpenAI(client, guard, default))
+    if isinstance(client, OpenAI):
+        if not isinstance(guard, Guard):
+            raise TypeError(f"{type(client).__name__} needs a costcap.Guard")
+        return cast(OpenAI, _GuardedOpenAI(client, guard, default))
+    raise TypeError(f"not an openai.OpenAI / AsyncOpenAI client: {type(client).__qualname__}")
+
+
+def _usage(result: Any, ticket: Ticket, kind: str) -> object:
+    usage = getattr(result, "usage", None)
+    if usage is not None:
+        return usage
+    log.warning("call %s answered without usage; settling costcap's count", ticket.id)
+    text = chat_text(result) if kind == "chat" else getattr(result, "output_text", "") or ""
+    return counted_usage(ticket, text)
+
+
+def _unguarded(what: str) -> NoReturn:
+    raise NotImplementedError(
+        f"costcap does not guard {what}: it would spend without a reservation. Use create() "
+        "(stream=True for streams) on the wrapped client, or the unwrapped client with "
+        "guard.admit/settle."
+    )
+
+
+# -- the calls --------------------------------------------------------------------------------
+
+
+def _run(
+    guard: Guard, ticket: Ticket, call: Call, method: Callable[..., Any], kwargs: dict[str, Any]
+) -> Any:
+    try:
+        result = method(**kwargs)
+    except Exception:  # the SDK's own error (after its retries): nothing billed
+        try:
+            guard.release(ticket)
+        except Exception:  # the caller gets the SDK's error; the lease charges it at expiry
+            log.exception("could not release call %s", ticket.id)
+        raise
+    except BaseException:  # interrupted in flight: the provider may bill it
+        try:
+            guard.settle(ticket, interrupted_usage(ticket, stream=call.stream), status="cut")
+        except Exception:
+            log.exception("could not settle interrupted call %s", ticket.id)
+        raise
+    if isinstance(result, Stream):
+        return GuardedStream(result, guard, Tap(ticket, guard.lease_s, call))
+    guard.settle(ticket, _usage(result, ticket, call.kind))
+    return result
+
+
+async def _arun(
+    guard: AsyncGuard,
+    ticket: Ticket,
+    call: Call,
+    method: Callable[..., Any],
+    kwargs: dict[str, Any],
+) -> Any:
+    try:
+        result = await method(**kwargs)
+    except Exception:
+        try:
+            await guard.release(ticket)
+        except Exception:
+            log.exception("could not release call %s", ticket.id)
+        raise
+    except BaseException:  # cancelled in flight: the provider may bill it
+        with anyio.CancelScope(shield=True):
+            try:
+                usage = interrupted_usage(ticket, stream=call.stream)
+                await guard.settle(ticket, usage, status="cut")
+            except Exception:
+                log.exception("could not settle interrupted call %s", ticket.id)
+        raise
+    if isinstance(result, AsyncStream):
+        return GuardedAsyncStream(result, guard, Tap(ticket, guard.lease_s, call))
+    await guard.settle(ticket, _usage(result, ticket, call.kind))
+    return result
+
+
+class _Resource:
+    """A guarded SDK resource: its guarded methods, every other attribute the real one's."""
+
+    __slots__ = ("_default", "_guard", "_real")
+
+    def __init__(self, real: Any, guard: Any, default: Attribution) -> None:
+        self._real = real
+        self._guard = guard
+        self._default = default
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def __repr__(self) -> str:
+        return f"<costcap guarded {self._real!r}>"
+
+    def stream(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unguarded(f"{type(self._real).__name__}.stream()")
+
+    @property
+    def with_raw_response(self) -> NoReturn:
+        _unguarded("with_raw_response")
+
+    @property
+    def with_streaming_response(self) -> NoReturn:
+        _unguarded("with_streaming_response")
+
+
+class _SyncResource(_Resource):
+    _read: Reader
+    _shape: Shaper
+
+    def _call(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        call = type(self)._read(kwargs, self._default)
+        guard: Guard = self._guard
+        ticket = guard.admit(**call.admission)
+        type(self)._shape(kwargs, call, ticket)
+        return _run(guard, ticket, call, method, kwargs)
+
+    def create(self, **kwargs: Any) -> Any:
+        return self._call(self._real.create, kwargs)
+
+    def parse(self, **kwargs: Any) -> Any:
+        return self._call(self._real.parse, kwargs)
+
+
+class _AsyncResource(_Resource):
+    _read: Reader
+    _shape: Shaper
+
+    async def _call(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        call = type(self)._read(kwargs, self._default)
+        guard: AsyncGuard = self._guard
+        ticket = await guard.admit(**call.admission)
+        type(self)._shape(kwargs, call, ticket)
+        return await _arun(guard, ticket, call, method, kwargs)
+
+    async def create(self, **kwargs: Any) -> Any:
+        return await self._call(self._real.create, kwargs)
+
+    async def parse(self, **kwargs: Any) -> Any:
+        return await self._call(self._real.parse, kwargs)
+
+
+class _Completions(_SyncResource):
+    _read = staticmethod(chat_call)
+    _shape = staticmethod(apply_chat)
+
+
+class _AsyncCompletions(_AsyncResource):
+    _read = staticmethod(chat_call)
+    _shape = staticmethod(apply_chat)
+
+
+class _Responses(_SyncResource):
+    _read = staticmethod(responses_call)
+    _shape = staticmethod(apply_responses)
+
+
+class _AsyncResponses(_AsyncResource):
+    _read = staticmethod(responses_call)
+    _shape = staticmethod(apply_responses)
+
+
+class _Chat:
+    """``client.chat``: ``completions`` guarded, the rest the real resource's."""
+
+    __slots__ = ("_real", "completions")
+
+    def __init__(self, real: Any, completions: _Resource) -> None:
+        self._real = real
+        self.completions = completions
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def __repr__(self) -> str:
+        return f"<costcap guarded {self._real!r}>"
+
+
+# -- the clients ------------------------------------------------------------------------------
+
+
+class _Client:
+    """What the sync and async guarded clients share: delegation and lazy guarded resources."""
+
+    __slots__ = ("_costcap_chat", "_costcap_client", "_costcap_default", "_costcap_guard",
+                 "_costcap_responses")  # fmt: skip
+    _completions_cls: type[_Resource]
+    _responses_cls: type[_Resource]
+
+    def __init__(self, client: Any, guard: Any, default: Attribution) -> None:
+        self._costcap_client = client
+        self._costcap_guard = guard
+        self._costcap_default = default
+        self._costcap_chat: _Chat | None = None
+        self._costcap_responses: _Resource | None = None
+
+    # ``isinstance(wrapped, openai.OpenAI)`` holds, as for the client it stands for.
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return type(self._costcap_client)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_costcap_"):  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self._costcap_client, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _Client.__slots__:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._costcap_client, name, value)
+
+    def __repr__(self) -> str:
+        return f"<costcap guarded {self._costcap_client!r}>"
+
+    @property
+    def chat(self) -> _Chat:
+        if self._costcap_chat is None:
+            real = self._costcap_client.chat
+            completions = self._completions_cls(
+                real.completions, self._costcap_guard, self._costcap_default
+            )
+            self._costcap_chat = _Chat(real, completions)
+        return self._costcap_chat
+
+    @property
+    def responses(self) -> _Resource:
+        if self._costcap_responses is None:
+            self._costcap_responses = self._responses_cls(
+                self._costcap_client.responses, self._costcap_guard, self._costcap_default
+            )
+        return self._costcap_responses
+
+    def with_options(self, **options: Any) -> Any:
+        """The SDK's ``with_options`` / ``copy``, guarded by the same guard and defaults."""
+        return type(self)(
+            self._costcap_client.with_options(**options), self._costcap_guard,
+            self._costcap_default,
+        )  # fmt: skip
+
+    copy = with_options
+
+    @property
+    def with_raw_response(self) -> NoReturn:
+        _unguarded("with_raw_response")
+
+    @property
+    def with_streaming_response(self) -> NoReturn:
+        _unguarded("with_streaming_response")
+
+
+class _GuardedOpenAI(_Client):
+    __slots__ = ()
+    _completions_cls = _Completions
+    _responses_cls = _Responses
+
+    def __enter__(self) -> _GuardedOpenAI:
+        self._costcap_client.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._costcap_client.__exit__(*exc_info)
+
+
+class _GuardedAsyncOpenAI(_Client):
+    __slots__ = ()
+    _completions_cls = _AsyncCompletions
+    _responses_cls = _AsyncResponses
+
+    async def __aenter__(self) -> _GuardedAsyncOpenAI:
+        await self._costcap_client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._costcap_client.__aexit__(*exc_info)

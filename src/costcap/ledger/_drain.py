@@ -1,0 +1,158 @@
+"""The drain: spooled events → sink batches → checkpoints → deleted segments.
+
+Runs in the Ledger's drain thread only. Own segments are drained oldest first, from the
+in-memory copy of their events when it is contiguous with the checkpoint, else by reading the
+file back; adopted segments (dead writers) from their files. A batch goes to the sink in one
+transaction and the checkpoint moves past it only after the commit; a batch the sink failed
+is kept and retried as is.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import deque
+from urllib.parse import urlsplit
+
+from costcap.ledger._event import CostEvent
+from costcap.ledger._sinks import LedgerSink, open_sink
+from costcap.ledger._spool import Batch, Segment, move_aside, read_batch, retire, write_checkpoint
+
+__all__ = ["Drain", "Pending"]
+
+log = logging.getLogger("costcap.ledger")
+
+Pending = tuple[CostEvent, Segment, int, int]  # event, segment, start offset, end offset
+
+
+@functools.cache
+def _data_errors(url: str) -> tuple[type[Exception], ...]:
+    """Errors that a sink raises for the data of an event, not for its own state."""
+    errors: tuple[type[Exception], ...] = (ValueError, TypeError, OverflowError)
+    if urlsplit(url).scheme.lower() != "sqlite":
+        import psycopg
+
+        errors += (psycopg.DataError,)
+    return errors
+
+
+class Drain:
+    """The drain state: the sink, batches waiting for a retry, bytes of own segments drained.
+
+    ``pending``, ``own`` and ``adopted`` are shared with the Ledger: it appends to ``pending``
+    and ``own`` under its lock; only the drain pops from them (deque ends are thread-safe).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        batch_size: int,
+        durable: bool,
+        pending: deque[Pending],
+        own: deque[Segment],
+        adopted: list[Segment],
+    ) -> None:
+        self.url = url
+        self.drained = 0  # bytes of own segments in the sink
+        self._batch_size = batch_size
+        self._durable = durable
+        self._pending = pending
+        self._own = own
+        self._adopted = adopted
+        self._held: dict[Segment, Batch] = {}  # a batch the sink failed, retried as is
+        self._sink: LedgerSink | None = None
+
+    def step(self) -> bool:
+        """One batch of the oldest own segment, one of the oldest adopted one; True if either
+        made progress (there may be more)."""
+        progress = self._drain_own(self._own[0])
+        if self._adopted:
+            seg = self._adopted[0]
+            batch = self._held.get(seg) or read_batch(
+                seg, seg.end, self._batch_size, durable=self._durable
+            )
+            progress |= self._commit(seg, batch)
+            if seg.drained >= seg.end:
+                retire(seg)
+                self._adopted.remove(seg)
+                progress = True
+        return progress
+
+    def _drain_own(self, seg: Segment) -> bool:
+        batch = self._held.get(seg) or self._from_memory(seg)
+        if not batch.events and seg.drained < seg.end:  # overflowed the memory copy
+            batch = read_batch(seg, seg.end, self._batch_size, durable=self._durable)
+            self._drop_pending(seg, batch.end)
+        progress = self._commit(seg, batch)
+        if seg.sealed and seg.drained >= seg.end and len(self._own) > 1:
+            retire(seg)
+            self._own.popleft()
+            self._drop_pending(seg, seg.end)
+            progress = True
+        return progress
+
+    def _from_memory(self, seg: Segment) -> Batch:
+        """The contiguous run of in-memory events that starts at the checkpoint of ``seg``."""
+        self._drop_pending(seg, seg.drained)
+        pending, offset = self._pending, seg.drained
+        events: list[CostEvent] = []
+        while pending and len(events) < self._batch_size:
+            event, owner, start, end = pending[0]
+            if owner is not seg or start != offset:
+                break
+            pending.popleft()
+            events.append(event)
+            offset = end
+        return Batch(events, offset)
+
+    def _drop_pending(self, seg: Segment, upto: int) -> None:
+        """Forget in-memory events already in the sink (or read back from the file)."""
+        pending = self._pending
+        while pending:
+            _, owner, _, end = pending[0]
+            if not (owner.closed or (owner is seg and end <= upto)):
+                return
+            pending.popleft()
+
+    def _commit(self, seg: Segment, batch: Batch) -> bool:
+        """Write ``batch`` to the sink, then move the checkpoint past it."""
+        if batch.end <= seg.drained and not batch.events:
+            return False
+        self._held[seg] = batch
+        if batch.events:
+            self._write(seg, batch.events)
+        write_checkpoint(seg, batch.end, durable=self._durable)
+        del self._held[seg]
+        if seg.own:
+            self.drained += batch.end - seg.drained
+        seg.drained = batch.end
+        return True
+
+    def _write(self, seg: Segment, events: list[CostEvent]) -> None:
+        """Write ``events`` to the sink. If the sink refuses the batch for its data (a value out
+        of range, a NUL byte PostgreSQL cannot store), retry its events one by one and move the
+        ones it refuses to the segment's ``.bad`` file: one bad event must not stall the ledger.
+        Anything else (the sink is down, …) propagates and the batch is retried as is."""
+        if self._sink is None:
+            self._sink = open_sink(self.url)
+        sink, refused = self._sink, _data_errors(self.url)
+        try:
+            sink.write(events)
+            return
+        except refused as exc:
+            log.warning("%s refused a batch (%s); isolating the bad events", self.url, exc)
+        for event in events:
+            try:
+                sink.write([event])
+            except refused as exc:
+                why = f"event {event.request_id} refused by the sink ({exc})"
+                move_aside(seg, [event.to_json().encode()], why, durable=self._durable)
+
+    def drop_sink(self) -> None:
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            try:
+                sink.close()
+            except Exception as exc:  # noqa: BLE001 - a broken connection may fail to close
+                log.debug("%s: closing the sink failed: %s", self.url, exc)

@@ -1,0 +1,72 @@
+"""Ledger analytics: spend reports, budget pacing and anomalies (pure functions over ledger rows).
+
+::
+
+    from costcap.reports import Reports
+
+    with Reports.open("sqlite:///costcap.db") as reports:
+        reports.by_feature(since=date(2026, 3, 1), until=date(2026, 3, 31))
+        reports.top_users(limit=10, feature="chat")
+        reports.over_time(granularity="week", model="gpt-4o")
+
+Reports read the rollups (the narrowest one that can answer), so they stay fast at any volume;
+refusals and anomalies read events through their indexes. Money is exact ``Decimal``.
+"""
+
+from __future__ import annotations
+
+from costcap.reports._anomalies import alert_anomalies
+from costcap.reports._detect import AnomalyRules, describe, robust_baseline
+from costcap.reports._pacing import (
+    BudgetPace,
+    Pace,
+    PaceStatus,
+    alert_pacing,
+    pace,
+    pace_rolling,
+    pacing,
+)
+from costcap.reports._range import GRANULARITIES, Granularity, TimeRange, parse_when
+from costcap.reports._reports import Query, Reports
+from costcap.reports._rows import (
+    Anomaly,
+    CacheSavings,
+    CostPerUser,
+    FeatureSpend,
+    ModelEfficiency,
+    RefusedCalls,
+    SpendBucket,
+    Totals,
+    UserSpend,
+)
+from costcap.reports._spend import cache_total
+
+__all__ = [
+    "GRANULARITIES",
+    "Anomaly",
+    "AnomalyRules",
+    "BudgetPace",
+    "CacheSavings",
+    "CostPerUser",
+    "FeatureSpend",
+    "Granularity",
+    "ModelEfficiency",
+    "Pace",
+    "PaceStatus",
+    "Query",
+    "RefusedCalls",
+    "Reports",
+    "SpendBucket",
+    "TimeRange",
+    "Totals",
+    "UserSpend",
+    "alert_anomalies",
+    "alert_pacing",
+    "cache_total",
+    "describe",
+    "pace",
+    "pace_rolling",
+    "pacing",
+    "parse_when",
+    "robust_baseline",
+]

@@ -1,0 +1,161 @@
+"""Report time ranges: half-open ``[since, until)`` in UTC, and how the ledger answers them.
+
+Rollups hold whole UTC days, so a range is split into the whole days it covers (read from a
+rollup) and at most two partial *edge* days (read from ``costcap_events`` through its ``day``
+index, bounded by ``ts``). A range given in dates has no edges: it is answered by rollups alone.
+
+Dates mean whole days on both ends: ``since=date(2026, 3, 1), until=date(2026, 3, 31)`` is all of
+March (the end date is included); datetimes are instants and ``until`` is excluded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+
+__all__ = [
+    "GRANULARITIES",
+    "Edge",
+    "Granularity",
+    "Split",
+    "TimeRange",
+    "bucket_start",
+    "buckets",
+    "day_start",
+    "parse_when",
+]
+
+Granularity = Literal["day", "week", "month"]
+GRANULARITIES: tuple[Granularity, ...] = ("day", "week", "month")
+_DAY = timedelta(days=1)
+
+
+def day_start(day: date) -> datetime:
+    """Midnight UTC at the start of ``day``."""
+    return datetime.combine(day, time(), UTC)
+
+
+def _instant(value: date | datetime | None, *, end: bool, what: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{what} must be timezone-aware (or a date), not {value.isoformat()}")
+        return value.astimezone(UTC)
+    return day_start(value + _DAY if end else value)
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A partial day: the events of ``day`` with ``start <= ts < end``."""
+
+    day: date
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """Whole days ``[first, end)`` for a rollup (None: unbounded on that side) plus edge days.
+    ``whole`` is False when the range holds no whole day at all."""
+
+    first: date | None
+    end: date | None
+    edges: tuple[Edge, ...]
+
+    @property
+    def whole(self) -> bool:
+        return self.first is None or self.end is None or self.first < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """``[since, until)`` as aware UTC datetimes; None is unbounded."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.utcoffset() != timedelta(0):
+                raise ValueError(f"TimeRange.{name} must be in UTC")
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError(
+                f"since ({self.since.isoformat()}) must be before until ({self.until.isoformat()})"
+            )
+
+    @classmethod
+    def of(
+        cls, since: date | datetime | None = None, until: date | datetime | None = None
+    ) -> TimeRange:
+        """A range from dates (whole days, ``until`` included) or aware datetimes."""
+        return cls(
+            _instant(since, end=False, what="since"), _instant(until, end=True, what="until")
+        )
+
+    def split(self) -> Split:
+        since, until = self.since, self.until
+        edges: list[Edge] = []
+        first = end = None
+        if since is not None:
+            first = since.date()
+            if since != day_start(first):
+                first += _DAY
+                stop = day_start(first) if until is None else min(day_start(first), until)
+                edges.append(Edge(since.date(), since, stop))
+        if until is not None:
+            end = until.date()
+            if until != day_start(end) and not (edges and edges[0].day == end):
+                start = day_start(end) if since is None else max(day_start(end), since)
+                edges.append(Edge(end, start, until))
+        return Split(first, end, tuple(edges))
+
+    def first_day(self) -> date | None:
+        """The first day the range touches (for the ``day`` index on events)."""
+        return None if self.since is None else self.since.date()
+
+    def last_day(self) -> date | None:
+        """The last day the range touches."""
+        return None if self.until is None else (self.until - timedelta(microseconds=1)).date()
+
+
+def parse_when(text: str, *, what: str) -> date | datetime:
+    """``2026-03-05`` (a date) or an ISO datetime (``2026-03-05T14:00``, ``…Z``, ``…+02:00``);
+    a datetime without an offset is UTC. Raises ValueError naming ``what``."""
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"{what}: {text!r} is not a date (2026-03-05) or an ISO datetime (2026-03-05T14:00Z)"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def bucket_start(day: date, granularity: Granularity) -> date:
+    """The first day of the day / ISO week (Monday) / calendar month that holds ``day``."""
+    if granularity == "day":
+        return day
+    if granularity == "week":
+        return day - timedelta(days=day.weekday())
+    if granularity == "month":
+        return day.replace(day=1)
+    raise ValueError(f"granularity must be one of {GRANULARITIES}, not {granularity!r}")
+
+
+def buckets(first: date, last: date, granularity: Granularity) -> Iterator[date]:
+    """Every bucket start from the bucket of ``first`` to that of ``last``, in order."""
+    current, stop = bucket_start(first, granularity), bucket_start(last, granularity)
+    while current <= stop:
+        yield current
+        if granularity == "day":
+            current += _DAY
+        elif granularity == "week":
+            current += timedelta(days=7)
+        else:
+            current = (current + timedelta(days=32)).replace(day=1)

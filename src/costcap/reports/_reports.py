@@ -1,0 +1,360 @@
+"""``Reports``: the ledger's analytics, as methods that return lists of frozen rows.
+
+Every method takes the same keyword filters: ``since`` / ``until`` (dates — whole days, the end
+date included — or aware datetimes, ``until`` excluded), ``user``, ``feature`` and ``model``.
+The SQL lives in :mod:`costcap.reports._sql`, the arithmetic in pure functions
+(:mod:`costcap.reports._spend`); this class only moves rows between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from costcap.ledger import LedgerSink, open_sink
+from costcap.ledger._schema import ROLLUPS
+from costcap.reports._anomalies import find_anomalies
+from costcap.reports._detect import AnomalyRules
+from costcap.reports._range import Granularity, TimeRange
+from costcap.reports._rows import (
+    MEASURE_NAMES,
+    Anomaly,
+    CacheSavings,
+    CostPerUser,
+    FeatureSpend,
+    ModelEfficiency,
+    RefusedCalls,
+    SpendBucket,
+    Totals,
+    UserSpend,
+)
+from costcap.reports._spend import (
+    cache_savings,
+    cost_per_user,
+    feature_spend,
+    merge,
+    model_efficiency,
+    refusal_category,
+    spend_over_time,
+    top_users,
+)
+from costcap.reports._sql import (
+    EVENTS,
+    MAX_LISTED_DAYS,
+    Dialect,
+    choose_rollup,
+    dialect_for,
+    grouped_sql,
+    in_list,
+)
+
+__all__ = ["Query", "Reports"]
+
+When = date | datetime | None
+_FILTERS = (("user", "user_id"), ("feature", "feature"), ("model", "model"))
+_SPEND = ("calls", "refused", "input_tokens", "output_tokens", "cost_pico")
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A time range and filters, as every report takes them."""
+
+    range: TimeRange
+    user: str | None = None
+    feature: str | None = None
+    model: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> Query:
+        for name, value in (("user", user), ("feature", feature), ("model", model)):
+            if value is not None and not value:
+                raise ValueError(f"the {name} filter must not be empty")
+        return cls(TimeRange.of(since, until), user, feature, model)
+
+    @property
+    def filters(self) -> list[tuple[str, str]]:
+        """``(column, value)`` for each filter given."""
+        return [(col, v) for name, col in _FILTERS if (v := getattr(self, name)) is not None]
+
+
+class Reports:
+    """``Reports(open_sink(url))`` or ``Reports.open(url)``; reads only."""
+
+    def __init__(self, sink: LedgerSink) -> None:
+        self.sink = sink
+        self.dialect: Dialect = dialect_for(sink.dialect)
+
+    @classmethod
+    def open(cls, url: str) -> Reports:
+        return cls(open_sink(url))
+
+    def close(self) -> None:
+        self.sink.close()
+
+    def __enter__(self) -> Reports:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- reports -----------------------------------------------------------------------------------
+
+    def by_feature(
+        self,
+        *,
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> list[FeatureSpend]:
+        """Spend per feature, most expensive first."""
+        query = Query.of(since, until, user, feature, model)
+        return feature_spend(self._by("feature", query, _SPEND))
+
+    def top_users(
+        self,
+        *,
+        limit: int = 10,
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> list[UserSpend]:
+        """The ``limit`` users who spent most (calls, spend, average per call, share)."""
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, not {limit}")
+        query = Query.of(since, until, user, feature, model)
+        measures = ("calls", "refused", "cost_pico")
+        total = self._grouped((), query, ("cost_pico",)).get((), Totals()).cost_pico
+        # Without edge days one rollup answers: the database ranks and cuts (never ships every
+        # user to Python); with edges the parts are merged first, then ranked.
+        top = limit if not query.range.split().edges else None
+        groups = {
+            str(k[0]): t for k, t in self._grouped(("user_id",), query, measures, top).items()
+        }
+        return top_users(groups, limit, total_pico=total)
+
+    def cost_per_user(
+        self,
+        *,
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> CostPerUser:
+        """How spend spreads over users: mean, median, p90, max; unattributed calls apart."""
+        query = Query.of(since, until, user, feature, model)
+        return cost_per_user(self._by("user_id", query, ("calls", "cost_pico")))
+
+    def by_model(
+        self,
+        *,
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> list[ModelEfficiency]:
+        """Token efficiency per model: average tokens and cost per call, cost per 1k output."""
+        query = Query.of(since, until, user, feature, model)
+        return model_efficiency(self._by("model", query, _SPEND))
+
+    def over_time(
+        self,
+        *,
+        granularity: Granularity = "day",
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> list[SpendBucket]:
+        """Spend per UTC day, ISO week or month; buckets without calls are listed at zero."""
+        query = Query.of(since, until, user, feature, model)
+        grouped = self._grouped(("day",), query, (*_SPEND, "cache_hits", "saved_pico"))
+        return spend_over_time(
+            {self.dialect.read_day(key[0]): t for key, t in grouped.items()},
+            granularity,
+            first=query.range.first_day(),
+            last=query.range.last_day(),
+        )
+
+    def cache_savings(
+        self,
+        *,
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> list[CacheSavings]:
+        """What the response cache saved, per feature (hit rate, saved dollars and share)."""
+        query = Query.of(since, until, user, feature, model)
+        measures = ("calls", "refused", "cache_hits", "cost_pico", "saved_pico")
+        return cache_savings(self._by("feature", query, measures))
+
+    def totals(
+        self,
+        *,
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> Totals:
+        """Integer sums over the range and filters."""
+        grouped = self._grouped((), Query.of(since, until, user, feature, model), MEASURE_NAMES)
+        return sum(grouped.values(), Totals())
+
+    def refused(
+        self,
+        *,
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> list[RefusedCalls]:
+        """Refused calls per ``refused_by`` reason, most frequent first (reads events)."""
+        query = Query.of(since, until, user, feature, model)
+        conditions: list[str] = ["e.status = 'refused'"]
+        params: list[object] = []
+        self._event_range(query.range, conditions, params)
+        self._filter(query, conditions, params)
+        sql = (
+            "SELECT COALESCE(e.refused_by, ''), COUNT(*), COUNT(DISTINCT e.user_id), MAX(e.ts) "
+            f"FROM {EVENTS} e WHERE {' AND '.join(conditions)} GROUP BY COALESCE(e.refused_by, '')"
+        )
+        rows = self.sink.query(self.dialect.sql(sql), params)
+        out = [
+            RefusedCalls(
+                reason=str(reason) or "(unknown)",
+                category=refusal_category(str(reason)),
+                calls=int(calls),
+                users=int(users),
+                last_at=self.dialect.read_ts(last),
+            )
+            for reason, calls, users, last in rows
+        ]
+        return sorted(out, key=lambda r: (-r.calls, r.reason))
+
+    def anomalies(
+        self,
+        *,
+        at: datetime | None = None,
+        rules: AnomalyRules | None = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> list[Anomaly]:
+        """Spend spikes of users and features, and runaway loops, as of ``at`` (default: now;
+        reads events). The method is described in :mod:`costcap.reports._detect`."""
+        query = Query.of(None, None, user, feature, model)
+        moment = datetime.now(UTC) if at is None else at
+        if moment.tzinfo is None:
+            raise ValueError(f"at must be timezone-aware, not {moment.isoformat()}")
+        return find_anomalies(
+            self.sink, self.dialect, at=moment, rules=rules or AnomalyRules(), filters=query.filters
+        )
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _by(self, key: str, query: Query, measures: Sequence[str]) -> dict[str, Totals]:
+        return {str(k[0]): t for k, t in self._grouped((key,), query, measures).items()}
+
+    def _grouped(
+        self, keys: Sequence[str], query: Query, measures: Sequence[str], top: int | None = None
+    ) -> dict[tuple[object, ...], Totals]:
+        """Sums of ``measures`` per ``keys`` over the query: whole days from the narrowest
+        rollup, partial edge days from events; the parts merged by key. ``top``: only the
+        ``top`` non-empty first keys with the most cost (then calls, then name), for a query
+        without edge days."""
+        split = query.range.split()
+        assert top is None or not split.edges, "a top-N cut needs a single rollup read"
+        parts: list[tuple[str, list[object]]] = []
+        if split.whole:
+            table = choose_rollup({*keys, *(col for col, _ in query.filters)})
+            days = self._rollup_days(table, query, split.first, split.end)
+            if days is not None:
+                conditions, params = days
+                self._filter(query, conditions, params)
+                sql = grouped_sql(self.dialect, table, keys, measures, conditions, top=top)
+                parts.append((sql, [*params, top] if top is not None else params))
+        for edge in split.edges:
+            conditions = ["e.day = ?", "e.ts >= ?", "e.ts < ?"]
+            params = [self.dialect.day(edge.day), self.dialect.ts(edge.start)]
+            params.append(self.dialect.ts(edge.end))
+            self._filter(query, conditions, params)
+            parts.append((grouped_sql(self.dialect, EVENTS, keys, measures, conditions), params))
+        rows: list[tuple[tuple[object, ...], Totals]] = []
+        for sql, params in parts:
+            for row in self.sink.query(sql, params):
+                rows.append((tuple(row[: len(keys)]), Totals.of(measures, row[len(keys) :])))
+        return merge(rows)
+
+    def _rollup_days(
+        self, table: str, query: Query, first: date | None, end: date | None
+    ) -> tuple[list[str], list[object]] | None:
+        """Day conditions (and their parameters) for a rollup; None when no day can match."""
+        conditions: list[str] = []
+        params: list[object] = []
+        if query.user is not None and ROLLUPS[table][1] == "user_id":
+            if first is None or end is None:
+                low, high = self._day_bounds()
+                if low is None or high is None:
+                    return None
+                first = low if first is None else first
+                end = high + timedelta(days=1) if end is None else end
+            count = (end - first).days
+            if count <= 0:
+                return None
+            if count <= MAX_LISTED_DAYS:
+                conditions.append(in_list("e.day", count))
+                params.extend(self.dialect.day(first + timedelta(days=i)) for i in range(count))
+                return conditions, params
+        if first is not None:
+            conditions.append("e.day >= ?")
+            params.append(self.dialect.day(first))
+        if end is not None:
+            conditions.append("e.day < ?")
+            params.append(self.dialect.day(end))
+        return conditions, params
+
+    def _day_bounds(self) -> tuple[date | None, date | None]:
+        table = choose_rollup(())
+        row = self.sink.query(f"SELECT MIN(day), MAX(day) FROM {table}")[0]
+        if row[0] is None:
+            return None, None
+        return self.dialect.read_day(row[0]), self.dialect.read_day(row[1])
+
+    def _event_range(self, when: TimeRange, conditions: list[str], params: list[object]) -> None:
+        """Bounds on ``ts``, with the matching bounds on ``day`` so that its index is used."""
+        if when.since is not None:
+            conditions += ["e.day >= ?", "e.ts >= ?"]
+            params += [self.dialect.day(when.since.date()), self.dialect.ts(when.since)]
+        if when.until is not None:
+            last = when.last_day()
+            assert last is not None
+            conditions += ["e.day <= ?", "e.ts < ?"]
+            params += [self.dialect.day(last), self.dialect.ts(when.until)]
+
+    @staticmethod
+    def _filter(query: Query, conditions: list[str], params: list[Any]) -> None:
+        for column, value in query.filters:
+            conditions.append(f"e.{column} = ?")
+            params.append(value)

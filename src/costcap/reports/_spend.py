@@ -1,0 +1,222 @@
+"""Spend reports as pure functions over grouped :class:`Totals` (no SQL here).
+
+Each function takes ``{key: Totals}`` — the sums for one value of a dimension, merged from the
+rollup and the edge days — and returns report rows, most expensive first (ties: more calls
+first, then by name).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import date
+from decimal import Decimal
+
+from costcap.reports._range import Granularity, bucket_start, buckets
+from costcap.reports._rows import (
+    CacheSavings,
+    CostPerUser,
+    FeatureSpend,
+    ModelEfficiency,
+    SpendBucket,
+    Totals,
+    UserSpend,
+    mean,
+    pct,
+    rate,
+    usd,
+    usd_ratio,
+)
+
+__all__ = [
+    "cache_savings",
+    "cache_total",
+    "cost_per_user",
+    "feature_spend",
+    "merge",
+    "model_efficiency",
+    "refusal_category",
+    "spend_over_time",
+    "top_users",
+]
+
+Groups = Mapping[str, Totals]
+
+
+def merge(rows: Iterable[tuple[tuple[object, ...], Totals]]) -> dict[tuple[object, ...], Totals]:
+    """Sum rows that share a key (a rollup part and its edge days)."""
+    out: dict[tuple[object, ...], Totals] = {}
+    for key, totals in rows:
+        out[key] = out[key] + totals if key in out else totals
+    return out
+
+
+def _ranked(groups: Groups) -> list[tuple[str, Totals]]:
+    return sorted(groups.items(), key=lambda kv: (-kv[1].cost_pico, -kv[1].calls, kv[0]))
+
+
+def _name(key: str) -> str | None:
+    return key or None
+
+
+def feature_spend(groups: Groups) -> list[FeatureSpend]:
+    total = sum(t.cost_pico for t in groups.values())
+    return [
+        FeatureSpend(
+            feature=_name(key),
+            calls=t.calls,
+            refused=t.refused,
+            input_tokens=t.input_tokens,
+            output_tokens=t.output_tokens,
+            cost_usd=usd(t.cost_pico),
+            share_pct=pct(t.cost_pico, total),
+        )
+        for key, t in _ranked(groups)
+    ]
+
+
+def top_users(groups: Groups, limit: int, *, total_pico: int | None = None) -> list[UserSpend]:
+    """The ``limit`` users who spent most; calls without a user_id are not a user. Shares are
+    of ``total_pico`` (default: the sum of ``groups``)."""
+    if limit < 0:
+        raise ValueError(f"limit must not be negative, not {limit}")
+    total = sum(t.cost_pico for t in groups.values()) if total_pico is None else total_pico
+    ranked = [(key, t) for key, t in _ranked(groups) if key]
+    return [
+        UserSpend(
+            user=key,
+            calls=t.calls,
+            cost_usd=usd(t.cost_pico),
+            avg_cost_usd=usd_ratio(t.cost_pico, t.answered),
+            share_pct=pct(t.cost_pico, total),
+        )
+        for key, t in ranked[:limit]
+    ]
+
+
+def _median_pico(values: list[int]) -> Decimal:
+    n = len(values)
+    if n == 0:
+        return Decimal(0)
+    middle = n // 2
+    if n % 2:
+        return Decimal(values[middle])
+    return Decimal(values[middle - 1] + values[middle]) / 2
+
+
+def cost_per_user(groups: Groups) -> CostPerUser:
+    spends = sorted(t.cost_pico for key, t in groups.items() if key)
+    users = [t for key, t in groups.items() if key]
+    anonymous = groups.get("", Totals())
+    n = len(spends)
+    total = sum(spends)
+    p90 = spends[max(0, math.ceil(0.9 * n) - 1)] if n else 0
+    return CostPerUser(
+        users=n,
+        calls=sum(t.calls for t in users),
+        cost_usd=usd(total),
+        mean_usd=usd_ratio(total, n),
+        median_usd=usd_ratio(_median_pico(spends), 1),
+        p90_usd=usd(p90),
+        max_usd=usd(spends[-1] if n else 0),
+        unattributed_calls=anonymous.calls,
+        unattributed_cost_usd=usd(anonymous.cost_pico),
+    )
+
+
+def model_efficiency(groups: Groups) -> list[ModelEfficiency]:
+    return [
+        ModelEfficiency(
+            model=key,
+            calls=t.calls,
+            answered=t.answered,
+            input_tokens=t.input_tokens,
+            output_tokens=t.output_tokens,
+            avg_input_tokens=mean(t.input_tokens, t.answered),
+            avg_output_tokens=mean(t.output_tokens, t.answered),
+            cost_usd=usd(t.cost_pico),
+            avg_cost_usd=usd_ratio(t.cost_pico, t.answered),
+            cost_per_1k_output_usd=(
+                usd_ratio(t.cost_pico * 1000, t.output_tokens) if t.output_tokens else None
+            ),
+        )
+        for key, t in _ranked(groups)
+    ]
+
+
+def spend_over_time(
+    days: Mapping[date, Totals],
+    granularity: Granularity,
+    *,
+    first: date | None = None,
+    last: date | None = None,
+) -> list[SpendBucket]:
+    """Days folded into buckets, every bucket from ``first`` to ``last`` present (empty ones at
+    zero); without bounds, from the first to the last day that has calls."""
+    lo = first if first is not None else min(days, default=None)
+    hi = last if last is not None else max(days, default=None)
+    if lo is None or hi is None or lo > hi:
+        return []
+    folded: dict[date, Totals] = {start: Totals() for start in buckets(lo, hi, granularity)}
+    for day, totals in days.items():
+        if lo <= day <= hi:
+            start = bucket_start(day, granularity)
+            folded[start] = folded[start] + totals
+    return [
+        SpendBucket(
+            start=start,
+            calls=t.calls,
+            refused=t.refused,
+            cache_hits=t.cache_hits,
+            input_tokens=t.input_tokens,
+            output_tokens=t.output_tokens,
+            cost_usd=usd(t.cost_pico),
+            saved_usd=usd(t.saved_pico),
+        )
+        for start, t in folded.items()
+    ]
+
+
+def _cache_row(feature: str | None, t: Totals) -> CacheSavings:
+    return CacheSavings(
+        feature=feature,
+        answered=t.answered,
+        cache_hits=t.cache_hits,
+        hit_rate=rate(t.cache_hits, t.answered),
+        cost_usd=usd(t.cost_pico),
+        saved_usd=usd(t.saved_pico),
+        saved_pct=pct(t.saved_pico, t.cost_pico + t.saved_pico),
+    )
+
+
+def cache_savings(groups: Groups) -> list[CacheSavings]:
+    """Per feature, the features that saved most first."""
+    ordered = sorted(groups.items(), key=lambda kv: (-kv[1].saved_pico, -kv[1].calls, kv[0]))
+    return [_cache_row(_name(key), t) for key, t in ordered]
+
+
+def cache_total(rows: Iterable[CacheSavings]) -> CacheSavings:
+    """Every row together (``feature`` is None)."""
+    answered = hits = 0
+    cost = saved = Decimal(0)
+    for row in rows:
+        answered, hits = answered + row.answered, hits + row.cache_hits
+        cost, saved = cost + row.cost_usd, saved + row.saved_usd
+    return CacheSavings(
+        feature=None,
+        answered=answered,
+        cache_hits=hits,
+        hit_rate=rate(hits, answered),
+        cost_usd=cost,
+        saved_usd=saved,
+        saved_pct=pct(saved, cost + saved),
+    )
+
+
+def refusal_category(reason: str) -> str:
+    """``budget``, ``rate limit``, ``policy``, ``store`` or ``other``, from the ``refused_by``
+    texts the Guard writes (``budget <id>``, ``rate limit <id>``, ``policy: …``, ``store …``)."""
+    for prefix in ("budget", "rate limit", "policy", "store"):
+        if reason.startswith(prefix):
+            return prefix
+    return "other"

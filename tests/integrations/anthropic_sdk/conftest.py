@@ -1,0 +1,238 @@
+"""The real ``anthropic`` SDK, wrapped by costcap, against the fake provider over HTTP.
+
+One fake provider for the session (reset before each test); a Guard on ``memory://`` with one
+global budget (so reservations show in ``guard.status()``) and a :class:`Recorder` observer.
+Every scenario compares what the fake provider BILLED (its own record, priced) with what
+costcap RECORDED (the CostEvents), to the picodollar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import anthropic
+import httpx2
+import pytest
+from anthropic.types import MessageParam
+
+from costcap import AsyncGuard, Budget, Guard, Policy
+from costcap.integrations.wrap import wrap
+from costcap.ledger import CostEvent
+from costcap.pricing import default_catalog
+from costcap.testing import FakeProviderConfig, FakeProviderServer, run_fake_provider
+
+MODEL = "claude-haiku-4-5"
+MESSAGES: list[MessageParam] = [{"role": "user", "content": "Say hello."}]
+SLOW = {"x-fake-chunk-delay-ms": "50"}  # paced chunks: a disconnect lands between two of them
+
+
+class Recorder:
+    """An observer keeping every CostEvent the Guard emits."""
+
+    def __init__(self) -> None:
+        self.events: list[CostEvent] = []
+
+    def on_event(self, event: CostEvent) -> None:
+        self.events.append(event)
+
+    @property
+    def cost_pico(self) -> int:
+        return sum(e.cost_pico for e in self.events)
+
+    def statuses(self) -> list[str]:
+        return [e.status for e in self.events]
+
+
+def billed_pico(fp: FakeProviderServer) -> int:
+    """What the fake provider billed, priced from its own record of every request."""
+    catalog = default_catalog()
+    return sum(
+        catalog.cost(
+            r.model or MODEL,
+            {"input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
+             "cache_read_tokens": r.cached_tokens, "cache_write_tokens": r.cache_write_tokens},
+        ).total_pico
+        for r in fp.requests
+        if r.billed
+    )  # fmt: skip
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``condition`` (the fake provider records a stream from its own thread)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """``wait_until`` for async tests: lets the event loop run while polling."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def served(fp: FakeProviderServer, count: int = 1) -> None:
+    """Wait until the fake provider has recorded ``count`` requests."""
+    wait_until(lambda: len(fp.requests) >= count)
+
+
+def reserved_usd(guard: Guard) -> Any:
+    return sum(s["reserved_usd"] for s in guard.status())
+
+
+class Wire:
+    """An HTTP transport hook that records each request's JSON body; ``max_tokens`` rewrites
+    the body's, playing a provider that does not honour the ``max_tokens`` it was sent."""
+
+    def __init__(self, *, max_tokens: int | None = None) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.max_tokens = max_tokens
+
+    def rewrite(self, request: httpx2.Request) -> httpx2.Request:
+        body = json.loads(request.content)
+        self.bodies.append(dict(body))
+        if self.max_tokens is None:
+            return request
+        body["max_tokens"] = self.max_tokens
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "content-length"]
+        return httpx2.Request(
+            request.method, request.url, headers=headers, content=json.dumps(body).encode()
+        )
+
+
+class SyncWire(httpx2.BaseTransport):
+    def __init__(self, wire: Wire) -> None:
+        self.wire = wire
+        self.inner = httpx2.HTTPTransport()
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        return self.inner.handle_request(self.wire.rewrite(request))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class AsyncWire(httpx2.AsyncBaseTransport):
+    def __init__(self, wire: Wire) -> None:
+        self.wire = wire
+        self.inner = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return await self.inner.handle_async_request(self.wire.rewrite(request))
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def sdk_client(
+    fp: FakeProviderServer, *, wire: Wire | None = None, max_retries: int = 0
+) -> anthropic.Anthropic:
+    http = httpx2.Client(transport=SyncWire(wire)) if wire is not None else None
+    return anthropic.Anthropic(
+        base_url=fp.anthropic_base_url, api_key="sk-ant-test", max_retries=max_retries,
+        http_client=http,
+    )  # fmt: skip
+
+
+def async_sdk_client(
+    fp: FakeProviderServer, *, wire: Wire | None = None, max_retries: int = 0
+) -> anthropic.AsyncAnthropic:
+    http = httpx2.AsyncClient(transport=AsyncWire(wire)) if wire is not None else None
+    return anthropic.AsyncAnthropic(
+        base_url=fp.anthropic_base_url, api_key="sk-ant-test", max_retries=max_retries,
+        http_client=http,
+    )  # fmt: skip
+
+
+def make_guard(recorder: Recorder, policy: Policy | None = None, **options: Any) -> Guard:
+    return Guard(
+        "memory://",
+        budgets=[Budget(scope="global", period="day", limit_usd=100)],
+        policy=policy,
+        notifiers=[],
+        observers=[recorder],
+        **options,
+    )
+
+
+def make_async_guard(
+    recorder: Recorder, policy: Policy | None = None, **options: Any
+) -> AsyncGuard:
+    return AsyncGuard(
+        "memory://",
+        budgets=[Budget(scope="global", period="day", limit_usd=100)],
+        policy=policy,
+        notifiers=[],
+        observers=[recorder],
+        **options,
+    )
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeProviderServer]:
+    """The fake provider on 127.0.0.1 (429s ask for a 20 ms wait so retry tests are quick)."""
+    with run_fake_provider(FakeProviderConfig(retry_after_ms=20)) as server:
+        yield server
+
+
+@pytest.fixture
+def fp(fake_server: FakeProviderServer) -> FakeProviderServer:
+    fake_server.reset()
+    return fake_server
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def guard(recorder: Recorder) -> Iterator[Guard]:
+    guard = make_guard(recorder)
+    yield guard
+    guard.close()
+
+
+@pytest.fixture
+async def aguard(recorder: Recorder) -> AsyncIterator[AsyncGuard]:
+    guard = make_async_guard(recorder)
+    yield guard
+    await guard.close()
+
+
+@pytest.fixture
+def client(fp: FakeProviderServer, guard: Guard) -> Iterator[anthropic.Anthropic]:
+    """A wrapped sync client (no SDK retries)."""
+    with wrap(sdk_client(fp), guard=guard) as wrapped:
+        yield wrapped
+
+
+@pytest.fixture
+async def aclient(
+    fp: FakeProviderServer, aguard: AsyncGuard
+) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    """A wrapped async client (no SDK retries)."""
+    async with wrap(async_sdk_client(fp), guard=aguard) as wrapped:
+        yield wrapped
+
+
+@pytest.fixture
+def bare(fp: FakeProviderServer) -> Iterator[anthropic.Anthropic]:
+    """The plain SDK client, for comparison."""
+    with sdk_client(fp) as plain:
+        yield plain
+
+
+@pytest.fixture
+async def abare(fp: FakeProviderServer) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    """The plain async SDK client, for comparison."""
+    async with async_sdk_client(fp) as plain:
+        yield plain

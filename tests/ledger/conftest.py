@@ -1,0 +1,119 @@
+"""Fixtures for the ledger tests: the sink backends (SQLite and PostgreSQL), events, queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from costcap.errors import StoreUnavailable
+from costcap.ledger import CostEvent, LedgerSink, open_sink
+from costcap.ledger import _drain as drain
+from costcap.ledger import _writer as writer
+from tests.services import drop_postgres_schema, postgres_url
+
+SINKS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=SINKS)
+def ledger_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A fresh ledger database: a SQLite file, or a PostgreSQL schema dropped afterwards (run
+    from ``tmp_path``, where its default spool directory ``.costcap-spool`` goes)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    monkeypatch.chdir(tmp_path)
+    url = postgres_url()
+    yield url
+    drop_postgres_schema(url)
+
+
+def event(n: int, **fields: Any) -> CostEvent:
+    """The n-th test event: unique request_id, user u<n%3>, cost 1000+n picodollars."""
+    values: dict[str, Any] = {
+        "request_id": f"req-{n}",
+        "ts": datetime.now(UTC),
+        "status": "ok",
+        "model": "gpt-4o-mini",
+        "user_id": f"u{n % 3}",
+        "feature": "chat",
+        "input_tokens": 10 + n,
+        "output_tokens": 5,
+        "cost_pico": 1000 + n,
+    }
+    values.update(fields)
+    return CostEvent(**values)
+
+
+def fetch(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Run a read-only query on the ledger database at ``url``."""
+    sink = open_sink(url)
+    try:
+        return sink.query(sql)
+    finally:
+        sink.close()
+
+
+def totals(url: str) -> dict[str, tuple[int, int]]:
+    """(rows or calls, picodollars) of the events table and of each rollup."""
+    out: dict[str, tuple[int, int]] = {}
+    for table, count in (
+        ("costcap_events", "COUNT(*)"),
+        ("costcap_rollup_daily", "SUM(calls)"),
+        ("costcap_rollup_daily_user", "SUM(calls)"),
+        ("costcap_rollup_daily_feature_model", "SUM(calls)"),
+    ):
+        ((n, pico),) = fetch(url, f"SELECT {count}, SUM(cost_pico) FROM {table}")
+        out[table] = (int(n or 0), int(pico or 0))
+    return out
+
+
+class Switch:
+    """Makes the ledger's sink unreachable while ``down`` is set: opening it fails (``where``
+    ``open``) or its writes fail (``write``), as a database outage does."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.down = True
+        self.attempts = 0
+
+    def open(self, url: str) -> LedgerSink:
+        self.attempts += 1
+        if self.down and self.where == "open":
+            raise StoreUnavailable("ledger database is down (test)")
+        return _Flaky(open_sink(url), self)
+
+
+class _Flaky:
+    def __init__(self, sink: LedgerSink, switch: Switch) -> None:
+        self._sink, self._switch = sink, switch
+        self.url, self.dialect = sink.url, sink.dialect
+
+    def write(self, events: Any) -> int:
+        if self._switch.down:
+            raise StoreUnavailable("ledger database went away (test)")
+        return self._sink.write(events)
+
+    def query(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        return self._sink.query(sql, params)
+
+    def close(self) -> None:
+        self._sink.close()
+
+
+@pytest.fixture
+def outage(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Switch]:
+    """Put the ledger's sinks behind a switch (down at first); retries come quickly."""
+
+    def install(where: str = "open") -> Switch:
+        switch = Switch(where)
+        monkeypatch.setattr(drain, "open_sink", switch.open)
+        monkeypatch.setattr(writer, "BACKOFF_S", (0.01, 0.05))
+        return switch
+
+    return install

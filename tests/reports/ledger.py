@@ -1,0 +1,122 @@
+"""A deterministic test ledger, and plain-Python sums over it to check reports against.
+
+``make_events()`` draws a few hundred calls over ten days of March 2026 (with one day left
+empty), across users (and anonymous calls), features (and none), models and every status, with
+cache hits and refusals. The helpers below recompute what a report should say straight from the
+events — loops over dataclasses, independent of the reports' SQL and of its pure functions.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from costcap.ledger import CostEvent, Status
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+DAYS = 10
+EMPTY_DAY = date(2026, 3, 5)  # no call on this day: time buckets must still list it
+USERS = [f"user-{i:02d}" for i in range(12)]
+FEATURES = ["chat", "search", "summarize"]
+# picodollars per input / output token
+MODELS = {
+    "gpt-4o-mini": (150_000, 600_000),
+    "gpt-4o": (2_500_000, 10_000_000),
+    "claude-haiku-4-5": (1_000_000, 5_000_000),
+}
+REASONS = [
+    "budget user:*/day",
+    "budget global/day",
+    "rate limit 20/minute per user",
+    "policy: model gpt-5 is not allowed for feature chat",
+]
+STATUSES: list[Status] = ["ok", "error", "refused", "cut"]
+
+
+def make_events(n: int = 420, seed: int = 2026) -> list[CostEvent]:
+    rng = random.Random(seed)
+    events = []
+    for i in range(n):
+        day = rng.randrange(DAYS)
+        if START.date() + timedelta(days=day) == EMPTY_DAY:
+            day += 1
+        micro = 0 if i % 9 == 0 else rng.randrange(1, 10**6)  # some stored without a fraction
+        ts = START + timedelta(days=day, seconds=rng.randrange(86400), microseconds=micro)
+        status = rng.choices(STATUSES, weights=[75, 6, 12, 7])[0]
+        model = rng.choice(list(MODELS))
+        user = rng.choice([*USERS, None])
+        feature = rng.choice([*FEATURES, None])
+        kwargs: dict[str, object] = {}
+        if status == "refused":
+            kwargs["refused_by"] = rng.choice(REASONS)
+        else:
+            tokens_in, tokens_out = rng.randrange(20, 4000), rng.randrange(0, 1500)
+            price_in, price_out = MODELS[model]
+            cost = tokens_in * price_in + (tokens_out * price_out if status != "error" else 0)
+            hit = status == "ok" and rng.random() < 0.2
+            kwargs.update(
+                input_tokens=tokens_in,
+                output_tokens=tokens_out,
+                cost_pico=0 if hit else cost,
+                saved_pico=cost if hit else 0,
+                cache_hit=hit,
+                latency_ms=None if hit else rng.uniform(100, 3000),
+            )
+        events.append(
+            CostEvent(
+                request_id=f"req-{i:05d}",
+                ts=ts,
+                status=status,
+                model=model,
+                user_id=user,
+                feature=feature,
+                api_key_id=f"key-{rng.randrange(3)}",
+                prompt_hash=f"h{rng.randrange(40)}",
+                **kwargs,  # type: ignore[arg-type]
+            )
+        )
+    return events
+
+
+EVENTS = make_events()
+
+
+def usd(pico: int) -> Decimal:
+    return Decimal(pico) / 10**12
+
+
+def select(
+    events: Iterable[CostEvent],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    user: str | None = None,
+    feature: str | None = None,
+    model: str | None = None,
+) -> list[CostEvent]:
+    """The events a report with these bounds (instants) and filters covers."""
+    return [
+        e
+        for e in events
+        if (since is None or e.ts >= since)
+        and (until is None or e.ts < until)
+        and (user is None or e.user_id == user)
+        and (feature is None or e.feature == feature)
+        and (model is None or e.model == model)
+    ]
+
+
+def group(
+    events: Iterable[CostEvent], key: Callable[[CostEvent], object]
+) -> dict[object, list[CostEvent]]:
+    out: dict[object, list[CostEvent]] = defaultdict(list)
+    for e in events:
+        out[key(e)].append(e)
+    return dict(out)
+
+
+def cost(events: Iterable[CostEvent]) -> int:
+    return sum(e.cost_pico for e in events)

@@ -1,0 +1,95 @@
+"""Which table answers: the narrowest rollup for whole days, events only for partial days."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from costcap.ledger import LedgerSink, open_sink
+from costcap.reports import Reports
+from tests.reports.ledger import EVENTS
+
+
+class SpySink:
+    """A sink that remembers the SQL of every query."""
+
+    def __init__(self, inner: LedgerSink) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self.dialect = inner.dialect
+        self.sql: list[str] = []
+
+    def write(self, events: Sequence[Any]) -> int:
+        return self.inner.write(events)
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        self.sql.append(sql)
+        return self.inner.query(sql, params)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def tables(self) -> list[str]:
+        return [s.split(" FROM ", 1)[1].split()[0] for s in self.sql]
+
+
+@pytest.fixture
+def spy(tmp_path: Path) -> SpySink:
+    sink = open_sink(f"sqlite:///{tmp_path / 'ledger.db'}")
+    sink.write(EVENTS)
+    return SpySink(sink)
+
+
+@pytest.mark.parametrize(
+    ("call", "table"),
+    [
+        (lambda r: r.by_feature(), "costcap_rollup_daily_feature_model"),
+        (lambda r: r.by_model(feature="chat"), "costcap_rollup_daily_feature_model"),
+        (lambda r: r.over_time(granularity="month"), "costcap_rollup_daily_feature_model"),
+        (lambda r: r.top_users(), "costcap_rollup_daily_user"),
+        (lambda r: r.over_time(user="user-01"), "costcap_rollup_daily_user"),
+        (lambda r: r.top_users(feature="chat"), "costcap_rollup_daily"),
+        (lambda r: r.by_feature(user="user-01"), "costcap_rollup_daily"),
+        (lambda r: r.cache_savings(model="gpt-4o"), "costcap_rollup_daily_feature_model"),
+    ],
+)
+def test_whole_days_are_read_from_the_narrowest_rollup(spy: SpySink, call: Any, table: str) -> None:
+    """A report over whole days reads exactly one rollup: the smallest keyed by what it needs."""
+    call(Reports(spy))
+    assert spy.tables()[-1] == table
+    assert "costcap_events" not in spy.tables()
+
+
+def test_partial_days_are_read_from_events_of_that_day(spy: SpySink) -> None:
+    """An instant range reads its two edge days from events (by day) and the rest from a rollup."""
+    Reports(spy).by_feature(
+        since=datetime(2026, 3, 2, 12, tzinfo=UTC), until=datetime(2026, 3, 6, 12, tzinfo=UTC)
+    )
+    assert spy.tables() == [
+        "costcap_rollup_daily_feature_model",
+        "costcap_events",
+        "costcap_events",
+    ]
+    assert all("e.day = ?" in sql for sql in spy.sql[1:])
+
+
+def test_a_user_filter_lists_the_days_for_the_primary_key(spy: SpySink) -> None:
+    """A user filter on a (day, user_id, …) rollup names each day, so the key is searched
+    once per day instead of scanned; an open range takes its days from the ledger."""
+    Reports(spy).top_users(user="user-01", since=date(2026, 3, 2), until=date(2026, 3, 4))
+    assert "e.day IN (?, ?, ?)" in spy.sql[-1]
+    Reports(spy).top_users(user="user-01")
+    assert "MIN(day)" in spy.sql[-2]
+    assert "e.day IN (" in spy.sql[-1]
+
+
+def test_the_sqlite_plan_searches_the_primary_key(spy: SpySink) -> None:
+    """SQLite answers a filtered user report by searching the rollup's primary key per day."""
+    Reports(spy).top_users(user="user-01", since=date(2026, 3, 2), until=date(2026, 3, 4))
+    params = ["2026-03-02", "2026-03-03", "2026-03-04", "user-01", 10]
+    plan = spy.inner.query("EXPLAIN QUERY PLAN " + spy.sql[-1], params)
+    assert "SEARCH e USING INDEX" in " ".join(str(row[-1]) for row in plan)
