@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ("pricing", "tokens", "fake_provider", "guard", "limits", "observability")
+ORDER = ("pricing", "tokens", "fake_provider", "guard", "limits", "observability", "wrap")
 
 
 def main(argv: list[str]) -> int:

@@ -27,6 +27,10 @@ from costcap.errors import (
     UsageError,
 )
 from costcap.guard import AsyncGuard, Guard, Ticket
+from costcap.integrations._attribution import attribute
+from costcap.integrations._meter import StreamCut
+from costcap.integrations.wrap import wrap
+from costcap.limits import RateLimit, RateLimited
 from costcap.policy import (
     CostCapExceeded,
     MaxTokensExceeded,
@@ -57,8 +61,11 @@ __all__ = [
     "Policy",
     "PolicyViolation",
     "PriceCatalog",
+    "RateLimit",
+    "RateLimited",
     "Rule",
     "StoreUnavailable",
+    "StreamCut",
     "Ticket",
     "UncountableContent",
     "UnknownModel",
@@ -68,8 +75,10 @@ __all__ = [
     "WorstCase",
     "__version__",
     "allocate",
+    "attribute",
     "default_catalog",
     "worst_case_cost",
+    "wrap",
 ]
 
 __version__ = "0.1.0"
