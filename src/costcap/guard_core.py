@@ -38,7 +38,12 @@ from costcap.pricing import Cost, PriceCatalog, Usage, default_catalog, usage_fr
 from costcap.stores import Admission, Charge, CounterState
 from costcap.ticket import Hit, Ticket
 from costcap.tokens import TokenCount, count_messages, count_responses_input
-from costcap.worst_case import WorstCase, has_cache_control, worst_case_for
+from costcap.worst_case import (
+    WorstCase,
+    dearer_cache_writes,
+    has_cache_control,
+    worst_case_for,
+)
 
 __all__ = ["DEFAULT_LEASE_S", "DEFAULT_STORE", "GuardCore", "config_kwargs", "utc_now"]
 
@@ -126,7 +131,8 @@ class GuardCore:
             amount = micros_ceil_from_usd(parse_usd(reserve_usd, what="reserve_usd"))
         else:
             counted = self._count(model, messages, system, tools, input, instructions)
-            cache = has_cache_control(messages, system, tools)
+            # only a model whose cache writes cost more than input needs the (slower) scan
+            cache = dearer_cache_writes(price) and has_cache_control(messages, system, tools)
             worst = worst_case_for(
                 price, counted, max_tokens=bounds.max_tokens, strict=self.strict, cache_write=cache
             )

@@ -22,7 +22,13 @@ from costcap.errors import ConfigError
 from costcap.pricing import Cost, ModelPrice, PriceCatalog, Usage, default_catalog
 from costcap.tokens import TokenCount, count_messages, count_responses_input
 
-__all__ = ["WorstCase", "has_cache_control", "worst_case_cost", "worst_case_for"]
+__all__ = [
+    "WorstCase",
+    "dearer_cache_writes",
+    "has_cache_control",
+    "worst_case_cost",
+    "worst_case_for",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,12 @@ class WorstCase:
     @property
     def pico(self) -> int:
         return self.cost.total_pico
+
+
+def dearer_cache_writes(price: ModelPrice) -> bool:
+    """Whether a cache write costs more than plain input for this model (Anthropic: yes)."""
+    dearest = max(price.cache_write_pico_per_token, price.cache_write_1h_pico_per_token)
+    return dearest > price.input_pico_per_token
 
 
 def has_cache_control(*parts: object) -> bool:

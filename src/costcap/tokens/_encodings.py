@@ -32,6 +32,7 @@ tiktoken, including with random text and tiny chunks.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 import sys
@@ -87,6 +88,7 @@ def _normalise(model: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
+@functools.lru_cache(maxsize=4096)  # on every admission; model names are few
 def encoding_for_model(model: str) -> EncodingName | None:
     """The tokenizer encoding of an OpenAI model, or ``None`` when none is public.
 
