@@ -328,11 +328,14 @@ PROPOSED = {
 }
 
 
-def time_cases(url: str, repeat: int) -> dict[str, float]:
+ANSWERS: dict[tuple[int, str], dict[str, object]] = {}  # (events, backend) → report → rows
+
+
+def time_cases(url: str, repeat: int, answers: dict[str, object]) -> dict[str, float]:
     out = {}
     with Reports.open(url) as reports:
         for name, _, case in CASES:
-            case(reports)  # warm: the first read of a table pays the cache misses
+            answers[name] = case(reports)  # also warms: a first read pays the cache misses
             runs = []
             for _ in range(repeat):
                 started = time.perf_counter()
@@ -374,13 +377,19 @@ def main() -> None:
                     check(reports, events)
             for name in PROPOSED:  # an earlier --proposed run may have left them
                 execute(target, f"DROP INDEX IF EXISTS {name}")
-            results[(backend, events, "as is")] = time_cases(target.url, args.repeat)
+            answers = ANSWERS.setdefault((events, backend), {})
+            results[(backend, events, "as is")] = time_cases(target.url, args.repeat, answers)
             if args.proposed:
                 for statement in [*PROPOSED.values(), "ANALYZE"]:
                     execute(target, statement)
-                results[(backend, events, "proposed")] = time_cases(target.url, args.repeat)
+                results[(backend, events, "proposed")] = time_cases(target.url, args.repeat, {})
+        if len(backends) == 2:
+            a, b = (ANSWERS[(events, backend)] for backend in backends)
+            differ = ", ".join(name for name in a if a[name] != b[name])
+            verdict = f"differ on {differ}" if differ else "agree on every report"
+            print(f"{events:,} events: SQLite and Postgres answers {verdict}")
     columns = sorted(results, key=lambda k: (k[2], k[0], k[1]))
-    print("\n| report | reads | " + " | ".join(f"{b} {n // 10**6}M {v}" for b, n, v in columns))
+    print("\n| report | reads | " + " | ".join(f"{b} {n:,} {v}" for b, n, v in columns) + " |")
     print("|---|---|" + "---:|" * len(columns))
     for name, reads, _ in CASES:
         cells = " | ".join(f"{results[c][name]:.1f}" for c in columns)

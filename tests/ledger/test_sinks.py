@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import random
+import threading
 from pathlib import Path
 
 import pytest
 
+from costcap.errors import StoreUnavailable
 from costcap.ledger import SQLiteSink, open_sink
 from costcap.ledger._sql import merge_statements
 from tests.ledger.conftest import event, fetch
+from tests.services import drop_postgres_schema, postgres_url
 
 
 def test_a_value_sqlite_cannot_bind_leaves_no_open_transaction(tmp_path: Path) -> None:
@@ -48,3 +52,37 @@ def test_replay_filter_looks_up_the_primary_key(tmp_path: Path) -> None:
         sink.close()
     assert "SCAN b" in plan
     assert "SEARCH e USING COVERING INDEX" in plan
+
+
+@pytest.mark.postgres
+def test_concurrent_postgres_batches_do_not_deadlock() -> None:
+    """Writers updating the same rollup rows in different orders take their row locks in one
+    order (the rollup upserts are sorted), so concurrent batches never deadlock."""
+    url = postgres_url()
+    sinks = [open_sink(url) for _ in range(4)]
+    failures: list[Exception] = []
+    sent: list[int] = []
+
+    def write(k: int) -> None:
+        rng = random.Random(k)
+        for b in range(15):
+            users = rng.sample([f"u{n}" for n in range(300)], rng.randint(20, 300))
+            batch = [event(k * 10**6 + b * 1000 + n, user_id=u) for n, u in enumerate(users)]
+            sent.append(len(batch))
+            try:
+                sinks[k].write(batch)
+            except StoreUnavailable as exc:
+                failures.append(exc)
+
+    try:
+        threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == []
+        assert sinks[0].query("SELECT SUM(calls) FROM costcap_rollup_daily_user") == [(sum(sent),)]
+    finally:
+        for sink in sinks:
+            sink.close()
+        drop_postgres_schema(url)

@@ -25,7 +25,15 @@ EXIT_BAD_INPUT = 2
 
 def _register() -> None:
     # Commands live in their own modules; importing them registers them on `app`.
-    from costcap.cli import budgets, demo, estimate, fake_provider, prices, report  # noqa: F401
+    from costcap.cli import (  # noqa: F401
+        budgets,
+        demo,
+        estimate,
+        fake_provider,
+        prices,
+        report,
+        report_watch,
+    )
 
 
 def fail(message: str) -> int:

@@ -1,46 +1,49 @@
-"""``costcap report …``: spend reports, budget pacing and anomalies from the cost ledger.
+"""``costcap report …``: spend reports from the cost ledger (pacing and anomalies are in
+:mod:`costcap.cli.report_watch`).
 
-Every report prints a table, or ``--json`` (exact decimal strings) or ``--csv``. The ledger is
-``--ledger URL``, else ``[ledger] url`` in costcap.toml, else ``sqlite:///costcap.db``.
+Every report prints a table, or ``--json`` (exact decimal strings) or ``--csv``, and takes the
+same options: ``--since`` / ``--until``, ``--user`` / ``--feature`` / ``--model``, and the
+ledger: ``--ledger URL``, else ``[ledger] url`` in costcap.toml, else ``sqlite:///costcap.db``.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import fields, is_dataclass
+from collections.abc import Callable
 from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from costcap.cli.app import app
-from costcap.cli.formatting import decimal_text, money, tokens_text
 from costcap.cli.options import config_path
+from costcap.cli.rows import Column, cell, emit, output_format, record
 from costcap.reports import (
     GRANULARITIES,
-    AnomalyRules,
+    CacheSavings,
+    CostPerUser,
+    FeatureSpend,
     Granularity,
+    ModelEfficiency,
+    RefusedCalls,
     Reports,
-    alert_anomalies,
-    alert_pacing,
+    SpendBucket,
+    UserSpend,
     cache_total,
-    pacing,
     parse_when,
 )
 
-if TYPE_CHECKING:
-    from costcap.alerts import Alert
-    from costcap.guard import Guard
-
-__all__ = ["record", "report_app"]
+__all__ = [
+    "DEFAULT_LEDGER",
+    "ledger_url",
+    "open_reports",
+    "report_app",
+    "run_report",
+    "when",
+]
 
 report_app = typer.Typer(
     help="Spend reports, budget pacing and anomalies from the cost ledger.",
@@ -70,14 +73,11 @@ Config = Annotated[Path | None, typer.Option(help="costcap.toml (default: ./cost
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (money as decimal strings).")]
 AsCsv = Annotated[bool, typer.Option("--csv", help="Print CSV.")]
 
-# How a column is shown in a table: money, count, tokens, percent, or as text.
-Column = tuple[str, str, str]  # (header, field, kind)
-
 
 # -- plumbing --------------------------------------------------------------------------------------
 
 
-def _ledger_url(ledger: str | None, config: Path | None) -> tuple[str, bool]:
+def ledger_url(ledger: str | None, config: Path | None) -> tuple[str, bool]:
     """The ledger URL and whether it was asked for (flag or config) rather than defaulted."""
     if ledger is not None:
         return ledger, True
@@ -91,10 +91,10 @@ def _ledger_url(ledger: str | None, config: Path | None) -> tuple[str, bool]:
     return DEFAULT_LEDGER, False
 
 
-def _open(ledger: str | None, config: Path | None) -> Reports:
+def open_reports(ledger: str | None, config: Path | None) -> Reports:
     from costcap.ledger._sinks import sqlite_path
 
-    url, _ = _ledger_url(ledger, config)
+    url, _ = ledger_url(ledger, config)
     if url.startswith("sqlite:"):
         path = sqlite_path(url)
         if path != ":memory:" and not Path(path).is_file():
@@ -104,78 +104,13 @@ def _open(ledger: str | None, config: Path | None) -> Reports:
     return Reports.open(url)
 
 
-def _when(text: str | None, name: str) -> date | datetime | None:
+def when(text: str | None, name: str) -> date | datetime | None:
     if text is None:
         return None
     try:
         return parse_when(text, what=name)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint=name) from None
-
-
-def _format(as_json: bool, as_csv: bool) -> str:
-    if as_json and as_csv:
-        raise typer.BadParameter("choose one of --json and --csv", param_hint="--json")
-    return "json" if as_json else "csv" if as_csv else "table"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return decimal_text(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
-
-
-def record(row: Any) -> dict[str, Any]:
-    """A report row as JSON-ready data: exact decimal strings, ISO dates, None as null."""
-    assert is_dataclass(row)
-    return {f.name: _plain(getattr(row, f.name)) for f in fields(row)}
-
-
-def _cell(value: Any, kind: str) -> str:
-    if value is None:
-        return "-"
-    if kind == "money":
-        return money(value)
-    if kind == "count":
-        return f"{value:,}"
-    if kind == "tokens":
-        return tokens_text(Decimal(value))
-    if kind == "pct":
-        return f"{value}%"
-    if kind == "rate":
-        return f"{value * 100:.2f}%"
-    return str(_plain(value))
-
-
-def _emit(
-    rows: Sequence[Any],
-    *,
-    fmt: str,
-    title: str,
-    columns: Sequence[Column],
-    extra: Callable[[Table], None] | None = None,
-) -> None:
-    if fmt == "json":
-        sys.stdout.write(json.dumps([record(r) for r in rows], indent=2) + "\n")
-        return
-    if fmt == "csv":
-        names = [f.name for f in fields(rows[0])] if rows else [c[1] for c in columns]
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(names)
-        for row in rows:
-            data = record(row)
-            writer.writerow(["" if data[n] is None else data[n] for n in names])
-        return
-    table = Table(title=title, title_justify="left")
-    for header, _, kind in columns:
-        table.add_column(header, justify="left" if kind == "text" else "right")
-    for row in rows:
-        table.add_row(*(_cell(getattr(row, name), kind) for _, name, kind in columns))
-    if extra is not None:
-        extra(table)
-    Console().print(table)
 
 
 def _span(since: date | datetime | None, until: date | datetime | None) -> str:
@@ -188,50 +123,24 @@ def _query(
     since: str | None, until: str | None, user: str | None, feature: str | None, model: str | None
 ) -> dict[str, Any]:
     return {
-        "since": _when(since, "--since"),
-        "until": _when(until, "--until"),
+        "since": when(since, "--since"),
+        "until": when(until, "--until"),
         "user": user,
         "feature": feature,
         "model": model,
     }
 
 
-def _run(
+def run_report(
     ledger: str | None, config: Path | None, report: Callable[[Reports], Any]
 ) -> Any:  # the report's rows
-    reports = _open(ledger, config)
+    reports = open_reports(ledger, config)
     try:
         return report(reports)
     except ValueError as exc:  # a bad range or filter, found by the API
         raise typer.BadParameter(str(exc)) from None
     finally:
         reports.close()
-
-
-@contextmanager
-def _alerting_guard(path: Path) -> Iterator[Guard]:
-    """A Guard from costcap.toml whose alerts go to its configured notifiers (webhooks are
-    drained before the command ends); the command prints what fired on stderr itself."""
-    from costcap.alerts import LogNotifier
-    from costcap.guard import Guard
-    from costcap.guard_core import config_kwargs
-
-    kwargs = config_kwargs(path, {})
-    kwargs["notifiers"] = [n for n in kwargs["notifiers"] if not isinstance(n, LogNotifier)]
-    guard = Guard(**kwargs)
-    try:
-        yield guard
-    finally:
-        guard.close()
-        for notifier in guard.notifiers:
-            close = getattr(notifier, "close", None)
-            if callable(close):
-                close()
-
-
-def _report_fired(alerts: Sequence[Alert]) -> None:
-    for fired in alerts:
-        sys.stderr.write(f"{fired.message}\n")
 
 
 # -- spend reports ---------------------------------------------------------------------------------
@@ -250,10 +159,11 @@ def features(
     as_csv: AsCsv = False,
 ) -> None:
     """Spend by feature."""
-    fmt, q = _format(as_json, as_csv), _query(since, until, user, feature, model)
-    rows = _run(ledger, config, lambda r: r.by_feature(**q))
-    _emit(
+    fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
+    rows = run_report(ledger, config, lambda r: r.by_feature(**q))
+    emit(
         rows,
+        row_type=FeatureSpend,
         fmt=fmt,
         title=f"spend by feature · {_span(q['since'], q['until'])}",
         columns=[
@@ -284,10 +194,11 @@ def users(
     """Top users by spend (calls, spend, average per call, share of all spend)."""
     if limit <= 0:
         raise typer.BadParameter(f"must be positive (got {limit})", param_hint="--limit")
-    fmt, q = _format(as_json, as_csv), _query(since, until, user, feature, model)
-    rows = _run(ledger, config, lambda r: r.top_users(limit=limit, **q))
-    _emit(
+    fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
+    rows = run_report(ledger, config, lambda r: r.top_users(limit=limit, **q))
+    emit(
         rows,
+        row_type=UserSpend,
         fmt=fmt,
         title=f"top {limit} users · {_span(q['since'], q['until'])}",
         columns=[
@@ -313,13 +224,14 @@ def per_user(
     as_csv: AsCsv = False,
 ) -> None:
     """Cost per user: how spend spreads over users (mean, median, p90, max)."""
-    fmt, q = _format(as_json, as_csv), _query(since, until, user, feature, model)
-    summary = _run(ledger, config, lambda r: r.cost_per_user(**q))
+    fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
+    summary = run_report(ledger, config, lambda r: r.cost_per_user(**q))
     if fmt == "json":
         sys.stdout.write(json.dumps(record(summary), indent=2) + "\n")
         return
-    _emit(
+    emit(
         [summary],
+        row_type=CostPerUser,
         fmt=fmt,
         title=f"cost per user · {_span(q['since'], q['until'])}",
         columns=[
@@ -349,10 +261,11 @@ def models(
     as_csv: AsCsv = False,
 ) -> None:
     """Token efficiency by model: average tokens and cost per call, cost per 1k output tokens."""
-    fmt, q = _format(as_json, as_csv), _query(since, until, user, feature, model)
-    rows = _run(ledger, config, lambda r: r.by_model(**q))
-    _emit(
+    fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
+    rows = run_report(ledger, config, lambda r: r.by_model(**q))
+    emit(
         rows,
+        row_type=ModelEfficiency,
         fmt=fmt,
         title=f"token efficiency by model · {_span(q['since'], q['until'])}",
         columns=[
@@ -389,10 +302,11 @@ def over_time(
             param_hint="--granularity",
         )
     grain: Granularity = granularity  # checked just above
-    fmt, q = _format(as_json, as_csv), _query(since, until, user, feature, model)
-    rows = _run(ledger, config, lambda r: r.over_time(granularity=grain, **q))
-    _emit(
+    fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
+    rows = run_report(ledger, config, lambda r: r.over_time(granularity=grain, **q))
+    emit(
         rows,
+        row_type=SpendBucket,
         fmt=fmt,
         title=f"spend per {granularity} · {_span(q['since'], q['until'])}",
         columns=[
@@ -419,8 +333,8 @@ def cache(
     as_csv: AsCsv = False,
 ) -> None:
     """Cache savings per feature: hit rate, dollars saved and their share."""
-    fmt, q = _format(as_json, as_csv), _query(since, until, user, feature, model)
-    rows = _run(ledger, config, lambda r: r.cache_savings(**q))
+    fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
+    rows = run_report(ledger, config, lambda r: r.cache_savings(**q))
     columns: list[Column] = [
         ("feature", "feature", "text"),
         ("answered", "answered", "count"),
@@ -434,11 +348,18 @@ def cache(
     def total(table: Table) -> None:
         t = cache_total(rows)
         table.add_row(
-            "all", *(_cell(getattr(t, name), kind) for _, name, kind in columns[1:]), style="bold"
+            "all", *(cell(getattr(t, name), kind) for _, name, kind in columns[1:]), style="bold"
         )
 
     title = f"cache savings · {_span(q['since'], q['until'])}"
-    _emit(rows, fmt=fmt, title=title, columns=columns, extra=total if rows else None)
+    emit(
+        rows,
+        row_type=CacheSavings,
+        fmt=fmt,
+        title=title,
+        columns=columns,
+        extra=total if rows else None,
+    )
 
 
 @report_app.command("refused")
@@ -454,10 +375,11 @@ def refused(
     as_csv: AsCsv = False,
 ) -> None:
     """Refused calls by reason (the budget, rate limit or policy that said no)."""
-    fmt, q = _format(as_json, as_csv), _query(since, until, user, feature, model)
-    rows = _run(ledger, config, lambda r: r.refused(**q))
-    _emit(
+    fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
+    rows = run_report(ledger, config, lambda r: r.refused(**q))
+    emit(
         rows,
+        row_type=RefusedCalls,
         fmt=fmt,
         title=f"refused calls · {_span(q['since'], q['until'])}",
         columns=[
@@ -466,130 +388,5 @@ def refused(
             ("calls", "calls", "count"),
             ("users", "users", "count"),
             ("last", "last_at", "text"),
-        ],
-    )
-
-
-# -- pacing and anomalies --------------------------------------------------------------------------
-
-
-@report_app.command("pacing")
-def pacing_report(
-    config: Config = None,
-    ledger: Ledger = None,
-    user: Annotated[str | None, typer.Option(help="The budgets that apply to this user.")] = None,
-    feature: Annotated[str | None, typer.Option(help="... to this feature.")] = None,
-    key: Annotated[str | None, typer.Option(help="... to this API key id.")] = None,
-    model: Annotated[str | None, typer.Option(help="... to this model.")] = None,
-    alert: Annotated[
-        bool, typer.Option("--alert", help="Alert (once per period) budgets trending over.")
-    ] = False,
-    as_json: AsJson = False,
-    as_csv: AsCsv = False,
-) -> None:
-    """Budget pacing: burn rate, projected end-of-period spend, status, exhaustion date."""
-    fmt = _format(as_json, as_csv)
-    path = config_path(config)
-    if path is None:
-        raise typer.BadParameter("no costcap.toml here; pass --config PATH", param_hint="--config")
-    url, asked = _ledger_url(ledger, path)
-    reports = _open(url, path) if asked or Path("costcap.db").is_file() else None
-    try:
-        with _alerting_guard(path) as guard:
-            rows = pacing(
-                guard, reports=reports, user_id=user, feature=feature, api_key=key, model=model
-            )
-            if alert:
-                _report_fired(alert_pacing(guard, rows))
-    finally:
-        if reports is not None:
-            reports.close()
-    _emit(
-        rows,
-        fmt=fmt,
-        title=f"budget pacing · {path}",
-        columns=[
-            ("budget", "budget", "text"),
-            ("member", "member", "text"),
-            ("period", "bucket", "text"),
-            ("limit", "limit_usd", "money"),
-            ("spent", "spent_usd", "money"),
-            ("burn/day", "burn_usd_per_day", "money"),
-            ("projected", "projected_usd", "money"),
-            ("of limit", "projected_pct", "pct"),
-            ("status", "status", "text"),
-            ("runs out", "exhausts_at", "text"),
-        ],
-    )
-
-
-@report_app.command("anomalies")
-def anomalies(
-    until: Annotated[
-        str | None, typer.Option(help="Judge as of this instant (default: now).")
-    ] = None,
-    user: User = None,
-    feature: Feature = None,
-    model: Model = None,
-    k: Annotated[str, typer.Option(help="Spike: spread multiples above the median.")] = "5",
-    min_hour: Annotated[str, typer.Option(help="Spike: least dollars in an hour.")] = "1",
-    min_day: Annotated[str, typer.Option(help="Spike: least dollars in 24 hours.")] = "10",
-    loop_calls: Annotated[int, typer.Option(help="Loop: same prompt this many times…")] = 20,
-    loop_minutes: Annotated[int, typer.Option(help="… within this many minutes.")] = 10,
-    alert: Annotated[
-        bool, typer.Option("--alert", help="Alert each anomaly once through costcap.toml alerts.")
-    ] = False,
-    ledger: Ledger = None,
-    config: Config = None,
-    as_json: AsJson = False,
-    as_csv: AsCsv = False,
-) -> None:
-    """Spend spikes (users, features) against their own 7-day baseline, and runaway loops."""
-    from costcap.cli.options import decimal_option
-
-    fmt = _format(as_json, as_csv)
-    at = _when(until, "--until")
-    if isinstance(at, date) and not isinstance(at, datetime):
-        raise typer.BadParameter("give an ISO datetime (2026-03-05T14:00Z)", param_hint="--until")
-    numbers = {
-        name: decimal_option(text, name=name) or Decimal(0)
-        for name, text in (("--k", k), ("--min-hour", min_hour), ("--min-day", min_day))
-    }
-    try:
-        rules = AnomalyRules(
-            k=numbers["--k"],
-            min_hour_usd=numbers["--min-hour"],
-            min_day_usd=numbers["--min-day"],
-            loop_calls=loop_calls,
-            loop_minutes=loop_minutes,
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    path = config_path(config)
-    if alert and path is None:
-        raise typer.BadParameter("--alert needs costcap.toml; pass --config", param_hint="--alert")
-    found = _run(
-        ledger,
-        config,
-        lambda r: r.anomalies(at=at, rules=rules, user=user, feature=feature, model=model),
-    )
-    if alert and path is not None:
-        with _alerting_guard(path) as guard:
-            _report_fired(alert_anomalies(guard, found))
-    _emit(
-        found,
-        fmt=fmt,
-        title="anomalies",
-        columns=[
-            ("kind", "kind", "text"),
-            ("scope", "scope", "text"),
-            ("member", "member", "text"),
-            ("window", "window", "text"),
-            ("spend", "spend_usd", "money"),
-            ("median", "baseline_usd", "money"),
-            ("threshold", "threshold_usd", "money"),
-            ("z", "score", "text"),
-            ("calls", "calls", "text"),
-            ("prompt", "prompt_hash", "text"),
         ],
     )

@@ -1,0 +1,196 @@
+"""``costcap report pacing`` and ``costcap report anomalies``: spend watched as it happens,
+with alerts (once per budget and period, or per anomaly and window) through costcap.toml."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from costcap.cli.options import config_path, decimal_option
+from costcap.cli.report import (
+    DEFAULT_LEDGER,
+    AsCsv,
+    AsJson,
+    Config,
+    Feature,
+    Ledger,
+    Model,
+    User,
+    ledger_url,
+    open_reports,
+    report_app,
+    run_report,
+    when,
+)
+from costcap.cli.rows import emit, output_format
+from costcap.ledger._sinks import sqlite_path
+from costcap.reports import (
+    Anomaly,
+    AnomalyRules,
+    BudgetPace,
+    alert_anomalies,
+    alert_pacing,
+    pacing,
+)
+
+if TYPE_CHECKING:
+    from costcap.alerts import Alert
+    from costcap.guard import Guard
+
+__all__ = ["anomalies", "pacing_report"]
+
+
+@contextmanager
+def _alerting_guard(path: Path) -> Iterator[Guard]:
+    """A Guard from costcap.toml whose alerts go to its configured notifiers (webhooks are
+    drained before the command ends); the command prints what fired on stderr itself."""
+    from costcap.alerts import LogNotifier
+    from costcap.guard import Guard
+    from costcap.guard_core import config_kwargs
+
+    kwargs = config_kwargs(path, {})
+    kwargs["notifiers"] = [n for n in kwargs["notifiers"] if not isinstance(n, LogNotifier)]
+    guard = Guard(**kwargs)
+    try:
+        yield guard
+    finally:
+        guard.close()
+        for notifier in guard.notifiers:
+            close = getattr(notifier, "close", None)
+            if callable(close):
+                close()
+
+
+def _report_fired(alerts: Sequence[Alert]) -> None:
+    for fired in alerts:
+        sys.stderr.write(f"{fired.message}\n")
+
+
+@report_app.command("pacing")
+def pacing_report(
+    config: Config = None,
+    ledger: Ledger = None,
+    user: Annotated[str | None, typer.Option(help="The budgets that apply to this user.")] = None,
+    feature: Annotated[str | None, typer.Option(help="... to this feature.")] = None,
+    key: Annotated[str | None, typer.Option(help="... to this API key id.")] = None,
+    model: Annotated[str | None, typer.Option(help="... to this model.")] = None,
+    alert: Annotated[
+        bool, typer.Option("--alert", help="Alert (once per period) budgets trending over.")
+    ] = False,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+) -> None:
+    """Budget pacing: burn rate, projected end-of-period spend, status, exhaustion date."""
+    fmt = output_format(as_json, as_csv)
+    path = config_path(config)
+    if path is None:
+        raise typer.BadParameter("no costcap.toml here; pass --config PATH", param_hint="--config")
+    url, asked = ledger_url(ledger, path)
+    default = Path(sqlite_path(DEFAULT_LEDGER)).is_file()  # the ledger if there is one here
+    reports = open_reports(url, path) if asked or default else None
+    try:
+        with _alerting_guard(path) as guard:
+            rows = pacing(
+                guard, reports=reports, user_id=user, feature=feature, api_key=key, model=model
+            )
+            if alert:
+                _report_fired(alert_pacing(guard, rows))
+    finally:
+        if reports is not None:
+            reports.close()
+    emit(
+        rows,
+        row_type=BudgetPace,
+        fmt=fmt,
+        title=f"budget pacing · {path}",
+        columns=[
+            ("budget", "budget", "text"),
+            ("member", "member", "text"),
+            ("period", "bucket", "text"),
+            ("limit", "limit_usd", "money"),
+            ("spent", "spent_usd", "money"),
+            ("burn/day", "burn_usd_per_day", "money"),
+            ("projected", "projected_usd", "money"),
+            ("of limit", "projected_pct", "pct"),
+            ("status", "status", "text"),
+            ("runs out", "exhausts_at", "text"),
+        ],
+    )
+
+
+@report_app.command("anomalies")
+def anomalies(
+    until: Annotated[
+        str | None, typer.Option(help="Judge as of this instant (default: now).")
+    ] = None,
+    user: User = None,
+    feature: Feature = None,
+    model: Model = None,
+    k: Annotated[str, typer.Option(help="Spike: spread multiples above the median.")] = "5",
+    min_hour: Annotated[str, typer.Option(help="Spike: least dollars in an hour.")] = "1",
+    min_day: Annotated[str, typer.Option(help="Spike: least dollars in 24 hours.")] = "10",
+    loop_calls: Annotated[int, typer.Option(help="Loop: same prompt this many times…")] = 20,
+    loop_minutes: Annotated[int, typer.Option(help="… within this many minutes.")] = 10,
+    alert: Annotated[
+        bool, typer.Option("--alert", help="Alert each anomaly once through costcap.toml alerts.")
+    ] = False,
+    ledger: Ledger = None,
+    config: Config = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+) -> None:
+    """Spend spikes (users, features) against their own 7-day baseline, and runaway loops."""
+    fmt = output_format(as_json, as_csv)
+    at = when(until, "--until")
+    if isinstance(at, date) and not isinstance(at, datetime):
+        raise typer.BadParameter("give an ISO datetime (2026-03-05T14:00Z)", param_hint="--until")
+    numbers = {
+        name: decimal_option(text, name=name) or Decimal(0)
+        for name, text in (("--k", k), ("--min-hour", min_hour), ("--min-day", min_day))
+    }
+    try:
+        rules = AnomalyRules(
+            k=numbers["--k"],
+            min_hour_usd=numbers["--min-hour"],
+            min_day_usd=numbers["--min-day"],
+            loop_calls=loop_calls,
+            loop_minutes=loop_minutes,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    path = config_path(config)
+    if alert and path is None:
+        raise typer.BadParameter("--alert needs costcap.toml; pass --config", param_hint="--alert")
+    found = run_report(
+        ledger,
+        config,
+        lambda r: r.anomalies(at=at, rules=rules, user=user, feature=feature, model=model),
+    )
+    if alert and path is not None:
+        with _alerting_guard(path) as guard:
+            _report_fired(alert_anomalies(guard, found))
+    emit(
+        found,
+        row_type=Anomaly,
+        fmt=fmt,
+        title="anomalies",
+        columns=[
+            ("kind", "kind", "text"),
+            ("scope", "scope", "text"),
+            ("member", "member", "text"),
+            ("window", "window", "text"),
+            ("spend", "spend_usd", "money"),
+            ("median", "baseline_usd", "money"),
+            ("threshold", "threshold_usd", "money"),
+            ("z", "score", "text"),
+            ("calls", "calls", "text"),
+            ("prompt", "prompt_hash", "text"),
+        ],
+    )

@@ -1,0 +1,91 @@
+"""Report rows on the terminal: a rich table, JSON (exact decimal strings) or CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import fields, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from costcap.cli.formatting import decimal_text, money, tokens_text
+
+__all__ = ["Column", "cell", "emit", "output_format", "record"]
+
+# (header, field, kind): kind is money, count, tokens, pct (a percentage), rate (0..1) or text.
+Column = tuple[str, str, str]
+
+
+def output_format(as_json: bool, as_csv: bool) -> str:
+    if as_json and as_csv:
+        raise typer.BadParameter("choose one of --json and --csv", param_hint="--json")
+    return "json" if as_json else "csv" if as_csv else "table"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return decimal_text(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def record(row: Any) -> dict[str, Any]:
+    """A report row as JSON-ready data: exact decimal strings, ISO dates, None as null."""
+    assert is_dataclass(row)
+    return {f.name: _plain(getattr(row, f.name)) for f in fields(row)}
+
+
+def cell(value: Any, kind: str) -> str:
+    if value is None:
+        return "-"
+    if kind == "money":
+        return money(value)
+    if kind == "count":
+        return f"{value:,}"
+    if kind == "tokens":
+        return tokens_text(Decimal(value))
+    if kind == "pct":
+        return f"{value}%"
+    if kind == "rate":
+        return f"{value * 100:.2f}%"
+    return str(_plain(value))
+
+
+def emit(
+    rows: Sequence[Any],
+    *,
+    row_type: type,
+    fmt: str,
+    title: str,
+    columns: Sequence[Column],
+    extra: Callable[[Table], None] | None = None,
+) -> None:
+    """Print ``rows`` (instances of the dataclass ``row_type``) as ``fmt``: JSON and CSV carry
+    every field, the table the ``columns``; ``extra`` may add rows to the table (a total)."""
+    if fmt == "json":
+        sys.stdout.write(json.dumps([record(r) for r in rows], indent=2) + "\n")
+        return
+    if fmt == "csv":
+        names = [f.name for f in fields(row_type)]
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(names)
+        for row in rows:
+            data = record(row)
+            writer.writerow(["" if data[n] is None else data[n] for n in names])
+        return
+    table = Table(title=title, title_justify="left")
+    for header, _, kind in columns:
+        table.add_column(header, justify="left" if kind == "text" else "right")
+    for row in rows:
+        table.add_row(*(cell(getattr(row, name), kind) for _, name, kind in columns))
+    if extra is not None:
+        extra(table)
+    Console().print(table)
