@@ -10,7 +10,17 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ("pricing", "tokens", "fake_provider", "guard", "limits", "observability", "wrap")
+ORDER = (
+    "pricing",
+    "tokens",
+    "fake_provider",
+    "guard",
+    "limits",
+    "observability",
+    "wrap",
+    "ledger",
+    "reports",
+)
 
 
 def main(argv: list[str]) -> int:

@@ -157,8 +157,8 @@ def test_a_missing_ledger_file_is_an_error_not_a_new_database(
     """With no ledger at the default path, the command says so instead of creating one."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("COSTCAP_CONFIG", raising=False)
-    assert "no ledger at costcap.db" in error(capsys, ["report", "features"])
-    assert not (tmp_path / "costcap.db").exists()
+    assert "no ledger at costcap-ledger.db" in error(capsys, ["report", "features"])
+    assert not (tmp_path / "costcap-ledger.db").exists()
 
 
 NOW = datetime(2026, 3, 15, 12, tzinfo=UTC)  # 14.5 of March's 31 days gone
@@ -205,7 +205,7 @@ def test_pacing_alert_is_printed_once(
     the same period stays quiet."""
     from costcap.guard import Guard
 
-    monkeypatch.chdir(tmp_path)  # no ./costcap.db: the period's own average is the rate
+    monkeypatch.chdir(tmp_path)  # no ./costcap-ledger.db: the period's own average is the rate
     config = pacing_config(tmp_path, None)
     guard = Guard.from_config(config, notifiers=[], clock=lambda: NOW)
     ticket = guard.admit(model="gpt-4o-mini", reserve_usd="9")

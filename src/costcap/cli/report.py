@@ -3,7 +3,7 @@
 
 Every report prints a table, or ``--json`` (exact decimal strings) or ``--csv``, and takes the
 same options: ``--since`` / ``--until``, ``--user`` / ``--feature`` / ``--model``, and the
-ledger: ``--ledger URL``, else ``[ledger] url`` in costcap.toml, else ``sqlite:///costcap.db``.
+ledger: ``--ledger URL``, else ``[ledger] url`` in costcap.toml, else ``sqlite:///costcap-ledger.db``.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ report_app = typer.Typer(
 )
 app.add_typer(report_app, name="report")
 
-DEFAULT_LEDGER = "sqlite:///costcap.db"
+DEFAULT_LEDGER = "sqlite:///costcap-ledger.db"
 
 Since = Annotated[
     str | None,
@@ -66,7 +66,7 @@ Model = Annotated[str | None, typer.Option(help="Only calls billed to this model
 Ledger = Annotated[
     str | None,
     typer.Option(
-        help="Ledger URL (default: \\[ledger] url in costcap.toml, else sqlite:///costcap.db)."
+        help="Ledger URL (default: \\[ledger] url in costcap.toml, else sqlite:///costcap-ledger.db)."
     ),
 ]
 Config = Annotated[Path | None, typer.Option(help="costcap.toml (default: ./costcap.toml).")]

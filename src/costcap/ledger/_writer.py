@@ -136,12 +136,12 @@ class Ledger:
 
     def __init__(
         self,
-        url: str = "sqlite:///costcap.db",
+        url: str = "sqlite:///costcap-ledger.db",  # not the guard's file: no shared lock
         *,
         spool_dir: str | os.PathLike[str] | None = None,
         fsync: FsyncPolicy = "interval",
         fsync_interval_s: float = 0.1,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
         flush_interval_s: float = 0.2,
         segment_bytes: int = 64 * 2**20,
         adopt_interval_s: float = 5.0,

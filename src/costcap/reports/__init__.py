@@ -4,7 +4,7 @@
 
     from costcap.reports import Reports
 
-    with Reports.open("sqlite:///costcap.db") as reports:
+    with Reports.open("sqlite:///costcap-ledger.db") as reports:
         reports.by_feature(since=date(2026, 3, 1), until=date(2026, 3, 31))
         reports.top_users(limit=10, feature="chat")
         reports.over_time(granularity="week", model="gpt-4o")
