@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +32,8 @@ def demo(
     from costcap.demo import simulate_day
     from costcap.demo._report import render_day
 
-    console = Console(width=max(Console().width, 110))
+    os.environ.setdefault("COLUMNS", "150")  # the report tables are wide; this process only
+    console = Console()
     console.rule("[bold]1. Cost before you build[/bold]")
     console.print(
         "costcap estimate --model claude-sonnet-4-5 --daily-calls 1000 "
@@ -46,10 +48,12 @@ def demo(
     console.rule("[bold]2. A day of traffic through costcap[/bold]")
     console.print(
         f"{calls:,} calls from {users} users across 4 features (chat, summarize, search, code) "
-        "via the real openai and anthropic SDKs to costcap's fake provider; every call is bounded "
-        "by policy, reserved in its budgets (global $4/day, each user $0.12/day, code $0.30/month "
-        "soft) and rate limits (each user 30 calls a minute, 20,000 tokens an hour, 3 in flight) "
-        "in one atomic step on the embedded SQLite store, then settled with its exact cost."
+        "through the real openai and anthropic SDKs wrapped by costcap (two lines) to costcap's "
+        "fake provider. A costcap.toml sets the policy, the budgets (global $4/day, each user "
+        "$0.12/day, code $0.30/month soft) and the rate limits (each user 30 calls a minute, "
+        "20,000 tokens an hour, 3 in flight); every call is bounded, admitted in one atomic step "
+        "on the embedded SQLite store, metered (some users abandon streams mid-answer), settled "
+        "with its exact cost and recorded in the cost ledger."
     )
     with tempfile.TemporaryDirectory() as tmp:
         where = workdir or Path(tmp)
@@ -65,11 +69,11 @@ def demo(
             task = progress.add_task("simulating the day", total=calls, spent="0.00")
             spent = [Decimal(0)]
 
-            def tick(outcome: object) -> None:
-                spent[0] += getattr(outcome, "cost_usd", Decimal(0))
-                progress.update(task, advance=1, spent=f"{spent[0]:.4f}")
+            def tick(outcome: object, spent_usd: Decimal) -> None:
+                spent[0] = spent_usd
+                progress.update(task, advance=1, spent=f"{spent_usd:.4f}")
 
             day = simulate_day(where, calls=calls, users=users, on_progress=tick)
         console.rule("[bold]3. The report[/bold]")
         render_day(console, day)
-        console.print(f"store: {day.store_url}")
+        console.print(f"\nstore: {day.store_url}\nledger: {day.ledger_url}\nconfig: {day.config}")

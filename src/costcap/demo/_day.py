@@ -1,8 +1,9 @@
-"""Run a day of traffic through a Guard on the embedded SQLite store."""
+"""Run a day of traffic through costcap — configured by a costcap.toml, on the embedded SQLite
+store, every call recorded in the cost ledger — against the fake provider."""
 
 from __future__ import annotations
 
-from collections import Counter
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,105 +15,124 @@ import anthropic
 import openai
 
 from costcap.alerts import Alert
-from costcap.budgets import Budget
 from costcap.demo._providers import Clients, send
 from costcap.demo._traffic import Request, day_of_requests
 from costcap.errors import BudgetExceeded
 from costcap.guard import Guard
-from costcap.limits import RateLimit, RateLimited
-from costcap.policy import Policy, PolicyViolation, Rule
-from costcap.pricing import default_catalog, usage_from
+from costcap.ledger import CostEvent, Ledger
+from costcap.limits import RateLimited
+from costcap.policy import PolicyViolation
+from costcap.pricing import default_catalog
 from costcap.testing import run_fake_provider
 
-__all__ = ["DayResult", "Outcome", "simulate_day"]
+__all__ = ["DayResult", "Outcome", "simulate_day", "write_config"]
+
+CONFIG = """\
+# The demo product's costcap.toml: what a team would write.
+[guard]
+store = "sqlite:///{db}"
+
+[ledger]
+url = "sqlite:///{ledger}"
+
+[policy]
+default_max_tokens = 512
+max_tokens_cap = 4096
+
+[policy.features.code]
+max_tokens_cap = 2000
+
+[policy.features.summarize]
+default_max_tokens = 300
+allowed_models = ["gpt-4o-mini"]
+
+[[budgets]]
+scope = "global"
+period = "day"
+limit_usd = "4"
+
+[[budgets]]
+scope = "user:*"
+period = "day"
+limit_usd = "0.12"
+
+[[budgets]]
+scope = "feature:code"
+period = "month"
+limit_usd = "0.30"
+mode = "soft"
+
+[[limits]]
+rate = "30/minute"
+per = "user"
+
+[[limits]]
+rate = "20000 tokens/hour"
+per = "user"
+
+[[limits]]
+rate = "3 concurrent"
+per = "user"
+"""
+
+
+def write_config(workdir: Path) -> Path:
+    path = workdir / "costcap.toml"
+    path.write_text(CONFIG.format(db=workdir / "costcap.db", ledger=workdir / "costcap-ledger.db"))
+    return path
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     request: Request
     status: Literal["ok", "refused", "error"]
-    cost_usd: Decimal = Decimal(0)
-    reserved_usd: Decimal = Decimal(0)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    max_tokens: int = 0
-    clamped: bool = False
-    injected: bool = False
     refused_by: str = ""
+
+
+class Spend:
+    """A Guard observer keeping the running spend for the progress bar."""
+
+    def __init__(self) -> None:
+        self.pico = 0
+        self.cut = 0
+        self.cut_pico = 0
+        self._lock = threading.Lock()
+
+    def on_event(self, event: CostEvent) -> None:
+        with self._lock:
+            self.pico += event.cost_pico
+            if event.status == "cut":
+                self.cut += 1
+                self.cut_pico += event.cost_pico
 
 
 @dataclass
 class DayResult:
     outcomes: list[Outcome]
     alerts: list[Alert]
-    budgets: list[dict[str, object]]
-    provider_billed_usd: Decimal
+    provider_billed_pico: int
+    recorded_pico: int
+    cut_streams: int
+    billed_cut_pico: int  # what the provider billed for the streams users abandoned
+    recorded_cut_pico: int
+    config: Path
+    ledger_url: str
     store_url: str
-    policy: Policy
-    config: list[Budget] = field(default_factory=list)
+    budgets: list[dict[str, object]] = field(default_factory=list)
 
 
-def demo_budgets() -> list[Budget]:
-    return [
-        Budget(scope="global", period="day", limit_usd=4),
-        Budget(scope="user:*", period="day", limit_usd="0.12"),
-        Budget(scope="feature:code", period="month", limit_usd="0.30", mode="soft"),
-    ]
-
-
-def demo_limits() -> list[RateLimit]:
-    return [
-        RateLimit("30/minute", per="user"),
-        RateLimit("20000 tokens/hour", per="user"),
-        RateLimit("3 concurrent", per="user"),
-    ]
-
-
-def demo_policy() -> Policy:
-    return Policy(
-        default_max_tokens=512,
-        max_tokens_cap=4096,
-        features={
-            "code": Rule(max_tokens_cap=2000),
-            "summarize": Rule(default_max_tokens=300, allowed_models=["gpt-4o-mini"]),
-        },
-    )
-
-
-def _run_one(guard: Guard, clients: Clients, request: Request) -> Outcome:
-    feature = request.feature
+def _run_one(clients: Clients, request: Request) -> Outcome:
     try:
-        ticket = guard.admit(
-            model=feature.model,
-            messages=request.messages,
-            max_tokens=feature.max_tokens,
-            user_id=request.user,
-            feature=feature.name,
-        )
+        send(clients, request)
     except BudgetExceeded as exc:
-        return Outcome(request, "refused", refused_by=f"budget {exc.budget}")
+        return Outcome(request, "refused", f"budget {exc.budget}")
     except RateLimited as exc:
-        return Outcome(request, "refused", refused_by=f"rate limit {exc.rule}")
+        return Outcome(request, "refused", f"rate limit {exc.rule}")
     except PolicyViolation as exc:
-        return Outcome(request, "refused", refused_by=f"policy: {exc}")
-    try:
-        usage = send(clients, request, ticket.max_tokens)
+        return Outcome(request, "refused", f"policy: {exc}")
     except (openai.APIError, anthropic.APIError):
-        guard.release(ticket)
-        return Outcome(request, "error", reserved_usd=ticket.reserved_usd)
-    cost = guard.settle(ticket, usage)
-    counted = usage_from(usage)
-    return Outcome(
-        request,
-        "ok",
-        cost_usd=cost.total_usd,
-        reserved_usd=ticket.reserved_usd,
-        input_tokens=counted.input_tokens,
-        output_tokens=counted.output_tokens,
-        max_tokens=ticket.max_tokens,
-        clamped=ticket.clamped,
-        injected=ticket.injected,
-    )
+        return Outcome(request, "error")
+    return Outcome(request, "ok")
 
 
 def simulate_day(
@@ -121,49 +141,47 @@ def simulate_day(
     calls: int = 1000,
     users: int = 60,
     workers: int = 8,
-    on_progress: Callable[[Outcome], None] | None = None,
+    on_progress: Callable[[Outcome, Decimal], None] | None = None,
 ) -> DayResult:
-    """Send ``calls`` requests through a Guard on ``workdir/costcap.db`` and the fake provider."""
-    store_url = f"sqlite:///{workdir / 'costcap.db'}"
+    """Send ``calls`` requests through costcap-wrapped SDKs; every call lands in the ledger."""
+    config = write_config(workdir)
+    ledger_url = f"sqlite:///{workdir / 'costcap-ledger.db'}"
     alerts: list[Alert] = []
-    policy = demo_policy()
-    guard = Guard(
-        store_url,
-        budgets=demo_budgets(),
-        limits=demo_limits(),
-        policy=policy,
-        notifiers=[alerts.append],
-    )
+    spend = Spend()
+    ledger = Ledger(ledger_url)
+    guard = Guard.from_config(config, notifiers=[alerts.append], observers=[ledger, spend])
     requests = day_of_requests(calls, users)
+    outcomes: list[Outcome] = []
     with run_fake_provider() as fp:
-        clients = Clients(fp.openai_base_url, fp.anthropic_base_url)
-        outcomes: list[Outcome] = []
+        clients = Clients(guard, fp.openai_base_url, fp.anthropic_base_url)
         with ThreadPoolExecutor(workers) as pool:
-            for outcome in pool.map(lambda r: _run_one(guard, clients, r), requests):
+            for outcome in pool.map(lambda r: _run_one(clients, r), requests):
                 outcomes.append(outcome)
                 if on_progress is not None:
-                    on_progress(outcome)
+                    on_progress(outcome, Decimal(spend.pico) / 10**12)
         clients.close()
         catalog = default_catalog()
-        billed = sum(
-            (
-                catalog.cost(
-                    served.model or "",
-                    {
-                        "input_tokens": served.input_tokens,
-                        "output_tokens": served.output_tokens,
-                        "cache_read_tokens": served.cached_tokens,
-                        "cache_write_tokens": served.cache_write_tokens,
-                    },
-                ).total_usd
-                for served in fp.requests
-                if served.billed
-            ),
-            Decimal(0),
-        )
+        billed = billed_cut = 0
+        for served in fp.requests:
+            if not served.billed:
+                continue
+            pico = catalog.cost(
+                served.model or "",
+                {
+                    "input_tokens": served.input_tokens,
+                    "output_tokens": served.output_tokens,
+                    "cache_read_tokens": served.cached_tokens,
+                    "cache_write_tokens": served.cache_write_tokens,
+                },
+            ).total_pico
+            billed += pico
+            billed_cut += pico if served.disconnect == "client" else 0
+    ledger.flush(timeout=30)
+    ledger.close()
     status: list[dict[str, object]] = [dict(row) for row in guard.status()]
-    heavy = Counter(o.request.user for o in outcomes).most_common(3)
-    for user, _ in heavy:
-        status += [dict(r) for r in guard.status(user_id=user) if r["scope"] == "user:*"]
     guard.close()
-    return DayResult(outcomes, alerts, status, billed, store_url, policy, demo_budgets())
+    store_url = f"sqlite:///{workdir / 'costcap.db'}"
+    return DayResult(
+        outcomes, alerts, billed, spend.pico, spend.cut, billed_cut, spend.cut_pico,
+        config, ledger_url, store_url, status,
+    )  # fmt: skip

@@ -1,4 +1,4 @@
-"""Send one admitted request through the real SDKs and return the provider's usage."""
+"""Send one request through the costcap-wrapped SDKs (two-line adoption) to the fake provider."""
 
 from __future__ import annotations
 
@@ -8,58 +8,62 @@ import anthropic
 import openai
 
 from costcap.demo._traffic import Request
+from costcap.guard import Guard
+from costcap.integrations.wrap import wrap
 
 __all__ = ["Clients", "send"]
 
+ABANDON_AFTER_CHUNKS = 3  # a user who closes the tab mid-answer
+
 
 class Clients:
-    def __init__(self, openai_base_url: str, anthropic_base_url: str) -> None:
-        self.openai = openai.OpenAI(base_url=openai_base_url, api_key="demo", max_retries=2)
-        self.anthropic = anthropic.Anthropic(
-            base_url=anthropic_base_url, api_key="demo", max_retries=2
+    def __init__(self, guard: Guard, openai_base_url: str, anthropic_base_url: str) -> None:
+        self._raw = (
+            openai.OpenAI(base_url=openai_base_url, api_key="demo", max_retries=2),
+            anthropic.Anthropic(base_url=anthropic_base_url, api_key="demo", max_retries=2),
         )
+        self.openai = wrap(self._raw[0], guard=guard)
+        self.anthropic = wrap(self._raw[1], guard=guard)
 
     def close(self) -> None:
-        self.openai.close()
-        self.anthropic.close()
+        for client in self._raw:
+            client.close()
 
 
-def send(clients: Clients, request: Request, max_tokens: int) -> Any:
-    """Make the call with the max_tokens the guard decided; return the SDK's usage object."""
-    model, headers = request.feature.model, {"x-fake-output-tokens": str(request.output_tokens)}
-    messages: Any = request.messages  # plain dicts; the SDKs' TypedDicts describe the same JSON
-    api = request.feature.api
-    if api == "anthropic":
+def send(clients: Clients, request: Request) -> None:
+    """Make the call as the product's code would; costcap bounds, admits, meters and settles it."""
+    feature = request.feature
+    who: dict[str, Any] = {
+        "costcap_user_id": request.user,
+        "costcap_feature": feature.name,
+        "extra_headers": {"x-fake-output-tokens": str(request.output_tokens)},
+    }
+    if feature.max_tokens is not None:
+        who["max_tokens"] = feature.max_tokens
+    messages: Any = request.messages
+    if feature.api == "anthropic":
         if request.stream:
             with clients.anthropic.messages.stream(
-                model=model, max_tokens=max_tokens, messages=messages, extra_headers=headers
-            ) as stream:
-                for _ in stream.text_stream:
-                    pass
-                return stream.get_final_message().usage
-        message = clients.anthropic.messages.create(
-            model=model, max_tokens=max_tokens, messages=messages, extra_headers=headers
-        )
-        return message.usage
-    if api == "openai-chat":
+                model=feature.model, messages=messages, **who
+            ) as s:
+                for n, _ in enumerate(s.text_stream):
+                    if request.abandon and n + 1 >= ABANDON_AFTER_CHUNKS:
+                        break
+            return
+        clients.anthropic.messages.create(model=feature.model, messages=messages, **who)
+        return
+    if feature.api == "openai-chat":
         if request.stream:
-            usage = None
             chunks = clients.openai.chat.completions.create(
-                model=model,
-                messages=messages,
-                max_tokens=max_tokens,
-                stream=True,
-                stream_options={"include_usage": True},
-                extra_headers=headers,
+                model=feature.model, messages=messages, stream=True, **who
             )
-            for chunk in chunks:
-                usage = chunk.usage or usage
-            return usage
-        completion = clients.openai.chat.completions.create(
-            model=model, messages=messages, max_tokens=max_tokens, extra_headers=headers
-        )
-        return completion.usage
-    response = clients.openai.responses.create(
-        model=model, input=messages, max_output_tokens=max_tokens, extra_headers=headers
-    )
-    return response.usage
+            with chunks:
+                for n, _ in enumerate(chunks):
+                    if request.abandon and n + 1 >= ABANDON_AFTER_CHUNKS:
+                        break
+            return
+        clients.openai.chat.completions.create(model=feature.model, messages=messages, **who)
+        return
+    if "max_tokens" in who:
+        who["max_output_tokens"] = who.pop("max_tokens")
+    clients.openai.responses.create(model=feature.model, input=messages, **who)

@@ -52,6 +52,7 @@ class Request:
     messages: list[dict[str, Any]]
     output_tokens: int  # what the fake provider will generate (steered by header)
     stream: bool
+    abandon: bool = False  # the user leaves mid-stream
 
 
 def day_of_requests(calls: int, users: int, seed: int = 2026) -> list[Request]:
@@ -72,7 +73,8 @@ def day_of_requests(calls: int, users: int, seed: int = 2026) -> list[Request]:
                 feature=feature,
                 messages=messages,
                 output_tokens=rng.randint(*feature.output),
-                stream=rng.random() < feature.stream,
+                stream=(stream := rng.random() < feature.stream),
+                abandon=stream and rng.random() < 0.15,
             )
         )
     return out
