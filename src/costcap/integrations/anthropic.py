@@ -53,6 +53,12 @@ from costcap.integrations._anthropic_streams import (
     MeteredStream,
 )
 from costcap.integrations._attribution import Attribution
+from costcap.integrations._client import (
+    GuardedAsyncClient,
+    GuardedClient,
+    GuardedSyncClient,
+    refuse_unguarded,
+)
 from costcap.integrations._meter import StreamCut
 from costcap.ticket import Ticket
 
@@ -73,12 +79,14 @@ _SPENDING = frozenset({"create", "stream", "parse", "tool_runner", "with_raw_res
 _BATCH_SPENDING = frozenset({"create", "with_raw_response", "with_streaming_response"})
 
 
+_HINT = (
+    "Use messages.create() / messages.stream() on the wrapped client, or the unwrapped client "
+    "(`.unguarded`) with guard.admit/settle."
+)
+
+
 def _unguarded(what: str) -> NoReturn:
-    raise NotImplementedError(
-        f"costcap does not guard {what}: it would spend without a reservation. Use "
-        "messages.create() / messages.stream() on the wrapped client, or the unwrapped client "
-        "(`.unguarded`) with guard.admit/settle."
-    )
+    refuse_unguarded(what, _HINT)
 
 
 class _Refusing:
@@ -260,34 +268,16 @@ class _BetaMessages(_Refusing):
 # -- the clients ----------------------------------------------------------------------------------
 
 
-class _Client:
-    """What the sync and async guarded clients share: delegation and the guarded resources."""
+class _Client(GuardedClient):
+    """Anthropic's guarded resources."""
 
-    __slots__ = ("_costcap_client", "_costcap_default", "_costcap_guard", "_costcap_messages")
+    __slots__ = ("_costcap_messages",)
     _messages_cls: type[_Messages]
+    _refusal_hint = _HINT
 
     def __init__(self, client: Any, guard: Any, default: Attribution) -> None:
-        self._costcap_client = client
-        self._costcap_guard = guard
-        self._costcap_default = default
+        super().__init__(client, guard, default)
         self._costcap_messages = self._messages_cls(client.messages, guard, default)
-
-    # ``isinstance(wrapped, anthropic.Anthropic)`` holds, as for the client it stands for.
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:
-        return type(self._costcap_client)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._costcap_client, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _Client.__slots__:
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self._costcap_client, name, value)
-
-    def __repr__(self) -> str:
-        return f"<costcap guarded {self._costcap_client!r}>"
 
     @property
     def messages(self) -> _Messages:
@@ -297,51 +287,15 @@ class _Client:
     def beta(self) -> _Beta:
         return _Beta(self._costcap_client.beta)
 
-    @property
-    def unguarded(self) -> Any:
-        """The SDK client itself: calls made on it are NOT metered."""
-        return self._costcap_client
 
-    def with_options(self, **options: Any) -> Any:
-        """The SDK's ``with_options`` / ``copy``, guarded by the same guard and defaults."""
-        return type(self)(
-            self._costcap_client.with_options(**options), self._costcap_guard,
-            self._costcap_default,
-        )  # fmt: skip
-
-    copy = with_options
-
-    @property
-    def with_raw_response(self) -> NoReturn:
-        _unguarded("with_raw_response")
-
-    @property
-    def with_streaming_response(self) -> NoReturn:
-        _unguarded("with_streaming_response")
-
-
-class _GuardedAnthropic(_Client):
+class _GuardedAnthropic(_Client, GuardedSyncClient):
     __slots__ = ()
     _messages_cls = _SyncMessages
 
-    def __enter__(self) -> _GuardedAnthropic:
-        self._costcap_client.__enter__()
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._costcap_client.__exit__(*exc_info)
-
-
-class _GuardedAsyncAnthropic(_Client):
+class _GuardedAsyncAnthropic(_Client, GuardedAsyncClient):
     __slots__ = ()
     _messages_cls = _AsyncMessages
-
-    async def __aenter__(self) -> _GuardedAsyncAnthropic:
-        await self._costcap_client.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self._costcap_client.__aexit__(*exc_info)
 
 
 # -- entry point ----------------------------------------------------------------------------------

@@ -37,6 +37,12 @@ from openai import AsyncOpenAI, AsyncStream, OpenAI, Stream
 
 from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._attribution import Attribution
+from costcap.integrations._client import (
+    GuardedAsyncClient,
+    GuardedClient,
+    GuardedSyncClient,
+    refuse_unguarded,
+)
 from costcap.integrations._meter import StreamCut
 from costcap.integrations._openai_request import (
     Call,
@@ -88,12 +94,14 @@ def _usage(result: Any, ticket: Ticket, kind: str) -> object:
     return counted_usage(ticket, text)
 
 
+_HINT = (
+    "Use create() (stream=True for streams) on the wrapped client, or the unwrapped client with "
+    "guard.admit/settle."
+)
+
+
 def _unguarded(what: str) -> NoReturn:
-    raise NotImplementedError(
-        f"costcap does not guard {what}: it would spend without a reservation. Use create() "
-        "(stream=True for streams) on the wrapped client, or the unwrapped client with "
-        "guard.admit/settle."
-    )
+    refuse_unguarded(what, _HINT)
 
 
 # -- the calls --------------------------------------------------------------------------------
@@ -254,39 +262,18 @@ class _Chat:
 # -- the clients ------------------------------------------------------------------------------
 
 
-class _Client:
-    """What the sync and async guarded clients share: delegation and lazy guarded resources."""
+class _Client(GuardedClient):
+    """OpenAI's guarded resources, built lazily."""
 
-    __slots__ = ("_costcap_chat", "_costcap_client", "_costcap_default", "_costcap_guard",
-                 "_costcap_responses")  # fmt: skip
+    __slots__ = ("_costcap_chat", "_costcap_responses")
     _completions_cls: type[_Resource]
     _responses_cls: type[_Resource]
+    _refusal_hint = _HINT
 
     def __init__(self, client: Any, guard: Any, default: Attribution) -> None:
-        self._costcap_client = client
-        self._costcap_guard = guard
-        self._costcap_default = default
+        super().__init__(client, guard, default)
         self._costcap_chat: _Chat | None = None
         self._costcap_responses: _Resource | None = None
-
-    # ``isinstance(wrapped, openai.OpenAI)`` holds, as for the client it stands for.
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:
-        return type(self._costcap_client)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_costcap_"):  # not set yet (copy, unpickling): no recursion
-            raise AttributeError(name)
-        return getattr(self._costcap_client, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _Client.__slots__:
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self._costcap_client, name, value)
-
-    def __repr__(self) -> str:
-        return f"<costcap guarded {self._costcap_client!r}>"
 
     @property
     def chat(self) -> _Chat:
@@ -306,45 +293,14 @@ class _Client:
             )
         return self._costcap_responses
 
-    def with_options(self, **options: Any) -> Any:
-        """The SDK's ``with_options`` / ``copy``, guarded by the same guard and defaults."""
-        return type(self)(
-            self._costcap_client.with_options(**options), self._costcap_guard,
-            self._costcap_default,
-        )  # fmt: skip
 
-    copy = with_options
-
-    @property
-    def with_raw_response(self) -> NoReturn:
-        _unguarded("with_raw_response")
-
-    @property
-    def with_streaming_response(self) -> NoReturn:
-        _unguarded("with_streaming_response")
-
-
-class _GuardedOpenAI(_Client):
+class _GuardedOpenAI(_Client, GuardedSyncClient):
     __slots__ = ()
     _completions_cls = _Completions
     _responses_cls = _Responses
 
-    def __enter__(self) -> _GuardedOpenAI:
-        self._costcap_client.__enter__()
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._costcap_client.__exit__(*exc_info)
-
-
-class _GuardedAsyncOpenAI(_Client):
+class _GuardedAsyncOpenAI(_Client, GuardedAsyncClient):
     __slots__ = ()
     _completions_cls = _AsyncCompletions
     _responses_cls = _AsyncResponses
-
-    async def __aenter__(self) -> _GuardedAsyncOpenAI:
-        await self._costcap_client.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self._costcap_client.__aexit__(*exc_info)

@@ -1,0 +1,93 @@
+"""What every guarded SDK client shares: it stands in for the SDK's client (``isinstance`` holds),
+delegates everything it does not guard, stays guarded through ``with_options``/``copy``, and
+refuses the paths that would spend without a reservation."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, NoReturn
+
+from costcap.integrations._attribution import Attribution
+
+__all__ = ["GuardedAsyncClient", "GuardedClient", "GuardedSyncClient", "refuse_unguarded"]
+
+
+def refuse_unguarded(what: str, hint: str) -> NoReturn:
+    raise NotImplementedError(
+        f"costcap does not guard {what}: it would spend without a reservation. {hint}"
+    )
+
+
+class GuardedClient:
+    """Base of the guarded clients. Subclasses add the resources they guard; their own state
+    lives in ``__slots__`` named ``_costcap_*``; everything else goes to the SDK client."""
+
+    __slots__ = ("_costcap_client", "_costcap_default", "_costcap_guard")
+    _refusal_hint: ClassVar[str] = ""
+
+    def __init__(self, client: Any, guard: Any, default: Attribution) -> None:
+        self._costcap_client = client
+        self._costcap_guard = guard
+        self._costcap_default = default
+
+    # ``isinstance(wrapped, openai.OpenAI)`` holds, as for the client it stands for.
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return type(self._costcap_client)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_costcap_"):  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self._costcap_client, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_costcap_"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._costcap_client, name, value)
+
+    def __repr__(self) -> str:
+        return f"<costcap guarded {self._costcap_client!r}>"
+
+    @property
+    def unguarded(self) -> Any:
+        """The SDK client itself: calls made on it are NOT metered."""
+        return self._costcap_client
+
+    def with_options(self, **options: Any) -> Any:
+        """The SDK's ``with_options`` / ``copy``, guarded by the same guard and defaults."""
+        return type(self)(  # type(self) is the real class: __class__ is overridden, type() is not
+            self._costcap_client.with_options(**options), self._costcap_guard,
+            self._costcap_default,
+        )  # fmt: skip
+
+    copy = with_options
+
+    @property
+    def with_raw_response(self) -> NoReturn:
+        refuse_unguarded("with_raw_response", self._refusal_hint)
+
+    @property
+    def with_streaming_response(self) -> NoReturn:
+        refuse_unguarded("with_streaming_response", self._refusal_hint)
+
+
+class GuardedSyncClient(GuardedClient):
+    __slots__ = ()
+
+    def __enter__(self) -> GuardedSyncClient:
+        self._costcap_client.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._costcap_client.__exit__(*exc_info)
+
+
+class GuardedAsyncClient(GuardedClient):
+    __slots__ = ()
+
+    async def __aenter__(self) -> GuardedAsyncClient:
+        await self._costcap_client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._costcap_client.__aexit__(*exc_info)
