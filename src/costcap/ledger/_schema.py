@@ -87,6 +87,8 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS costcap_events_day ON costcap_events (day);
 CREATE INDEX IF NOT EXISTS costcap_events_user_ts ON costcap_events (user_id, ts);
 CREATE INDEX IF NOT EXISTS costcap_events_loop ON costcap_events (prompt_hash, ts);
+CREATE INDEX IF NOT EXISTS costcap_events_refused ON costcap_events (day, refused_by, user_id, ts)
+  WHERE status = 'refused';
 """
 
 SQLITE_DDL = f"""
