@@ -91,3 +91,21 @@ class GuardedAsyncClient(GuardedClient):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._costcap_client.__aexit__(*exc_info)
+
+
+class GuardedResource:
+    """Base of a guarded SDK resource (``client.messages``, ``client.chat.completions``…):
+    subclasses add the guarded methods; every other attribute is the real resource's."""
+
+    __slots__ = ("_default", "_guard", "_real")
+
+    def __init__(self, real: Any, guard: Any, default: Attribution) -> None:
+        self._real = real
+        self._guard = guard
+        self._default = default
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def __repr__(self) -> str:
+        return f"<costcap guarded {self._real!r}>"

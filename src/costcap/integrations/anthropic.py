@@ -56,6 +56,7 @@ from costcap.integrations._attribution import Attribution
 from costcap.integrations._client import (
     GuardedAsyncClient,
     GuardedClient,
+    GuardedResource,
     GuardedSyncClient,
     refuse_unguarded,
 )
@@ -109,21 +110,10 @@ class _Refusing:
 # -- messages -------------------------------------------------------------------------------------
 
 
-class _Messages:
+class _Messages(GuardedResource):
     """``client.messages``: ``create``/``stream``/``parse`` guarded, the rest the real one's."""
 
-    __slots__ = ("_default", "_guard", "_real")
-
-    def __init__(self, real: Any, guard: Any, default: Attribution) -> None:
-        self._real = real
-        self._guard = guard
-        self._default = default
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def __repr__(self) -> str:
-        return f"<costcap guarded {self._real!r}>"
+    __slots__ = ()
 
     @property
     def batches(self) -> _Refusing:

@@ -40,6 +40,7 @@ from costcap.integrations._attribution import Attribution
 from costcap.integrations._client import (
     GuardedAsyncClient,
     GuardedClient,
+    GuardedResource,
     GuardedSyncClient,
     refuse_unguarded,
 )
@@ -159,21 +160,10 @@ async def _arun(
     return result
 
 
-class _Resource:
+class _Resource(GuardedResource):
     """A guarded SDK resource: its guarded methods, every other attribute the real one's."""
 
-    __slots__ = ("_default", "_guard", "_real")
-
-    def __init__(self, real: Any, guard: Any, default: Attribution) -> None:
-        self._real = real
-        self._guard = guard
-        self._default = default
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def __repr__(self) -> str:
-        return f"<costcap guarded {self._real!r}>"
+    __slots__ = ()
 
     def stream(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unguarded(f"{type(self._real).__name__}.stream()")
