@@ -286,3 +286,52 @@ def test_fail_open_admits_without_a_reservation(caplog: pytest.LogCaptureFixture
     ticket = admit(guard)
     assert ticket.applied == []
     assert "fail_open" in caplog.text
+
+
+def test_ticket_ids_are_unique_hex() -> None:
+    """Request ids are 32 hex digits and do not repeat."""
+    guard = Guard("memory://", notifiers=[])
+    ids = {admit(guard).id for _ in range(2_000)}
+    assert len(ids) == 2_000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    guard.close()
+
+
+def _child_id(queue: Any) -> None:
+    from costcap.guard_core import new_id
+
+    queue.put(new_id())
+
+
+def test_a_forked_child_draws_other_ids() -> None:
+    """After a fork the child's ids differ from the parent's next ones (re-seeded)."""
+    from costcap.guard_core import new_id
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child_id, args=(queue,))
+    child.start()
+    theirs = queue.get(timeout=10)
+    child.join(10)
+    assert theirs != new_id()
+
+
+def test_a_replaced_policy_takes_effect_at_once() -> None:
+    """Assigning ``guard.policy`` applies to the next call (decisions are not kept stale)."""
+    guard = Guard("memory://", notifiers=[], policy=Policy(default_max_tokens=100))
+    assert guard.admit(model=MODEL, messages=MESSAGES).max_tokens == 100
+    guard.policy = Policy(default_max_tokens=50)
+    assert guard.admit(model=MODEL, messages=MESSAGES).max_tokens == 50
+    guard.close()
+
+
+def test_a_refused_max_tokens_is_refused_every_time() -> None:
+    """A policy violation raises on every call, not only on the first."""
+    from costcap.policy import MaxTokensExceeded
+
+    guard = Guard("memory://", notifiers=[],
+                  policy=Policy(max_tokens_cap=100, on_over_cap="refuse"))  # fmt: skip
+    for _ in range(3):
+        with pytest.raises(MaxTokensExceeded):
+            guard.admit(model=MODEL, messages=MESSAGES, max_tokens=500)
+    guard.close()

@@ -8,8 +8,8 @@ in whole micro-dollars rounded *up* from exact picodollar costs, so a counter ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Container, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TypedDict
@@ -22,6 +22,7 @@ from costcap.stores import Admission, Charge, CounterState
 __all__ = [
     "MARKER_TTL_S",
     "Applied",
+    "AppliedCache",
     "BudgetStatus",
     "alerts_due",
     "charges_for",
@@ -47,10 +48,13 @@ class Applied:
     budget: Budget
     member: str
     window: PeriodWindow
+    key: str = field(init=False)  # the counter charged now
+    window_keys: tuple[str, ...] = field(init=False)  # the counters summed against the limit
 
-    @property
-    def key(self) -> str:
-        return f"budget:{self.budget.id}:{self.member}:{self.window.bucket}"
+    def __post_init__(self) -> None:
+        prefix = f"budget:{self.budget.id}:{self.member}:"
+        object.__setattr__(self, "key", prefix + self.window.bucket)
+        object.__setattr__(self, "window_keys", tuple(prefix + b for b in self.window.window))
 
     @property
     def alert_period(self) -> str:
@@ -60,22 +64,34 @@ class Applied:
             return self.window.bucket
         return f"w{int(self.window.start.timestamp()) // self.budget.window.seconds}"
 
-    @property
-    def window_keys(self) -> tuple[str, ...]:
-        prefix = f"budget:{self.budget.id}:{self.member}:"
-        return tuple(prefix + bucket for bucket in self.window.window)
+
+AppliedCache = dict[tuple[int, str], Applied]
+_APPLIED_CACHE_ENTRIES = 50_000  # members × budgets remembered (a per-user budget: one a user)
 
 
 def charges_for(
-    budgets: Sequence[Budget], scope: CallScope, amount_micros: int, now: datetime
+    budgets: Sequence[Budget],
+    scope: CallScope,
+    amount_micros: int,
+    now: datetime,
+    cache: AppliedCache | None = None,
 ) -> tuple[list[Applied], list[Charge]]:
+    """One charge per budget that applies. ``cache`` (one per Guard) keeps each budget member's
+    ``Applied`` while its period bucket lasts, so its keys are built once per bucket."""
     applied: list[Applied] = []
     charges: list[Charge] = []
-    for budget in budgets:
+    for index, budget in enumerate(budgets):
         member = budget.applies_to(scope)
         if member is None:
             continue
-        a = Applied(budget, member, budget.window_at(now))
+        window = budget.window_at(now)
+        a = cache.get((index, member)) if cache is not None else None
+        if a is None or a.window is not window:
+            a = Applied(budget, member, window)
+            if cache is not None:
+                if len(cache) >= _APPLIED_CACHE_ENTRIES:
+                    cache.clear()
+                cache[index, member] = a
         applied.append(a)
         charges.append(
             Charge(
@@ -83,8 +99,8 @@ def charges_for(
                 window=a.window_keys,
                 limit=budget.limit_micros,
                 amount=amount_micros,
-                hard=budget.mode == "hard",
-                ttl_s=a.window.ttl_s,
+                hard=budget.hard,
+                ttl_s=window.ttl_s,
             )
         )
     return applied, charges
@@ -120,20 +136,24 @@ def _alert(a: Applied, kind: str, pct: Decimal, spent: int, reserved: int = 0) -
     )
 
 
-def alerts_due(applied: Sequence[Applied], spent: Sequence[int]) -> list[tuple[str, Alert]]:
+def alerts_due(
+    applied: Sequence[Applied], spent: Sequence[int], fired: Container[str] = ()
+) -> list[tuple[str, Alert]]:
     """(marker, alert) for every threshold that ``spent`` (micros, one per applied budget) has
-    reached. The caller fires each only if the store grants its marker for the first time."""
+    reached, except those whose marker is in ``fired``. The caller fires each only if the store
+    grants its marker for the first time. On every admission and settle: integer comparisons
+    until a threshold is reached, an Alert built only for a marker not yet fired."""
     due: list[tuple[str, Alert]] = []
     for a, amount in zip(applied, spent, strict=True):
-        limit = a.budget.limit_micros
-        for pct in a.budget.alert_at:
-            if limit and amount * 100 >= pct * limit:
-                due.append(
-                    (
-                        f"alert:{a.budget.id}:{a.member}:{a.alert_period}:{pct}",
-                        _alert(a, "threshold", pct, amount),
-                    )
-                )
+        budget = a.budget
+        if not budget.limit_micros:
+            continue
+        for pct, at in zip(budget.alert_at, budget.alert_micros, strict=True):
+            if amount < at:
+                break  # thresholds ascend
+            marker = f"alert:{budget.id}:{a.member}:{a.alert_period}:{pct}"
+            if marker not in fired:
+                due.append((marker, _alert(a, "threshold", pct, amount)))
     return due
 
 

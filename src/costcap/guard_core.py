@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
+from random import getrandbits
 from typing import Any, Literal
 
 from costcap import admission as adm
@@ -33,7 +33,7 @@ from costcap.limits import (
 )
 from costcap.money import micros_ceil_from_usd, parse_usd, to_micros_ceil
 from costcap.observe import AdmissionObserver, Observer, notify_admission, notify_event
-from costcap.policy import CostCapExceeded, Policy
+from costcap.policy import Bounds, CostCapExceeded, Policy
 from costcap.pricing import Cost, PriceCatalog, Usage, default_catalog, usage_from
 from costcap.stores import Admission, Charge, CounterState
 from costcap.ticket import Hit, Ticket
@@ -52,10 +52,22 @@ DEFAULT_STORE = "sqlite:///costcap.db"
 DEFAULT_LEASE_S = 600.0
 CONCURRENCY_RETRY_HINT_S = 1.0  # a slot frees when some call ends; we cannot know when
 Due = list[tuple[str, Alert]]
+_BOUNDS_MEMORY = 4096  # (model, feature, max_tokens) combinations remembered
+_FIRED_MEMORY = 100_000  # alert markers remembered locally (each saves the store a round trip)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A unique request id: 128 random bits, 32 hex digits.
+
+    From ``random`` (seeded from the OS, re-seeded in a forked child), not ``os.urandom``:
+    ids need uniqueness, not secrecy, and ``os.urandom`` is a system call that gives up the
+    GIL on every admission — letting a busy background thread (the ledger's drain) in.
+    """
+    return f"{getrandbits(128):032x}"
 
 
 class GuardCore:
@@ -97,6 +109,9 @@ class GuardCore:
         self.fail_open = fail_open
         self.clock = clock
         self._fired: set[str] = set()
+        self._applied: adm.AppliedCache = {}
+        self._bounds_of = self.policy
+        self._bounds: dict[tuple[str, str | None, int | None, int | None], Bounds] = {}
 
     # -- admission ---------------------------------------------------------------------------------
 
@@ -119,12 +134,7 @@ class GuardCore:
         """Policy, worst case and the charges of every budget and limit; raises a
         PolicyViolation before anything is reserved."""
         price = self.catalog.resolve(model)
-        bounds = self.policy.bound(
-            model=model,
-            feature=feature,
-            max_tokens=max_tokens,
-            model_max_output=price.max_output_tokens,
-        )
+        bounds = self._bound(model, feature, max_tokens, price.max_output_tokens)
         worst: WorstCase | None = None
         input_tokens = 0
         if reserve_usd is not None:
@@ -144,19 +154,22 @@ class GuardCore:
             model=price.model, feature=feature, user_id=user_id, api_key=api_key, endpoint=endpoint
         )
         now = self.clock()
-        applied, charges = adm.charges_for(self.budgets, scope, amount, now)
+        applied, charges = adm.charges_for(self.budgets, scope, amount, now, self._applied)
         tokens = input_tokens + bounds.max_tokens
-        amounts: dict[Kind, int] = {
-            "requests": 1, "tokens": tokens, "dollars": amount, "concurrent": 1,
-        }  # fmt: skip
-        limited, limit_list = limit_charges(
-            self.limits, scope, amounts, now_s=now.timestamp(), lease_s=self.lease_s
-        )
+        limited: list[AppliedLimit] = []
+        if self.limits:
+            amounts: dict[Kind, int] = {
+                "requests": 1, "tokens": tokens, "dollars": amount, "concurrent": 1,
+            }  # fmt: skip
+            limited, limit_charged = limit_charges(
+                self.limits, scope, amounts, now_s=now.timestamp(), lease_s=self.lease_s
+            )
+            charges += limit_charged
         ticket = Ticket(
             requested_model=model,
             prompt_hash=self._digest(model, messages, system, input, instructions),
             started=time.perf_counter(),
-            id=os.urandom(16).hex(),
+            id=new_id(),
             model=price.model,
             scope=scope,
             max_tokens=bounds.max_tokens,
@@ -170,7 +183,30 @@ class GuardCore:
             applied=applied,
             limits=limited,
         )
-        return ticket, charges + limit_list
+        return ticket, charges
+
+    def _bound(
+        self, model: str, feature: str | None, max_tokens: int | None, max_output: int | None
+    ) -> Bounds:
+        """``policy.bound``, remembered per (model, feature, max_tokens): the same few
+        combinations recur on every call. Violations raise every time (never cached)."""
+        policy = self.policy
+        if type(max_tokens) is not int and max_tokens is not None:  # let the policy say why
+            return policy.bound(
+                model=model, feature=feature, max_tokens=max_tokens, model_max_output=max_output
+            )
+        if self._bounds_of is not policy:  # policy replaced on this Guard
+            self._bounds_of, self._bounds = policy, {}
+        key = (model, feature, max_tokens, max_output)
+        found = self._bounds.get(key)
+        if found is None:
+            found = policy.bound(
+                model=model, feature=feature, max_tokens=max_tokens, model_max_output=max_output
+            )
+            if len(self._bounds) >= _BOUNDS_MEMORY:
+                self._bounds.clear()
+            self._bounds[key] = found
+        return found
 
     def _digest(
         self, model: str, messages: Any, system: Any, input: Any, instructions: Any
@@ -229,7 +265,7 @@ class GuardCore:
         if not self._event_observers:
             return
         event = CostEvent(
-            request_id=os.urandom(16).hex(), ts=self.clock(), status="refused", model=model,
+            request_id=new_id(), ts=self.clock(), status="refused", model=model,
             requested_model=model, user_id=user_id, feature=feature, api_key_id=api_key,
             endpoint=endpoint, refused_by=reason,
         )  # fmt: skip
@@ -255,7 +291,7 @@ class GuardCore:
     def admitted(self, ticket: Ticket, result: Admission) -> Due:
         """Record the state the atomic step returned; the thresholds it shows as reached."""
         ticket.spent_before = [state.spent for state in result.states[: len(ticket.applied)]]
-        return self._unfired(adm.alerts_due(ticket.applied, ticket.spent_before))
+        return adm.alerts_due(ticket.applied, ticket.spent_before, self._fired)
 
     def refused_limit(self, ticket: Ticket, result: Admission) -> AppliedLimit | None:
         """The rate limit that refused the call (None: a budget did)."""
@@ -315,7 +351,7 @@ class GuardCore:
         applied, charges = limit_charges(
             rules, scope, amounts, now_s=self.clock().timestamp(), lease_s=self.lease_s
         )
-        return Hit(os.urandom(16).hex(), applied), charges
+        return Hit(new_id(), applied), charges
 
     # -- settling ----------------------------------------------------------------------------------
 
@@ -354,7 +390,7 @@ class GuardCore:
             return []
         # At least what was spent at admission plus this call is spent now: no read needed.
         spent = [before + actuals[0] for before in ticket.spent_before]
-        return self._unfired(adm.alerts_due(ticket.applied, spent))
+        return adm.alerts_due(ticket.applied, spent, self._fired)
 
     # -- alerts, outages, status -----------------------------------------------------------------
 
@@ -362,6 +398,8 @@ class GuardCore:
         return [(marker, alert) for marker, alert in due if marker not in self._fired]
 
     def fired(self, marker: str, alert: Alert, granted: bool) -> None:
+        if len(self._fired) >= _FIRED_MEMORY:
+            self._fired.clear()  # a cache of the store's markers: bounded, the store decides
         self._fired.add(marker)
         if granted:
             notify_all(self.notifiers, alert)

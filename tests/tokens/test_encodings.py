@@ -108,3 +108,26 @@ def test_nothing_is_loaded_at_import_time() -> None:
         "assert not any(m.startswith(('bpe_openai', 'tiktoken')) for m in sys.modules)"
     )
     subprocess.run([sys.executable, "-W", "error", "-c", code], check=True)
+
+
+def test_remembered_counts_equal_fresh_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text counted twice (the second time from memory) gets the counter's own count."""
+    from costcap.tokens import _encodings
+
+    text = "You are a helpful assistant. Answer in one sentence."
+    first = count_encoded(text, "o200k_base")
+    assert _encodings._short_counts["o200k_base"][text] == first
+    monkeypatch.setitem(_encodings._short_counts, "o200k_base", {})
+    assert count_encoded(text, "o200k_base") == first
+
+
+def test_remembered_counts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memo never holds more than its limit of texts; long texts are never kept."""
+    from costcap.tokens import _encodings
+
+    monkeypatch.setitem(_encodings._short_counts, "cl100k_base", {})
+    for i in range(_encodings._SHORT_ENTRIES + 10):
+        count_encoded(f"text number {i}", "cl100k_base")
+    count_encoded("x " * _encodings._SHORT_CHARS, "cl100k_base")
+    assert len(_encodings._short_counts["cl100k_base"]) <= _encodings._SHORT_ENTRIES
+    assert all(len(t) <= _encodings._SHORT_CHARS for t in _encodings._short_counts["cl100k_base"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Literal
 
 from costcap.budgets._periods import ROLLING_BUCKETS, Period, PeriodWindow, parse_period
@@ -19,6 +19,12 @@ SCOPE_KINDS = ("feature", "user", "key", "model")
 DEFAULT_THRESHOLDS = (Decimal(50), Decimal(80), Decimal(100))
 SOFT_EXTRA_THRESHOLD = Decimal(120)
 ANONYMOUS = "-"  # the member a template charges when the call does not name one
+_MEMBER_FIELDS = {"feature": "feature", "user": "user_id", "key": "api_key", "model": "model",
+                  "endpoint": "endpoint"}  # fmt: skip
+
+
+def _ceil(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_CEILING))
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +38,8 @@ class CallScope:
     endpoint: str | None = None
 
     def member(self, kind: str) -> str | None:
-        return {
-            "feature": self.feature,
-            "user": self.user_id,
-            "key": self.api_key,
-            "model": self.model,
-            "endpoint": self.endpoint,
-        }[kind]
+        value: str | None = getattr(self, _MEMBER_FIELDS[kind])
+        return value
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class Budget:
     kind: str = field(init=False)
     member: str | None = field(init=False)  # None: global; "*": template; else one member
     alert_at: tuple[Decimal, ...] = field(init=False)
+    alert_micros: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    hard: bool = field(init=False, repr=False, compare=False)
     _cache: tuple[datetime, datetime, PeriodWindow] | None = field(
         init=False, default=None, repr=False, compare=False
     )
@@ -81,6 +84,7 @@ class Budget:
         set_(self, "limit_micros", int(micros))
         if self.mode not in ("hard", "soft"):
             raise ConfigError(f"{where}: mode must be 'hard' or 'soft', not {self.mode!r}")
+        set_(self, "hard", self.mode == "hard")
         window = (
             self.period
             if isinstance(self.period, Period)
@@ -107,6 +111,10 @@ class Budget:
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
         set_(self, "alert_at", tuple(sorted(set(marks))))
+        # The spend (micros) at which each threshold is reached: the least integer ``m`` with
+        # m × 100 ≥ pct × limit, so admission compares integers, not Decimals.
+        reached = (pct * self.limit_micros for pct in self.alert_at)
+        set_(self, "alert_micros", tuple(_ceil(at.scaleb(-2)) for at in reached))
         if self.name is None:
             set_(self, "name", f"{self.scope}/{window.label}")
 

@@ -14,6 +14,7 @@ __all__ = ["MemoryStore"]
 
 TOMBSTONE_S = 86400  # how long an expired (charged) reservation can still be settled/corrected
 _SWEEP_EVERY = 4096  # admits between sweeps of expired counters and markers
+_LEASE_SLACK = 1024  # stale lease entries tolerated beyond twice the open reservations
 
 
 @dataclass(slots=True)
@@ -65,27 +66,24 @@ class MemoryStore:
             for index, (charge, state) in enumerate(zip(charges, sums, strict=True)):
                 if charge.hard and state.spent + state.reserved + charge.amount > charge.limit:
                     return Admission(False, tuple(sums), index)
-            for charge in charges:
-                counter = self._counters.get(charge.key)
+            counters = self._counters
+            keys, amounts, spend, states = [], [], [], []
+            for charge, state in zip(charges, sums, strict=True):
+                counter = counters.get(charge.key)
                 if counter is None:
-                    counter = self._counters[charge.key] = _Counter()
+                    counter = counters[charge.key] = _Counter()
                 counter.reserved += charge.amount
                 counter.expires_at = max(counter.expires_at, now + charge.ttl_s)
+                keys.append(charge.key)
+                amounts.append(charge.amount)
+                spend.append(charge.on_expiry == "spend")
+                states.append(CounterState(state.spent, state.reserved + charge.amount))
             lease_until = now + lease_s
             self._reservations[reservation_id] = _Reservation(
-                tuple(c.key for c in charges),
-                tuple(c.amount for c in charges),
-                tuple(c.on_expiry == "spend" for c in charges),
-                lease_until,
+                tuple(keys), tuple(amounts), tuple(spend), lease_until
             )
-            heapq.heappush(self._leases, (lease_until, reservation_id))
-            return Admission(
-                True,
-                tuple(
-                    CounterState(s.spent, s.reserved + c.amount)
-                    for s, c in zip(sums, charges, strict=True)
-                ),
-            )
+            self._push_lease(lease_until, reservation_id)
+            return Admission(True, tuple(states))
 
     def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:
         with self._lock:
@@ -130,7 +128,7 @@ class MemoryStore:
             if found is None or found.charged or found.lease_until <= now:
                 return False
             found.lease_until = now + lease_s
-            heapq.heappush(self._leases, (found.lease_until, reservation_id))
+            self._push_lease(found.lease_until, reservation_id)
             return True
 
     def expire(self) -> int:
@@ -164,6 +162,16 @@ class MemoryStore:
                 spent += counter.spent
                 reserved += counter.reserved
         return CounterState(spent, reserved)
+
+    def _push_lease(self, lease_until: float, reservation_id: str) -> None:
+        """Schedule a lease. Entries of settled or extended reservations stay in the heap until
+        their time; when they outnumber the live ones the heap is rebuilt from the live ones, so
+        it never holds more than ~2× the reservations open (not every call of the last lease)."""
+        leases = self._leases
+        heapq.heappush(leases, (lease_until, reservation_id))
+        if len(leases) > 2 * len(self._reservations) + _LEASE_SLACK:
+            self._leases = [(r.lease_until, rid) for rid, r in self._reservations.items()]
+            heapq.heapify(self._leases)
 
     def _expire_locked(self, now: float) -> int:
         charged = 0

@@ -116,6 +116,13 @@ class _Counter(Protocol):
 
 _lock = threading.Lock()
 _counters: dict[str, _Counter] = {}
+# Counts of texts up to 4 KiB, memoised: every admission brings back the same roles, names
+# and — in most apps — the same system prompt, and hashing a string is ~50x cheaper than
+# counting its tokens. Bounded (≤ 1,024 entries, ≤ ~4 MB per encoding): cleared when full,
+# refilled by what recurs. Dict get/set are atomic under the GIL.
+_SHORT_CHARS: Final = 4096
+_SHORT_ENTRIES: Final = 1024
+_short_counts: dict[str, dict[str, int]] = {"o200k_base": {}, "cl100k_base": {}}
 
 
 def _counter(encoding: EncodingName) -> _Counter:
@@ -164,6 +171,8 @@ def _bindings() -> Any:
 
 def _clean(text: str) -> str:
     """Replace lone surrogates by U+FFFD, exactly as tiktoken does before encoding."""
+    if text.isascii():  # the common case, checked without encoding the whole text
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -212,8 +221,19 @@ def count_encoded(text: str, encoding: EncodingName) -> int:
     """
     if not text:
         return 0
+    if len(text) <= _SHORT_CHARS:  # roles, names, system prompts: the same texts recur
+        cached = _short_counts[encoding].get(text)
+        if cached is not None:
+            return cached
     counter = _counter(encoding)
-    text = _clean(text)
-    if len(text) <= _CHUNK_CHARS:
-        return counter.count(text)
-    return sum(counter.count(piece) for piece in split_safely(text))
+    count = (
+        counter.count(_clean(text))
+        if len(text) <= _CHUNK_CHARS
+        else sum(counter.count(piece) for piece in split_safely(_clean(text)))
+    )
+    if len(text) <= _SHORT_CHARS:
+        short = _short_counts[encoding]
+        if len(short) >= _SHORT_ENTRIES:
+            short.clear()  # bounded memory; refilled by what recurs
+        short[text] = count
+    return count

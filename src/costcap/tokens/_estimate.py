@@ -141,13 +141,18 @@ def openai_tally(tally: Tally, model: str, image_tokens: int | None) -> tuple[in
     encoding = encoding_for_model(model)
     if encoding is None:
         raise ValueError(f"{model!r} has no OpenAI encoding")
-    exact_part = sum(count_encoded(text, encoding) for text in tally.texts)
-    exact_part += OPENAI_REPLY_PRIMING + OPENAI_TOKENS_PER_MESSAGE * tally.messages
+    exact_part = OPENAI_REPLY_PRIMING + OPENAI_TOKENS_PER_MESSAGE * tally.messages
     exact_part += OPENAI_TOKENS_PER_NAME * tally.names
-    per_image = image_tokens_for(model) if image_tokens is None else image_tokens
-    images = per_image * tally.images
-    approx = sum(count_encoded(text, encoding) for text in tally.approx)
-    approx_bound = sum(upper_bound_text(text) + OPENAI_APPROX_SLACK for text in tally.approx)
+    for text in tally.texts:
+        exact_part += count_encoded(text, encoding)
+    images = 0
+    if tally.images:
+        per_image = image_tokens_for(model) if image_tokens is None else image_tokens
+        images = per_image * tally.images
+    approx = approx_bound = 0
+    for text in tally.approx:
+        approx += count_encoded(text, encoding)
+        approx_bound += upper_bound_text(text) + OPENAI_APPROX_SLACK
     if tally.has_tools:
         approx += OPENAI_TOOLS_TOKENS
         approx_bound += OPENAI_TOOLS_TOKENS
