@@ -5,7 +5,9 @@
 
 Every figure is a median over ``--repeat`` rounds of the p50 of ``--calls`` sequential calls,
 bare and wrapped calls interleaved round by round (so drift on a shared machine hits both).
-The wrapped client runs a Guard on ``memory://`` with a global budget and an event observer.
+The wrapped client runs a Guard on ``memory://`` with a global budget and a real ``Ledger``
+(SQLite, spool on local disk) recording every call. Each call sends a fixed system prompt and a
+user question that differs from call to call.
 
 1. **over HTTP** — the real ``openai`` SDK against the fake provider, served by a separate
    process (its own core and GIL): p50 of a wrapped call minus p50 of a bare call, chat
@@ -24,12 +26,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -42,36 +47,56 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from costcap import AsyncGuard, Budget, Guard
 from costcap.integrations.wrap import wrap
-from costcap.ledger import CostEvent
+from costcap.ledger import Ledger
 
 MODEL = "gpt-4o-mini"
-MESSAGES: list[ChatCompletionMessageParam] = [
-    {"role": "user", "content": "Summarise the plot of Hamlet in one sentence."}
-]
+SYSTEM: ChatCompletionMessageParam = {
+    "role": "system",
+    "content": "You are the support assistant of a bookshop. Answer in one short sentence.",
+}
+_asked = itertools.count()
 LITELLM_PYTHON = "/tmp/litellm-venv/bin/python"
 
 
-class Events:
-    """The event observer the benchmark keeps on (a ledger or metrics exporter stands here)."""
+def messages() -> list[ChatCompletionMessageParam]:
+    """A fixed system prompt and a user question that differs on every call (as in an app:
+    nothing about the user's text can be remembered from the previous call)."""
+    question = f"Summarise the plot of Hamlet in one sentence (#{next(_asked)})."
+    return [SYSTEM, {"role": "user", "content": question}]
+
+
+class Ledgers:
+    """The ledgers the benchmark's guards record to (SQLite, in a temporary directory)."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self.dir = tempfile.mkdtemp(prefix="costcap-bench-wrap-")
+        self.open: list[Ledger] = []
 
-    def on_event(self, event: CostEvent) -> None:
-        self.count += 1
+    def new(self) -> Ledger:
+        ledger = Ledger(f"sqlite:///{self.dir}/ledger-{len(self.open)}.db")
+        self.open.append(ledger)
+        return ledger
+
+    def close(self) -> None:
+        for ledger in self.open:
+            ledger.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+LEDGERS = Ledgers()
 
 
 def guard() -> Guard:
     return Guard(
         "memory://", budgets=[Budget(scope="global", period="day", limit_usd=10**9)],
-        notifiers=[], observers=[Events()],
+        notifiers=[], observers=[LEDGERS.new()],
     )  # fmt: skip
 
 
 def async_guard() -> AsyncGuard:
     return AsyncGuard(
         "memory://", budgets=[Budget(scope="global", period="day", limit_usd=10**9)],
-        notifiers=[], observers=[Events()],
+        notifiers=[], observers=[LEDGERS.new()],
     )  # fmt: skip
 
 
@@ -119,7 +144,7 @@ def canned(base_url: str) -> dict[str, bytes]:
             ("sse", {"stream": True}),
             ("sse+usage", {"stream": True, "stream_options": {"include_usage": True}}),
         ):
-            response = http.post("/chat/completions", json={"model": MODEL, "messages": MESSAGES,
+            response = http.post("/chat/completions", json={"model": MODEL, "messages": messages(),
                                                             **extra})  # fmt: skip
             bodies[key] = response.content
     return bodies
@@ -145,21 +170,22 @@ def mock_transport(bodies: dict[str, bytes]) -> httpx2.MockTransport:
 
 def call(client: openai.OpenAI, stream: bool) -> None:
     if stream:
-        with client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True) as chunks:
+        sent = messages()
+        with client.chat.completions.create(model=MODEL, messages=sent, stream=True) as chunks:
             for _ in chunks:
                 pass
     else:
-        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+        client.chat.completions.create(model=MODEL, messages=messages())
 
 
 async def acall(client: openai.AsyncOpenAI, stream: bool) -> None:
     if stream:
-        chunks = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+        chunks = await client.chat.completions.create(model=MODEL, messages=messages(), stream=True)
         async with chunks:
             async for _ in chunks:
                 pass
     else:
-        await client.chat.completions.create(model=MODEL, messages=MESSAGES)
+        await client.chat.completions.create(model=MODEL, messages=messages())
 
 
 def timed(fn: Callable[[], object], calls: int) -> list[float]:
@@ -300,14 +326,19 @@ def breakdown(bodies: dict[str, bytes], calls: int, stream: bool) -> dict[str, f
 LITELLM_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, statistics, sys, time
+    import itertools
     import litellm
 
     litellm.suppress_debug_info = True
     calls, repeat = int(sys.argv[1]), int(sys.argv[2])
-    messages = [{"role": "user", "content": "Summarise the plot of Hamlet in one sentence."}]
+    system = {"role": "system", "content":
+              "You are the support assistant of a bookshop. Answer in one short sentence."}
+    asked = itertools.count()
     text = " hi" * 20  # LiteLLM's mock streams 3 characters a chunk: 20 chunks
 
     async def one(stream):
+        messages = [system, {"role": "user", "content":
+                    f"Summarise the plot of Hamlet in one sentence (#{next(asked)})."}]
         if stream:
             response = await litellm.acompletion(model="gpt-4o-mini", messages=messages,
                                                  mock_response=text, stream=True)
@@ -330,7 +361,7 @@ LITELLM_SCRIPT = textwrap.dedent(
             await p50(stream, max(20, calls // 10))
             out["stream" if stream else "plain"] = statistics.median(
                 [await p50(stream, calls) for _ in range(repeat)])
-        response = await litellm.acompletion(model="gpt-4o-mini", messages=messages,
+        response = await litellm.acompletion(model="gpt-4o-mini", messages=[system],
                                              mock_response=text)
         out["cost"] = (response._hidden_params or {}).get("response_cost")
         await asyncio.sleep(0.5)  # let its background logging tasks finish
@@ -451,8 +482,11 @@ def main() -> None:
     finally:
         process.terminate()
         process.wait(10)
-    in_process_rows(bodies, calls, repeat)
-    work_rows(bodies, calls, repeat)
+    try:
+        in_process_rows(bodies, calls, repeat)
+        work_rows(bodies, calls, repeat)
+    finally:
+        LEDGERS.close()
     if not args.no_litellm:
         litellm_rows(args.litellm_python, calls, repeat)
 

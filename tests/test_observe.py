@@ -116,3 +116,26 @@ def test_a_failing_observer_does_not_break_the_call(caplog: pytest.LogCaptureFix
     ticket = guard.admit(model="gpt-4o", messages=HELLO, max_tokens=5)
     guard.settle(ticket, {"input_tokens": 8, "output_tokens": 5})
     assert "exporter down" in caplog.text
+
+
+def test_prompt_hash_is_the_same_in_another_process() -> None:
+    """Two replicas digest the same request alike (hash randomisation plays no part)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from costcap import Guard\n"
+        "class R:\n"
+        "    def on_event(self, e): print(e.prompt_hash)\n"
+        "g = Guard('memory://', notifiers=[], observers=[R()])\n"
+        "g.release(g.admit(model='gpt-4o', messages=[{'role': 'user', 'content': 'Hi'}],"
+        " max_tokens=5))\n"
+    )
+    hashes = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
+        for seed in ("1", "2")
+    }  # fmt: skip
+    assert len(hashes) == 1
+    assert len(hashes.pop()) == 32

@@ -10,7 +10,8 @@ from costcap.admission import Applied, micros_usd
 from costcap.budgets import CallScope
 from costcap.limits import AppliedLimit
 from costcap.pricing import Cost, ModelPrice
-from costcap.worst_case import WorstCase
+from costcap.tokens import TokenCount
+from costcap.worst_case import WorstCase, worst_case_for
 
 __all__ = ["Hit", "Ticket"]
 
@@ -27,7 +28,7 @@ class Ticket:
     requested_max_tokens: int | None
     clamped: bool  # the request asked for more than the cap and got the cap
     injected: bool  # the request carried no max_tokens; the policy's default was set
-    worst_case: WorstCase | None  # None when admitted with an explicit dollar amount
+    counted: TokenCount | None  # the input as counted; None when admitted with a dollar amount
     price: ModelPrice = field(repr=False)  # resolved at admission: provider and time window kept
     reserved_micros: int
     reserved_tokens: int  # input counted (or bounded) + max_tokens, for token rate limits
@@ -39,6 +40,21 @@ class Ticket:
     requested_model: str | None = None  # as the caller named it (alias, snapshot, …)
     prompt_hash: str | None = None  # digest of the request, for runaway-loop detection
     started: float = 0.0  # time.perf_counter() at admission, for latency
+    input_tokens: int = 0  # the input reserved for (counted, or its bound when strict)
+    strict: bool = False  # admitted with the input's upper bound
+    cache_write: bool = False  # input reserved as a (dearer) cache write
+    _worst: WorstCase | None = field(default=None, repr=False)
+
+    @property
+    def worst_case(self) -> WorstCase | None:
+        """What was reserved, priced in full (built when first asked for; None when admitted
+        with an explicit dollar amount)."""
+        if self._worst is None and self.counted is not None:
+            self._worst = worst_case_for(
+                self.price, self.counted, max_tokens=self.max_tokens, strict=self.strict,
+                cache_write=self.cache_write,
+            )  # fmt: skip
+        return self._worst
 
     @property
     def reserved_usd(self) -> Decimal:

@@ -218,3 +218,29 @@ def test_every_priced_model_in_the_data_matches_genai_prices() -> None:
                     assert price.cost(usage).total_usd == expected, (prov.id, info.id, usage)
                     checked += 1
     assert checked > 10_000
+
+
+def test_total_pico_equals_the_worst_case_priced_in_full() -> None:
+    """The admission's object-free total equals worst_case_for's (Usage → Cost) for every priced
+    model, with and without a cache write, below and above long-context tiers."""
+    from genai_prices.data_snapshot import get_snapshot
+
+    from costcap.pricing._genai import compile_price
+    from costcap.tokens import TokenCount
+    from costcap.worst_case import dearer_cache_writes, worst_case_for
+
+    checked = 0
+    for prov in get_snapshot().providers:
+        for info in prov.models:
+            price = compile_price(prov, info, at=AT, context=None)
+            if price is None or price.output_pico_per_token is None:
+                continue
+            for tokens in (0, 1_234, 250_000):
+                counted = TokenCount(tokens=tokens, exact=True, method="o200k_base",
+                                     upper_bound=tokens)  # fmt: skip
+                for cache in (False, True):
+                    worst = worst_case_for(price, counted, max_tokens=777, cache_write=cache)
+                    write = tokens if cache and dearer_cache_writes(price) else 0
+                    assert price.total_pico(tokens, 777, write) == worst.pico, (info.id, tokens)
+                    checked += 1
+    assert checked > 5_000

@@ -70,5 +70,5 @@ def read_call(kwargs: dict[str, Any], default: Attribution, *, stream: bool = Fa
 def interrupted(ticket: Ticket, call: Call) -> Usage:
     """What a call interrupted in flight may have cost: its prompt as counted at admission, and
     ``max_tokens`` of output when not streamed (the provider finishes the generation)."""
-    counted = ticket.worst_case.input_tokens if ticket.worst_case is not None else 0
+    counted = ticket.input_tokens
     return Usage(input_tokens=counted, output_tokens=0 if call.stream else ticket.max_tokens)

@@ -99,7 +99,7 @@ class Meter:
         if self.final and self.provider_usage is not None:
             return self.provider_usage
         reported = self.provider_usage
-        counted_input = self.ticket.worst_case.input_tokens if self.ticket.worst_case else 0
+        counted_input = self.ticket.input_tokens
         output = max(self.output_tokens, reported.output_tokens if reported else 0)
         if reported is not None and reported.input_tokens:
             return Usage(

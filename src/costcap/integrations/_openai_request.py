@@ -126,18 +126,29 @@ def responses_call(kwargs: dict[str, Any], default: Attribution) -> Call:
     return Call("responses", admission, kwargs.get("stream") is True)
 
 
+def _add_to_body(kwargs: dict[str, Any], fields: Mapping[str, object]) -> None:
+    """Send ``fields`` in the request body through ``extra_body`` (merged over the caller's own).
+
+    Fields the caller did not pass go there rather than into the SDK's keyword arguments: the
+    wire is the same, but the SDK validates and transforms every keyword argument through its
+    type hints, which costs more than all of costcap's own work on the call (measured in
+    ``benchmarks/results/wrap.md``)."""
+    extra = kwargs.get("extra_body")
+    kwargs["extra_body"] = {**extra, **fields} if isinstance(extra, Mapping) else dict(fields)
+
+
 def _write_cap(kwargs: dict[str, Any], names: tuple[str, ...], value: int) -> None:
     """Set the cap in the fields the caller used (``extra_body``'s too: it wins on the wire),
-    else in the first of ``names``."""
+    else send the first of ``names`` in the body."""
     extra = kwargs.get("extra_body")
     in_extra = [n for n in names if isinstance(extra, Mapping) and n in extra]
     if in_extra:
-        assert isinstance(extra, Mapping)
-        kwargs["extra_body"] = {**extra, **dict.fromkeys(in_extra, value)}
+        _add_to_body(kwargs, dict.fromkeys(in_extra, value))
     own = [n for n in names if given(kwargs.get(n))]
-    if own or not in_extra:
-        for name in own or names[:1]:
-            kwargs[name] = value
+    for name in own:
+        kwargs[name] = value
+    if not own and not in_extra:
+        _add_to_body(kwargs, {names[0]: value})
 
 
 def apply_chat(kwargs: dict[str, Any], call: Call, ticket: Ticket) -> None:
@@ -145,7 +156,14 @@ def apply_chat(kwargs: dict[str, Any], call: Call, ticket: Ticket) -> None:
     _write_cap(kwargs, CHAT_MAX, max(1, ticket.max_tokens // call.choices))
     if call.stream:
         options = kwargs.get("stream_options")
-        merged = dict(options) if given(options) and isinstance(options, Mapping) else {}
+        if not given(options):
+            extra = kwargs.get("extra_body")
+            options = extra.get("stream_options") if isinstance(extra, Mapping) else None
+            body = dict(options) if isinstance(options, Mapping) else {}
+            call.usage_injected = body.get("include_usage") is not True
+            _add_to_body(kwargs, {"stream_options": {**body, "include_usage": True}})
+            return
+        merged = dict(options) if isinstance(options, Mapping) else {}
         call.usage_injected = merged.get("include_usage") is not True
         merged["include_usage"] = True
         kwargs["stream_options"] = merged
@@ -157,7 +175,7 @@ def apply_responses(kwargs: dict[str, Any], call: Call, ticket: Ticket) -> None:
 
 
 def _counted_input(ticket: Ticket) -> int:
-    return ticket.worst_case.input_tokens if ticket.worst_case is not None else 0
+    return ticket.input_tokens
 
 
 def counted_usage(ticket: Ticket, text: str) -> Usage:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from typing import Any, Literal
 
 from costcap.money import usd_from_pico
@@ -66,15 +68,38 @@ class CostEvent:
         return self.ts.astimezone(UTC).date()
 
     def to_json(self) -> str:
-        """One line of JSON (the spool format and the ``costcap.costs`` log line).
+        """One line of JSON (the spool format and the ``costcap.costs`` log line): the fields
+        in sorted order, compact separators, ASCII only — exactly ``json.dumps`` of
+        :meth:`_json_fields` with ``sort_keys=True``, written out by hand because this runs on
+        every call (3x faster than the encoder: no dict, no generic dispatch; a test checks
+        the two agree)."""
+        lat = self.latency_ms
+        if lat is not None and (type(lat) is not float or not math.isfinite(lat)):
+            return self._json_dumps()
+        ts = self.ts if self.ts.tzinfo is UTC else self.ts.astimezone(UTC)
+        return (
+            f'{{"api_key_id":{_s(self.api_key_id)},"cache_hit":{_b(self.cache_hit)},'
+            f'"cache_read_tokens":{self.cache_read_tokens:d},'
+            f'"cache_write_tokens":{self.cache_write_tokens:d},"cost_pico":{self.cost_pico:d},'
+            f'"cost_usd":"{usd_from_pico(self.cost_pico)}","endpoint":{_s(self.endpoint)},'
+            f'"feature":{_s(self.feature)},"input_tokens":{self.input_tokens:d},'
+            f'"latency_ms":{"null" if lat is None else float.__repr__(lat)},'
+            f'"model":{_s(self.model)},"output_tokens":{self.output_tokens:d},'
+            f'"prompt_hash":{_s(self.prompt_hash)},"provider":{_s(self.provider)},'
+            f'"refused_by":{_s(self.refused_by)},"request_id":{_s(self.request_id)},'
+            f'"requested_model":{_s(self.requested_model)},"saved_pico":{self.saved_pico:d},'
+            f'"status":{_s(self.status)},"stream":{_b(self.stream)},'
+            f'"ts":"{ts.isoformat()}","user_id":{_s(self.user_id)}}}'
+        )
 
-        On the ledger's hot path: a flat dict of the fields (``dataclasses.asdict`` deep-copies
-        and costs four times as much), encoded by one shared encoder.
-        """
+    def _json_fields(self) -> dict[str, Any]:
         data: dict[str, Any] = {name: getattr(self, name) for name in _FIELD_NAMES}
         data["ts"] = self.ts.astimezone(UTC).isoformat()
         data["cost_usd"] = str(self.cost_usd)
-        return _ENCODER.encode(data)
+        return data
+
+    def _json_dumps(self) -> str:
+        return _ENCODER.encode(self._json_fields())
 
     @classmethod
     def from_json(cls, line: str) -> CostEvent:
@@ -87,3 +112,11 @@ class CostEvent:
 
 _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(CostEvent))
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
+def _s(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def _b(value: bool) -> str:
+    return "true" if value else "false"

@@ -136,16 +136,37 @@ class ModelPrice:
         """A rate of this model (e.g. ``price.input_pico_per_token``) in USD per million tokens."""
         return None if rate is None else Decimal(rate).scaleb(-6 - self.scale).normalize()
 
+    def _rates_for(self, total_in: int) -> _Rates:
+        for threshold, tier_rates in self._tiers_desc:
+            if total_in > threshold:
+                return tier_rates
+        return self._base
+
+    def total_pico(self, input_tokens: int, output_tokens: int, cache_write: int = 0) -> int:
+        """``cost(Usage(input_tokens, output_tokens, cache_write_tokens=cache_write)).total_pico``
+        without building either object (the worst case priced on every admission). Cache writes
+        are priced at the dearer of the 5-minute and 1-hour rates."""
+        r_in, r_out, _, r_write, r_write_1h = self._rates_for(input_tokens)
+        if r_out is None:
+            if output_tokens:
+                raise UsageError(
+                    f"{self.model} has no output price (an embedding model?) but the usage "
+                    f"reports {output_tokens} output tokens"
+                )
+            r_out = 0
+        total = (
+            (input_tokens - cache_write) * r_in
+            + output_tokens * r_out
+            + cache_write * max(r_write, r_write_1h)
+            + self.request_pico
+        )
+        return -(-total // 10**self.scale) if self.scale else total
+
     def cost(self, usage: object) -> Cost:
         """The exact cost of ``usage`` (a :class:`Usage` or anything :func:`usage_from` reads)."""
         u = usage if type(usage) is Usage else usage_from(usage)
         total_in = u.input_tokens
-        rates = self._base
-        for threshold, tier_rates in self._tiers_desc:
-            if total_in > threshold:
-                rates = tier_rates
-                break
-        r_in, r_out, r_read, r_write, r_write_1h = rates
+        r_in, r_out, r_read, r_write, r_write_1h = self._rates_for(total_in)
         read = u.cache_read_tokens
         write = u.cache_write_tokens
         write_1h = u.cache_write_1h_tokens

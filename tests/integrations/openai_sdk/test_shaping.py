@@ -60,7 +60,7 @@ def test_omitted_caps_count_as_absent(guard: Guard) -> None:
     call = chat_call(kwargs, Attribution())
     ticket = guard.admit(**call.admission)
     apply_chat(kwargs, call, ticket)
-    assert kwargs["max_completion_tokens"] == 8
+    assert kwargs["extra_body"] == {"max_completion_tokens": 8}
     assert kwargs["max_tokens"] is openai.omit
 
 
@@ -80,7 +80,33 @@ def test_responses_cap_written_as_max_output_tokens(guard: Guard) -> None:
     call = responses_call(kwargs, Attribution())
     assert call.admission["instructions"] == "Be brief."
     apply_responses(kwargs, call, guard.admit(**call.admission))
-    assert kwargs["max_output_tokens"] == 8
+    assert kwargs["extra_body"] == {"max_output_tokens": 8}
+
+
+def test_injected_fields_keep_the_callers_extra_body(guard: Guard) -> None:
+    """The cap and the usage request go into the body next to what the caller sends there."""
+    kwargs: dict[str, Any] = {
+        "model": MODEL, "messages": [], "stream": True,
+        "extra_body": {"store": False, "stream_options": {"include_obfuscation": False}},
+    }  # fmt: skip
+    call = chat_call(kwargs, Attribution())
+    apply_chat(kwargs, call, guard.admit(**call.admission))
+    assert kwargs["extra_body"] == {
+        "store": False, "max_completion_tokens": 8,
+        "stream_options": {"include_obfuscation": False, "include_usage": True},
+    }  # fmt: skip
+    assert call.usage_injected
+
+
+def test_a_callers_own_cap_argument_is_rewritten_in_place() -> None:
+    """A cap the caller passed as an argument is clamped there (nothing added to the body)."""
+    guard = Guard("memory://", policy=Policy(max_tokens_cap=20), notifiers=[])
+    kwargs: dict[str, Any] = {"model": MODEL, "messages": [], "max_tokens": 50}
+    call = chat_call(kwargs, Attribution())
+    apply_chat(kwargs, call, guard.admit(**call.admission))
+    assert kwargs["max_tokens"] == 20
+    assert "extra_body" not in kwargs
+    guard.close()
 
 
 def test_background_responses_are_refused() -> None:

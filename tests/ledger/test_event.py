@@ -1,0 +1,58 @@
+"""The cost event's JSON line: the hand-written encoder agrees with ``json.dumps``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from costcap.ledger import CostEvent
+
+texts = st.none() | st.text(max_size=20)
+counts = st.integers(min_value=0, max_value=10**15)
+
+
+@given(
+    request_id=st.text(min_size=1, max_size=40),
+    offset=st.integers(min_value=-720, max_value=720),
+    status=st.sampled_from(["ok", "error", "refused", "cut"]),
+    model=st.text(max_size=30),
+    names=st.tuples(texts, texts, texts, texts, texts, texts, texts, texts),
+    tokens=st.tuples(counts, counts, counts, counts, counts, counts),
+    latency=st.none() | st.floats(allow_nan=True, allow_infinity=True),
+    flags=st.tuples(st.booleans(), st.booleans()),
+)
+def test_json_line_equals_json_dumps(  # noqa: PLR0917 - hypothesis draws each argument
+    request_id: str,
+    offset: int,
+    status: str,
+    model: str,
+    names: tuple[str | None, ...],
+    tokens: tuple[int, ...],
+    latency: float | None,
+    flags: tuple[bool, bool],
+) -> None:
+    """Every field (unicode, quotes, control characters, None, big ints, odd floats, any time
+    zone) comes out exactly as the reference encoder writes it."""
+    ts = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=timezone(timedelta(minutes=offset)))
+    requested, provider, user, feature, key, endpoint, refused, digest = names
+    event = CostEvent(
+        request_id=request_id, ts=ts, status=status, model=model,  # type: ignore[arg-type]
+        requested_model=requested, provider=provider, user_id=user, feature=feature,
+        api_key_id=key, endpoint=endpoint, input_tokens=tokens[0], output_tokens=tokens[1],
+        cache_read_tokens=tokens[2], cache_write_tokens=tokens[3], cost_pico=tokens[4],
+        saved_pico=tokens[5], latency_ms=latency, cache_hit=flags[0], stream=flags[1],
+        refused_by=refused, prompt_hash=digest,
+    )  # fmt: skip
+    assert event.to_json() == event._json_dumps()
+
+
+def test_json_line_reads_back() -> None:
+    """A line read back is the event written."""
+    user = 'a "quoted" \\ user'
+    event = CostEvent(request_id="r1", ts=datetime(2026, 3, 1, tzinfo=UTC), status="ok",
+                      model="gpt-4o", user_id=user, cost_pico=123, latency_ms=1.5)  # fmt: skip
+    assert CostEvent.from_json(event.to_json()) == event
+    assert json.loads(event.to_json())["user_id"] == 'a "quoted" \\ user'
