@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from costcap.tokens import UncountableContent, count_messages, count_responses_input
 
@@ -230,3 +232,21 @@ def test_bad_shapes_raise() -> None:
         count_messages("Hello", "gpt-4o")  # type: ignore[arg-type]
     with pytest.raises(UncountableContent):
         count_messages([USER_HELLO], "gpt-4o", tools="get_weather")  # type: ignore[arg-type]
+
+
+@given(
+    turns=st.lists(
+        st.tuples(st.sampled_from(["user", "assistant", "system", "developer"]), st.text()),
+        max_size=6,
+    ),
+    model=st.sampled_from(["gpt-4o-mini", "gpt-4"]),
+)
+def test_plain_chats_count_as_the_general_walk_does(
+    turns: list[tuple[str, str]], model: str
+) -> None:
+    """The one-pass count of role/content chats equals the tally's, bound and exactness too."""
+    from costcap.tokens._count import _result
+    from costcap.tokens._messages import tally_chat
+
+    messages = [{"role": role, "content": text} for role, text in turns]
+    assert count_messages(messages, model) == _result(tally_chat(messages), model, None, "estimate")

@@ -63,7 +63,7 @@ def pop_call_attribution(kwargs: dict[str, Any], client_default: Attribution) ->
     is for: the call's own values, else the ``attribute()`` block's, else the client's."""
     block = _CURRENT.get()
     base = client_default if block is _NOBODY else block.over(client_default)
-    if not _KWARGS.keys() & kwargs.keys():  # the hot path: nothing said on the call itself
+    if kwargs.keys().isdisjoint(_KWARGS):  # the hot path: nothing said on the call itself
         return base
     own = {field: kwargs.pop(name) for name, field in _KWARGS.items() if name in kwargs}
     return Attribution(**own).over(base)

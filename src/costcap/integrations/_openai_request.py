@@ -71,6 +71,8 @@ def _model(kwargs: Mapping[str, Any]) -> str:
 def _as_list(kwargs: dict[str, Any], name: str) -> Any:
     """The argument, made a list when it is a one-shot iterable the admission would consume."""
     value = kwargs.get(name)
+    if type(value) is list:  # the common case
+        return value
     if not given(value):
         return None
     if isinstance(value, Iterable) and not isinstance(value, list | tuple | str | bytes | Mapping):
@@ -141,7 +143,7 @@ def _write_cap(kwargs: dict[str, Any], names: tuple[str, ...], value: int) -> No
     """Set the cap in the fields the caller used (``extra_body``'s too: it wins on the wire),
     else send the first of ``names`` in the body."""
     extra = kwargs.get("extra_body")
-    in_extra = [n for n in names if isinstance(extra, Mapping) and n in extra]
+    in_extra = [n for n in names if n in extra] if isinstance(extra, Mapping) else []
     if in_extra:
         _add_to_body(kwargs, dict.fromkeys(in_extra, value))
     own = [n for n in names if given(kwargs.get(n))]

@@ -56,7 +56,8 @@ class MemoryStore:
     def admit(self, reservation_id: str, charges: Sequence[Charge], lease_s: float) -> Admission:
         with self._lock:
             now = self._clock()
-            self._expire_locked(now)
+            if self._leases and self._leases[0][0] <= now:
+                self._expire_locked(now)
             self._admits += 1
             if self._admits % _SWEEP_EVERY == 0:
                 self._sweep_locked(now)
@@ -93,16 +94,18 @@ class MemoryStore:
             if len(actuals) != len(found.keys):
                 self._reservations[reservation_id] = found
                 raise ValueError(f"{len(actuals)} actuals for {len(found.keys)} charges")
-            charged = found.expired_amounts()
-            for key, amount, done, actual in zip(
-                found.keys, found.amounts, charged, actuals, strict=True
-            ):
-                counter = self._counters.setdefault(key, _Counter())
-                if found.charged:
-                    counter.spent += actual - done
-                else:
+            counters = self._counters
+            if not found.charged:  # the common case: settled within its lease
+                for key, amount, actual in zip(found.keys, found.amounts, actuals, strict=True):
+                    counter = counters.get(key)
+                    if counter is None:
+                        counter = counters[key] = _Counter()
                     counter.reserved -= amount
                     counter.spent += actual
+                return True
+            for key, done, actual in zip(found.keys, found.expired_amounts(), actuals, strict=True):
+                counter = counters.setdefault(key, _Counter())
+                counter.spent += actual - done
             return True
 
     def release(self, reservation_id: str) -> bool:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from costcap.tokens._encodings import count_encoded, encoding_for_model
+from costcap.tokens._encodings import EncodingName, count_encoded, encoding_for_model
 from costcap.tokens._estimate import (
+    OPENAI_REPLY_PRIMING,
+    OPENAI_TOKENS_PER_MESSAGE,
     bound_tally,
     estimate_tally,
     estimate_text,
@@ -67,7 +69,28 @@ def count_messages(
     ``UncountableContent``. For models without a public tokenizer ``tokens`` is the estimate,
     or the bound when ``prefer="upper-bound"``.
     """
+    if system is None and tools is None and type(messages) is list:
+        encoding = encoding_for_model(model)
+        if encoding is not None:
+            simple = _plain_chat_tokens(messages, encoding)
+            if simple is not None:
+                return TokenCount(tokens=simple, exact=True, method=encoding, upper_bound=simple)
     return _result(tally_chat(messages, system=system, tools=tools), model, image_tokens, prefer)
+
+
+def _plain_chat_tokens(messages: list[Any], encoding: EncodingName) -> int | None:
+    """The Cookbook count of a chat made only of ``{"role": str, "content": str}`` messages
+    (most requests), in one pass; None for anything else (the general walk counts it)."""
+    total = OPENAI_REPLY_PRIMING
+    for message in messages:
+        if type(message) is not dict or len(message) != 2:
+            return None
+        role, content = message.get("role"), message.get("content")
+        if type(role) is not str or type(content) is not str:
+            return None
+        total += OPENAI_TOKENS_PER_MESSAGE + count_encoded(role, encoding)
+        total += count_encoded(content, encoding)
+    return total
 
 
 def count_responses_input(

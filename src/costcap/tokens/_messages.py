@@ -162,7 +162,16 @@ def tally_chat(
         raise UncountableContent(type(messages).__name__, "messages must be a list of messages")
     tally = Tally()
     _add_system(tally, system)
+    texts = tally.texts
     for message in messages:
+        # The common message, {"role": …, "content": "…"}, without the general walk.
+        if type(message) is dict and len(message) == 2:
+            role, content = message.get("role"), message.get("content")
+            if type(role) is str and type(content) is str:
+                tally.messages += 1
+                texts.append(role)
+                texts.append(content)
+                continue
         _add_message(tally, message)
     _add_tools(tally, tools)
     return tally
