@@ -102,6 +102,10 @@ class Ledger:
     down is retried with backoff while events wait in the spool; ``record`` never waits for
     the database. Bigger batches drain bursts faster (SQLite: ~2× at 5,000) but hold the
     database's write lock longer: give the ledger its own SQLite file, not the Guard's store.
+    ``flush_interval_s`` (1 s) is how stale reports can be; a shorter one means smaller
+    batches, more work per event in the drain thread, and that work competes with the app's
+    own threads for the CPU (measured in ``benchmarks/results/wrap.md``: at 0.2 s a wrapped
+    call cost ~40 µs more than at 1 s).
 
     ``spool_dir`` defaults to ``<db path>.spool/`` for ``sqlite:///<db path>`` and to
     ``./.costcap-spool/`` for PostgreSQL. Several processes may share a spool directory (it
@@ -142,7 +146,7 @@ class Ledger:
         fsync: FsyncPolicy = "interval",
         fsync_interval_s: float = 0.1,
         batch_size: int = 5000,
-        flush_interval_s: float = 0.2,
+        flush_interval_s: float = 1.0,
         segment_bytes: int = 64 * 2**20,
         adopt_interval_s: float = 5.0,
     ) -> None:
