@@ -409,6 +409,63 @@ def mock_async_client(bodies: dict[str, bytes]) -> openai.AsyncOpenAI:
     )
 
 
+# -- instructions per call (callgrind): a figure the machine's noise does not move --------------
+
+IR_SMALL, IR_LARGE = 100, 600
+
+
+def ir_worker(argv: list[str]) -> None:
+    """``--ir-worker BODIES N bare|wrapped plain|stream``: N calls (after a warm-up), for
+    callgrind to count; the benchmark takes the difference of two N."""
+    bodies_file, n, which, kind = argv
+    bodies = {k: v.encode("latin-1") for k, v in json.loads(Path(bodies_file).read_text()).items()}
+    stream = kind == "stream"
+    client = mock_client(bodies)
+    g = guard() if which == "wrapped" else None
+    if g is not None:
+        client = wrap(client, guard=g)
+    for _ in range(50):
+        call(client, stream)
+    for _ in range(int(n)):
+        call(client, stream)
+    LEDGERS.close()  # drains: the ledger's background work is counted too
+
+
+def instructions(bodies: dict[str, bytes], which: str, stream: bool) -> int | None:
+    """Instructions the whole process (every thread) executes per call, or None without
+    valgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        bodies_file = Path(tmp) / "bodies.json"
+        bodies_file.write_text(json.dumps({k: v.decode("latin-1") for k, v in bodies.items()}))
+        counts = []
+        for n in (IR_SMALL, IR_LARGE):
+            done = subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
+                 sys.executable, __file__, "--ir-worker", str(bodies_file), str(n), which,
+                 "stream" if stream else "plain"],
+                capture_output=True, text=True, check=True, timeout=3600,
+            )  # fmt: skip
+            collected = [line for line in done.stderr.splitlines() if "Collected :" in line]
+            counts.append(int(collected[-1].split()[-1]))
+    return (counts[1] - counts[0]) // (IR_LARGE - IR_SMALL)
+
+
+def instruction_rows(bodies: dict[str, bytes]) -> None:
+    print("\nInstructions per call (valgrind callgrind, whole process, every thread):\n")
+    print("| call | bare SDK | wrapped | added by costcap | added / bare |")
+    print("|---|---:|---:|---:|---:|")
+    for stream in (False, True):
+        bare = instructions(bodies, "bare", stream)
+        wrapped = instructions(bodies, "wrapped", stream)
+        if bare is None or wrapped is None:
+            print("| (valgrind not installed: not measured) | | | | |")
+            return
+        print(f"| {kind_of(stream)} | {bare:,} | {wrapped:,} | {wrapped - bare:,} "
+              f"| {(wrapped - bare) / bare:.1%} |")  # fmt: skip
+
+
 def kind_of(stream: bool) -> str:
     return "chat, streamed 20 tokens" if stream else "chat"
 
@@ -470,6 +527,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--litellm-python", default=LITELLM_PYTHON)
     parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions per call with valgrind (minutes)")  # fmt: skip
+    if sys.argv[1:2] == ["--ir-worker"]:
+        ir_worker(sys.argv[2:])
+        return
     args = parser.parse_args()
     calls, repeat = args.calls, args.repeat
     print(f"openai {openai.__version__}; {calls} calls × {repeat} rounds; medians of p50s\n")
@@ -487,6 +549,8 @@ def main() -> None:
         work_rows(bodies, calls, repeat)
     finally:
         LEDGERS.close()
+    if args.instructions:
+        instruction_rows(bodies)
     if not args.no_litellm:
         litellm_rows(args.litellm_python, calls, repeat)
 
