@@ -88,7 +88,7 @@ def _get_any(obj: Any, key: str) -> Any:
     """Nested details may be SDK objects or plain dicts."""
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    if type(obj) is dict or isinstance(obj, Mapping):
         return obj.get(key)
     return getattr(obj, key, None)
 
