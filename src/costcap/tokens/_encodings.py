@@ -118,8 +118,8 @@ _lock = threading.Lock()
 _counters: dict[str, _Counter] = {}
 # Counts of texts up to 4 KiB, memoised: every admission brings back the same roles, names
 # and — in most apps — the same system prompt, and hashing a string is ~50x cheaper than
-# counting its tokens. Bounded (≤ 1,024 entries, ≤ ~4 MB per encoding): cleared when full,
-# refilled by what recurs. Dict get/set are atomic under the GIL.
+# counting its tokens. Bounded: at most 1,024 texts of at most 4,096 characters per encoding,
+# cleared when full and refilled by what recurs. Dict get/set are atomic under the GIL.
 _SHORT_CHARS: Final = 4096
 _SHORT_ENTRIES: Final = 1024
 _short_counts: dict[str, dict[str, int]] = {"o200k_base": {}, "cl100k_base": {}}
