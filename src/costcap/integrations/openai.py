@@ -15,7 +15,9 @@ and returns the SDK's own objects. Every attribute is the real client's except
    request's own ``user`` / ``safety_identifier``);
 2. admit it (``guard.admit``: policy, worst case, budgets and rate limits in one atomic step);
 3. send it carrying the admitted ``max_tokens`` (``max_completion_tokens`` unless the caller used
-   ``max_tokens``; ``max_output_tokens`` for Responses) and, streamed, ``include_usage``;
+   ``max_tokens``; ``max_output_tokens`` for Responses) and, streamed, ``include_usage`` — a field
+   the caller did not pass goes in ``extra_body`` (the same JSON on the wire, without the SDK's
+   per-keyword transform);
 4. settle it with the provider's usage — or, for a stream, when it ends however it ends
    (see :mod:`costcap.integrations._openai_stream`).
 
