@@ -2,10 +2,11 @@
 
     .venv/bin/python benchmarks/bench_ledger.py [--events N] [--repeat R]
         [--sinks sqlite,postgres] [--batch-sizes 1000,5000] [--always-events M]
+        [--threads 1,4] [--policies never,interval,always] [--prefill N]
 
 Per sink and ``batch_size``, from 1 and from 4 threads: N pre-built events (500 users, 3
 features, 1,000 prompt hashes) are recorded as fast as possible, then ``flush()`` waits until
-every one is in the sink (events table + three rollups, committed).
+every one is in the sink (events table + every rollup, committed).
 
 * record p50 / p99 — the latency of one ``record`` call (JSON line appended to the spool);
 * recorded/s — the rate of the recording loop alone (the call path);
@@ -13,6 +14,8 @@ every one is in the sink (events table + three rollups, committed).
   throughput, spool → drain thread → sink, everything committed and checkpointed.
 
 A second table gives the cost of each ``fsync`` policy (SQLite; ``always`` with M events).
+``--prefill N`` first puts N earlier events in each ledger (off the clock): how throughput holds
+up as the ledger grows (every index keyed by a random request id gets bigger).
 Medians of ``--repeat`` runs, each on a fresh database and spool. PostgreSQL must run at
 127.0.0.1:5432 (database ``test``; a schema per run, dropped after).
 """
@@ -20,6 +23,7 @@ Medians of ``--repeat`` runs, each on a fresh database and spool. PostgreSQL mus
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 import threading
@@ -29,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from costcap.ledger import CostEvent, FsyncPolicy, Ledger
+from costcap.ledger import CostEvent, FsyncPolicy, Ledger, open_sink
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -49,6 +53,9 @@ def url_for(sink: str, tmp: Path, run: str) -> str:
 
 
 def drop(url: str) -> None:
+    if url.startswith("sqlite"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     if url.startswith("postgresql"):
         import psycopg
 
@@ -86,12 +93,33 @@ def pct(values: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000
 
 
+def prefill(url: str, n: int) -> None:
+    """Put ``n`` earlier events (fresh random request ids) in the ledger, straight through the
+    sink in batches of 5,000."""
+    template = events(5000)
+    sink = open_sink(url)
+    try:
+        for start in range(0, n, len(template)):
+            rows = template[: n - start]
+            sink.write([dataclasses.replace(e, request_id=uuid.uuid4().hex) for e in rows])
+    finally:
+        sink.close()
+
+
 def one_run(
-    sink: str, tmp: Path, n: int, threads: int, fsync: FsyncPolicy, *, batch_size: int = 1000
+    sink: str,
+    tmp: Path,
+    n: int,
+    threads: int,
+    fsync: FsyncPolicy,
+    *,
+    batch_size: int = 1000,
+    prefilled: int = 0,
 ) -> Run:
     run = uuid.uuid4().hex[:8]
     url = url_for(sink, tmp, run)
     batch = events(n)
+    prefill(url, prefilled)
     ledger = Ledger(url, spool_dir=tmp / f"spool-{run}", fsync=fsync, batch_size=batch_size)
     try:
         ledger.record(events(1)[0])  # open the sink (and create the schema) outside the clock
@@ -152,24 +180,42 @@ def main() -> None:
     parser.add_argument("--sinks", default="sqlite,postgres")
     parser.add_argument("--batch-sizes", default="1000,5000")
     parser.add_argument("--always-events", type=int, default=3000)
+    parser.add_argument("--threads", default="1,4")
+    parser.add_argument("--policies", default="never,interval,always", help="fsync table rows")
+    parser.add_argument(
+        "--prefill", type=int, default=0, help="events already in each ledger before the clock"
+    )
     args = parser.parse_args()
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    policies = [p for p in args.policies.split(",") if p]
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        print(f"Sustained throughput, {args.events:,} events, fsync=interval (default)\n")
+        into = f" into ledgers already holding {args.prefill:,}" if args.prefill else ""
+        print(f"Sustained throughput, {args.events:,} events{into}, fsync=interval (default)\n")
         print("| sink | batch_size | threads " + HEADER + "|---|---:|---:|---:|---:|---:|---:|")
         for sink in args.sinks.split(","):
             for size in (int(b) for b in args.batch_sizes.split(",")):
-                for threads in (1, 4):
+                for threads in thread_counts:
                     runs = [
-                        one_run(sink, tmp, args.events, threads, "interval", batch_size=size)
+                        one_run(
+                            sink,
+                            tmp,
+                            args.events,
+                            threads,
+                            "interval",
+                            batch_size=size,
+                            prefilled=args.prefill,
+                        )
                         for _ in range(args.repeat)
                     ]
                     print(row(f"{sink} | {size:,} | {threads}", median_run(runs)), flush=True)
+        if not policies:
+            return
         print("\nfsync policies, SQLite sink\n")
         print("| fsync | events | threads " + HEADER + "|---|---:|---:|---:|---:|---:|---:|")
-        for policy in ("never", "interval", "always"):
+        for policy in policies:
             n = args.always_events if policy == "always" else args.events
-            for threads in (1, 4):
+            for threads in thread_counts:
                 runs = [one_run("sqlite", tmp, n, threads, policy) for _ in range(args.repeat)]
                 print(row(f"{policy} | {n:,} | {threads}", median_run(runs)), flush=True)
 

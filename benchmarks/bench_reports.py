@@ -1,7 +1,7 @@
 """Report latency over big ledgers (1M and 10M events), on SQLite and PostgreSQL.
 
     .venv/bin/python benchmarks/bench_reports.py [--events 1000000,10000000]
-        [--backends sqlite,postgres] [--repeat 5] [--dir /tmp/costcap-bench] [--proposed]
+        [--backends sqlite,postgres] [--repeat 5] [--dir /tmp/costcap-bench] [--fresh]
 
 **The ledgers.** 90 days ending 2026-03-31, 5,000 users (Zipf-weighted: a few heavy users, a long
 tail; 10% of calls anonymous), 8 features (each user has a home feature, 70% of its calls), 6
@@ -12,15 +12,16 @@ spending spike in the last hour (so that anomalies have something to find).
 **Fast path for generation.** Rows are drawn in Python (no ``CostEvent`` objects), one day at a
 time, in time order with time-ordered request ids; each day is loaded into the sink's own staging
 table and moved into the ledger by ``costcap.ledger._sql.merge_statements`` — the very statements
-``SQLiteSink.write`` / ``PostgresSink.write`` run — so the events and all three rollups are
-filled exactly as the sink fills them. After loading, the script checks that every rollup's
-total calls and cost equal the events' (and stops if not). SQLite is loaded with
-``synchronous=OFF`` and a 1 GB page cache (a bulk load, not the sink's durable settings);
-Postgres with ``COPY``; both are ANALYZEd once loaded (autovacuum would do it on Postgres).
+``PostgresSink.write`` runs (``SQLiteSink.write`` runs the same rollup statements over its new
+rows) — so the events and every rollup are filled exactly as the sinks fill them. After loading,
+the script checks every rollup against the events (and stops if not): the spend and minute
+rollups' total calls and cost, the refusal rollups' calls, last refusal and (reason, user)
+pairs. SQLite is loaded with ``synchronous=OFF`` and a 1 GB page cache (a bulk load, not the
+sink's durable settings); Postgres with ``COPY``; both are ANALYZEd once loaded (autovacuum
+would do it on Postgres).
 
-A ledger already built by an earlier run (same size) is reused; ``--fresh`` rebuilds it.
-``--proposed`` also times the reports after creating the indexes proposed in
-``benchmarks/results/reports.md`` (the ledger's schema itself is not changed by costcap).
+A ledger already built by an earlier run (same size) is reused — opening it migrates it to the
+current schema version first, if it is older — and ``--fresh`` rebuilds it.
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from costcap.ledger import open_sink
-from costcap.ledger._schema import ROLLUPS
+from costcap.ledger._schema import (
+    MINUTE_FEATURE,
+    REFUSED,
+    REFUSED_SPAN,
+    REFUSED_USER,
+    ROLLUPS,
+)
 from costcap.ledger._sql import EVENT_COLUMNS, merge_statements
 from costcap.reports import Reports
 
@@ -192,7 +199,7 @@ def build_sqlite(target: Target) -> None:
     columns = ", ".join(EVENT_COLUMNS)
     db.execute(f"CREATE TEMP TABLE {STAGE} ({columns})")
     insert = f"INSERT INTO {STAGE} VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
-    merge = merge_statements(STAGE)
+    merge = merge_statements(STAGE, "sqlite")
 
     def fill(rows: list[tuple[Any, ...]]) -> None:
         db.execute("BEGIN")
@@ -213,7 +220,7 @@ def build_postgres(target: Target) -> None:
     open_sink(target.url).close()
     schema = target.url.split("schema=")[1]
     columns = ", ".join(EVENT_COLUMNS)
-    merge = merge_statements(STAGE)
+    merge = merge_statements(STAGE, "postgres")
     with psycopg.connect(PG_BASE, autocommit=True) as db:
         db.execute(f"SET search_path TO {schema}")
         db.execute("SET synchronous_commit TO off")
@@ -232,16 +239,47 @@ def build_postgres(target: Target) -> None:
         db.execute("VACUUM ANALYZE")
 
 
+# The refused events' calls, last time and (reason, user) pairs, as each refusal rollup holds them
+_REFUSED_TRUTH = (
+    "SELECT COUNT(*), MAX(ts), COUNT(CASE WHEN user_id <> '' THEN 1 END), "
+    "MAX(CASE WHEN user_id <> '' THEN ts END) FROM costcap_events WHERE status = 'refused'",
+    "SELECT COUNT(*) FROM (SELECT DISTINCT refused_by, user_id FROM costcap_events "
+    "WHERE status = 'refused' AND user_id <> '') p",
+)
+
+
 def check(reports: Reports, events: int) -> None:
-    """Every rollup holds the events' total calls and cost (the load kept them consistent)."""
+    """Every rollup agrees with the events: the spend and minute rollups hold the events' total
+    calls and cost; the refusal rollups their refused calls, last refusal and (reason, user)
+    pairs (the load kept them consistent)."""
     extra = 65  # the incidents
-    truth = reports.sink.query("SELECT COUNT(*), SUM(cost_pico) FROM costcap_events")[0]
-    for table in ROLLUPS:
-        row = reports.sink.query(f"SELECT SUM(calls), SUM(cost_pico) FROM {table}")[0]
-        if [int(v or 0) for v in row] != [int(v or 0) for v in truth]:
+    query = reports.sink.query
+    truth = [int(v or 0) for v in query("SELECT COUNT(*), SUM(cost_pico) FROM costcap_events")[0]]
+    for table in [*ROLLUPS, MINUTE_FEATURE.table]:
+        row = [int(v or 0) for v in query(f"SELECT SUM(calls), SUM(cost_pico) FROM {table}")[0]]
+        if row != truth:
             raise SystemExit(f"{table} disagrees with the events: {row} vs {truth}")
-    if int(truth[0]) != events + extra:
+    if truth[0] != events + extra:
         raise SystemExit(f"expected {events + extra} events, found {truth[0]}")
+    (refused, last, with_user, last_user), ((pairs,),) = (
+        query(_REFUSED_TRUTH[0])[0],
+        query(_REFUSED_TRUTH[1]),
+    )
+    read_ts, read_day = reports.dialect.read_ts, reports.dialect.read_day
+    found: dict[str, tuple[int, date | datetime]] = {
+        table: (int(count or 0), read_ts(newest))
+        for table in (REFUSED.table, REFUSED_USER.table)
+        for count, newest in query(f"SELECT SUM(calls), MAX(last_ts) FROM {table}")
+    }
+    for count, newest in query(f"SELECT COUNT(*), MAX(last_day) FROM {REFUSED_SPAN.table}"):
+        found[REFUSED_SPAN.table] = (int(count), read_day(newest))
+    expected: dict[str, tuple[int, date | datetime]] = {
+        REFUSED.table: (int(refused), read_ts(last)),
+        REFUSED_USER.table: (int(with_user), read_ts(last_user)),
+        REFUSED_SPAN.table: (int(pairs), read_ts(last_user).date()),
+    }
+    if found != expected:
+        raise SystemExit(f"the refusal rollups disagree with the events: {found} vs {expected}")
 
 
 def ready(target: Target) -> bool:
@@ -253,19 +291,6 @@ def ready(target: Target) -> bool:
         return True
     except SystemExit:
         return False
-
-
-def execute(target: Target, statement: str) -> None:
-    print(f"  {target.backend}: {statement[:60]}…", flush=True)
-    if target.backend == "sqlite":
-        with sqlite3.connect(target.url.removeprefix("sqlite:///")) as db:
-            db.execute(statement)
-        return
-    import psycopg
-
-    with psycopg.connect(PG_BASE, autocommit=True) as db:
-        db.execute(f"SET search_path TO {target.url.split('schema=')[1]}")
-        db.execute(statement)
 
 
 def drop(target: Target) -> None:
@@ -287,18 +312,21 @@ CASES: list[tuple[str, str, Callable[[Reports], object]]] = [
     ("by feature, 90 days", "_daily_feature_model", lambda r: r.by_feature()),
     ("by feature, last 30 days", "_daily_feature_model",
      lambda r: r.by_feature(since=LAST_DAY - timedelta(days=29), until=LAST_DAY)),
-    ("by feature, 7 days from 13:30 (2 edge days)", "rollup + events of 2 days",
+    ("by feature, 7 days from 13:30 (2 edge days)", "rollup + events of the partial day (`ts`)",
      lambda r: r.by_feature(since=datetime(2026, 3, 24, 13, 30, tzinfo=UTC))),
     ("by feature, one user", "_daily (day list × user)",
      lambda r: r.by_feature(user="user-00007")),
-    ("top 10 users, 90 days", "_daily_user", lambda r: r.top_users(limit=10)),
+    ("top 10 users, 90 days", "_daily_user (SQLite: by-user index)",
+     lambda r: r.top_users(limit=10)),
     ("top 10 users, last 7 days", "_daily_user",
      lambda r: r.top_users(limit=10, since=LAST_DAY - timedelta(days=6))),
-    ("top 10 users of one feature, 90 days", "_daily", lambda r: r.top_users(feature="search")),
-    ("top 10 users of one feature, 7 days", "_daily",
+    ("top 10 users of one feature, 90 days", "_daily (by-feature index)",
+     lambda r: r.top_users(feature="search")),
+    ("top 10 users of one feature, 7 days", "_daily (by-feature index)",
      lambda r: r.top_users(feature="search", since=LAST_DAY - timedelta(days=6))),
-    ("cost per user, 90 days", "_daily_user", lambda r: r.cost_per_user()),
-    ("cost per user, one model, 30 days", "_daily",
+    ("cost per user, 90 days", "_daily_user (SQLite: by-user index)",
+     lambda r: r.cost_per_user()),
+    ("cost per user, one model, 30 days", "_daily (by-model index)",
      lambda r: r.cost_per_user(model="gpt-4o", since=LAST_DAY - timedelta(days=29))),
     ("tokens by model, 90 days", "_daily_feature_model", lambda r: r.by_model()),
     ("tokens by model, one user", "_daily (day list × user)",
@@ -309,22 +337,25 @@ CASES: list[tuple[str, str, Callable[[Reports], object]]] = [
     ("spend per month, one user", "_daily_user (day list)",
      lambda r: r.over_time(granularity="month", user="user-00007")),
     ("cache savings, 90 days", "_daily_feature_model", lambda r: r.cache_savings()),
-    ("refused by reason, 90 days", "events (day index)", lambda r: r.refused()),
-    ("refused by reason, last day", "events (day index)", lambda r: r.refused(since=LAST_DAY)),
-    ("refused by reason, one user", "events (user_id, ts)",
+    ("refused by reason, 90 days", "`_daily_refused` + `_refused_user_span`",
+     lambda r: r.refused()),
+    ("refused by reason, last day", "`_daily_refused` + `_refused_user_span`",
+     lambda r: r.refused(since=LAST_DAY)),
+    ("refused by reason, February (inside the ledger)", "+ `_daily_refused_user` probes",
+     lambda r: r.refused(since=date(2026, 2, 1), until=date(2026, 2, 28))),
+    ("refused by reason, 7 days from 13:30 (2 edge days)", "rollups + refused events of 2 days",
+     lambda r: r.refused(since=datetime(2026, 3, 24, 13, 30, tzinfo=UTC))),
+    ("refused by reason, one feature, 90 days", "`_daily_refused` + `_daily_refused_user`",
+     lambda r: r.refused(feature="search")),
+    ("refused by reason, one user", "`_daily_refused_user` (user key)",
      lambda r: r.refused(user="user-00007")),
-    ("anomalies (spikes + loops) at the end", "events: 2 days, then candidates' 8 days",
+    ("anomalies (spikes + loops) at 00:00", "events of 24 h (`ts`) + rollups",
      lambda r: r.anomalies(at=AT)),
+    ("anomalies (spikes + loops) at 23:56:38", "+ 28 partial minutes of events",
+     lambda r: r.anomalies(at=AT - timedelta(minutes=3, seconds=22))),
     ("pacing rate (totals since yesterday)", "_daily_feature_model",
      lambda r: r.totals(since=LAST_DAY - timedelta(days=1))),
 ]  # fmt: skip
-
-# Indexes the ledger does not have, timed with --proposed (see benchmarks/results/reports.md).
-PROPOSED = {  # (costcap_events_refused, timed here first, is now part of the schema)
-    "costcap_rollup_daily_by_feature": "CREATE INDEX costcap_rollup_daily_by_feature ON "
-    "costcap_rollup_daily (feature, day, user_id, calls, refused, cost_pico)",
-}
-
 
 ANSWERS: dict[tuple[int, str], dict[str, object]] = {}  # (events, backend) → report → rows
 
@@ -356,7 +387,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/costcap-bench"))
     parser.add_argument("--fresh", action="store_true", help="rebuild existing ledgers")
-    parser.add_argument("--proposed", action="store_true", help="also time with the indexes")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     sizes = [int(n) for n in args.events.split(",")]
@@ -373,14 +403,8 @@ def main() -> None:
                 print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
                 with Reports.open(target.url) as reports:
                     check(reports, events)
-            for name in PROPOSED:  # an earlier --proposed run may have left them
-                execute(target, f"DROP INDEX IF EXISTS {name}")
             answers = ANSWERS.setdefault((events, backend), {})
             results[(backend, events, "as is")] = time_cases(target.url, args.repeat, answers)
-            if args.proposed:
-                for statement in [*PROPOSED.values(), "ANALYZE"]:
-                    execute(target, statement)
-                results[(backend, events, "proposed")] = time_cases(target.url, args.repeat, {})
         if len(backends) == 2:
             a, b = (ANSWERS[(events, backend)] for backend in backends)
             differ = ", ".join(name for name in a if a[name] != b[name])

@@ -46,7 +46,8 @@ def test_replay_filter_looks_up_the_primary_key(tmp_path: Path) -> None:
     try:
         sink.query("CREATE TEMP TABLE b (request_id TEXT PRIMARY KEY)")
         plan = " | ".join(
-            str(row[-1]) for row in sink.query("EXPLAIN QUERY PLAN " + merge_statements("b")[0])
+            str(row[-1])
+            for row in sink.query("EXPLAIN QUERY PLAN " + merge_statements("b", "sqlite")[0])
         )
     finally:
         sink.close()

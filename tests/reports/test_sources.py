@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from costcap.ledger import LedgerSink, open_sink
-from costcap.reports import Reports
+from costcap.reports import AnomalyRules, Reports
 from tests.reports.ledger import EVENTS
 
 
@@ -22,12 +23,14 @@ class SpySink:
         self.url = inner.url
         self.dialect = inner.dialect
         self.sql: list[str] = []
+        self.params: list[Sequence[object]] = []
 
     def write(self, events: Sequence[Any]) -> int:
         return self.inner.write(events)
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         self.sql.append(sql)
+        self.params.append(params)
         return self.inner.query(sql, params)
 
     def close(self) -> None:
@@ -65,7 +68,8 @@ def test_whole_days_are_read_from_the_narrowest_rollup(spy: SpySink, call: Any, 
 
 
 def test_partial_days_are_read_from_events_of_that_day(spy: SpySink) -> None:
-    """An instant range reads its two edge days from events (by day) and the rest from a rollup."""
+    """An instant range reads its two edge days from events (the part of each day in range, by
+    ts) and the rest from a rollup."""
     Reports(spy).by_feature(
         since=datetime(2026, 3, 2, 12, tzinfo=UTC), until=datetime(2026, 3, 6, 12, tzinfo=UTC)
     )
@@ -74,7 +78,7 @@ def test_partial_days_are_read_from_events_of_that_day(spy: SpySink) -> None:
         "costcap_events",
         "costcap_events",
     ]
-    assert all("e.day = ?" in sql for sql in spy.sql[1:])
+    assert all("e.ts >= ? AND e.ts < ?" in sql for sql in spy.sql[1:])
 
 
 def test_a_user_filter_lists_the_days_for_the_primary_key(spy: SpySink) -> None:
@@ -88,8 +92,57 @@ def test_a_user_filter_lists_the_days_for_the_primary_key(spy: SpySink) -> None:
 
 
 def test_the_sqlite_plan_searches_the_primary_key(spy: SpySink) -> None:
-    """SQLite answers a filtered user report by searching the rollup's primary key per day."""
+    """SQLite answers a filtered user report by searching the rollup (its primary key per day,
+    or its by-user index), never by scanning it."""
     Reports(spy).top_users(user="user-01", since=date(2026, 3, 2), until=date(2026, 3, 4))
     params = ["2026-03-02", "2026-03-03", "2026-03-04", "user-01", 10]
     plan = spy.inner.query("EXPLAIN QUERY PLAN " + spy.sql[-1], params)
-    assert "SEARCH e USING INDEX" in " ".join(str(row[-1]) for row in plan)
+    steps = " ".join(str(row[-1]) for row in plan)
+    assert "SEARCH e USING" in steps
+    assert "SCAN e" not in steps
+
+
+def _plan(spy: SpySink) -> str:
+    """SQLite's plan of the last query."""
+    rows = spy.inner.query("EXPLAIN QUERY PLAN " + spy.sql[-1], spy.params[-1])
+    return " | ".join(str(row[-1]) for row in rows)
+
+
+@pytest.mark.parametrize(
+    "call", [lambda r: r.top_users(), lambda r: r.cost_per_user(since=date(2026, 3, 2))]
+)
+def test_per_user_reports_read_users_in_order(spy: SpySink, call: Any) -> None:
+    """An unfiltered per-user report reads the by-user covering index of the day × user rollup:
+    its rows come in user order, so SQLite sorts none of them (only the users' sums)."""
+    call(Reports(spy))
+    plan = _plan(spy)
+    assert "USING COVERING INDEX costcap_rollup_daily_user_by_user" in plan
+    assert "TEMP B-TREE FOR GROUP BY" not in plan
+
+
+@pytest.mark.parametrize(
+    ("call", "index"),
+    [
+        (lambda r: r.top_users(feature="chat"), "costcap_rollup_daily_by_feature"),
+        (lambda r: r.cost_per_user(model="gpt-4o"), "costcap_rollup_daily_by_model"),
+    ],
+)
+def test_per_user_reports_of_a_feature_or_model_read_only_its_rows(
+    spy: SpySink, call: Any, index: str
+) -> None:
+    """Filtered by a feature or a model, a per-user report reads only that feature's or
+    model's rows of the day × user × feature × model rollup, from a covering index."""
+    call(Reports(spy))
+    assert f"SEARCH e USING COVERING INDEX {index}" in _plan(spy)
+
+
+def test_anomalies_read_features_from_the_minute_rollup(spy: SpySink) -> None:
+    """Features' last 24 hours and seasonal hours come from the minute rollup; under a model
+    filter (not in that rollup) from events."""
+    at = datetime(2026, 3, 9, 12, 0, 30, tzinfo=UTC)
+    Reports(spy).anomalies(at=at, rules=AnomalyRules(min_hour_usd=Decimal(0)))
+    minute = [sql for sql in spy.sql if "costcap_rollup_minute_feature" in sql]
+    assert len(minute) == 2  # the last 24 hours, the candidates' baseline
+    spy.sql.clear()
+    Reports(spy).anomalies(at=at, model="gpt-4o", rules=AnomalyRules(min_hour_usd=Decimal(0)))
+    assert not any("costcap_rollup_minute_feature" in sql for sql in spy.sql)

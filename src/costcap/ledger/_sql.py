@@ -1,11 +1,15 @@
-"""SQL shared by the ledger sinks: event columns and the batch → rollups statements."""
+"""SQL shared by the ledger sinks: event rows, and the statements that add events to rollups."""
 
 from __future__ import annotations
 
-from costcap.ledger._event import CostEvent
-from costcap.ledger._schema import MEASURES, ROLLUPS
+from collections.abc import Sequence
+from datetime import UTC
+from operator import attrgetter
 
-__all__ = ["EVENT_COLUMNS", "event_row", "merge_statements"]
+from costcap.ledger._event import CostEvent
+from costcap.ledger._schema import ROLLUPS_ALL, Rollup, key_sql
+
+__all__ = ["EVENT_COLUMNS", "event_row", "merge_statements", "rollup_select", "rollup_upsert"]
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "request_id", "ts", "day", "status", "model", "requested_model", "provider", "user_id",
@@ -13,38 +17,82 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "cache_write_tokens", "cost_pico", "saved_pico", "latency_ms", "cache_hit", "stream",
     "refused_by", "prompt_hash",
 )  # fmt: skip
+assert EVENT_COLUMNS[:3] == ("request_id", "ts", "day")
+_REST = attrgetter(*EVENT_COLUMNS[3:])
 
 
 def event_row(event: CostEvent, *, text_time: bool) -> tuple[object, ...]:
-    """The row for ``costcap_events``; SQLite stores time as ISO text, Postgres natively."""
-    ts: object = event.ts.isoformat() if text_time else event.ts
-    day: object = event.day.isoformat() if text_time else event.day
-    values = {"ts": ts, "day": day}
-    return tuple(values.get(c, getattr(event, c, None)) for c in EVENT_COLUMNS)
+    """The row for ``costcap_events``, its time in UTC: SQLite stores it as ISO text (which
+    sorts as time does, and whose first 10 / 16 characters are its day / minute), Postgres
+    natively. On the sink's hot path: one attribute getter for the plain columns."""
+    ts = event.ts
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    if text_time:
+        text = ts.isoformat()
+        return (event.request_id, text, text[:10], *_REST(event))
+    return (event.request_id, ts, ts.date(), *_REST(event))
 
 
-def merge_statements(batch: str) -> list[str]:
-    """Statements that move the new rows of temp table ``batch`` into the ledger: drop rows
-    already recorded (a replay), insert the events, and add them to every rollup."""
+def rollup_select(rollup: Rollup, dialect: str, source: str, conditions: Sequence[str] = ()) -> str:
+    """``SELECT keys…, aggregates… FROM source WHERE … GROUP BY keys…`` over event rows
+    (``source``: a table of events aliased ``e``, e.g. ``costcap_events e``)."""
+    keys = [key_sql(k, dialect) for k in rollup.keys]
+    aggregates = [f"{aggregate}({expr})" for _, aggregate, expr in rollup.measures]
+    where = [*conditions, *([rollup.where] if rollup.where else [])] or ["true"]
+    return (
+        f"SELECT {', '.join([*keys, *aggregates])} FROM {source} "
+        f"WHERE {' AND '.join(where)} GROUP BY {', '.join(keys)}"
+    )
+
+
+def rollup_upsert(rollup: Rollup, dialect: str, source: str, conditions: Sequence[str] = ()) -> str:
+    """Add the events of ``source`` (a table of events aliased ``e``, with ``conditions``) to
+    ``rollup``: one upsert, its rows taken in key order, so that concurrent writers lock the
+    rows they share in one order (PostgreSQL batches cannot deadlock)."""
+    table = rollup.table
+    updates = []
+    for name, aggregate, _ in rollup.measures:
+        if aggregate == "SUM":
+            updates.append(f"{name} = {table}.{name} + excluded.{name}")
+        else:  # MIN / MAX: keep the least / greatest
+            better = "<" if aggregate == "MIN" else ">"
+            updates.append(
+                f"{name} = CASE WHEN excluded.{name} {better} {table}.{name} "
+                f"THEN excluded.{name} ELSE {table}.{name} END"
+            )
+    order = ", ".join(str(i + 1) for i in range(len(rollup.keys)))
+    return (
+        f"INSERT INTO {table} ({', '.join([*rollup.keys, *rollup.names])}) "
+        f"{rollup_select(rollup, dialect, source, conditions)} ORDER BY {order} "
+        f"ON CONFLICT ({', '.join(rollup.keys)}) DO UPDATE SET {', '.join(updates)}"
+    )
+
+
+def merge_statements(batch: str, dialect: str) -> list[str]:
+    """Statements, run in order in one transaction, that move the rows of staging table
+    ``batch`` (one per request_id) into the ledger: the events not yet recorded (a replay adds
+    nothing) and their sums in every rollup.
+
+    On SQLite: drop the rows already recorded, insert the rest, update each rollup from the
+    batch. On PostgreSQL: ONE statement, whose one row is the number of events inserted — the
+    insert (``ON CONFLICT DO NOTHING``) returns the new rows, and data-modifying CTEs add them to
+    every rollup, with no lookup of the batch in the ledger beforehand."""
     columns = ", ".join(EVENT_COLUMNS)
-    out = [
+    if dialect == "postgres":
+        upserts = ",\n".join(
+            f"r{i} AS ({rollup_upsert(r, dialect, 'new e')})" for i, r in enumerate(ROLLUPS_ALL)
+        )
+        return [
+            f"WITH new AS (INSERT INTO costcap_events ({columns}) SELECT {columns} FROM {batch} "
+            f"ON CONFLICT (request_id) DO NOTHING RETURNING *),\n{upserts}\n"
+            "SELECT COUNT(*) FROM new"
+        ]
+    return [
         # EXISTS, not IN (SELECT …): SQLite plans the IN form as a walk over every recorded
         # request_id, so each batch cost grew with the size of the ledger
         f"DELETE FROM {batch} WHERE EXISTS "
         f"(SELECT 1 FROM costcap_events e WHERE e.request_id = {batch}.request_id)",
         f"INSERT INTO costcap_events ({columns}) SELECT {columns} FROM {batch}",
+        *(rollup_upsert(r, dialect, f"{batch} e") for r in ROLLUPS_ALL),
     ]
-    names = [name for name, _ in MEASURES]
-    for table, keys in ROLLUPS.items():
-        key_exprs = ["e.day" if k == "day" else f"COALESCE(e.{k}, '')" for k in keys]
-        sums = [f"SUM({expr})" for _, expr in MEASURES]
-        updates = ", ".join(f"{n} = {table}.{n} + excluded.{n}" for n in names)
-        out.append(
-            f"INSERT INTO {table} ({', '.join(keys)}, {', '.join(names)}) "
-            f"SELECT {', '.join(key_exprs)}, {', '.join(sums)} FROM {batch} e WHERE true "
-            f"GROUP BY {', '.join(key_exprs)} "
-            # one lock order for every writer: concurrent batches on PostgreSQL cannot deadlock
-            f"ORDER BY {', '.join(key_exprs)} "
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
-        )
-    return out

@@ -10,7 +10,8 @@
         reports.over_time(granularity="week", model="gpt-4o")
 
 Reports read the rollups (the narrowest one that can answer), so they stay fast at any volume;
-refusals and anomalies read events through their indexes. Money is exact ``Decimal``.
+refusals have rollups of their own, and anomalies read the minute rollup and the last day of
+events (partial days of a datetime range also come from events). Money is exact ``Decimal``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """Reading the ledger for anomalies (the method is in :mod:`costcap.reports._detect`).
 
-The reads stay small where the schema allows: (1) the last 24 hours per user × feature, from
-the events of at most two days (``day`` index); (2) only members whose spend reaches a floor are
-candidates; (3) their 7 daily totals from the narrowest rollup (primary-key searches), and their
-seasonal hours — users through the ``(user_id, ts)`` index, 7 three-hour windows; features
-through the ``day`` index, which reads the 7 days whole (an hourly rollup would make this a
-lookup: see ``benchmarks/results/reports.md``). Loops are one grouped read of the last minutes.
+The reads stay small: (1) the last hour and 24 hours per user, from the events of that window
+(through ``(user_id, ts, cost_pico)`` on SQLite, ``ts`` on PostgreSQL), and per feature, from
+the minute rollup (:mod:`costcap.reports._feature_hours`); (2) only members whose spend reaches
+a floor are candidates; (3) their 7 daily totals from the narrowest rollup (primary-key
+searches), and their seasonal hours — users through ``(user_id, ts, cost_pico)``, 7 three-hour
+windows; features from the minute rollup. Under a user or model filter, which the minute rollup
+cannot apply, features are read from events (the 24 hours, the 7 days of the seasonal hours).
+Loops are one grouped read of the last minutes (``ts``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from costcap.reports._detect import (
     describe,
     spikes,
 )
+from costcap.reports._feature_hours import feature_hours
 from costcap.reports._rows import Anomaly, usd
 from costcap.reports._sql import EVENTS, Dialect, choose_rollup, in_list
 
@@ -41,10 +44,10 @@ _MEMBER_COLUMNS = {"user": "user_id", "feature": "feature"}
 def _where(
     dialect: Dialect, start: datetime, end: datetime, filters: Sequence[tuple[str, str]]
 ) -> tuple[list[str], list[object]]:
-    conditions = ["e.day >= ?", "e.day <= ?", "e.ts >= ?", "e.ts < ?"]
-    last_day = (end - timedelta(microseconds=1)).date()
-    params: list[object] = [dialect.day(start.date()), dialect.day(last_day)]
-    params += [dialect.ts(start), dialect.ts(end)]
+    """Events of ``[start, end)`` and the filters: bounds on ``ts`` alone (its index; bounds on
+    ``day`` too could lead SQLite's planner to read whole days)."""
+    conditions = ["e.ts >= ?", "e.ts < ?"]
+    params: list[object] = [dialect.ts(start), dialect.ts(end)]
     for column, value in filters:
         conditions.append(f"e.{column} = ?")
         params.append(value)
@@ -53,6 +56,11 @@ def _where(
 
 def _chunks(members: Sequence[str]) -> list[list[str]]:
     return [list(members[i : i + _CHUNK]) for i in range(0, len(members), _CHUNK)]
+
+
+def _by_feature_only(filters: Sequence[tuple[str, str]]) -> bool:
+    """Whether the minute rollup (minute × feature) can apply these filters."""
+    return all(column == "feature" for column, _ in filters)
 
 
 def _hour_history(
@@ -67,16 +75,18 @@ def _hour_history(
     """``{member: {slot: picodollars}}`` for the seasonal slots of :data:`HOUR_SLOTS`."""
     column = _MEMBER_COLUMNS[scope]
     out: dict[str, dict[int, int]] = {m: {} for m in members}
-    if scope == "user":  # (user_id, ts): read only the 7 three-hour windows
+    if scope == "feature" and _by_feature_only(filters):
+        for chunk in _chunks(members):
+            out.update(feature_hours(sink, dialect, at, HOUR_SLOTS, chunk))
+        return out
+    if scope == "user":  # (user_id, ts, cost_pico): read only the 7 three-hour windows
         spans = [(24 * d - 1, 24 * d + 1) for d in range(1, BASELINE_DAYS + 1)]
-    else:  # no index leads with feature or ts: one read of the days the windows fall in
+    else:  # features under a user or model filter: the events of the days the windows span
         spans = [(min(HOUR_SLOTS), max(HOUR_SLOTS))]
     for first, last in spans:
         start, end = at - timedelta(hours=last + 1), at - timedelta(hours=first)
         for chunk in _chunks(members):
             conditions, params = _where(dialect, start, end, filters)
-            if scope == "user":  # the day conditions would only lead the planner away
-                conditions, params = conditions[2:], params[2:]
             conditions.append(in_list(f"e.{column}", len(chunk)))
             sql = (
                 f"SELECT e.{column}, {dialect.hours_before()}, SUM(e.cost_pico) FROM {EVENTS} e "
@@ -120,17 +130,38 @@ def _day_history(
 
 
 def _current(
-    sink: LedgerSink, dialect: Dialect, at: datetime, filters: Sequence[tuple[str, str]]
-) -> list[tuple[str, str, int, int]]:
-    """(user, feature, last-hour picodollars, last-24-hour picodollars)."""
+    sink: LedgerSink,
+    dialect: Dialect,
+    *,
+    scope: str,
+    at: datetime,
+    filters: Sequence[tuple[str, str]],
+) -> list[tuple[str, int, int]]:
+    """(member, last-hour picodollars, last-24-hour picodollars) of every member of ``scope``
+    with spend in the last 24 hours."""
+    if scope == "feature" and _by_feature_only(filters):
+        features = [value for _, value in filters] or None
+        slots = feature_hours(sink, dialect, at, range(24), features)
+        return [(f, s.get(0, 0), sum(s.values())) for f, s in slots.items()]
+    column = _MEMBER_COLUMNS[scope]
     conditions, params = _where(dialect, at - timedelta(hours=24), at, filters)
+    conditions.append(f"e.{column} IS NOT NULL")
+    if scope == "user" and dialect.name == "sqlite":
+        # SQLite has no hash aggregate: it would sort the window's events by user. Naming the
+        # users (those of the window's days) lets it read (user_id, ts, cost_pico) user by
+        # user instead, in order, from the index alone; PostgreSQL hashes the window's events.
+        days = sorted({(at - timedelta(hours=24)).date(), (at - timedelta(microseconds=1)).date()})
+        conditions.append(
+            f"e.user_id IN (SELECT u.user_id FROM {choose_rollup({'day', 'user_id'})} u "
+            f"WHERE {in_list('u.day', len(days))})"
+        )
+        params += [dialect.day(d) for d in days]
     sql = (
-        "SELECT COALESCE(e.user_id, ''), COALESCE(e.feature, ''), "
-        "SUM(CASE WHEN e.ts >= ? THEN e.cost_pico ELSE 0 END), SUM(e.cost_pico) "
-        f"FROM {EVENTS} e WHERE {' AND '.join(conditions)} GROUP BY 1, 2"
+        f"SELECT e.{column}, SUM(CASE WHEN e.ts >= ? THEN e.cost_pico ELSE 0 END), "
+        f"SUM(e.cost_pico) FROM {EVENTS} e WHERE {' AND '.join(conditions)} GROUP BY e.{column}"
     )
     rows = sink.query(dialect.sql(sql), [dialect.ts(at - timedelta(hours=1)), *params])
-    return [(str(u), str(f), int(h), int(d)) for u, f, h, d in rows]
+    return [(str(member), int(hour), int(day)) for member, hour, day in rows]
 
 
 def _loops(
@@ -175,13 +206,9 @@ def find_anomalies(
 ) -> list[Anomaly]:
     """Spikes (users, then features) and loops as of ``at`` (truncated to the second)."""
     at = at.astimezone(UTC).replace(microsecond=0)
-    current = _current(sink, dialect, at, filters)
     found: list[Anomaly] = []
-    by_scope = {
-        "user": [(user, hour, day) for user, _, hour, day in current],
-        "feature": [(feature, hour, day) for _, feature, hour, day in current],
-    }
-    for scope, spend in by_scope.items():
+    for scope in ("user", "feature"):
+        spend = _current(sink, dialect, scope=scope, at=at, filters=filters)
         members = candidates(spend, rules)
         if members:
             names = sorted(members)

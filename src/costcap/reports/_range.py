@@ -1,8 +1,9 @@
 """Report time ranges: half-open ``[since, until)`` in UTC, and how the ledger answers them.
 
 Rollups hold whole UTC days, so a range is split into the whole days it covers (read from a
-rollup) and at most two partial *edge* days (read from ``costcap_events`` through its ``day``
-index, bounded by ``ts``). A range given in dates has no edges: it is answered by rollups alone.
+rollup) and at most two partial *edge* days (read from ``costcap_events`` through its ``ts``
+index: only the part of the day in range). A range given in dates has no edges: it is answered
+by rollups alone.
 
 Dates mean whole days on both ends: ``since=date(2026, 3, 1), until=date(2026, 3, 31)`` is all of
 March (the end date is included); datetimes are instants and ``until`` is excluded.
@@ -114,7 +115,7 @@ class TimeRange:
         return Split(first, end, tuple(edges))
 
     def first_day(self) -> date | None:
-        """The first day the range touches (for the ``day`` index on events)."""
+        """The first day the range touches."""
         return None if self.since is None else self.since.date()
 
     def last_day(self) -> date | None:

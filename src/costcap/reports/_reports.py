@@ -19,6 +19,7 @@ from costcap.ledger._schema import ROLLUPS
 from costcap.reports._anomalies import find_anomalies
 from costcap.reports._detect import AnomalyRules
 from costcap.reports._range import Granularity, TimeRange
+from costcap.reports._refused import refused_calls
 from costcap.reports._rows import (
     MEASURE_NAMES,
     Anomaly,
@@ -37,7 +38,6 @@ from costcap.reports._spend import (
     feature_spend,
     merge,
     model_efficiency,
-    refusal_category,
     spend_over_time,
     top_users,
 )
@@ -230,28 +230,11 @@ class Reports:
         feature: str | None = None,
         model: str | None = None,
     ) -> list[RefusedCalls]:
-        """Refused calls per ``refused_by`` reason, most frequent first (reads events)."""
+        """Refused calls per ``refused_by`` reason, most frequent first: calls, distinct users
+        (calls without a user are not counted) and the last refusal. Reads the refusal rollups
+        (edge days: refused events); see :mod:`costcap.reports._refused`."""
         query = Query.of(since, until, user, feature, model)
-        conditions: list[str] = ["e.status = 'refused'"]
-        params: list[object] = []
-        self._event_range(query.range, conditions, params)
-        self._filter(query, conditions, params)
-        sql = (
-            "SELECT COALESCE(e.refused_by, ''), COUNT(*), COUNT(DISTINCT e.user_id), MAX(e.ts) "
-            f"FROM {EVENTS} e WHERE {' AND '.join(conditions)} GROUP BY COALESCE(e.refused_by, '')"
-        )
-        rows = self.sink.query(self.dialect.sql(sql), params)
-        out = [
-            RefusedCalls(
-                reason=str(reason) or "(unknown)",
-                category=refusal_category(str(reason)),
-                calls=int(calls),
-                users=int(users),
-                last_at=self.dialect.read_ts(last),
-            )
-            for reason, calls, users, last in rows
-        ]
-        return sorted(out, key=lambda r: (-r.calls, r.reason))
+        return refused_calls(self.sink, self.dialect, query.range, query.filters)
 
     def anomalies(
         self,
@@ -295,10 +278,9 @@ class Reports:
                 self._filter(query, conditions, params)
                 sql = grouped_sql(self.dialect, table, keys, measures, conditions, top=top)
                 parts.append((sql, [*params, top] if top is not None else params))
-        for edge in split.edges:
-            conditions = ["e.day = ?", "e.ts >= ?", "e.ts < ?"]
-            params = [self.dialect.day(edge.day), self.dialect.ts(edge.start)]
-            params.append(self.dialect.ts(edge.end))
+        for edge in split.edges:  # bounds on ts alone: its index reads just the part of the day
+            conditions = ["e.ts >= ?", "e.ts < ?"]
+            params = [self.dialect.ts(edge.start), self.dialect.ts(edge.end)]
             self._filter(query, conditions, params)
             parts.append((grouped_sql(self.dialect, EVENTS, keys, measures, conditions), params))
         rows: list[tuple[tuple[object, ...], Totals]] = []
@@ -341,17 +323,6 @@ class Reports:
         if row[0] is None:
             return None, None
         return self.dialect.read_day(row[0]), self.dialect.read_day(row[1])
-
-    def _event_range(self, when: TimeRange, conditions: list[str], params: list[object]) -> None:
-        """Bounds on ``ts``, with the matching bounds on ``day`` so that its index is used."""
-        if when.since is not None:
-            conditions += ["e.day >= ?", "e.ts >= ?"]
-            params += [self.dialect.day(when.since.date()), self.dialect.ts(when.since)]
-        if when.until is not None:
-            last = when.last_day()
-            assert last is not None
-            conditions += ["e.day <= ?", "e.ts < ?"]
-            params += [self.dialect.day(last), self.dialect.ts(when.until)]
 
     @staticmethod
     def _filter(query: Query, conditions: list[str], params: list[Any]) -> None:

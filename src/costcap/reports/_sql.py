@@ -7,7 +7,8 @@ an event's age in whole hours is computed. Everything else is the same text on b
 Which table answers: the narrowest rollup whose keys cover the report's dimensions and filters,
 smallest first — ``_daily_feature_model`` (days × features × models: a few thousand rows a
 quarter), then ``_daily_user`` (days × users), then ``_daily`` (days × users × features × models).
-Partial edge days, refusals and anomalies read ``costcap_events``.
+Refusals have their own rollups (:mod:`costcap.reports._refused`); partial edge days and
+anomalies read ``costcap_events`` (anomalies also the minute rollup).
 """
 
 from __future__ import annotations
@@ -79,16 +80,16 @@ class Dialect:
         """``column`` ordered by its bytes, as Python orders str (SQLite's default)."""
         return column if self.name == "sqlite" else f'{column} COLLATE "C"'
 
-    def hours_before(self) -> str:
-        """The hourly slot of ``e.ts`` counted back from an instant given as whole epoch seconds
-        (``?``): slot 0 is ``[at - 1h, at)``, slot 1 the hour before, … — that is
+    def hours_before(self, column: str = "e.ts") -> str:
+        """The hourly slot of the instant ``column`` counted back from an instant given as whole
+        epoch seconds (``?``): slot 0 is ``[at - 1h, at)``, slot 1 the hour before, … — that is
         ``ceil((at - ts) / 3600) - 1``, exact to the microsecond on both databases."""
         if self.name == "sqlite":
             # With n = at - ts truncated to the second, the slot is (n - 1) // 3600 whether or
             # not ts has a fraction. The truncation reads the text: strftime('%s') would round
             # a fraction of .9995 or more up to the next second.
-            return "((? - CAST(strftime('%s', substr(e.ts, 1, 19)) AS INTEGER) - 1) / 3600)"
-        return "(CAST(ceil((? - extract(epoch FROM e.ts)) / 3600) AS INTEGER) - 1)"
+            return f"((? - CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) - 1) / 3600)"
+        return f"(CAST(ceil((? - extract(epoch FROM {column})) / 3600) AS INTEGER) - 1)"
 
 
 def dialect_for(name: str) -> Dialect:

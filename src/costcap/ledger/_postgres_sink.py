@@ -1,0 +1,101 @@
+"""The PostgreSQL ledger sink: a batch is COPYed into a temporary staging table, then moved
+into the ledger and its rollups by one statement (:func:`costcap.ledger._sql.merge_statements`),
+in one transaction."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from costcap.errors import ConfigError, StoreUnavailable
+from costcap.ledger._event import CostEvent
+from costcap.ledger._migrate import META_TABLE, VERSION_QUERY, check_version, upgrade_statements
+from costcap.ledger._sql import EVENT_COLUMNS, event_row, merge_statements
+
+__all__ = ["PostgresSink"]
+
+_BATCH_TABLE = "costcap_batch"
+
+
+class PostgresSink:
+    dialect = "postgres"
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        schema = query.pop("schema", ["public"])[0]
+        if not schema.replace("_", "").isalnum():
+            raise ConfigError(f"ledger URL {url!r}: bad schema name {schema!r}")
+        rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
+        dsn = urlunsplit(("postgresql", parts.netloc, parts.path, rest, ""))
+        self.url, self.schema = url, schema
+        self._lock = threading.Lock()
+        where = f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+        try:
+            self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"ledger PostgreSQL at {where} is unavailable: {exc}") from None
+        try:
+            with self._db.transaction():
+                self._db.execute("SELECT pg_advisory_xact_lock(hashtext('costcap_ledger'))")
+                self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                self._db.execute(f'SET LOCAL search_path TO "{schema}"')
+                self._db.execute(META_TABLE)
+                row = self._db.execute(VERSION_QUERY).fetchone()
+                version = check_version(row[0] if row else None, where)
+                for statement in upgrade_statements(version, "postgres"):
+                    self._db.execute(statement)
+            self._db.execute(f'SET search_path TO "{schema}"')
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, psycopg.OperationalError):
+                raise StoreUnavailable(
+                    f"ledger PostgreSQL at {where} is unavailable: {exc}"
+                ) from None
+            raise
+        self._merge = merge_statements(_BATCH_TABLE, "postgres")
+        self._where = where
+
+    def write(self, events: Sequence[CostEvent]) -> int:
+        import psycopg
+
+        if not events:
+            return 0
+        rows = [event_row(e, text_time=False) for e in events]
+        columns = ", ".join(EVENT_COLUMNS)
+        with self._lock:
+            try:
+                with self._db.transaction():
+                    self._db.execute(
+                        f"CREATE TEMP TABLE IF NOT EXISTS {_BATCH_TABLE} "
+                        f"(LIKE costcap_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+                    )
+                    with (
+                        self._db.cursor() as cur,
+                        cur.copy(f"COPY {_BATCH_TABLE} ({columns}) FROM STDIN") as copy,
+                    ):
+                        for row in rows:
+                            copy.write_row(row)
+                    # one event recorded twice in a batch counts once
+                    self._db.execute(
+                        f"DELETE FROM {_BATCH_TABLE} a USING {_BATCH_TABLE} b "
+                        "WHERE a.request_id = b.request_id AND a.ctid > b.ctid"
+                    )
+                    (merge,) = self._merge
+                    counted = self._db.execute(merge).fetchone()
+                    inserted = int(counted[0]) if counted else 0
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(f"ledger {self._where}: write failed: {exc}") from None
+        return inserted
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, tuple(params)).fetchall())
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,111 @@
+"""What the version-2 rollups must hold, computed in plain Python from the events, and what they
+do hold, read back from a ledger in the same shape (days as ``date``, instants as UTC
+``datetime``) on either backend."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+from costcap.ledger import CostEvent, LedgerSink, Status
+from costcap.ledger._schema import MINUTE_FEATURE, REFUSED, REFUSED_SPAN, REFUSED_USER
+
+Contents = dict[tuple[object, ...], tuple[object, ...]]
+
+NEW_ROLLUPS = [MINUTE_FEATURE.table, REFUSED.table, REFUSED_USER.table, REFUSED_SPAN.table]
+_COLUMNS = {
+    MINUTE_FEATURE.table: "minute, feature, calls, cost_pico",
+    REFUSED.table: "day, refused_by, feature, model, calls, last_ts",
+    REFUSED_USER.table: "user_id, refused_by, feature, model, day, calls, last_ts",
+    REFUSED_SPAN.table: "refused_by, user_id, first_day, last_day",
+}
+_KEYS = {MINUTE_FEATURE.table: 2, REFUSED.table: 4, REFUSED_USER.table: 5, REFUSED_SPAN.table: 2}
+_DAYS = {"day", "first_day", "last_day"}
+_INSTANTS = {"minute", "last_ts"}
+START = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
+REASONS = [None, "budget user:*/day", "rate limit 20/minute per user", "policy: model"]
+STATUSES: list[Status] = ["ok", "ok", "ok", "error", "refused", "cut"]
+INDIA = timezone(timedelta(hours=5, minutes=30))  # an offset that is not whole hours
+
+
+def make_events(n: int = 300, seed: int = 7, prefix: str = "r") -> list[CostEvent]:
+    """``n`` events over three UTC days (from 22:00 on March 1st), a few per minute: every
+    status, refusals with and without a user or a reason, anonymous calls, calls without a
+    feature, and one in five stamped in UTC+05:30 (stored in UTC all the same)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        ts = START + timedelta(seconds=rng.randrange(3 * 3600), microseconds=rng.randrange(10**6))
+        if i % 5 == 0:
+            ts = ts.astimezone(INDIA)
+        status = rng.choice(STATUSES)
+        out.append(
+            CostEvent(
+                request_id=f"{prefix}{i}",
+                ts=ts,
+                status=status,
+                model=rng.choice(["gpt-4o", "gpt-4o-mini"]),
+                user_id=rng.choice(["ann", "ben", "cat", None]),
+                feature=rng.choice(["chat", "search", None]),
+                cost_pico=0 if status == "refused" else rng.randrange(1, 10**9),
+                refused_by=rng.choice(REASONS) if status == "refused" else None,
+            )
+        )
+    return out
+
+
+def _utc(e: CostEvent) -> datetime:
+    return e.ts.astimezone(UTC)
+
+
+def _add(out: dict[Any, list[Any]], key: tuple[object, ...], e: CostEvent) -> None:
+    out.setdefault(key, []).append(e)
+
+
+def expected(table: str, events: Iterable[CostEvent]) -> Contents:
+    """The rows ``table`` must hold for ``events`` (each request_id once: the first kept)."""
+    unique = list({e.request_id: e for e in reversed(list(events))}.values())
+    groups: dict[Any, list[CostEvent]] = {}
+    for e in unique:
+        reason, feature, day = e.refused_by or "", e.feature or "", _utc(e).date()
+        if table == MINUTE_FEATURE.table:
+            _add(groups, (_utc(e).replace(second=0, microsecond=0), feature), e)
+        elif e.status != "refused":
+            continue
+        elif table == REFUSED.table:
+            _add(groups, (day, reason, feature, e.model), e)
+        elif e.user_id:
+            key = (e.user_id, reason, feature, e.model, day)
+            _add(groups, key if table == REFUSED_USER.table else (reason, e.user_id), e)
+    out: Contents = {}
+    for key, es in groups.items():
+        if table == MINUTE_FEATURE.table:
+            out[key] = (len(es), sum(e.cost_pico for e in es))
+        elif table == REFUSED_SPAN.table:
+            out[key] = (min(_utc(e).date() for e in es), max(_utc(e).date() for e in es))
+        else:
+            out[key] = (len(es), max(_utc(e) for e in es))
+    return out
+
+
+def _value(column: str, value: object) -> object:
+    if column in _DAYS:
+        return date.fromisoformat(value) if isinstance(value, str) else value
+    if column in _INSTANTS:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        assert isinstance(moment, datetime)
+        return moment.astimezone(UTC)
+    return value
+
+
+def contents(sink: LedgerSink, table: str) -> Contents:
+    """The rows of ``table``, keyed like :func:`expected`."""
+    columns = [c.strip() for c in _COLUMNS[table].split(",")]
+    keys = _KEYS[table]
+    out: Contents = {}
+    for row in sink.query(f"SELECT {_COLUMNS[table]} FROM {table}"):
+        values = tuple(_value(c, v) for c, v in zip(columns, row, strict=True))
+        out[values[:keys]] = values[keys:]
+    return out

@@ -1,0 +1,114 @@
+"""Opening a version-1 ledger migrates it to version 2: new rollups backfilled from the events,
+indexes changed, nothing else touched (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+
+from costcap.errors import ConfigError
+from costcap.ledger import open_sink
+from costcap.ledger._schema import SCHEMA_VERSION, SPEND_ROLLUPS
+from costcap.ledger._sinks import sqlite_path
+from tests.ledger import schema_v1
+from tests.ledger.conftest import fetch
+from tests.ledger.rollups import NEW_ROLLUPS, contents, expected, make_events
+
+EVENTS = make_events()
+VERSION = "SELECT value FROM costcap_ledger_meta WHERE key = 'ledger_schema_version'"
+
+
+def execute(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Run one statement on the ledger database behind costcap's back (no sink opened: no
+    migration); its rows, if any."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(sqlite_path(url)) as db:
+            rows = db.execute(sql).fetchall()
+        db.close()
+        return rows
+    import psycopg
+
+    base, _, schema = url.partition("?schema=")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        cur = conn.execute(sql)
+        return cur.fetchall() if cur.description else []
+
+
+def _indexes(url: str) -> set[str]:
+    if url.startswith("sqlite"):
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'costcap_events%'"
+    else:
+        sql = "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'costcap_events%' AND "
+        sql += f"schemaname = '{url.partition('?schema=')[2]}'"
+    return {name for (name,) in execute(url, sql) if not name.endswith("_pkey")}
+
+
+@pytest.mark.parametrize("table", NEW_ROLLUPS)
+def test_migration_backfills_the_new_rollups(ledger_url: str, table: str) -> None:
+    """The rollups version 2 adds hold the aggregates of the events already recorded."""
+    schema_v1.create(ledger_url, EVENTS)
+    sink = open_sink(ledger_url)
+    try:
+        assert contents(sink, table) == expected(table, EVENTS)
+    finally:
+        sink.close()
+
+
+def test_migration_sets_the_version(ledger_url: str) -> None:
+    schema_v1.create(ledger_url, EVENTS[:5])
+    assert fetch(ledger_url, VERSION) == [(str(SCHEMA_VERSION),)]  # fetch opens a sink
+
+
+def test_migration_changes_the_event_indexes(ledger_url: str) -> None:
+    """The unused (prompt_hash, ts) index goes, (user_id, ts) gains cost_pico, ts gets one."""
+    schema_v1.create(ledger_url, EVENTS[:5])
+    before = _indexes(ledger_url)
+    open_sink(ledger_url).close()
+    after = _indexes(ledger_url)
+    assert before - after == {"costcap_events_loop", "costcap_events_user_ts"}
+    assert after - before == {"costcap_events_ts", "costcap_events_user_ts_cost"}
+
+
+def test_migration_keeps_events_and_spend_rollups(ledger_url: str) -> None:
+    """The events and the version-1 rollups are left as they were."""
+    schema_v1.create(ledger_url, EVENTS)
+    tables = ["costcap_events", *(r.table for r in SPEND_ROLLUPS)]
+    dumps = {t: sorted(map(repr, execute(ledger_url, f"SELECT * FROM {t}"))) for t in tables}
+    open_sink(ledger_url).close()
+    assert {
+        t: sorted(map(repr, execute(ledger_url, f"SELECT * FROM {t}"))) for t in tables
+    } == dumps
+
+
+@pytest.mark.parametrize("table", NEW_ROLLUPS)
+def test_a_migrated_ledger_takes_new_batches_and_replays(ledger_url: str, table: str) -> None:
+    """After the backfill, new events (and a replay of old ones) are added like any batch."""
+    more = make_events(120, seed=9, prefix="m")
+    schema_v1.create(ledger_url, EVENTS)
+    sink = open_sink(ledger_url)
+    try:
+        assert sink.write([*EVENTS[:40], *more]) == len(more)
+        assert contents(sink, table) == expected(table, [*EVENTS, *more])
+    finally:
+        sink.close()
+
+
+def test_reopening_a_current_ledger_runs_no_migration(ledger_url: str) -> None:
+    """A second open finds the current version and leaves the rollups alone (a backfill would
+    refill the one emptied here)."""
+    sink = open_sink(ledger_url)
+    sink.write(EVENTS)
+    sink.close()
+    execute(ledger_url, f"DELETE FROM {NEW_ROLLUPS[0]}")
+    assert fetch(ledger_url, f"SELECT COUNT(*) FROM {NEW_ROLLUPS[0]}") == [(0,)]
+
+
+def test_a_newer_ledger_is_refused(ledger_url: str) -> None:
+    """A ledger written by a newer costcap (a later schema version) is not opened."""
+    open_sink(ledger_url).close()
+    execute(ledger_url, f"UPDATE costcap_ledger_meta SET value = '{SCHEMA_VERSION + 1}'")
+    with pytest.raises(ConfigError, match="newer than this costcap"):
+        open_sink(ledger_url)
