@@ -15,7 +15,7 @@ every one is in the sink (events table + every rollup, committed).
 
 A second table gives the cost of each ``fsync`` policy (SQLite; ``always`` with M events).
 ``--prefill N`` first puts N earlier events in each ledger (off the clock): how throughput holds
-up as the ledger grows (every index keyed by a random request id gets bigger).
+up as the ledger grows (every index gets bigger).
 Medians of ``--repeat`` runs, each on a fresh database and spool. PostgreSQL must run at
 127.0.0.1:5432 (database ``test``; a schema per run, dropped after).
 """
@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from costcap.guard_core import new_id
 from costcap.ledger import CostEvent, FsyncPolicy, Ledger, open_sink
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -68,7 +69,7 @@ def events(n: int) -> list[CostEvent]:
     now = datetime.now(UTC)
     return [
         CostEvent(
-            request_id=uuid.uuid4().hex,
+            request_id=new_id(),
             ts=now,
             status="ok",
             model="gpt-4o-mini",
@@ -94,14 +95,14 @@ def pct(values: list[int], q: float) -> float:
 
 
 def prefill(url: str, n: int) -> None:
-    """Put ``n`` earlier events (fresh random request ids) in the ledger, straight through the
-    sink in batches of 5,000."""
+    """Put ``n`` earlier events (fresh request ids, made as the Guard makes them) in the ledger,
+    straight through the sink in batches of 5,000."""
     template = events(5000)
     sink = open_sink(url)
     try:
         for start in range(0, n, len(template)):
             rows = template[: n - start]
-            sink.write([dataclasses.replace(e, request_id=uuid.uuid4().hex) for e in rows])
+            sink.write([dataclasses.replace(e, request_id=new_id()) for e in rows])
     finally:
         sink.close()
 
@@ -118,8 +119,8 @@ def one_run(
 ) -> Run:
     run = uuid.uuid4().hex[:8]
     url = url_for(sink, tmp, run)
-    batch = events(n)
     prefill(url, prefilled)
+    batch = events(n)  # after the prefill: ids are time-ordered, as the Guard makes them
     ledger = Ledger(url, spool_dir=tmp / f"spool-{run}", fsync=fsync, batch_size=batch_size)
     try:
         ledger.record(events(1)[0])  # open the sink (and create the schema) outside the clock

@@ -297,6 +297,19 @@ def test_ticket_ids_are_unique_hex() -> None:
     guard.close()
 
 
+def test_ticket_ids_sort_by_time() -> None:
+    """An id made a few milliseconds later sorts after an earlier one (the ledger's index on
+    them grows at its end)."""
+    import time
+
+    from costcap.guard_core import new_id
+
+    first = new_id()
+    time.sleep(0.003)
+    assert new_id() > first
+    assert int(first[:12], 16) == pytest.approx(time.time() * 1000, abs=5_000)
+
+
 def _child_id(queue: Any) -> None:
     from costcap.guard_core import new_id
 
