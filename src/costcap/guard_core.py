@@ -38,6 +38,7 @@ from costcap.stores import Admission, Charge, CounterState
 from costcap.ticket import Hit, Ticket
 from costcap.tokens import TokenCount, count_messages, count_responses_input
 from costcap.worst_case import (
+    WorstCase,
     dearer_cache_writes,
     has_cache_control,
     worst_case_for,
@@ -137,6 +138,7 @@ class GuardCore:
         price = self.catalog.resolve(model)
         bounds = self._bound(model, feature, max_tokens, price.max_output_tokens)
         counted: TokenCount | None = None
+        worst: WorstCase | None = None
         input_tokens = 0
         cache = False
         if reserve_usd is not None:
@@ -151,7 +153,10 @@ class GuardCore:
                                        strict=self.strict, cache_write=cache)  # fmt: skip
                 if worst.usd > bounds.max_cost_usd:
                     raise CostCapExceeded(worst.usd, bounds.max_cost_usd)
-            pico = price.total_pico(input_tokens, bounds.max_tokens, input_tokens if cache else 0)
+                pico = worst.pico
+            else:
+                pico = price.total_pico(input_tokens, bounds.max_tokens,
+                                        input_tokens if cache else 0)  # fmt: skip
             amount = to_micros_ceil(pico)
         scope = CallScope(
             model=price.model, feature=feature, user_id=user_id, api_key=api_key, endpoint=endpoint
@@ -188,6 +193,7 @@ class GuardCore:
             input_tokens=input_tokens,
             strict=self.strict,
             cache_write=cache,
+            _worst=worst,
         )
         return ticket, charges
 

@@ -157,18 +157,17 @@ def apply_chat(kwargs: dict[str, Any], call: Call, ticket: Ticket) -> None:
     """The request carries the admitted cap (per choice) and, streamed, asks for usage."""
     _write_cap(kwargs, CHAT_MAX, max(1, ticket.max_tokens // call.choices))
     if call.stream:
-        options = kwargs.get("stream_options")
-        if not given(options):
-            extra = kwargs.get("extra_body")
-            options = extra.get("stream_options") if isinstance(extra, Mapping) else None
-            body = dict(options) if isinstance(options, Mapping) else {}
-            call.usage_injected = body.get("include_usage") is not True
-            _add_to_body(kwargs, {"stream_options": {**body, "include_usage": True}})
-            return
+        own = given(kwargs.get("stream_options"))  # else the caller's extra_body may carry it
+        extra = kwargs.get("extra_body")
+        source = kwargs if own else extra if isinstance(extra, Mapping) else {}
+        options = source.get("stream_options")
         merged = dict(options) if isinstance(options, Mapping) else {}
         call.usage_injected = merged.get("include_usage") is not True
         merged["include_usage"] = True
-        kwargs["stream_options"] = merged
+        if own:
+            kwargs["stream_options"] = merged
+        else:
+            _add_to_body(kwargs, {"stream_options": merged})
 
 
 def apply_responses(kwargs: dict[str, Any], call: Call, ticket: Ticket) -> None:
