@@ -197,3 +197,53 @@ def test_the_spool_marker_holds_no_password(tmp_path: Path) -> None:
     assert recorded == redacted_url(url)
     assert recorded == "postgresql://app:***@db.example:5433/costs?schema=ledger"
     check_owner(tmp_path, url.replace("s3cret", "rotated"))  # a new password, same database
+
+
+def test_appends_copy_into_space_reserved_ahead(tmp_path: Path) -> None:
+    """A live segment's file is reserved ahead (zero bytes after the last line); sealing cuts
+    it at its last line."""
+    seg = create_segment(tmp_path, "1-abc", 0, durable=False)
+    data = lines(1, 2)
+    assert seg.append(data, limit=1 << 20)
+    assert seg.path.stat().st_size > len(data)
+    assert seg.path.read_bytes().rstrip(b"\0") == data
+    seg.seal()
+    assert seg.path.read_bytes() == data
+    seg.close()
+
+
+def test_an_append_past_the_limit_asks_for_the_next_segment(tmp_path: Path) -> None:
+    """A line that would take a non-empty segment past its limit is refused (the writer
+    rotates); a first line longer than the limit still goes in."""
+    seg = create_segment(tmp_path, "1-abc", 0, durable=False)
+    big = lines(1, 2, 3)
+    assert seg.append(big, limit=10)
+    assert not seg.append(lines(4), limit=10)
+    assert seg.end == len(big)
+    seg.close()
+
+
+def test_a_dead_writer_reserved_tail_is_not_data(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A writer killed before sealing leaves zero bytes after its last line: adoption ends the
+    segment at its last line, with no torn-line warning."""
+    name = "1-dead-000000.seg"
+    seg = dead_segment(tmp_path, lines(1, 2) + bytes(1 << 16), name)
+    assert seg.end == len(lines(1, 2))
+    batch = read_batch(seg, seg.end, 100, durable=False)
+    assert [e.request_id for e in batch.events] == ["req-1", "req-2"]
+    assert "torn" not in caplog.text
+    seg.close()
+
+
+def test_a_torn_line_before_the_reserved_tail_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A copy cut off by a crash (part of a line, then zeros) is the torn last line."""
+    data = lines(1) + event(2).to_json().encode()[:40]
+    seg = dead_segment(tmp_path, data + bytes(5000))
+    batch = read_batch(seg, seg.end, 100, durable=False)
+    assert [e.request_id for e in batch.events] == ["req-1"]
+    assert "torn last line" in caplog.text
+    seg.close()

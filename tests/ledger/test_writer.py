@@ -176,13 +176,14 @@ def test_every_fsync_policy_records_and_drains(policy: FsyncPolicy, tmp_path: Pa
 
 
 def test_record_is_on_disk_when_it_returns(tmp_path: Path) -> None:
-    """When record returns, its JSON line is in the spool segment (before any drain)."""
+    """When record returns, its JSON line is in the spool segment (before any drain); the
+    space reserved after it reads as zero bytes."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     with Ledger(url, flush_interval_s=3600, batch_size=10**6) as ledger:
         e = event(1)
         ledger.record(e)
         (seg,) = segments(ledger.spool_dir)
-        assert seg.read_text() == e.to_json() + "\n"
+        assert seg.read_bytes().rstrip(b"\0") == (e.to_json() + "\n").encode()
 
 
 def test_each_event_is_logged_as_json_on_costcap_costs(
@@ -369,3 +370,49 @@ def test_a_live_writers_segments_are_left_alone_until_it_dies(
         child.kill()
         child.wait(10)
         child.stdout.close()
+
+
+def test_a_full_disk_refuses_the_record_and_loses_nothing_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When no space can be reserved for the spool, record raises OSError (that event is not
+    recorded); once space is back, recording goes on and every acknowledged event drains."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    real = os.posix_fallocate
+    with Ledger(url, segment_bytes=2048, flush_interval_s=3600, batch_size=10**6) as ledger:
+        acknowledged = 0
+        for n in range(5):
+            ledger.record(event(n))
+            acknowledged += 1
+
+        def full(fd: int, offset: int, size: int) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "posix_fallocate", full)
+        refused = 0
+        for n in range(5, 40):
+            try:
+                ledger.record(event(n))
+                acknowledged += 1
+            except OSError:
+                refused += 1
+        assert refused > 0
+        monkeypatch.setattr(os, "posix_fallocate", real)
+        ledger.record(event(99))
+        acknowledged += 1
+        assert ledger.flush()
+    assert totals(url)["costcap_events"][0] == acknowledged
+
+
+def test_a_rotated_segment_ends_at_its_last_line(tmp_path: Path) -> None:
+    """Segments the writer has moved on from hold only whole lines, no reserved tail."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger(url, segment_bytes=2048, flush_interval_s=3600, batch_size=10**6) as ledger:
+        for n in range(20):
+            ledger.record(event(n))
+        *sealed, _live = segments(ledger.spool_dir)
+        assert sealed
+        for seg in sealed:
+            data = seg.read_bytes()
+            assert data.endswith(b"\n")
+            assert b"\0" not in data

@@ -3,7 +3,7 @@ batches to the sink by a background thread.
 
 ::
 
-    record(event) ──► os.write(one JSON line) ──► spool segment (O_APPEND, flock'd)
+    record(event) ──► one JSON line copied ──► spool segment (memory-mapped, flock'd)
           │                                            │
           └──► in-memory copy (bounded) ──┐            │ (replayed from here after a crash,
                                           ▼            ▼  or when the memory copy overflowed)
@@ -190,7 +190,6 @@ class Ledger:
                 seg.close()
             raise
         self._own: deque[Segment] = deque([self._live])
-        self._broken = False  # the last write failed: start a new segment
         self._pending: deque[Pending] = deque()
         self._max_pending = max(10 * batch_size, MEMORY_EVENTS)
         self._recorded = 0  # bytes appended to own segments
@@ -242,20 +241,16 @@ class Ledger:
         with self._lock:
             if self._closed is not None:
                 raise RuntimeError(f"{self!r} {self._closed}")
-            if self._broken:
-                self._rotate()
             seg = self._live
             start = seg.end
-            self._append(seg, data, start)
-            seg.end = end = start + len(data)
+            if not seg.append(data, self._segment_bytes):  # full: the next segment
+                seg = self._rotate()
+                start = 0
+                seg.append(data, self._segment_bytes)
+            end = seg.end
             self._recorded += len(data)
             if len(self._pending) < self._max_pending:
                 self._pending.append((event, seg, start, end))
-            if end >= self._segment_bytes:
-                try:
-                    self._rotate()
-                except OSError:  # the event is spooled; the next record tries again
-                    log.exception("%r: cannot start a new spool segment", self)
         if self.fsync == "always":
             seg.sync_to(end)
         if len(self._pending) >= self._batch_size and not self._wake.is_set():
@@ -265,25 +260,16 @@ class Ledger:
 
     on_event = record  # the observer protocol: Guard(..., observers=[ledger])
 
-    def _append(self, seg: Segment, data: bytes, start: int) -> None:
-        try:
-            written = os.write(seg.fd, data)
-            while written < len(data):  # short writes happen only on a full disk or a signal
-                written += os.write(seg.fd, data[written:])
-        except OSError:
-            with contextlib.suppress(OSError):  # best effort; the segment is sealed at `start`
-                os.ftruncate(seg.fd, start)
-            self._broken = True
-            raise
-
-    def _rotate(self) -> None:
-        """Seal the live segment and start the next one (under ``self._lock``)."""
+    def _rotate(self) -> Segment:
+        """Seal the live segment and start the next one (under ``self._lock``); ``OSError``
+        (no space for it) leaves the live segment as it was."""
+        fresh = create_segment(self.spool_dir, self._writer, self._seq + 1,
+                               durable=self._durable)  # fmt: skip
         self._seq += 1
-        fresh = create_segment(self.spool_dir, self._writer, self._seq, durable=self._durable)
-        self._live.sealed = True
+        self._live.seal()
         self._own.append(fresh)
         self._live = fresh
-        self._broken = False
+        return fresh
 
     # -- flush and close ------------------------------------------------------------------
 
@@ -364,6 +350,9 @@ class Ledger:
         self._progress = threading.Condition()
         for seg in [*self._own, *self._adopted]:
             seg.closed = True
+            if seg.map is not None:  # the child's view only; the file is the parent's
+                seg.map.close()
+                seg.map = None
             with contextlib.suppress(OSError):
                 os.close(seg.fd)
         self._pending.clear()
