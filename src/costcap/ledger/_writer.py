@@ -57,6 +57,16 @@ ATEXIT_TIMEOUT_S = 5.0
 # events kept in memory as well, so the drain thread need not read them back (~0.7 KB each);
 # beyond that the spool file is read back, slower but bounded
 MEMORY_EVENTS = 50_000
+# Letting the background threads in. ``record`` gives up the GIL nowhere (the spool is a memory
+# map), and a thread waiting for the GIL is starved as long as the calling thread releases and
+# re-takes it briefly more often than the switch interval (CPython's drop request is only made
+# when no switch happened during a whole interval — any short system call in the app counts as
+# one): measured, a drain thread waiting to open its sink made no progress in 7 s of back-to-back
+# SDK calls. So while a drain is under way or the fsync is overdue, ``record`` sleeps briefly, at
+# most once per HANDOFF_EVERY_S: the waiting thread takes the GIL and runs until its next system
+# call. A handoff costs that one call the sleep plus the thread's run (typically < 1 ms).
+HANDOFF_EVERY_S = 0.005
+HANDOFF_SLEEP_S = 0.0001
 
 
 def default_spool_dir(url: str) -> Path | None:
@@ -193,6 +203,9 @@ class Ledger:
         self._pending: deque[Pending] = deque()
         self._max_pending = max(10 * batch_size, MEMORY_EVENTS)
         self._recorded = 0  # bytes appended to own segments
+        self._draining = False  # the drain thread is in a drain (it may be waiting for the GIL)
+        self._synced_at = time.monotonic()  # the fsync thread's last round
+        self._next_handoff = 0.0
         self._closed: str | None = None  # why record() refuses
         self._drain = Drain(
             url,
@@ -257,6 +270,13 @@ class Ledger:
             self._wake.set()
         if costs_log.isEnabledFor(logging.INFO):
             costs_log.info(line)
+        now = time.monotonic()
+        if now >= self._next_handoff:
+            self._next_handoff = now + HANDOFF_EVERY_S
+            if self._draining or (
+                self._syncer is not None and now - self._synced_at > 2 * self._fsync_interval_s
+            ):
+                time.sleep(HANDOFF_SLEEP_S)
 
     on_event = record  # the observer protocol: Guard(..., observers=[ledger])
 
@@ -368,6 +388,7 @@ class Ledger:
                     seg.sync_to(seg.end)
                 except OSError:
                     log.exception("%r: fsync of %s failed", self, seg.path)
+            self._synced_at = time.monotonic()
 
     def _drain_loop(self) -> None:
         failures = 0
@@ -378,26 +399,35 @@ class Ledger:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            if time.monotonic() >= next_adoption:
-                next_adoption = time.monotonic() + self._adopt_interval_s
-                self._adopt()
+            self._draining = True
             try:
-                while self._drain.step() and not self._stop.is_set():
-                    with self._progress:
-                        self._progress.notify_all()
-            except Exception as exc:  # noqa: BLE001 - logged; the events stay spooled, retried
-                self._drain.drop_sink()
-                self._log_outage(exc, failures)
-                failures += 1
+                if time.monotonic() >= next_adoption:
+                    next_adoption = time.monotonic() + self._adopt_interval_s
+                    self._adopt()
+                failures = self._drain_all(failures)
+            finally:
+                self._draining = False
+            with self._progress:
+                self._progress.notify_all()
+            if failures:
                 first, longest = BACKOFF_S
                 delay = min(longest, first * 2 ** min(failures, 16)) * random.uniform(0.5, 1.0)
             else:
-                if failures:
-                    log.warning("%r: sink reachable again; spooled events drained", self)
-                failures = 0
                 delay = self._flush_interval_s
-            with self._progress:
-                self._progress.notify_all()
+
+    def _drain_all(self, failures: int) -> int:
+        """Drain until nothing is left or the sink fails; the count of failures in a row."""
+        try:
+            while self._drain.step() and not self._stop.is_set():
+                with self._progress:
+                    self._progress.notify_all()
+        except Exception as exc:  # noqa: BLE001 - logged; the events stay spooled, retried
+            self._drain.drop_sink()
+            self._log_outage(exc, failures)
+            return failures + 1
+        if failures:
+            log.warning("%r: sink reachable again; spooled events drained", self)
+        return 0
 
     def _log_outage(self, exc: Exception, failures: int) -> None:
         now = time.monotonic()
