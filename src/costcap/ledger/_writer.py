@@ -105,7 +105,7 @@ def _after_fork_in_child(ref: weakref.ref[Ledger]) -> None:
 class Ledger:
     """The durable, batched cost ledger; also a Guard observer (``observers=[ledger]``).
 
-    ``record(event)`` appends one JSON line to this ledger's spool segment and returns (~8 µs);
+    ``record(event)`` copies one JSON line into this ledger's spool segment and returns (~5 µs);
     a background thread writes batches of up to ``batch_size`` events to the sink at ``url``
     (one transaction each, at least every ``flush_interval_s``), checkpoints how far it got,
     and deletes segments once drained and rotated (every ``segment_bytes``). A sink that is
@@ -127,7 +127,7 @@ class Ledger:
 
     ``"always"``   each ``record`` fsyncs its line before returning (concurrent records share
                    one fsync). Survives a process crash and a power loss. Costs an fsync per
-                   call: ~0.14 ms median per record (vs ~8 µs) on the reference VM's disk,
+                   call: ~0.14 ms median per record (vs ~5 µs) on the reference VM's disk,
                    ~5,000 records/s from one thread — for audit trails, not hot paths.
     ``"interval"`` (default) the line is in the OS page cache when ``record`` returns and a
                    background thread fsyncs at most every ``fsync_interval_s``. A process crash
