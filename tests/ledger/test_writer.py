@@ -453,3 +453,22 @@ def test_the_interval_fsync_keeps_up_with_a_thread_that_never_waits(tmp_path: Pa
             if ledger._live.synced != synced:
                 rounds, synced = rounds + 1, ledger._live.synced
         assert rounds >= 10
+
+
+def test_without_memory_maps_lines_are_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where segments cannot be memory-mapped (no posix_fallocate: macOS), each line is
+    written with pwrite instead: same files, every event drained."""
+    from costcap.ledger import _spool
+
+    monkeypatch.setattr(_spool, "MAPPED", False)
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger(url, segment_bytes=2048, flush_interval_s=3600, batch_size=10**6) as ledger:
+        for n in range(20):
+            ledger.record(event(n))
+        live = segments(ledger.spool_dir)[-1]
+        assert b"\0" not in live.read_bytes()
+        assert live.read_bytes().endswith(b"\n")
+        assert ledger.flush()
+    assert totals(url)["costcap_events"][0] == 20

@@ -5,7 +5,8 @@ A spool directory holds, per segment ``<pid>-<random>-<seq>.seg``:
 ``X.seg``       one :meth:`CostEvent.to_json` line per event, copied by its writer into a shared
                 memory map of the file (space reserved ahead with ``posix_fallocate``, so a
                 full disk is an ``OSError`` when reserving, never a ``SIGBUS``); the reserved
-                tail reads as zero bytes until it is cut when the segment is sealed. Whoever is
+                tail reads as zero bytes until it is cut when the segment is sealed (Linux;
+                elsewhere each line is written with ``pwrite``). Whoever is
                 responsible for a segment (its writer, or a process that adopted it) holds an
                 exclusive ``fcntl.flock`` on it.
 ``X.seg.ckpt``  the byte offset up to which the segment is in the sink, replaced atomically
@@ -33,6 +34,7 @@ import json
 import logging
 import mmap
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -64,6 +66,9 @@ TMP_SUFFIX = ".tmp"
 STALE_TMP_S = 60.0  # a temporary file older than this has no writer left
 _READ_CHUNK = 1 << 20
 MAP_CHUNK = 1 << 20  # a live segment's reserved space grows by this much at a time
+# Memory-mapped appends need space reserved on disk (posix_fallocate) and a map that can grow
+# (mremap): Linux has both; elsewhere (macOS) lines are written with pwrite, as before.
+MAPPED = hasattr(os, "posix_fallocate") and sys.platform.startswith("linux")
 _sync = getattr(os, "fdatasync", os.fsync)
 
 
@@ -94,6 +99,8 @@ class Segment:
         nothing was written."""
         start = self.end
         end = start + len(data)
+        if not MAPPED:
+            return self._write(data, start, limit)
         mapped = self.map
         if mapped is None or end > len(mapped):
             if start and end > limit:
@@ -102,6 +109,20 @@ class Segment:
             mapped = self._reserve(max(end, min(grown, limit)))
         mapped[start:end] = data
         self.end = end
+        return True
+
+    def _write(self, data: bytes, start: int, limit: int) -> bool:
+        if start and start + len(data) > limit:
+            return False
+        try:
+            written = os.pwrite(self.fd, data, start)
+            while written < len(data):  # short writes happen only on a full disk or a signal
+                written += os.pwrite(self.fd, data[written:], start + written)
+        except OSError:
+            with contextlib.suppress(OSError):  # no partial line left behind
+                os.ftruncate(self.fd, start)
+            raise
+        self.end = start + len(data)
         return True
 
     def _reserve(self, size: int) -> mmap.mmap:
