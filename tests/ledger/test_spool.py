@@ -13,6 +13,7 @@ import pytest
 
 from costcap.errors import ConfigError
 from costcap.ledger._spool import (
+    MAPPED,
     STALE_TMP_S,
     Segment,
     adopt_orphans,
@@ -199,6 +200,7 @@ def test_the_spool_marker_holds_no_password(tmp_path: Path) -> None:
     check_owner(tmp_path, url.replace("s3cret", "rotated"))  # a new password, same database
 
 
+@pytest.mark.skipif(not MAPPED, reason="segments are memory-mapped on Linux only")
 def test_appends_copy_into_space_reserved_ahead(tmp_path: Path) -> None:
     """A live segment's file is reserved ahead (zero bytes after the last line); sealing cuts
     it at its last line."""
