@@ -168,6 +168,14 @@ class Segment:
             _sync(self.fd)
             self.synced = max(self.synced, target)
 
+    def forget(self) -> None:
+        """In a forked child: drop this process's view (map and descriptor) without cutting
+        the file or releasing the parent's lock (the parent's descriptor keeps it)."""
+        self.closed = True  # first: the unmap below must not cut the parent's file
+        self._unmap()
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
     def close(self) -> None:
         """Close the descriptor, which releases the lock."""
         with self.lock:

@@ -17,7 +17,6 @@ of each ``fsync`` policy is in the :class:`Ledger` docstring.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import functools
 import logging
 import os
@@ -369,12 +368,7 @@ class Ledger:
         self._lock = threading.Lock()  # a parent thread may have held these at fork
         self._progress = threading.Condition()
         for seg in [*self._own, *self._adopted]:
-            seg.closed = True
-            if seg.map is not None:  # the child's view only; the file is the parent's
-                seg.map.close()
-                seg.map = None
-            with contextlib.suppress(OSError):
-                os.close(seg.fd)
+            seg.forget()
         self._pending.clear()
 
     # -- background threads ---------------------------------------------------------------
