@@ -438,6 +438,37 @@ def test_the_drain_keeps_up_with_a_thread_that_never_waits(tmp_path: Path) -> No
         assert ledger._drain.drained > 0
 
 
+def test_a_drain_round_ends_once_it_caught_up_with_steady_traffic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events recorded while a batch is being written wait for the next round: under steady
+    traffic (an event every ~2 ms for 1.5 s, a round every 0.25 s) the sink gets one batch a
+    round or so — not one small batch after another without pause (measured before: one
+    commit per ~2 events, the drain never idle)."""
+    from costcap.ledger._sqlite_sink import SQLiteSink
+
+    writes: list[int] = []
+    real_write = SQLiteSink.write
+
+    def counted(self: SQLiteSink, events: list[CostEvent]) -> int:
+        writes.append(len(events))
+        time.sleep(0.01)  # a commit's fsync on a slow disk: events keep arriving meanwhile
+        return real_write(self, events)
+
+    monkeypatch.setattr(SQLiteSink, "write", counted)
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger(url, flush_interval_s=0.25) as ledger:
+        started = time.monotonic()
+        n = 0
+        while time.monotonic() - started < 1.5:
+            ledger.record(event(n))
+            n += 1
+            time.sleep(0.002)
+        assert ledger.flush()
+    assert sum(writes) == n
+    assert len(writes) <= 12
+
+
 def test_the_interval_fsync_keeps_up_with_a_thread_that_never_waits(tmp_path: Path) -> None:
     """Under the same load, the fsync thread still syncs the spool about every interval (the
     durability the "interval" policy promises does not stretch while the app is busy): at

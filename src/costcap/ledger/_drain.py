@@ -64,33 +64,41 @@ class Drain:
         self._sink: LedgerSink | None = None
 
     def step(self) -> bool:
-        """One batch of the oldest own segment, one of the oldest adopted one; True if either
-        made progress (there may be more)."""
-        progress = self._drain_own(self._own[0])
+        """One batch of the oldest own segment, one of the oldest adopted one; True if there is
+        more to drain at once: a full batch was written, a segment retired, a backlog read back
+        from a file. A batch that caught up with the calls ends the drain round — events
+        recorded while it was written wait for the next round, in one batch (looping on them
+        kept the drain running without pause under steady traffic, one small batch, one commit
+        and its fsync after another, and the calls paid for every GIL handoff it asked for)."""
+        more = self._drain_own(self._own[0])
         if self._adopted:
             seg = self._adopted[0]
             batch = self._held.get(seg) or read_batch(
                 seg, seg.end, self._batch_size, durable=self._durable
             )
-            progress |= self._commit(seg, batch)
+            more |= self._commit(seg, batch)
             if seg.drained >= seg.end:
                 retire(seg)
                 self._adopted.remove(seg)
-                progress = True
-        return progress
+                more = True
+        return more
 
     def _drain_own(self, seg: Segment) -> bool:
         batch = self._held.get(seg) or self._from_memory(seg)
+        backlog = False
         if not batch.events and seg.drained < seg.end:  # overflowed the memory copy
             batch = read_batch(seg, seg.end, self._batch_size, durable=self._durable)
             self._drop_pending(seg, batch.end)
-        progress = self._commit(seg, batch)
+            backlog = True
+        more = self._commit(seg, batch) and (
+            len(batch.events) >= self._batch_size or (backlog and seg.drained < seg.end)
+        )
         if seg.sealed and seg.drained >= seg.end and len(self._own) > 1:
             retire(seg)
             self._own.popleft()
             self._drop_pending(seg, seg.end)
-            progress = True
-        return progress
+            more = True
+        return more
 
     def _from_memory(self, seg: Segment) -> Batch:
         """The contiguous run of in-memory events that starts at the checkpoint of ``seg``."""

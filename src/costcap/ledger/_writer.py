@@ -203,6 +203,7 @@ class Ledger:
         self._max_pending = max(10 * batch_size, MEMORY_EVENTS)
         self._recorded = 0  # bytes appended to own segments
         self._draining = False  # the drain thread is in a drain (it may be waiting for the GIL)
+        self._failing = False  # the sink failed the last round: the drain is backing off
         self._synced_at = time.monotonic()  # the fsync thread's last round
         self._next_handoff = 0.0
         self._closed: str | None = None  # why record() refuses
@@ -306,6 +307,8 @@ class Ledger:
                 if not self._drainer.is_alive() or (remaining is not None and remaining <= 0):
                     return False
                 self._progress.wait(remaining)
+                if not self._failing:  # a round ends once it caught up: ask for the rest
+                    self._wake.set()
         return True
 
     def close(self, timeout: float | None = 10.0) -> None:
@@ -401,6 +404,7 @@ class Ledger:
                 failures = self._drain_all(failures)
             finally:
                 self._draining = False
+            self._failing = failures > 0
             with self._progress:
                 self._progress.notify_all()
             if failures:
