@@ -307,6 +307,8 @@ def test_ticket_ids_sort_by_time() -> None:
     first = new_id()
     time.sleep(0.003)
     assert new_id() > first
+    assert len(first) == 32
+    assert set(first) <= set("0123456789abcdef")
     assert int(first[:12], 16) == pytest.approx(time.time() * 1000, abs=5_000)
 
 

@@ -69,7 +69,9 @@ def new_id() -> str:
     ids need uniqueness, not secrecy, and ``os.urandom`` is a system call that gives up the
     GIL on every admission — letting a busy background thread (the ledger's drain) in.
     """
-    return f"{time.time_ns() // 1_000_000:012x}{getrandbits(80):020x}"
+    # bytes.hex rather than two ``:0Nx`` formats: the same 32 digits (the milliseconds fit 48
+    # bits until the year 10889), half the time after an SDK call has left the latter cold
+    return ((time.time_ns() // 1_000_000) << 80 | getrandbits(80)).to_bytes(16, "big").hex()
 
 
 class GuardCore:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring_ascii
 from typing import Any, Literal
 
-from costcap.money import usd_from_pico
+from costcap.money import usd_from_pico, usd_text
 
 __all__ = ["STATUSES", "CostEvent", "Status"]
 
@@ -77,19 +77,21 @@ class CostEvent:
         if lat is not None and (type(lat) is not float or not math.isfinite(lat)):
             return self._json_dumps()
         ts = self.ts if self.ts.tzinfo is UTC else self.ts.astimezone(UTC)
+        # ints as {n}, not {n:d}: the same text, through the int's str (warm in any app) rather
+        # than the format-spec machinery, which an SDK call leaves cold (4 µs vs 1 µs, measured)
         return (
             f'{{"api_key_id":{_s(self.api_key_id)},"cache_hit":{_b(self.cache_hit)},'
-            f'"cache_read_tokens":{self.cache_read_tokens:d},'
-            f'"cache_write_tokens":{self.cache_write_tokens:d},"cost_pico":{self.cost_pico:d},'
-            f'"cost_usd":"{usd_from_pico(self.cost_pico)}","endpoint":{_s(self.endpoint)},'
-            f'"feature":{_s(self.feature)},"input_tokens":{self.input_tokens:d},'
+            f'"cache_read_tokens":{self.cache_read_tokens},'
+            f'"cache_write_tokens":{self.cache_write_tokens},"cost_pico":{self.cost_pico},'
+            f'"cost_usd":"{usd_text(self.cost_pico)}","endpoint":{_s(self.endpoint)},'
+            f'"feature":{_s(self.feature)},"input_tokens":{self.input_tokens},'
             f'"latency_ms":{"null" if lat is None else float.__repr__(lat)},'
-            f'"model":{_s(self.model)},"output_tokens":{self.output_tokens:d},'
+            f'"model":{_s(self.model)},"output_tokens":{self.output_tokens},'
             f'"prompt_hash":{_s(self.prompt_hash)},"provider":{_s(self.provider)},'
             f'"refused_by":{_s(self.refused_by)},"request_id":{_s(self.request_id)},'
-            f'"requested_model":{_s(self.requested_model)},"saved_pico":{self.saved_pico:d},'
+            f'"requested_model":{_s(self.requested_model)},"saved_pico":{self.saved_pico},'
             f'"status":{_s(self.status)},"stream":{_b(self.stream)},'
-            f'"ts":"{ts.isoformat()}","user_id":{_s(self.user_id)}}}'
+            f'"ts":"{_iso_utc(ts)}","user_id":{_s(self.user_id)}}}'
         )
 
     def _json_fields(self) -> dict[str, Any]:
@@ -112,6 +114,25 @@ class CostEvent:
 
 _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(CostEvent))
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
+_SECONDS: dict[tuple[int, int, int, int, int, int], str] = {}  # ISO text of recent UTC seconds
+
+
+def _iso_utc(ts: datetime) -> str:
+    """``ts.isoformat()`` of a UTC time. The text of its second is remembered: after an SDK
+    call ``isoformat`` runs cold, at ~19 µs, where six field reads and a dict hit take ~6 µs."""
+    key = (ts.year, ts.month, ts.day, ts.hour, ts.minute, ts.second)
+    second = _SECONDS.get(key)
+    if second is None:
+        if len(_SECONDS) >= _SECONDS_KEPT:
+            _SECONDS.clear()
+        second = _SECONDS[key] = ts.replace(microsecond=0, tzinfo=None).isoformat()
+    micro = ts.microsecond
+    return f"{second}+00:00" if not micro else f"{second}.{str(micro + 1_000_000)[1:]}+00:00"
+
+
+_SECONDS_KEPT = 64
 
 
 def _s(value: str | None) -> str:
