@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_wrap.py [--calls N] [--repeat R]
         [--litellm-python /tmp/litellm-venv/bin/python | --no-litellm]
 
-Every figure is a median over ``--repeat`` rounds of the p50 of ``--calls`` sequential calls,
-bare and wrapped calls interleaved round by round (so drift on a shared machine hits both).
+Every figure is a median over ``--repeat`` rounds of the p50 of ``--calls`` calls; bare and
+wrapped calls alternate call by call, and "added" is the p50 of each pair's difference (this
+VM's speed drifts within seconds: separate runs of bare and wrapped calls read drift as cost).
 The wrapped client runs a Guard on ``memory://`` with a global budget and a real ``Ledger``
 (SQLite, spool on local disk) recording every call. Each call sends a fixed system prompt and a
 user question that differs from call to call.
@@ -215,44 +216,61 @@ def median_rounds(rounds: list[Triple]) -> Triple:
     return b, w, d
 
 
+def paired(bare: list[float], wrapped: list[float]) -> Triple:
+    """(bare p50, wrapped p50, p50 of wrapped − bare per pair), in µs."""
+    diffs = [w - b for b, w in zip(bare, wrapped, strict=True)]
+    return p50_us(bare), p50_us(wrapped), p50_us(diffs)
+
+
 def compare(
     bare: openai.OpenAI, wrapped: openai.OpenAI, stream: bool, calls: int, repeat: int
 ) -> Triple:
-    """Median over rounds of (bare p50, wrapped p50, wrapped p50 − bare p50), in µs."""
+    """Median over rounds of (bare p50, wrapped p50, p50 of the per-pair difference), in µs.
 
-    def run_bare() -> None:
-        call(bare, stream)
-
-    def run_wrapped() -> None:
-        call(wrapped, stream)
-
-    timed(run_bare, max(20, calls // 10))  # warm-up
-    timed(run_wrapped, max(20, calls // 10))
+    Bare and wrapped calls alternate call by call (which goes first alternates too), and the
+    added cost is the median of each pair's difference: this VM's speed drifts by ±30 % within
+    seconds, which two separate runs of N calls each would read as costcap's."""
+    timed(lambda: call(bare, stream), max(20, calls // 10))  # warm-up
+    timed(lambda: call(wrapped, stream), max(20, calls // 10))
+    clock = time.perf_counter
     rounds = []
     for _ in range(repeat):
-        b = p50_us(timed(run_bare, calls))
-        w = p50_us(timed(run_wrapped, calls))
-        rounds.append((b, w, w - b))
+        b: list[float] = []
+        w: list[float] = []
+        for i in range(calls):
+            first, second = (bare, wrapped) if i % 2 else (wrapped, bare)
+            started = clock()
+            call(first, stream)
+            middle = clock()
+            call(second, stream)
+            ended = clock()
+            (b if first is bare else w).append(middle - started)
+            (w if first is bare else b).append(ended - middle)
+        rounds.append(paired(b, w))
     return median_rounds(rounds)
 
 
 def acompare(
     bare: openai.AsyncOpenAI, wrapped: openai.AsyncOpenAI, stream: bool, calls: int, repeat: int
 ) -> Triple:
-    async def run_bare() -> None:
-        await acall(bare, stream)
-
-    async def run_wrapped() -> None:
-        await acall(wrapped, stream)
-
     async def main() -> Triple:
-        await atimed(run_bare, max(20, calls // 10))
-        await atimed(run_wrapped, max(20, calls // 10))
+        await atimed(lambda: acall(bare, stream), max(20, calls // 10))
+        await atimed(lambda: acall(wrapped, stream), max(20, calls // 10))
+        clock = time.perf_counter
         rounds = []
         for _ in range(repeat):
-            b = p50_us(await atimed(run_bare, calls))
-            w = p50_us(await atimed(run_wrapped, calls))
-            rounds.append((b, w, w - b))
+            b: list[float] = []
+            w: list[float] = []
+            for i in range(calls):
+                first, second = (bare, wrapped) if i % 2 else (wrapped, bare)
+                started = clock()
+                await acall(first, stream)
+                middle = clock()
+                await acall(second, stream)
+                ended = clock()
+                (b if first is bare else w).append(middle - started)
+                (w if first is bare else b).append(ended - middle)
+            rounds.append(paired(b, w))
         await bare.close()
         await wrapped.close()
         return median_rounds(rounds)
