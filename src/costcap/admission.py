@@ -73,7 +73,7 @@ def charges_for(
     budgets: Sequence[Budget],
     scope: CallScope,
     amount_micros: int,
-    now: datetime,
+    now: datetime | float,
     cache: AppliedCache | None = None,
 ) -> tuple[list[Applied], list[Charge]]:
     """One charge per budget that applies. ``cache`` (one per Guard) keeps each budget member's

@@ -87,3 +87,19 @@ def test_allocation_never_adds_up_to_more_than_the_total() -> None:
     """Thirds of $100 round down to the micro-dollar."""
     budgets = allocate(100, {"a": "33.333333", "b": "33.333333", "c": "33.333334"})
     assert sum(b.limit_micros for b in budgets) <= 100_000_000
+
+
+@pytest.mark.parametrize(
+    ("scope", "period"), [("global", "day"), ("user:*", "month"), ("global", "rolling:1h")]
+)
+def test_window_at_seconds_is_the_window_at_the_same_instant(scope: str, period: str) -> None:
+    """The Guard's own clock passes seconds since the epoch: the same window as the aware
+    time, on either side of a boundary (the seconds cache must not hold across it)."""
+    from datetime import UTC, datetime, timedelta
+
+    budget = Budget(scope=scope, period=period, limit_usd=5)
+    reference = Budget(scope=scope, period=period, limit_usd=5)
+    start = datetime(2026, 11, 30, 23, 59, 59, 500000, tzinfo=UTC)
+    for step in range(4):  # across midnight, the month's end and the rolling buckets
+        at = start + timedelta(milliseconds=400 * step)
+        assert budget.window_at(at.timestamp()) == reference.window_at(at)

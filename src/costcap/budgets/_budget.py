@@ -67,7 +67,7 @@ class Budget:
     alert_at: tuple[Decimal, ...] = field(init=False)
     alert_micros: tuple[int, ...] = field(init=False, repr=False, compare=False)
     hard: bool = field(init=False, repr=False, compare=False)
-    _cache: tuple[datetime, datetime, PeriodWindow] | None = field(
+    _cache: tuple[float, float, PeriodWindow] | None = field(
         init=False, default=None, repr=False, compare=False
     )
 
@@ -118,20 +118,23 @@ class Budget:
         if self.name is None:
             set_(self, "name", f"{self.scope}/{window.label}")
 
-    def window_at(self, now: datetime) -> PeriodWindow:
-        """The period window at ``now``, reused while ``now`` stays inside its current bucket
-        (computing calendar boundaries in a time zone is the slow part of admission)."""
+    def window_at(self, now: datetime | float) -> PeriodWindow:
+        """The period window at ``now`` (aware, or seconds since the epoch), reused while
+        ``now`` stays inside its current bucket (computing calendar boundaries in a time zone is
+        the slow part of admission). The bucket's bounds are kept as seconds: the Guard's own
+        clock passes ``time.time()`` and builds no ``datetime`` at all while they hold."""
+        now_s = now.timestamp() if isinstance(now, datetime) else now
         cached = self._cache
-        if cached is not None and cached[0] <= now < cached[1]:
+        if cached is not None and cached[0] <= now_s < cached[1]:
             return cached[2]
-        window = self.window.at(now)
+        at = now if isinstance(now, datetime) else datetime.fromtimestamp(now_s, UTC)
+        window = self.window.at(at)
         if self.window.kind == "rolling":
             size = max(1, self.window.seconds // ROLLING_BUCKETS)
-            current = int(now.timestamp()) // size
-            since = datetime.fromtimestamp(current * size, UTC)
-            upto = datetime.fromtimestamp((current + 1) * size, UTC)
+            current = int(now_s) // size
+            since, upto = float(current * size), float((current + 1) * size)
         else:
-            since, upto = window.start, window.resets_at
+            since, upto = window.start.timestamp(), window.resets_at.timestamp()
         object.__setattr__(self, "_cache", (since, upto, window))
         return window
 
