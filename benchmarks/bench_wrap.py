@@ -501,7 +501,7 @@ def http_rows(base_url: str, calls: int, repeat: int) -> None:
         for stream in (False, True):
             b, w, d = compare(bare, wrapped, stream, calls, repeat)
             print(f"| HTTP, fake provider (sync) | {kind_of(stream)} | {b:,.0f} | {w:,.0f} "
-                  f"| {d:,.1f} |")  # fmt: skip
+                  f"| {d:,.1f} | {d / b:.1%} |")  # fmt: skip
     g.close()
 
 
@@ -511,11 +511,13 @@ def in_process_rows(bodies: dict[str, bytes], calls: int, repeat: int) -> None:
         with mock_client(bodies) as bare, wrap(mock_client(bodies), guard=g) as wrapped:
             b, w, d = compare(bare, wrapped, stream, calls, repeat)
         g.close()
-        print(f"| in process (sync) | {kind_of(stream)} | {b:,.0f} | {w:,.0f} | {d:,.1f} |")
+        print(f"| in process (sync) | {kind_of(stream)} | {b:,.0f} | {w:,.0f} | {d:,.1f} "
+              f"| {d / b:.1%} |")  # fmt: skip
     for stream in (False, True):
         awrapped = wrap(mock_async_client(bodies), guard=async_guard())
         b, w, d = acompare(mock_async_client(bodies), awrapped, stream, calls, repeat)
-        print(f"| in process (async) | {kind_of(stream)} | {b:,.0f} | {w:,.0f} | {d:,.1f} |")
+        print(f"| in process (async) | {kind_of(stream)} | {b:,.0f} | {w:,.0f} | {d:,.1f} "
+              f"| {d / b:.1%} |")  # fmt: skip
 
 
 def work_rows(bodies: dict[str, bytes], calls: int, repeat: int) -> None:
@@ -557,8 +559,9 @@ def main() -> None:
     args = parser.parse_args()
     calls, repeat = args.calls, args.repeat
     print(f"openai {openai.__version__}; {calls} calls × {repeat} rounds; medians of p50s\n")
-    print("| path | call | bare p50 µs | wrapped p50 µs | added by costcap µs |")
-    print("|---|---|---:|---:|---:|")
+    # added / bare: this VM's speed drifts by 2x between runs; the ratio travels better
+    print("| path | call | bare p50 µs | wrapped p50 µs | added by costcap µs | added / bare |")
+    print("|---|---|---:|---:|---:|---:|")
     process, base_url = start_provider()
     try:
         http_rows(base_url, calls, repeat)
