@@ -62,6 +62,24 @@ def test_threads_pass_exactly_the_limit(store_url: str) -> None:
     guard.close()
 
 
+def test_a_call_timed_earlier_but_admitted_later_counts_the_later_bucket(store_url: str) -> None:
+    """A call reads the clock before its atomic step: one that read it just before a bucket
+    boundary may reach the store after calls that read it just past the boundary and charged
+    the next bucket. Its check sees their charges (it used to pass: 101–108 of "100/minute"
+    when 20 threads crossed a boundary)."""
+    clock = Clock(datetime(2026, 1, 1, 0, 0, 59, 900000, tzinfo=UTC))  # buckets of 3 s: 19
+    guard = make(store_url, RateLimit("2/minute"), clock=clock)
+    late, charges = guard.prepare(
+        model=MODEL, messages=HELLO, max_tokens=100, user_id="alice", feature=None, api_key=None,
+        endpoint=None, system=None, tools=None, input=None, instructions=None, reserve_usd=None,
+    )  # fmt: skip
+    clock.advance(0.2)  # bucket 20: the other calls fill the limit there
+    call(guard)
+    call(guard)
+    assert not guard.store.admit(late.id, charges, guard.lease_s).admitted
+    guard.close()
+
+
 async def test_asyncio_passes_exactly_the_limit(store_url: str) -> None:
     """1,000 concurrent asyncio calls against "100/minute": exactly 100 pass."""
     guard = AsyncGuard(store_url, limits=[RateLimit("100/minute")], notifiers=[])

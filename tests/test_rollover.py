@@ -71,3 +71,20 @@ def test_monthly_budget_resets_on_the_first(store_url: str) -> None:
     clock.now = datetime(2027, 2, 1, 0, 0, tzinfo=UTC)
     guard.admit(model="gpt-4o-mini", reserve_usd=1)
     guard.close()
+
+
+def test_a_rolling_budget_counts_a_later_bucket_charged_first(store_url: str) -> None:
+    """A call that read the clock just before a rolling bucket's boundary, admitted after calls
+    that read it just past the boundary and charged the next bucket, sees their spend."""
+    clock = Clock(datetime(2026, 1, 1, 0, 23, 59, 900000, tzinfo=UTC))  # 24-minute buckets
+    budget = Budget(scope="global", period="rolling:24h", limit_usd=1)
+    guard = Guard(store_url, budgets=[budget], notifiers=[], clock=clock)
+    late, charges = guard.prepare(
+        model="gpt-4o-mini", messages=None, max_tokens=None, user_id=None, feature=None,
+        api_key=None, endpoint=None, system=None, tools=None, input=None, instructions=None,
+        reserve_usd=Decimal("0.6"),
+    )  # fmt: skip
+    clock.now = datetime(2026, 1, 1, 0, 24, 0, 100000, tzinfo=UTC)  # the next bucket
+    guard.admit(model="gpt-4o-mini", reserve_usd=Decimal("0.6"))
+    assert not guard.store.admit(late.id, charges, guard.lease_s).admitted
+    guard.close()

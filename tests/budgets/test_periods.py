@@ -60,10 +60,11 @@ def test_day_across_a_dst_change_is_23_hours() -> None:
 
 
 def test_rolling_window_covers_its_length() -> None:
-    """A 1-hour rolling window sums the buckets of the last hour (61 one-minute buckets)."""
+    """A 1-hour rolling window sums the buckets of the last hour (61 one-minute buckets) and
+    the next one (charged by calls that read the clock a moment later)."""
     window = parse_period("rolling:1h").at(datetime(2026, 11, 28, 12, 0, 30, tzinfo=UTC))
-    assert len(window.window) == 61
-    assert window.bucket == window.window[-1]
+    assert len(window.window) == 62
+    assert window.bucket == window.window[-2]
 
 
 @pytest.mark.parametrize("text", ["daily-ish", "rolling:0h", "rolling:5y", ""])

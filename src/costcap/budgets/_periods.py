@@ -6,8 +6,9 @@ A period turns "now" into the counter bucket(s) a charge goes to:
   ``2026-W48``, ``2026-11``) in the budget's time zone, and reset at local midnight;
 * a rolling window of length W is cut into ``ROLLING_BUCKETS`` buckets of W/N; a charge goes to
   the current bucket and the limit is checked against every bucket that overlaps the window,
-  the oldest one whole. That over-counts by at most one bucket (W/N of history), so a rolling
-  budget may refuse a little early but is never exceeded.
+  the oldest one whole, and the next one (charged by calls that read the clock a moment later
+  but reached the store first). That over-counts by at most one bucket (W/N of history), so a
+  rolling budget may refuse a little early but is never exceeded.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ class Period:
         t = int(now.timestamp())
         current = t // size
         first = (t - self.seconds) // size
-        window = tuple(f"r{i}" for i in range(first, current + 1))
+        # and the next bucket: a call reads the clock before its atomic step, so one that read
+        # it a moment later (another thread or replica) may have charged that bucket already
+        window = tuple(f"r{i}" for i in range(first, current + 2))
         resets_at = datetime.fromtimestamp((first + 1) * size + self.seconds, UTC)
         start = datetime.fromtimestamp(first * size, UTC)
         return PeriodWindow(f"r{current}", window, start, resets_at, self.seconds + 2 * size)
