@@ -414,7 +414,8 @@ class Ledger:
                 delay = self._flush_interval_s
 
     def _drain_all(self, failures: int) -> int:
-        """Drain until nothing is left or the sink fails; the count of failures in a row."""
+        """Drain until caught up with the calls (``Drain.step``: events recorded during the
+        last batch wait for the next round) or the sink fails; the count of failures in a row."""
         try:
             while self._drain.step() and not self._stop.is_set():
                 with self._progress:
