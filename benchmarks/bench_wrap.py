@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_wrap.py [--calls N] [--repeat R]
         [--litellm-python /tmp/litellm-venv/bin/python | --no-litellm]
+    .venv/bin/python benchmarks/bench_wrap.py --ladder [--calls N] [--repeat R]
 
 Every figure is a median over ``--repeat`` rounds of the p50 of ``--calls`` calls; bare and
 wrapped calls alternate call by call, and "added" is the p50 of each pair's difference (this
@@ -17,7 +18,13 @@ user question that differs from call to call.
    bodies (no socket, no server): what remains is the SDK's own work, so wrapped minus bare is
    costcap's work per call. For non-streamed calls it is also timed directly: the wrapped call
    minus the SDK call inside it, and ``guard.admit`` / ``guard.settle`` alone.
-3. **LiteLLM** — ``litellm.acompletion(model=…, messages=…, mock_response="…")`` (no network
+3. **where it goes** (``--ladder``, instead of the rest) — the same paired in-process chat call
+   against wrappers that each do a little more: nothing (bare against bare: the method's
+   noise); a pass-through that only writes the cap into ``extra_body`` and reads the usage (the
+   least any wrapper adds); that plus the exact BPE count of the new user message alone; that
+   plus costcap's whole input count instead; costcap without observers; costcap with the
+   ledger (the headline row).
+4. **LiteLLM** — ``litellm.acompletion(model=…, messages=…, mock_response="…")`` (no network
    either), non-streamed and streamed, timed the same way in its own virtualenv (LiteLLM is never
    a costcap dependency). Create it with
    ``python3 -m venv /tmp/litellm-venv && /tmp/litellm-venv/bin/pip install litellm``.
@@ -39,6 +46,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +57,8 @@ from openai.types.chat import ChatCompletionMessageParam
 from costcap import AsyncGuard, Budget, Guard
 from costcap.integrations.wrap import wrap
 from costcap.ledger import Ledger
+from costcap.tokens import count_messages
+from costcap.tokens._encodings import count_encoded
 
 MODEL = "gpt-4o-mini"
 SYSTEM: ChatCompletionMessageParam = {
@@ -132,6 +142,17 @@ def start_provider() -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.05)
     process.kill()
     raise RuntimeError("the fake provider did not start")
+
+
+@contextmanager
+def running_provider() -> Iterator[str]:
+    """The fake provider's base URL while the block runs."""
+    process, base_url = start_provider()
+    try:
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 # -- canned provider answers (in process) -------------------------------------------------------
@@ -338,6 +359,74 @@ def breakdown(bodies: dict[str, bytes], calls: int, stream: bool) -> dict[str, f
         wrapped.close()
         g.close()
     return {"work": p50_us(work), "admit": p50_us(admits), "settle": p50_us(settles)}
+
+
+# -- the ladder: what each part of a wrapped call adds -------------------------------------------
+
+
+class PassThrough:
+    """The least any wrapper does: ``client.chat.completions.create`` that writes the output cap
+    into ``extra_body`` (as costcap does) and reads the usage from the response."""
+
+    def __init__(self, client: openai.OpenAI) -> None:
+        self.real = client.chat.completions
+        self.chat = self
+        self.completions = self
+        self.seen = 0
+
+    def before(self, kwargs: dict[str, Any]) -> None:
+        """What a rung adds before the call (nothing here)."""
+
+    def create(self, **kwargs: Any) -> Any:
+        self.before(kwargs)
+        kwargs["extra_body"] = {"max_completion_tokens": 1024}
+        result = self.real.create(**kwargs)
+        usage = result.usage
+        self.seen += usage.prompt_tokens + usage.completion_tokens
+        return result
+
+
+class WithBpe(PassThrough):
+    """The pass-through plus the exact BPE count of the user's message (the only text new on
+    every call: the system prompt's count is remembered) — the least an exact admission does."""
+
+    def before(self, kwargs: dict[str, Any]) -> None:
+        self.seen += count_encoded(kwargs["messages"][-1]["content"], "o200k_base")
+
+
+class WithCount(PassThrough):
+    """The pass-through plus costcap's whole input count (framing, roles, the cached system
+    prompt): what ``guard.admit`` counts."""
+
+    def before(self, kwargs: dict[str, Any]) -> None:
+        self.seen += count_messages(kwargs["messages"], kwargs["model"]).tokens
+
+
+def ladder_rows(bodies: dict[str, bytes], calls: int, repeat: int) -> None:
+    plain = Guard("memory://", budgets=[Budget(scope="global", period="day", limit_usd=10**9)],
+                  notifiers=[])  # fmt: skip
+    ledgered = guard()
+    rungs: list[tuple[str, Any]] = [
+        ("bare (the method's noise)", mock_client(bodies)),
+        ("pass-through: cap into extra_body, usage read", PassThrough(mock_client(bodies))),
+        ("+ exact BPE count of the new message", WithBpe(mock_client(bodies))),
+        ("+ costcap's whole input count instead", WithCount(mock_client(bodies))),
+        ("costcap.wrap, no observers", wrap(mock_client(bodies), guard=plain)),
+        ("costcap.wrap, ledger on", wrap(mock_client(bodies), guard=ledgered)),
+    ]
+    bare = mock_client(bodies)
+    found: dict[str, list[Triple]] = {name: [] for name, _ in rungs}
+    for _ in range(repeat):  # the rungs take turns, so a slow minute is not one rung's
+        for name, wrapped in rungs:
+            found[name].append(compare(bare, wrapped, False, calls, 1))
+    print("\nWhere it goes: in process, sync chat, each rung paired with bare calls:\n")
+    print("| wrapper | added µs | added / bare |")
+    print("|---|---:|---:|")
+    for name, _ in rungs:
+        b, _w, d = median_rounds(found[name])
+        print(f"| {name} | {d:,.1f} | {d / b:.1%} |")
+    plain.close()
+    ledgered.close()
 
 
 # -- LiteLLM, in its own virtualenv ---------------------------------------------------------------
@@ -551,6 +640,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--litellm-python", default=LITELLM_PYTHON)
     parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--ladder", action="store_true",
+                        help="what each part of a wrapped call adds (only that)")  # fmt: skip
     parser.add_argument("--instructions", action="store_true",
                         help="count instructions per call with valgrind (minutes)")  # fmt: skip
     if sys.argv[1:2] == ["--ir-worker"]:
@@ -558,17 +649,16 @@ def main() -> None:
         return
     args = parser.parse_args()
     calls, repeat = args.calls, args.repeat
+    if args.ladder:
+        ladder(calls, repeat)
+        return
     print(f"openai {openai.__version__}; {calls} calls × {repeat} rounds; medians of p50s\n")
     # added / bare: this VM's speed drifts by 2x between runs; the ratio travels better
     print("| path | call | bare p50 µs | wrapped p50 µs | added by costcap µs | added / bare |")
     print("|---|---|---:|---:|---:|---:|")
-    process, base_url = start_provider()
-    try:
+    with running_provider() as base_url:
         http_rows(base_url, calls, repeat)
         bodies = canned(base_url)
-    finally:
-        process.terminate()
-        process.wait(10)
     try:
         in_process_rows(bodies, calls, repeat)
         work_rows(bodies, calls, repeat)
@@ -578,6 +668,16 @@ def main() -> None:
         instruction_rows(bodies)
     if not args.no_litellm:
         litellm_rows(args.litellm_python, calls, repeat)
+
+
+def ladder(calls: int, repeat: int) -> None:
+    print(f"openai {openai.__version__}; {calls} pairs × {repeat} rounds; medians of p50s")
+    with running_provider() as base_url:
+        bodies = canned(base_url)
+    try:
+        ladder_rows(bodies, calls, repeat)
+    finally:
+        LEDGERS.close()
 
 
 def _median_parts(runs: list[dict[str, float]]) -> dict[str, float]:
