@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_limits.py [--calls N] [--repeat R] [--stores ...]
 
 * hit — ``Guard.hit`` + ``Guard.finish`` with one "N/minute" rule: a request limit alone, as the
-  FastAPI decorator does it (one atomic admit, one settle);
+  FastAPI decorator does it (one atomic admit, one settle); the same with one "N/second" rule
+  (its sliding window sums 41 counters: 20 buckets of 50 ms, and the next second's 20 ahead);
 * added — what two rules ("N/minute" and "N tokens/hour" per user) add to a full
   ``Guard.admit`` + ``settle`` over the same call without them (both in the same atomic step).
 
@@ -30,9 +31,9 @@ def per_call_us(seconds: float, calls: int) -> float:
     return seconds / calls * 1e6
 
 
-def bench_hit(url: str, calls: int) -> float:
+def bench_hit(url: str, calls: int, per: str = "minute") -> float:
     guard = Guard(url, notifiers=[])
-    rule = [RateLimit("1000000000/minute")]
+    rule = [RateLimit(f"1000000000/{per}")]
     started = time.perf_counter()
     for i in range(calls):
         guard.finish(guard.hit(rule, user_id=f"u{i % 50}", endpoint="/api"))
@@ -62,9 +63,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--stores", default="memory,sqlite,redis,postgres")
     args = parser.parse_args()
-    columns = ["hit + finish µs", "admit+settle µs, budgets only", "with 2 limit rules", "added µs"]
+    columns = ["hit + finish µs", "hit, N/second rule", "admit+settle µs, budgets only",
+               "with 2 limit rules", "added µs"]  # fmt: skip
     print("| store | " + " | ".join(columns) + " |")
-    print("|---|---:|---:|---:|---:|")
+    print("|---|" + "---:|" * len(columns))
     with tempfile.TemporaryDirectory() as tmp:
         for store in args.stores.split(","):
             urls: list[str] = []
@@ -75,6 +77,9 @@ def main() -> None:
 
             try:
                 hit = statistics.median(bench_hit(fresh(), args.calls) for _ in range(args.repeat))
+                second = statistics.median(
+                    bench_hit(fresh(), args.calls, "second") for _ in range(args.repeat)
+                )
                 plain = statistics.median(
                     bench_admit(fresh(), args.calls, with_limits=False) for _ in range(args.repeat)
                 )
@@ -82,12 +87,12 @@ def main() -> None:
                     bench_admit(fresh(), args.calls, with_limits=True) for _ in range(args.repeat)
                 )
             except Exception as exc:  # noqa: BLE001 - report a store that is down and go on
-                print(f"| {store} | unavailable: {exc} | | | |")
+                print(f"| {store} | unavailable: {exc} | | | | |")
                 continue
             finally:
                 for url in urls:
                     drop(store, url)
-            cells = [f"{v:,.0f}" for v in (hit, plain, limited, limited - plain)]
+            cells = [f"{v:,.0f}" for v in (hit, second, plain, limited, limited - plain)]
             print(f"| {store} | " + " | ".join(cells) + " |")
 
 
