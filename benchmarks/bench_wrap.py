@@ -406,27 +406,30 @@ def ladder_rows(bodies: dict[str, bytes], calls: int, repeat: int) -> None:
     plain = Guard("memory://", budgets=[Budget(scope="global", period="day", limit_usd=10**9)],
                   notifiers=[])  # fmt: skip
     ledgered = guard()
+    clients = [mock_client(bodies) for _ in range(7)]
+    bare = clients[0]
     rungs: list[tuple[str, Any]] = [
-        ("bare (the method's noise)", mock_client(bodies)),
-        ("pass-through: cap into extra_body, usage read", PassThrough(mock_client(bodies))),
-        ("+ exact BPE count of the new message", WithBpe(mock_client(bodies))),
-        ("+ costcap's whole input count instead", WithCount(mock_client(bodies))),
-        ("costcap.wrap, no observers", wrap(mock_client(bodies), guard=plain)),
-        ("costcap.wrap, ledger on", wrap(mock_client(bodies), guard=ledgered)),
+        ("bare (the method's noise)", clients[1]),
+        ("pass-through: cap into extra_body, usage read", PassThrough(clients[2])),
+        ("+ exact BPE count of the new message", WithBpe(clients[3])),
+        ("+ costcap's whole input count instead", WithCount(clients[4])),
+        ("costcap.wrap, no observers", wrap(clients[5], guard=plain)),
+        ("costcap.wrap, ledger on", wrap(clients[6], guard=ledgered)),
     ]
-    bare = mock_client(bodies)
     found: dict[str, list[Triple]] = {name: [] for name, _ in rungs}
     for _ in range(repeat):  # the rungs take turns, so a slow minute is not one rung's
         for name, wrapped in rungs:
             found[name].append(compare(bare, wrapped, False, calls, 1))
+    for client in clients:
+        client.close()
+    plain.close()
+    ledgered.close()
     print("\nWhere it goes: in process, sync chat, each rung paired with bare calls:\n")
     print("| wrapper | added µs | added / bare |")
     print("|---|---:|---:|")
     for name, _ in rungs:
         b, _w, d = median_rounds(found[name])
         print(f"| {name} | {d:,.1f} | {d / b:.1%} |")
-    plain.close()
-    ledgered.close()
 
 
 # -- LiteLLM, in its own virtualenv ---------------------------------------------------------------
