@@ -60,6 +60,7 @@ def test_a_wrapped_client_holds_no_memory_per_call(fp: FakeProviderServer, tmp_p
             one_of_each(client, i)
         assert ledger.flush()
         after = held_blocks()
+    guard.close()
     ledger.close()
     assert tally.events == WARM + CALLS
     assert after - before < SLACK
