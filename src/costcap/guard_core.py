@@ -163,17 +163,17 @@ class GuardCore:
         scope = CallScope(
             model=price.model, feature=feature, user_id=user_id, api_key=api_key, endpoint=endpoint
         )
-        # the default clock: seconds, no datetime (after an SDK call datetime.now costs ~10 µs,
-        # time.time ~1 µs); a clock given to the Guard (tests, simulations) is asked as before
-        now: datetime | float = time.time() if self.clock is utc_now else self.clock()
-        applied, charges = adm.charges_for(self.budgets, scope, amount, now, self._applied)
+        # seconds, for budgets and limits alike: the default clock gives them without building a
+        # datetime (after an SDK call datetime.now costs ~10 µs, time.time ~1 µs); a clock given
+        # to the Guard (tests, simulations) is asked as before
+        now_s = time.time() if self.clock is utc_now else self.clock().timestamp()
+        applied, charges = adm.charges_for(self.budgets, scope, amount, now_s, self._applied)
         tokens = input_tokens + bounds.max_tokens
         limited: list[AppliedLimit] = []
         if self.limits:
             amounts: dict[Kind, int] = {
                 "requests": 1, "tokens": tokens, "dollars": amount, "concurrent": 1,
             }  # fmt: skip
-            now_s = now if isinstance(now, float) else now.timestamp()
             limited, limit_charged = limit_charges(
                 self.limits, scope, amounts, now_s=now_s, lease_s=self.lease_s
             )
