@@ -99,21 +99,19 @@ class Segment:
         nothing was written."""
         start = self.end
         end = start + len(data)
+        if start and end > limit:
+            return False
         if not MAPPED:
-            return self._write(data, start, limit)
+            return self._write(data, start)
         mapped = self.map
         if mapped is None or end > len(mapped):
-            if start and end > limit:
-                return False
             grown = (len(mapped) if mapped is not None else 0) + MAP_CHUNK
             mapped = self._reserve(max(end, min(grown, limit)))
         mapped[start:end] = data
         self.end = end
         return True
 
-    def _write(self, data: bytes, start: int, limit: int) -> bool:
-        if start and start + len(data) > limit:
-            return False
+    def _write(self, data: bytes, start: int) -> bool:
         try:
             written = os.pwrite(self.fd, data, start)
             while written < len(data):  # short writes happen only on a full disk or a signal
