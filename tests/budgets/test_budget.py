@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -95,8 +96,6 @@ def test_allocation_never_adds_up_to_more_than_the_total() -> None:
 def test_window_at_seconds_is_the_window_at_the_same_instant(scope: str, period: str) -> None:
     """The Guard's own clock passes seconds since the epoch: the same window as the aware
     time, on either side of a boundary (the seconds cache must not hold across it)."""
-    from datetime import UTC, datetime, timedelta
-
     budget = Budget(scope=scope, period=period, limit_usd=5)
     reference = Budget(scope=scope, period=period, limit_usd=5)
     start = datetime(2026, 11, 30, 23, 59, 59, 500000, tzinfo=UTC)
