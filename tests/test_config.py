@@ -72,7 +72,7 @@ def test_full_config_loads(tmp_path: Path) -> None:
             "[[budgets]]\nscope='global'\nperiod='day'\nlimit_usd=1\ncolour='red'",
             r"budgets\[0\]\.colour",
         ),
-        ("[policy]\ndefault_max_tokens=-1", "policy: default_max_tokens must be positive"),
+        ("[policy]\ndefault_max_tokens=-1", "policy: default_max_tokens must be a whole number"),
         ("[guard]\nstrict='yes'", "guard.strict: must be bool"),
         ("[allocation]\ntotal_usd=10\nshares={a=70,b=40}", "more than 100%"),
         ("[budgetz]\nx=1", "budgetz: unknown key"),
@@ -110,4 +110,85 @@ def test_bad_rate_limit_names_the_entry(tmp_path: Path) -> None:
     """A rule that does not parse is refused with its index."""
     path = write(tmp_path, '[[limits]]\nrate = "lots/minute"\n')
     with pytest.raises(ConfigError, match=r"limits\[0\].*not a rate"):
+        load_config(path)
+
+
+def test_non_utf8_file_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    """A file that is not UTF-8 text is refused by name and line, not a UnicodeDecodeError."""
+    path = tmp_path / "costcap.toml"
+    path.write_bytes(b'[guard]\nstore = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match=r"not valid TOML: line 2 is not UTF-8") as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_directory_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    """A directory given as the config file is refused with the loaders' one wording."""
+    with pytest.raises(ConfigError, match=r"cannot read the file: Is a directory"):
+        load_config(tmp_path)
+
+
+def test_both_loaders_word_a_bad_file_alike(tmp_path: Path) -> None:
+    """load_config and PriceCatalog.from_toml report one TOML error in the same words."""
+    from costcap.pricing import PriceCatalog
+
+    path = write(tmp_path, "[guard\n")
+    with pytest.raises(ConfigError) as by_config:
+        load_config(path)
+    with pytest.raises(ConfigError) as by_prices:
+        PriceCatalog.from_toml(path)
+    assert str(by_config.value) == str(by_prices.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[allocation]\ntotal_usd=10\nshares={}", "allocation.shares: no shares given"),
+        ("[allocation]\ntotal_usd='ten'\nshares={a=1}", "allocation.total_usd is not a dollar"),
+        ("[allocation]\ntotal_usd=10\nshares={a='x'}", "allocation.shares.a is not a dollar"),
+        ("[allocation]\ntotal_usd=10\nshares={a=70,b=40}", "allocation.shares add up to 110%"),
+        ("[guard]\ntimezone='Mars/Base'", "guard.timezone: unknown time zone 'Mars/Base'"),
+    ],
+)
+def test_error_names_its_key_once(tmp_path: Path, text: str, message: str) -> None:
+    """The key is named once after the file: never ``allocation: allocation…``."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: {message}")
+
+
+def test_negative_max_tokens_cap_is_refused(tmp_path: Path) -> None:
+    """``[policy] max_tokens_cap = -4`` is a ConfigError, never a cap of -4 tokens."""
+    path = write(tmp_path, "[policy]\nmax_tokens_cap = -4\n")
+    with pytest.raises(ConfigError, match=r"policy: max_tokens_cap must be a whole number"):
+        load_config(path)
+
+
+def test_features_must_be_a_table(tmp_path: Path) -> None:
+    """``[policy] features = 5`` names the key, not a TypeError from iterating 5."""
+    path = write(tmp_path, "[policy]\nfeatures = 5\n")
+    with pytest.raises(ConfigError, match=r"policy\.features: must be a table"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("hook", "message"),
+    [
+        ("url = 'http://x'\nretries = 'many'", r"webhooks\[0\]\.retries: must be int"),
+        ("url = 'http://x'\nretries = -1", r"webhooks\[0\]\.retries: must be from 0"),
+        ("url = ''", r"webhooks\[0\]\.url: must be an http"),
+    ],
+)
+def test_bad_webhook_names_the_key(tmp_path: Path, hook: str, message: str) -> None:
+    """A webhook's bad url or retries is a ConfigError naming it, not a ValueError from int()."""
+    path = write(tmp_path, f"[[alerts.webhooks]]\n{hook}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_lease_seconds_must_be_finite(tmp_path: Path) -> None:
+    """``lease_seconds = inf`` is refused: no store keeps a lease that long."""
+    path = write(tmp_path, "[guard]\nlease_seconds = inf\n")
+    with pytest.raises(ConfigError, match=r"guard\.lease_seconds: must be positive and at most"):
         load_config(path)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from costcap.errors import ConfigError
 from costcap.policy import MaxTokensExceeded, ModelNotAllowed, Policy, PolicyViolation, Rule
 
 
@@ -68,3 +69,48 @@ def test_dollar_cap_comes_from_the_feature() -> None:
     policy = Policy(max_cost_usd="1", features={"chat": Rule(max_cost_usd="0.05")})
     bounds = policy.bound(model="gpt-4o", feature="chat", max_tokens=100)
     assert bounds.max_cost_usd == Decimal("0.05")
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"max_tokens_cap": -4}, {"default_max_tokens": 0}, {"max_tokens_cap": True}],
+)
+def test_rule_refuses_bad_token_settings(settings: dict[str, object]) -> None:
+    """A Rule's token setting that is not a positive whole number is a ConfigError naming it."""
+    with pytest.raises(ConfigError, match=f"{next(iter(settings))} must be a whole number"):
+        Rule(**settings)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"max_tokens_cap": -4}, {"default_max_tokens": 0}, {"default_max_tokens": -1}],
+)
+def test_policy_refuses_bad_token_settings(settings: dict[str, object]) -> None:
+    """The policy's own token settings are checked as a Rule's are (a cap of -4 was kept)."""
+    with pytest.raises(ConfigError, match=f"{next(iter(settings))} must be a whole number"):
+        Policy(**settings)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("make", [Policy, Rule])
+def test_negative_dollar_cap_is_a_config_error(make: type[Policy] | type[Rule]) -> None:
+    """``max_cost_usd=-1`` is a ConfigError naming it."""
+    with pytest.raises(ConfigError, match="max_cost_usd must not be negative"):
+        make(max_cost_usd=-1)
+
+
+def test_allow_list_must_be_a_list_of_names() -> None:
+    """A bare string is not an allow-list (``"gpt-4o" in "gpt-4o-mini"`` would be a substring)."""
+    with pytest.raises(ConfigError, match="allowed_models must be a list"):
+        Rule(allowed_models="gpt-4o")
+
+
+def test_feature_rules_must_be_rules() -> None:
+    """``features={"chat": {...}}`` (a dict, not a Rule) is refused when the Policy is built."""
+    with pytest.raises(ConfigError, match=r"features\['chat'\] must be a Rule"):
+        Policy(features={"chat": {"max_tokens_cap": 5}})  # type: ignore[dict-item]
+
+
+def test_absurd_max_tokens_is_refused() -> None:
+    """A call asking for 10**30 tokens is refused before any worst case is computed."""
+    with pytest.raises(PolicyViolation, match="positive integer up to 1,000,000,000"):
+        Policy().bound(model="gpt-4o", feature=None, max_tokens=10**30)

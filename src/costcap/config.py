@@ -6,14 +6,14 @@ file. Every problem is a :class:`ConfigError` naming the file, the key and what 
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from costcap._toml import read_toml
 from costcap.alerts import Notifier, WebhookNotifier
-from costcap.budgets import Budget, allocate
+from costcap.budgets import Budget, allocate, parse_period
 from costcap.errors import ConfigError
 from costcap.limits import RateLimit
 from costcap.policy import Policy, Rule
@@ -27,6 +27,8 @@ _RULE_KEYS = {"default_max_tokens", "max_tokens_cap", "allowed_models", "max_cos
 _POLICY_KEYS = _RULE_KEYS | {"on_over_cap", "features", "models"}
 _ALLOCATION_KEYS = {"total_usd", "period", "shares", "mode", "timezone"}
 _LEDGER_KEYS = {"url"}
+_MAX_RETRIES = 100
+MAX_LEASE_S = 366 * 86400  # the longest rolling window: every store keeps such a lease
 
 
 @dataclass
@@ -73,12 +75,15 @@ class _Reader:
         return value
 
     def build(self, key: str, make: Callable[[], T]) -> T:
+        """``make()``; its ConfigError is reported under ``key`` (once: a message that already
+        starts with the key, e.g. ``allocation.shares: …``, is not prefixed with it again)."""
         try:
             return make()
-        except ConfigError as exc:
-            raise self.fail(key, str(exc)) from None
-        except (ValueError, TypeError) as exc:
-            raise self.fail(key, str(exc)) from None
+        except (ValueError, TypeError) as exc:  # ConfigError is a ValueError
+            problem = str(exc)
+            if problem.startswith((f"{key}:", f"{key}.", f"{key} ")):
+                raise ConfigError(f"{self.source}: {problem}") from None
+            raise self.fail(key, problem) from None
 
 
 def _rule(r: _Reader, table: Mapping[str, Any], key: str) -> Rule:
@@ -88,17 +93,19 @@ def _rule(r: _Reader, table: Mapping[str, Any], key: str) -> Rule:
     return r.build(key, lambda: Rule(**dict(table)))
 
 
+def _rules(r: _Reader, policy: Mapping[str, Any], name: str) -> dict[str, Rule]:
+    """``[policy.features.<name>]`` or ``[policy.models.<name>]``: one Rule per sub-table."""
+    key = f"policy.{name}"
+    tables = policy.get(name, {})
+    if not isinstance(tables, Mapping):
+        raise r.fail(key, f"must be a table of [{key}.<name>] tables")
+    return {member: _rule(r, rule, f"{key}.{member}") for member, rule in tables.items()}
+
+
 def _policy(r: _Reader, data: Mapping[str, Any]) -> Policy:
     table = r.table(data, "policy", _POLICY_KEYS)
     kwargs = {k: v for k, v in table.items() if k not in ("features", "models")}
-    features = {
-        name: _rule(r, rule, f"policy.features.{name}")
-        for name, rule in r.table(table, "policy.features", set(table.get("features", {}))).items()
-    }
-    models = {
-        name: _rule(r, rule, f"policy.models.{name}")
-        for name, rule in r.table(table, "policy.models", set(table.get("models", {}))).items()
-    }
+    features, models = _rules(r, table, "features"), _rules(r, table, "models")
     return r.build("policy", lambda: Policy(**kwargs, features=features, models=models))
 
 
@@ -150,13 +157,28 @@ def _notifiers(r: _Reader, data: Mapping[str, Any]) -> list[Notifier]:
     hooks = alerts.get("webhooks", [])
     if not isinstance(hooks, list):
         raise r.fail("alerts.webhooks", "must be an array of tables ([[alerts.webhooks]])")
+    if "log" in alerts:
+        r.typed(alerts, "alerts", "log", bool)
     for index, hook in enumerate(hooks):
         key = f"alerts.webhooks[{index}]"
-        if not isinstance(hook, Mapping) or not isinstance(hook.get("url"), str):
-            raise r.fail(key, "needs a url string")
+        if not isinstance(hook, Mapping):
+            raise r.fail(key, "must be a table with a url")
         r.known(hook, key, {"url", "retries"})
-        out.append(WebhookNotifier(hook["url"], retries=int(hook.get("retries", 4))))
+        url = hook.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise r.fail(f"{key}.url", f"must be an http:// or https:// URL, not {url!r}")
+        retries = r.typed(hook, key, "retries", int) if "retries" in hook else 4
+        if not 0 <= retries <= _MAX_RETRIES:
+            raise r.fail(f"{key}.retries", f"must be from 0 to {_MAX_RETRIES}, not {retries}")
+        out.append(WebhookNotifier(url, retries=retries))
     return out
+
+
+def _url(r: _Reader, table: Mapping[str, Any], key: str, name: str) -> str:
+    url: str = r.typed(table, key, name, str)
+    if not url.strip():
+        raise r.fail(f"{key}.{name}", "must not be empty")
+    return url
 
 
 def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> GuardConfig:
@@ -165,6 +187,9 @@ def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> Gu
     r.known(data, "(top level)", known)
     guard = r.table(data, "guard", _GUARD_KEYS)
     timezone = r.typed(guard, "guard", "timezone", str) if "timezone" in guard else "UTC"
+    r.build(
+        "guard.timezone", lambda: parse_period("day", timezone=timezone, where="guard.timezone")
+    )
     config = GuardConfig(
         budgets=_budgets(r, data, timezone),
         limits=_limits(r, data),
@@ -172,28 +197,25 @@ def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> Gu
         notifiers=_notifiers(r, data),
     )
     if "store" in guard:
-        config.store = r.typed(guard, "guard", "store", str)
+        config.store = _url(r, guard, "guard", "store")
     ledger = r.table(data, "ledger", _LEDGER_KEYS)
     if "url" in ledger:
-        config.ledger_url = r.typed(ledger, "ledger", "url", str)
+        config.ledger_url = _url(r, ledger, "ledger", "url")
     if "strict" in guard:
         config.strict = r.typed(guard, "guard", "strict", bool)
     if "fail_open" in guard:
         config.fail_open = r.typed(guard, "guard", "fail_open", bool)
     if "lease_seconds" in guard:
         config.lease_s = float(r.typed(guard, "guard", "lease_seconds", (int, float)))
-        if config.lease_s <= 0:
-            raise r.fail("guard.lease_seconds", "must be positive")
+        if not 0 < config.lease_s <= MAX_LEASE_S:
+            raise r.fail(
+                "guard.lease_seconds", f"must be positive and at most {MAX_LEASE_S} (366 days)"
+            )
     return config
 
 
 def load_config(path: str | Path) -> GuardConfig:
-    """Read ``costcap.toml``; a missing file or bad TOML is a ConfigError naming the file."""
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    return parse_config(data, source=str(p))
+    """Read ``costcap.toml``. A file that cannot be read, is not UTF-8 or is not TOML is a
+    ConfigError naming the file (``<file>: cannot read the file: …`` or
+    ``<file>: not valid TOML: …``)."""
+    return parse_config(read_toml(path), source=str(path))

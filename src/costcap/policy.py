@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-from costcap.errors import CostcapError
-from costcap.money import parse_usd
+from costcap._checks import count, text, usd
+from costcap.errors import ConfigError, CostcapError
 
 __all__ = [
+    "MAX_TOKENS",
     "Bounds",
     "CostCapExceeded",
     "MaxTokensExceeded",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 DEFAULT_MAX_TOKENS = 1024
+#: The largest max_tokens a policy sets or a call asks for: far above any model's output limit,
+#: and small enough that its worst-case cost stays countable by every store.
+MAX_TOKENS = 10**9
 
 
 class PolicyViolation(CostcapError):
@@ -60,13 +64,30 @@ class CostCapExceeded(PolicyViolation):
         )
 
 
-def _usd(value: Decimal | int | float | str | None, what: str) -> Decimal | None:
-    return None if value is None else parse_usd(value, what=what)
+def _check_settings(settings: Rule | Policy) -> None:
+    """The settings a Rule and a Policy share; a bad one is a ConfigError naming it."""
+    for name in ("default_max_tokens", "max_tokens_cap"):
+        value = getattr(settings, name)
+        if value is not None:
+            count(value, name, most=MAX_TOKENS)
+    models = settings.allowed_models
+    if models is not None:
+        if isinstance(models, str) or not isinstance(models, Sequence):
+            raise ConfigError(f"allowed_models must be a list of model names, not {models!r}")
+        for model in models:
+            text(model, "allowed_models: each model")
+    cap = settings.max_cost_usd
+    object.__setattr__(settings, "max_cost_usd", None if cap is None else usd(cap, "max_cost_usd"))
 
 
 @dataclass(frozen=True)
 class Rule:
-    """Settings for one feature or one model; ``None`` falls through to the next level."""
+    """Settings for one feature or one model; ``None`` falls through to the next level.
+
+    ``default_max_tokens`` and ``max_tokens_cap`` are whole numbers from 1 to ``MAX_TOKENS``
+    (1,000,000,000); ``max_cost_usd`` a dollar amount (not negative); a bad one is a
+    :class:`~costcap.errors.ConfigError`.
+    """
 
     default_max_tokens: int | None = None
     max_tokens_cap: int | None = None
@@ -74,11 +95,7 @@ class Rule:
     max_cost_usd: Decimal | int | float | str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("default_max_tokens", "max_tokens_cap"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value <= 0):
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
-        object.__setattr__(self, "max_cost_usd", _usd(self.max_cost_usd, "max_cost_usd"))
+        _check_settings(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +111,11 @@ class Bounds:
 
 @dataclass(frozen=True)
 class Policy:
-    """``Policy(default_max_tokens=1024, max_tokens_cap=4096, features={"chat": Rule(...)})``."""
+    """``Policy(default_max_tokens=1024, max_tokens_cap=4096, features={"chat": Rule(...)})``.
+
+    Token settings are whole numbers from 1 to ``MAX_TOKENS`` (1,000,000,000); a bad setting is
+    a :class:`~costcap.errors.ConfigError` naming it.
+    """
 
     default_max_tokens: int = DEFAULT_MAX_TOKENS
     max_tokens_cap: int | None = None
@@ -106,10 +127,16 @@ class Policy:
 
     def __post_init__(self) -> None:
         if self.on_over_cap not in ("clamp", "refuse"):
-            raise ValueError(f"on_over_cap must be 'clamp' or 'refuse', not {self.on_over_cap!r}")
-        if self.default_max_tokens <= 0:
-            raise ValueError(f"default_max_tokens must be positive, not {self.default_max_tokens}")
-        object.__setattr__(self, "max_cost_usd", _usd(self.max_cost_usd, "max_cost_usd"))
+            raise ConfigError(f"on_over_cap must be 'clamp' or 'refuse', not {self.on_over_cap!r}")
+        _check_settings(self)
+        for name in ("features", "models"):
+            rules = getattr(self, name)
+            if not isinstance(rules, Mapping):
+                raise ConfigError(f"{name} must be a mapping of names to Rule, not {rules!r}")
+            for key, rule in rules.items():
+                text(key, f"{name}: each name")
+                if not isinstance(rule, Rule):
+                    raise ConfigError(f"{name}[{key!r}] must be a Rule, not {rule!r}")
 
     def _layers(self, model: str, feature: str | None) -> list[Rule]:
         layers = []
@@ -142,8 +169,10 @@ class Policy:
         default = default or self.default_max_tokens
         injected = max_tokens is None
         chosen = default if max_tokens is None else max_tokens
-        if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen <= 0:
-            raise PolicyViolation(f"max_tokens must be a positive integer, not {max_tokens!r}")
+        if isinstance(chosen, bool) or not isinstance(chosen, int) or not 0 < chosen <= MAX_TOKENS:
+            raise PolicyViolation(
+                f"max_tokens must be a positive integer up to {MAX_TOKENS:,}, not {max_tokens!r}"
+            )
         clamped = False
         if cap is not None and chosen > cap:
             if not injected and self.on_over_cap == "refuse":

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from costcap.budgets import Budget, CallScope, allocate
+from costcap.budgets import MAX_LIMIT_USD, Budget, CallScope, allocate
 from costcap.errors import ConfigError
 
 CALL = CallScope(model="gpt-4o", feature="chat", user_id="alice", api_key="k1")
@@ -102,3 +102,52 @@ def test_window_at_seconds_is_the_window_at_the_same_instant(scope: str, period:
     for step in range(4):  # across midnight, the month's end and the rolling buckets
         at = start + timedelta(milliseconds=400 * step)
         assert budget.window_at(at.timestamp()) == reference.window_at(at)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"limit_usd": None}, "budget 'global': limit_usd must be a dollar amount"),
+        ({"period": None}, "budget 'global': period must be day, week, month or rolling"),
+        ({"scope": None}, "budget scope must be a non-empty string"),
+        ({"timezone": None}, "time zone must be a name"),
+        ({"thresholds": 50}, "thresholds must be a list of percentages"),
+    ],
+)
+def test_argument_of_the_wrong_type_is_named(kwargs: dict[str, object], message: str) -> None:
+    """None or a wrong type is a ConfigError naming the argument, never a TypeError."""
+    settings = {"scope": "global", "period": "day", "limit_usd": "5", **kwargs}
+    with pytest.raises(ConfigError, match=message):
+        Budget(**settings)  # type: ignore[arg-type]
+
+
+def test_largest_limit_is_a_billion_dollars() -> None:
+    """$1,000,000,000 is 10**15 micro-dollars, the most every store counts exactly."""
+    budget = Budget(scope="global", period="day", limit_usd=1_000_000_000)
+    assert budget.limit_micros == 10**15
+    assert Decimal("1000000000") == MAX_LIMIT_USD
+
+
+@pytest.mark.parametrize("limit", ["1000000000.000001", 10**13])
+def test_larger_limit_is_refused_when_built(limit: object) -> None:
+    """A micro-dollar above the largest limit is refused by the Budget, not by one store later."""
+    with pytest.raises(ConfigError, match=r"above the largest limit every store counts exactly"):
+        Budget(scope="global", period="day", limit_usd=limit)  # type: ignore[arg-type]
+
+
+def test_rolling_budget_past_366_days_is_refused() -> None:
+    """``rolling:99999999999999d`` is refused when built, not by an OSError at admit."""
+    with pytest.raises(ConfigError, match="at most 366 days"):
+        Budget(scope="global", period="rolling:99999999999999d", limit_usd=1)
+
+
+def test_allocation_total_above_the_largest_limit_is_refused() -> None:
+    """An allocation's total is bounded like any limit."""
+    with pytest.raises(ConfigError, match=r"allocation\.total_usd .* is above the largest limit"):
+        allocate(10**30, {"chat": 50})
+
+
+def test_allocation_shares_must_be_a_mapping() -> None:
+    """Shares given as a list name the argument."""
+    with pytest.raises(ConfigError, match=r"allocation\.shares must be a table"):
+        allocate(100, [("chat", 50)])  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from costcap.budgets import parse_period
+from costcap.budgets import MAX_ROLLING_S, Period, parse_period
 from costcap.errors import ConfigError
 
 NY = ZoneInfo("America/New_York")
@@ -78,3 +78,29 @@ def test_unknown_time_zone_is_an_error() -> None:
     """A time zone that does not exist is refused by name."""
     with pytest.raises(ConfigError, match="Mars/Olympus"):
         parse_period("day", timezone="Mars/Olympus")
+
+
+def test_rolling_window_is_at_most_366_days() -> None:
+    """``rolling:366d`` is the longest window (366 × 86,400 = 31,622,400 seconds)."""
+    assert parse_period("rolling:366d").seconds == 31_622_400
+    assert parse_period("rolling:8784h").seconds == 31_622_400  # 366 × 24 hours
+
+
+@pytest.mark.parametrize("text", ["rolling:367d", "rolling:31622401s", "rolling:99999999999999d"])
+def test_longer_rolling_window_is_refused(text: str) -> None:
+    """A window past 366 days is refused when parsed, not when a store is first asked."""
+    with pytest.raises(ConfigError, match="a rolling window is at most 366 days"):
+        parse_period(text)
+
+
+def test_period_built_directly_is_checked() -> None:
+    """``Period("rolling", seconds=…)`` obeys the same bound as the parsed form."""
+    with pytest.raises(ConfigError, match="a rolling window is at most 366 days"):
+        Period("rolling", MAX_ROLLING_S + 1)
+
+
+@pytest.mark.parametrize("text", [None, 5])
+def test_period_that_is_not_text_is_a_config_error(text: object) -> None:
+    """A period that is not a string names the forms, not an AttributeError from ``.strip``."""
+    with pytest.raises(ConfigError, match="must be day, week, month or rolling"):
+        parse_period(text)  # type: ignore[arg-type]

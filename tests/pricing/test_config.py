@@ -150,7 +150,7 @@ def test_other_tables_are_ignored(tmp_path: Path) -> None:
             "already used",
         ),
         ("models = 5\n", "models: must be a table"),
-        ("[models\n", "invalid TOML"),
+        ("[models\n", "not valid TOML"),
     ],
 )
 def test_bad_config_names_file_key_and_problem(tmp_path: Path, toml: str, message: str) -> None:
@@ -181,3 +181,18 @@ def test_python_overrides_accept_decimal_and_int() -> None:
     catalog = PriceCatalog(overrides={"m": {"input": Decimal("0.000001"), "output": 2}})
     assert catalog.resolve("m").input_pico_per_token == 1
     assert catalog.resolve("m").output_pico_per_token == 2_000_000
+
+
+def test_non_utf8_file_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    """A price file that is not UTF-8 is refused by name and line, not a UnicodeDecodeError."""
+    path = tmp_path / "costcap.toml"
+    path.write_bytes(b'[models."m"]\ninput = "1"\noutput = "1"\nprovider = "\xff"\n')
+    with pytest.raises(ConfigError, match=r"not valid TOML: line 4 is not UTF-8") as caught:
+        PriceCatalog.from_toml(path)
+    assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_directory_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    """A directory given as the price file is refused by name."""
+    with pytest.raises(ConfigError, match=r"cannot read the file: Is a directory"):
+        PriceCatalog.from_toml(tmp_path)

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from decimal import ROUND_FLOOR, Decimal
 from typing import Literal
 
-from costcap.budgets._budget import Budget
+from costcap._checks import text, usd
+from costcap.budgets._budget import MAX_LIMIT_USD, Budget
 from costcap.errors import ConfigError
-from costcap.money import parse_usd
 
 __all__ = ["allocate"]
 
@@ -26,19 +26,26 @@ def allocate(
 ) -> list[Budget]:
     """One budget per feature, each ``total × share / 100`` (shares are percentages that must add
     up to at most 100), rounded down to the micro-dollar so the parts never add up to more than
-    the total."""
-    try:
-        total = parse_usd(total_usd, what="allocation total_usd")
-        parts = {
-            name: parse_usd(share, what=f"allocation share {name!r}")
-            for name, share in shares.items()
-        }
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    the total. A bad total or share is a ConfigError naming ``allocation.total_usd`` or
+    ``allocation.shares``; each part is a :class:`Budget` (at most ``MAX_LIMIT_USD``)."""
+    total = usd(total_usd, "allocation.total_usd")
+    if total > MAX_LIMIT_USD:
+        raise ConfigError(
+            f"allocation.total_usd ${total:,f} is above the largest limit every store counts "
+            f"exactly, ${MAX_LIMIT_USD:,}"
+        )
+    if not isinstance(shares, Mapping):
+        raise ConfigError(
+            f"allocation.shares must be a table of percentages by feature, not {shares!r}"
+        )
+    parts = {
+        text(name, "allocation.shares: a feature name"): usd(share, f"allocation.shares.{name}")
+        for name, share in shares.items()
+    }
     if not parts:
-        raise ConfigError("allocation: no shares given")
+        raise ConfigError("allocation.shares: no shares given")
     if sum(parts.values()) > 100:
-        raise ConfigError(f"allocation: shares add up to {sum(parts.values())}%, more than 100%")
+        raise ConfigError(f"allocation.shares add up to {sum(parts.values()):f}%, more than 100%")
     return [
         Budget(
             scope=f"{scope_kind}:{name}",

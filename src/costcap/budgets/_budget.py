@@ -8,11 +8,15 @@ from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
 from typing import Literal
 
+from costcap._checks import text, usd
 from costcap.budgets._periods import ROLLING_BUCKETS, Period, PeriodWindow, parse_period
 from costcap.errors import ConfigError
-from costcap.money import parse_usd
+from costcap.stores import MAX_AMOUNT
 
-__all__ = ["SCOPE_KINDS", "Budget", "CallScope"]
+__all__ = ["MAX_LIMIT_USD", "SCOPE_KINDS", "Budget", "CallScope"]
+
+#: The largest ``limit_usd``: $1,000,000,000, the most micro-dollars every store counts exactly.
+MAX_LIMIT_USD = Decimal(MAX_AMOUNT // 1_000_000)
 
 # global; or kind:value, where value "*" makes a template: every member gets its own budget.
 SCOPE_KINDS = ("feature", "user", "key", "model")
@@ -48,9 +52,14 @@ class Budget:
 
     scope: ``global``, ``feature:chat``, ``user:alice``, ``key:k1``, ``model:gpt-4o``, or a template
     ``user:*`` / ``feature:*`` / ``key:*`` / ``model:*`` (each member its own budget).
-    period: ``day``, ``week``, ``month`` (calendar, in ``timezone``) or ``rolling:24h``.
+    period: ``day``, ``week``, ``month`` (calendar, in ``timezone``) or ``rolling:24h``; a
+    rolling window is at most 366 days (``MAX_ROLLING_S``).
+    limit_usd: from 0 to $1,000,000,000 (``MAX_LIMIT_USD``, the most every store counts exactly),
+    in whole micro-dollars.
     mode: ``hard`` refuses a call that could pass the limit; ``soft`` allows it and alerts.
     thresholds: percentages of the limit at which an alert fires, once per period each.
+
+    Every bad argument is a :class:`~costcap.errors.ConfigError` naming it, raised here.
     """
 
     scope: str
@@ -72,15 +81,20 @@ class Budget:
     )
 
     def __post_init__(self) -> None:
-        where = f"budget {self.name or self.scope!r}"
+        if self.name is not None:
+            text(self.name, "budget name")
+        scope = text(self.scope, f"budget {self.name!r}: scope" if self.name else "budget scope")
+        where = f"budget {self.name or scope!r}"
         set_ = object.__setattr__
-        try:
-            limit = parse_usd(self.limit_usd, what=f"{where}: limit_usd")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        limit = usd(self.limit_usd, f"{where}: limit_usd")
+        if limit > MAX_LIMIT_USD:
+            raise ConfigError(
+                f"{where}: limit_usd ${limit:,f} is above the largest limit every store counts "
+                f"exactly, ${MAX_LIMIT_USD:,}"
+            )
         micros = limit * 1_000_000
         if micros != micros.to_integral_value():
-            raise ConfigError(f"{where}: limit_usd is finer than a micro-dollar: {limit}")
+            raise ConfigError(f"{where}: limit_usd is finer than a micro-dollar: {limit:f}")
         set_(self, "limit_micros", int(micros))
         if self.mode not in ("hard", "soft"):
             raise ConfigError(f"{where}: mode must be 'hard' or 'soft', not {self.mode!r}")
@@ -91,7 +105,7 @@ class Budget:
             else parse_period(self.period, timezone=self.timezone, where=f"{where}: period")
         )
         set_(self, "window", window)
-        kind, _, member = self.scope.partition(":")
+        kind, _, member = scope.partition(":")
         if kind == "global" and not member:
             set_(self, "kind", "global")
             set_(self, "member", None)
@@ -101,22 +115,23 @@ class Budget:
         else:
             raise ConfigError(
                 f"{where}: scope must be 'global' or one of "
-                f"{', '.join(k + ':<name|*>' for k in SCOPE_KINDS)}, not {self.scope!r}"
+                f"{', '.join(k + ':<name|*>' for k in SCOPE_KINDS)}, not {scope!r}"
             )
         if self.thresholds is None:
             marks = DEFAULT_THRESHOLDS + ((SOFT_EXTRA_THRESHOLD,) if self.mode == "soft" else ())
+        elif isinstance(self.thresholds, str) or not isinstance(self.thresholds, Sequence):
+            raise ConfigError(
+                f"{where}: thresholds must be a list of percentages, not {self.thresholds!r}"
+            )
         else:
-            try:
-                marks = tuple(parse_usd(t, what=f"{where}: threshold") for t in self.thresholds)
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from None
+            marks = tuple(usd(t, f"{where}: threshold") for t in self.thresholds)
         set_(self, "alert_at", tuple(sorted(set(marks))))
         # The spend (micros) at which each threshold is reached: the least integer ``m`` with
         # m × 100 ≥ pct × limit, so admission compares integers, not Decimals.
         reached = (pct * self.limit_micros for pct in self.alert_at)
         set_(self, "alert_micros", tuple(_ceil(at.scaleb(-2)) for at in reached))
         if self.name is None:
-            set_(self, "name", f"{self.scope}/{window.label}")
+            set_(self, "name", f"{scope}/{window.label}")
 
     def window_at(self, now: datetime | float) -> PeriodWindow:
         """The period window at ``now`` (aware, or seconds since the epoch), reused while

@@ -9,6 +9,9 @@ A period turns "now" into the counter bucket(s) a charge goes to:
   the oldest one whole, and the next one (charged by calls that read the clock a moment later
   but reached the store first). That over-counts by at most one bucket (W/N of history), so a
   rolling budget may refuse a little early but is never exceeded.
+
+A rolling window is at least one second and at most ``MAX_ROLLING_S``: 366 days
+(``rolling:366d``, ``rolling:8784h``), a year and a leap day, which every store keeps.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from costcap.errors import ConfigError
 
-__all__ = ["ROLLING_BUCKETS", "Period", "PeriodWindow", "parse_period"]
+__all__ = ["MAX_ROLLING_S", "ROLLING_BUCKETS", "Period", "PeriodWindow", "parse_period"]
 
 ROLLING_BUCKETS = 60
+MAX_ROLLING_S = 366 * 86400  # the longest rolling window: 366 days
+_KINDS = ("day", "week", "month", "rolling")
 _UTC = ZoneInfo("UTC")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _ROLLING = re.compile(r"^rolling:(\d+)([smhd])$")
@@ -42,6 +47,14 @@ class Period:
     kind: str  # "day" | "week" | "month" | "rolling"
     seconds: int = 0  # rolling windows only
     tz: ZoneInfo = _UTC
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ConfigError(f"period kind must be one of {', '.join(_KINDS)}, not {self.kind!r}")
+        if not isinstance(self.tz, ZoneInfo):
+            raise ConfigError(f"period tz must be a zoneinfo.ZoneInfo, not {self.tz!r}")
+        if self.kind == "rolling":
+            _check_rolling(self.seconds, f"rolling period of {self.seconds!r} seconds")
 
     @property
     def label(self) -> str:
@@ -89,12 +102,23 @@ class Period:
         return PeriodWindow(f"r{current}", window, start, resets_at, self.seconds + 2 * size)
 
 
+def _check_rolling(seconds: object, what: str) -> None:
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0:
+        raise ConfigError(f"{what}: a rolling window must be a positive whole number of seconds")
+    if seconds > MAX_ROLLING_S:
+        raise ConfigError(f"{what}: a rolling window is at most 366 days ({MAX_ROLLING_S} s)")
+
+
 def parse_period(text: str, *, timezone: str = "UTC", where: str = "period") -> Period:
-    """``day``, ``week``, ``month`` or ``rolling:24h`` (units s, m, h, d)."""
+    """``day``, ``week``, ``month`` or ``rolling:24h`` (units s, m, h, d; at most 366 days)."""
+    if not isinstance(timezone, str):
+        raise ConfigError(f"{where}: the time zone must be a name such as 'UTC', not {timezone!r}")
     try:
         tz = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{where}: unknown time zone {timezone!r}") from None
+    if not isinstance(text, str):
+        raise ConfigError(f"{where} must be day, week, month or rolling:<N><s|m|h|d>, not {text!r}")
     value = text.strip().lower()
     if value in ("day", "daily"):
         return Period("day", tz=tz)
@@ -104,7 +128,9 @@ def parse_period(text: str, *, timezone: str = "UTC", where: str = "period") -> 
         return Period("month", tz=tz)
     match = _ROLLING.match(value)
     if match and int(match.group(1)) > 0:
-        return Period("rolling", int(match.group(1)) * _UNITS[match.group(2)], tz)
+        seconds = int(match.group(1)) * _UNITS[match.group(2)]
+        _check_rolling(seconds, f"{where}: {text!r}")
+        return Period("rolling", seconds, tz)
     raise ConfigError(
         f"{where}: {text!r} is not a period (use day, week, month or rolling:<N><s|m|h|d>)"
     )

@@ -8,14 +8,13 @@ Strings (``input = "0.10"``, ``"$0.10"``) and integers work too. In Python ``ove
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
+from costcap._toml import read_toml
 from costcap.errors import ConfigError
 
 from ._cost import DecimalRates
@@ -55,13 +54,7 @@ class ModelEntry:
 def load_toml(path: str | PathLike[str]) -> list[ModelEntry]:
     """Read and validate the ``[models]`` table of a TOML file (other tables are ignored)."""
     source = str(path)
-    try:
-        with Path(path).open("rb") as f:
-            data = tomllib.load(f, parse_float=Decimal)
-    except OSError as e:
-        raise ConfigError(f"{source}: cannot read the file: {e.strerror or e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{source}: invalid TOML: {e}") from None
+    data = read_toml(path, parse_float=Decimal)
     models = data.get("models", {})
     if not isinstance(models, Mapping):
         raise ConfigError(f'{source}: models: must be a table of [models."name"] tables')

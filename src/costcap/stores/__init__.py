@@ -15,10 +15,18 @@ from urllib.parse import urlsplit
 
 from costcap.errors import ConfigError
 from costcap.stores._adapter import AsyncAdapter
-from costcap.stores._base import Admission, AsyncStore, Charge, CounterState, Store
+from costcap.stores._base import (
+    MAX_AMOUNT,
+    Admission,
+    AsyncStore,
+    Charge,
+    CounterState,
+    Store,
+)
 from costcap.stores.memory import MemoryStore
 
 __all__ = [
+    "MAX_AMOUNT",
     "Admission",
     "AsyncAdapter",
     "AsyncStore",

@@ -28,7 +28,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-__all__ = ["Admission", "AsyncStore", "Charge", "CounterState", "Store"]
+__all__ = ["MAX_AMOUNT", "Admission", "AsyncStore", "Charge", "CounterState", "Store"]
+
+#: The largest limit every store counts exactly: 10**15 units (micro-dollars for budgets, so
+#: $1,000,000,000; requests or tokens for rate limits). Redis scripts add in Lua numbers, which
+#: are doubles, exact up to 2**53 (about 9.007e15); the room above 10**15 keeps the sums exact
+#: where a soft budget or a late settlement goes past its limit. PostgreSQL (bigint) and SQLite
+#: (INTEGER) hold up to 2**63 - 1. Budgets and rate limits above it are refused when built.
+MAX_AMOUNT = 10**15
 
 
 @dataclass(frozen=True, slots=True)
