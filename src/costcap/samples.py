@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from costcap.errors import ConfigError
+from costcap.errors import ConfigError, UncountableContent, UsageError
 from costcap.planning import CallShape
 from costcap.tokens import count_messages
 
-__all__ = ["SampleRequest", "load_sample", "shapes_for_model"]
+__all__ = ["MAX_SAMPLE_TOKENS", "SampleRequest", "load_sample", "shapes_for_model"]
+
+MAX_SAMPLE_TOKENS = 10_000_000  # more than any model's context window
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,8 @@ def parse_sample(lines: Iterable[str], *, source: str) -> list[SampleRequest]:
             body = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{where}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise ConfigError(f"{where}: JSON nested too deeply") from None
         if not isinstance(body, dict):
             raise ConfigError(f"{where}: a request body must be a JSON object")
         messages, system = _as_messages(body, where)
@@ -63,6 +67,10 @@ def parse_sample(lines: Iterable[str], *, source: str) -> list[SampleRequest]:
         limit = body.get("max_output_tokens", limit)
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
             raise ConfigError(f"{where}: max_tokens must be an integer")
+        if limit is not None and not 0 <= limit <= MAX_SAMPLE_TOKENS:
+            raise ConfigError(
+                f"{where}: max_tokens must be 0..{MAX_SAMPLE_TOKENS:,} (got {limit:,})"
+            )
         out.append(SampleRequest(messages, system, body.get("tools"), limit, where))
     if not out:
         raise ConfigError(f"{source}: the sample holds no requests")
@@ -91,8 +99,13 @@ def shapes_for_model(
             raise ConfigError(
                 f"{request.where}: no max_tokens in the request; pass --output-tokens"
             )
-        counted = count_messages(
-            request.messages, model, system=request.system, tools=request.tools
-        )
+        try:
+            counted = count_messages(
+                request.messages, model, system=request.system, tools=request.tools
+            )
+        except (UncountableContent, UsageError) as exc:
+            raise ConfigError(f"{request.where}: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"{request.where}: content nested too deeply") from None
         shapes.append(CallShape(input_tokens=counted.tokens, output_tokens=out))
     return shapes

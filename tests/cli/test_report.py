@@ -157,7 +157,9 @@ def test_a_missing_ledger_file_is_an_error_not_a_new_database(
     """With no ledger at the default path, the command says so instead of creating one."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("COSTCAP_CONFIG", raising=False)
-    assert "no ledger at costcap-ledger.db" in error(capsys, ["report", "features"])
+    assert "no costcap ledger at sqlite:///costcap-ledger.db" in error(
+        capsys, ["report", "features"]
+    )
     assert not (tmp_path / "costcap-ledger.db").exists()
 
 

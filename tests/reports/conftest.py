@@ -42,8 +42,10 @@ def reports(
 def empty_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """A fresh, empty ledger URL on each backend."""
+    """A fresh, empty ledger on each backend (its schema made by a sink: reports never create
+    one)."""
     url = ledger_url(request.param, tmp_path_factory)
+    open_sink(url).close()
     yield url
     if request.param == "postgres":
         drop_postgres_schema(url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import typer
 
@@ -21,6 +22,32 @@ app = typer.Typer(
 )
 
 EXIT_BAD_INPUT = 2
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"costcap {_installed_version()}\n")
+        raise typer.Exit(0)
+
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("costcap")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        from costcap import __version__
+
+        return __version__
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_version, help="Print the version and exit."
+    ),
+) -> None:
+    """Keep LLM spend bounded: exact costs, budgets, rate limits."""
 
 
 def _register() -> None:
@@ -42,10 +69,29 @@ def fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def run(argv: Sequence[str]) -> int:
-    """Run the CLI with ``argv`` and return the exit code (tests call this directly)."""
+def _plain_flags(command: Any) -> None:
+    """Show flags (``--json``, ``--help``) without a value in help: typer labels every bool
+    option ``<bool>``, which reads as if it took one. (Duck-typed: typer builds on click or on
+    its own copy of it, depending on its version.)"""
+    ctx = command.context_class(command)
+    for param in command.get_params(ctx):
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _plain_flags(sub)
+
+
+def command_tree() -> Any:
+    """The click command behind ``costcap``, every subcommand registered."""
     _register()
     command = typer.main.get_command(app)
+    _plain_flags(command)
+    return command
+
+
+def run(argv: Sequence[str]) -> int:
+    """Run the CLI with ``argv`` and return the exit code (tests call this directly)."""
+    command = command_tree()
     try:
         result = command.main(args=list(argv), prog_name="costcap", standalone_mode=False)
     except typer.Exit as exc:

@@ -24,7 +24,12 @@ from costcap.planning import (
     compare_plans,
     plan,
 )
-from costcap.samples import load_sample, shapes_for_model
+from costcap.samples import MAX_SAMPLE_TOKENS, load_sample, shapes_for_model
+
+# Far above any real workload, and low enough that every figure keeps to decimal's 28 digits.
+MAX_DAILY_CALLS = 1_000_000_000
+MAX_TOKENS = MAX_SAMPLE_TOKENS
+MAX_DAYS = 366
 
 
 @app.command()
@@ -34,10 +39,16 @@ def estimate(
     input_tokens: Annotated[
         int | None, typer.Option(help="Input tokens per call (or use --from-sample).")
     ] = None,
-    output_tokens: Annotated[int | None, typer.Option(help="Output tokens per call.")] = None,
+    output_tokens: Annotated[
+        int | None,
+        typer.Option(help="Output tokens per call (with --from-sample: default each max_tokens)."),
+    ] = None,
     from_sample: Annotated[
         Path | None,
-        typer.Option(help="JSONL of real request bodies; their input tokens are counted."),
+        typer.Option(
+            help="JSONL of real request bodies; their input tokens are counted "
+            "(not with --input-tokens)."
+        ),
     ] = None,
     compare: Annotated[
         str | None, typer.Option(help="Other models to compare, comma-separated.")
@@ -53,28 +64,36 @@ def estimate(
     config: Annotated[Path | None, typer.Option(help="costcap.toml with price overrides.")] = None,
 ) -> None:
     """Monthly cost = daily calls x (input x input price + output x output price) x 30 days."""
-    non_negative(daily_calls, name="--daily-calls")
-    non_negative(input_tokens, name="--input-tokens")
-    non_negative(output_tokens, name="--output-tokens")
-    if days <= 0:
-        raise typer.BadParameter(f"must be positive (got {days})", param_hint="--days")
+    non_negative(daily_calls, name="--daily-calls", most=MAX_DAILY_CALLS)
+    non_negative(input_tokens, name="--input-tokens", most=MAX_TOKENS)
+    non_negative(output_tokens, name="--output-tokens", most=MAX_TOKENS)
+    if not 0 < days <= MAX_DAYS:
+        raise typer.BadParameter(f"must be 1..{MAX_DAYS:,} (got {days})", param_hint="--days")
     rate = decimal_option(cache_hit_rate, name="--cache-hit-rate") or Decimal(0)
     if not Decimal(0) <= rate <= Decimal(1):
         raise typer.BadParameter(
             f"must be between 0 and 1 (got {rate})", param_hint="--cache-hit-rate"
         )
     threshold = decimal_option(warn_above, name="--warn-above")
+    if threshold is not None and threshold < 0:
+        raise typer.BadParameter(
+            f"must not be negative (got {warn_above})", param_hint="--warn-above"
+        )
     threshold = DEFAULT_WARN_ABOVE_USD if threshold is None else threshold
     others = [m.strip() for m in (compare or "").split(",") if m.strip()]
+    if from_sample is None:
+        if input_tokens is None or output_tokens is None:
+            missing = "--input-tokens" if input_tokens is None else "--output-tokens"
+            raise typer.BadParameter("required unless --from-sample is given", param_hint=missing)
+        fixed = [CallShape(input_tokens=input_tokens, output_tokens=output_tokens)]
+    elif input_tokens is not None:
+        raise typer.BadParameter(
+            "cannot be combined with --from-sample (the sample's input tokens are counted)",
+            param_hint="--input-tokens",
+        )
 
     catalog = catalog_from(config)
     sample = load_sample(from_sample) if from_sample is not None else None
-    if sample is None:
-        if input_tokens is None or output_tokens is None:
-            raise typer.BadParameter(
-                "give --input-tokens and --output-tokens, or --from-sample", param_hint="--model"
-            )
-        fixed = [CallShape(input_tokens=input_tokens, output_tokens=output_tokens)]
 
     def plan_for(name: str) -> Plan:
         calls = (

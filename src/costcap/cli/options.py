@@ -14,6 +14,7 @@ __all__ = ["catalog_from", "config_path", "decimal_option", "non_negative"]
 
 CONFIG_ENV = "COSTCAP_CONFIG"
 DEFAULT_CONFIG = Path("costcap.toml")
+_DIGITS = 18  # a decimal option lies within 1e-18 … 1e18 (or is 0)
 
 
 def config_path(config: Path | None) -> Path | None:
@@ -41,10 +42,15 @@ def decimal_option(value: str | None, *, name: str) -> Decimal | None:
         raise typer.BadParameter(f"{value!r} is not a number", param_hint=name) from None
     if not number.is_finite():
         raise typer.BadParameter(f"{value!r} is not a finite number", param_hint=name)
+    if number and not -_DIGITS <= number.adjusted() <= _DIGITS:
+        raise typer.BadParameter(f"{value!r} is out of range (1e-18 … 1e18)", param_hint=name)
     return number
 
 
-def non_negative(value: int | None, *, name: str) -> int | None:
+def non_negative(value: int | None, *, name: str, most: int | None = None) -> int | None:
+    """``value`` unless it is negative (or above ``most``): a BadParameter naming the option."""
     if value is not None and value < 0:
         raise typer.BadParameter(f"must not be negative (got {value})", param_hint=name)
+    if value is not None and most is not None and value > most:
+        raise typer.BadParameter(f"must be at most {most:,} (got {value:,})", param_hint=name)
     return value

@@ -35,10 +35,12 @@ from costcap.reports import (
     cache_total,
     parse_when,
 )
+from costcap.reports._range import check_bound
 
 __all__ = [
     "DEFAULT_LEDGER",
     "ledger_url",
+    "no_calls",
     "open_reports",
     "report_app",
     "run_report",
@@ -92,31 +94,39 @@ def ledger_url(ledger: str | None, config: Path | None) -> tuple[str, bool]:
 
 
 def open_reports(ledger: str | None, config: Path | None) -> Reports:
-    from costcap.ledger._sinks import sqlite_path
-
+    """The ledger, opened read-only (a URL with no ledger is a one-line error)."""
     url, _ = ledger_url(ledger, config)
-    if url.startswith("sqlite:"):
-        path = sqlite_path(url)
-        if path != ":memory:" and not Path(path).is_file():
-            raise typer.BadParameter(
-                f"no ledger at {path}; pass --ledger URL", param_hint="--ledger"
-            )
     return Reports.open(url)
 
 
 def when(text: str | None, name: str) -> date | datetime | None:
+    """``--since`` / ``--until``: a date or an ISO datetime a range can start or end at."""
     if text is None:
         return None
     try:
-        return parse_when(text, what=name)
+        value = parse_when(text, what=name)
+        check_bound(value, end=name == "--until")
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=name) from None
+        raise typer.BadParameter(str(exc).removeprefix(f"{name}: "), param_hint=name) from None
+    return value
 
 
 def _span(since: date | datetime | None, until: date | datetime | None) -> str:
     if since is None and until is None:
         return "all time"
     return f"{since or '…'} → {until or 'now'}"
+
+
+def no_calls(q: dict[str, Any], what: str = "calls") -> str:
+    """``no calls of user=ann from 2026-03-01 to 2026-03-31``: the line an empty report prints."""
+    filters = ", ".join(f"{k}={q[k]}" for k in ("user", "feature", "model") if q.get(k))
+    since, until = q.get("since"), q.get("until")
+    text = f"no {what}" + (f" of {filters}" if filters else "")
+    if since is not None and until is not None:
+        return f"{text} from {since} to {until}"
+    if since is not None:
+        return f"{text} since {since}"
+    return f"{text} until {until}" if until is not None else f"{text} in the ledger"
 
 
 def _query(
@@ -166,6 +176,7 @@ def features(
         row_type=FeatureSpend,
         fmt=fmt,
         title=f"spend by feature · {_span(q['since'], q['until'])}",
+        empty=no_calls(q),
         columns=[
             ("feature", "feature", "text"),
             ("calls", "calls", "count"),
@@ -201,6 +212,7 @@ def users(
         row_type=UserSpend,
         fmt=fmt,
         title=f"top {limit} users · {_span(q['since'], q['until'])}",
+        empty=no_calls(q),
         columns=[
             ("user", "user", "text"),
             ("calls", "calls", "count"),
@@ -230,10 +242,11 @@ def per_user(
         sys.stdout.write(json.dumps(record(summary), indent=2) + "\n")
         return
     emit(
-        [summary],
+        [summary] if fmt != "table" or summary.calls or summary.unattributed_calls else [],
         row_type=CostPerUser,
         fmt=fmt,
         title=f"cost per user · {_span(q['since'], q['until'])}",
+        empty=no_calls(q),
         columns=[
             ("users", "users", "count"),
             ("calls", "calls", "count"),
@@ -268,6 +281,7 @@ def models(
         row_type=ModelEfficiency,
         fmt=fmt,
         title=f"token efficiency by model · {_span(q['since'], q['until'])}",
+        empty=no_calls(q),
         columns=[
             ("model", "model", "text"),
             ("calls", "calls", "count"),
@@ -305,10 +319,11 @@ def over_time(
     fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
     rows = run_report(ledger, config, lambda r: r.over_time(granularity=grain, **q))
     emit(
-        rows,
+        rows if fmt != "table" or any(r.calls or r.refused for r in rows) else [],
         row_type=SpendBucket,
         fmt=fmt,
         title=f"spend per {granularity} · {_span(q['since'], q['until'])}",
+        empty=no_calls(q),
         columns=[
             (granularity, "start", "text"),
             ("calls", "calls", "count"),
@@ -358,6 +373,7 @@ def cache(
         fmt=fmt,
         title=title,
         columns=columns,
+        empty=no_calls(q),
         extra=total if rows else None,
     )
 
@@ -382,11 +398,12 @@ def refused(
         row_type=RefusedCalls,
         fmt=fmt,
         title=f"refused calls · {_span(q['since'], q['until'])}",
+        empty=no_calls(q, "refused calls"),
         columns=[
             ("reason", "reason", "text"),
             ("kind", "category", "text"),
             ("calls", "calls", "count"),
             ("users", "users", "count"),
-            ("last", "last_at", "text"),
+            ("last", "last_at", "time"),
         ],
     )

@@ -32,9 +32,11 @@ from costcap.cli.report import (
 from costcap.cli.rows import emit, output_format
 from costcap.ledger._sinks import sqlite_path
 from costcap.reports import (
+    ANOMALIES_EARLIEST,
     Anomaly,
     AnomalyRules,
     BudgetPace,
+    NoLedger,
     alert_anomalies,
     alert_pacing,
     pacing,
@@ -73,6 +75,11 @@ def _report_fired(alerts: Sequence[Alert]) -> None:
         sys.stderr.write(f"{fired.message}\n")
 
 
+def _no_budgets(path: Path, **members: str | None) -> str:
+    chosen = ", ".join(f"{k}={v}" for k, v in members.items() if v is not None)
+    return f"no budget in {path} applies to {chosen}" if chosen else f"no budgets in {path}"
+
+
 @report_app.command("pacing")
 def pacing_report(
     config: Config = None,
@@ -93,8 +100,13 @@ def pacing_report(
     if path is None:
         raise typer.BadParameter("no costcap.toml here; pass --config PATH", param_hint="--config")
     url, asked = ledger_url(ledger, path)
-    default = Path(sqlite_path(DEFAULT_LEDGER)).is_file()  # the ledger if there is one here
-    reports = open_reports(url, path) if asked or default else None
+    reports = None
+    if asked or Path(sqlite_path(DEFAULT_LEDGER)).is_file():  # else: no ledger here
+        try:
+            reports = open_reports(url, path)
+        except NoLedger:  # nothing recorded yet: the period's own average is the rate
+            if ledger is not None:
+                raise
     try:
         with _alerting_guard(path) as guard:
             rows = pacing(
@@ -110,6 +122,7 @@ def pacing_report(
         row_type=BudgetPace,
         fmt=fmt,
         title=f"budget pacing · {path}",
+        empty=_no_budgets(path, user=user, feature=feature, key=key, model=model),
         columns=[
             ("budget", "budget", "text"),
             ("member", "member", "text"),
@@ -119,8 +132,8 @@ def pacing_report(
             ("burn/day", "burn_usd_per_day", "money"),
             ("projected", "projected_usd", "money"),
             ("of limit", "projected_pct", "pct"),
-            ("status", "status", "text"),
-            ("runs out", "exhausts_at", "text"),
+            ("status", "status", "tag"),
+            ("runs out", "exhausts_at", "time"),
         ],
     )
 
@@ -151,6 +164,12 @@ def anomalies(
     at = when(until, "--until")
     if isinstance(at, date) and not isinstance(at, datetime):
         raise typer.BadParameter("give an ISO datetime (2026-03-05T14:00Z)", param_hint="--until")
+    if at is not None and at < ANOMALIES_EARLIEST:
+        raise typer.BadParameter(
+            f"{at.isoformat()} is too early: anomalies look back a week "
+            f"({ANOMALIES_EARLIEST.isoformat()} at least)",
+            param_hint="--until",
+        )
     numbers = {
         name: decimal_option(text, name=name) or Decimal(0)
         for name, text in (("--k", k), ("--min-hour", min_hour), ("--min-day", min_day))
@@ -181,8 +200,9 @@ def anomalies(
         row_type=Anomaly,
         fmt=fmt,
         title="anomalies",
+        empty=f"no anomalies as of {at.isoformat() if isinstance(at, datetime) else 'now'}",
         columns=[
-            ("kind", "kind", "text"),
+            ("kind", "kind", "tag"),
             ("scope", "scope", "text"),
             ("member", "member", "text"),
             ("window", "window", "text"),

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import fields, is_dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +19,9 @@ from costcap.cli.formatting import decimal_text, money, tokens_text
 
 __all__ = ["Column", "cell", "emit", "output_format", "record"]
 
-# (header, field, kind): kind is money, count, tokens, pct (a percentage), rate (0..1) or text.
+# (header, field, kind): kind is money, count, tokens, pct (a percentage), rate (0..1), time
+# (an instant, shown to the second in UTC), text, or tag (a status like trending_over, shown as
+# words: trending over).
 Column = tuple[str, str, str]
 
 
@@ -56,6 +58,10 @@ def cell(value: Any, kind: str) -> str:
         return f"{value}%"
     if kind == "rate":
         return f"{value * 100:.2f}%"
+    if kind == "tag":  # trending_over → trending over: wraps between its words
+        return str(value).replace("_", " ")
+    if kind == "time" and isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return str(_plain(value))
 
 
@@ -66,10 +72,12 @@ def emit(
     fmt: str,
     title: str,
     columns: Sequence[Column],
+    empty: str,
     extra: Callable[[Table], None] | None = None,
 ) -> None:
     """Print ``rows`` (instances of the dataclass ``row_type``) as ``fmt``: JSON and CSV carry
-    every field, the table the ``columns``; ``extra`` may add rows to the table (a total)."""
+    every field, the table the ``columns``; ``extra`` may add rows to the table (a total).
+    Without rows a table is the line ``empty`` instead (JSON: ``[]``, CSV: the header)."""
     if fmt == "json":
         sys.stdout.write(json.dumps([record(r) for r in rows], indent=2) + "\n")
         return
@@ -81,9 +89,16 @@ def emit(
             data = record(row)
             writer.writerow(["" if data[n] is None else data[n] for n in names])
         return
+    if not rows:
+        sys.stdout.write(f"{empty}\n")
+        return
     table = Table(title=title, title_justify="left")
     for header, _, kind in columns:
-        table.add_column(header, justify="left" if kind == "text" else "right")
+        # Nothing is ever cut short ("trending_…"): a narrow terminal wraps a cell onto more
+        # lines, at its spaces first.
+        table.add_column(
+            header, justify="left" if kind in ("text", "tag") else "right", overflow="fold"
+        )
     for row in rows:
         table.add_row(*(cell(getattr(row, name), kind) for _, name, kind in columns))
     if extra is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from costcap.reports._anomalies import alert_anomalies
 from costcap.reports._detect import AnomalyRules, describe, robust_baseline
+from costcap.reports._open import NoLedger
 from costcap.reports._pacing import (
     BudgetPace,
     Pace,
@@ -28,7 +29,7 @@ from costcap.reports._pacing import (
     pacing,
 )
 from costcap.reports._range import GRANULARITIES, Granularity, TimeRange, parse_when
-from costcap.reports._reports import Query, Reports
+from costcap.reports._reports import ANOMALIES_EARLIEST, Query, Reports
 from costcap.reports._rows import (
     Anomaly,
     CacheSavings,
@@ -43,6 +44,7 @@ from costcap.reports._rows import (
 from costcap.reports._spend import cache_total
 
 __all__ = [
+    "ANOMALIES_EARLIEST",
     "GRANULARITIES",
     "Anomaly",
     "AnomalyRules",
@@ -52,6 +54,7 @@ __all__ = [
     "FeatureSpend",
     "Granularity",
     "ModelEfficiency",
+    "NoLedger",
     "Pace",
     "PaceStatus",
     "Query",

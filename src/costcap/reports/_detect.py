@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 BASELINE_DAYS = 7
+MAX_LOOP_CALLS = 1_000_000_000
 # The hour judged is slot 0, [at - 1h, at); slot s is [at - (s + 1)h, at - s·h). Its baseline:
 # the same hour d days back and the hours either side of it.
 HOUR_SLOTS: tuple[int, ...] = tuple(
@@ -69,8 +70,11 @@ class AnomalyRules:
     def __post_init__(self) -> None:
         if self.k <= 0 or self.min_spread < 0 or self.min_hour_usd < 0 or self.min_day_usd < 0:
             raise ValueError("anomaly rules: k must be positive, floors must not be negative")
-        if self.loop_calls < 2 or self.loop_minutes < 1:
-            raise ValueError("anomaly rules: loop_calls must be ≥ 2 and loop_minutes ≥ 1")
+        if not 2 <= self.loop_calls <= MAX_LOOP_CALLS or not 1 <= self.loop_minutes <= 1440:
+            raise ValueError(
+                f"anomaly rules: loop_calls must be 2..{MAX_LOOP_CALLS:,} and loop_minutes "
+                "1..1440 (a day)"
+            )
 
 
 def _median(values: Sequence[Decimal]) -> Decimal:

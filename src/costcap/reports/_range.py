@@ -6,7 +6,10 @@ index: only the part of the day in range). A range given in dates has no edges: 
 by rollups alone.
 
 Dates mean whole days on both ends: ``since=date(2026, 3, 1), until=date(2026, 3, 31)`` is all of
-March (the end date is included); datetimes are instants and ``until`` is excluded.
+March (the end date is included); datetimes are instants and ``until`` is excluded. Any date is a
+valid bound (``until=date.max`` is no bound at all); ``since`` must not be after :data:`LATEST`
+nor ``until`` before :data:`EARLIEST` (the day after ``since`` and the day before ``until`` must
+exist).
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 __all__ = [
+    "EARLIEST",
     "GRANULARITIES",
+    "LATEST",
     "Edge",
     "Granularity",
     "Split",
     "TimeRange",
+    "bucket_count",
     "bucket_start",
     "buckets",
+    "check_bound",
     "day_start",
     "parse_when",
 ]
@@ -31,6 +38,8 @@ __all__ = [
 Granularity = Literal["day", "week", "month"]
 GRANULARITIES: tuple[Granularity, ...] = ("day", "week", "month")
 _DAY = timedelta(days=1)
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def day_start(day: date) -> datetime:
@@ -38,14 +47,40 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
 
 
+def _check_bound(what: str, moment: datetime, *, end: bool) -> datetime:
+    named = f"{what} " if what else ""
+    if end and moment < EARLIEST:
+        raise ValueError(
+            f"{named}{moment.isoformat()} is too early ({EARLIEST.isoformat()} at least)"
+        )
+    if not end and moment > LATEST:
+        raise ValueError(f"{named}{moment.isoformat()} is too late ({LATEST.isoformat()} at most)")
+    return moment
+
+
 def _instant(value: date | datetime | None, *, end: bool, what: str) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise ValueError(f"{what} must be timezone-aware (or a date), not {value.isoformat()}")
-        return value.astimezone(UTC)
+            raise ValueError(
+                f"{what or 'a bound'} must be timezone-aware (or a date), not {value.isoformat()}"
+            )
+        try:
+            moment = value.astimezone(UTC)
+        except OverflowError:  # an offset that moves it before year 1 or after year 9999
+            named = f"{what} " if what else ""
+            raise ValueError(f"{named}{value.isoformat()} is out of range in UTC") from None
+        return _check_bound(what, moment, end=end)
+    if end and value == date.max:  # up to the end of the last day there is: no bound
+        return None
     return day_start(value + _DAY if end else value)
+
+
+def check_bound(value: date | datetime, *, end: bool) -> None:
+    """Raise ValueError (a message that names no parameter) when ``value`` cannot be the
+    ``until`` (``end``) or ``since`` of a range: see the module's docstring."""
+    _instant(value, end=end, what="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +118,8 @@ class TimeRange:
             value = getattr(self, name)
             if value is not None and value.utcoffset() != timedelta(0):
                 raise ValueError(f"TimeRange.{name} must be in UTC")
+            if value is not None:
+                _check_bound(f"TimeRange.{name}", value, end=name == "until")
         if self.since is not None and self.until is not None and self.since >= self.until:
             raise ValueError(
                 f"since ({self.since.isoformat()}) must be before until ({self.until.isoformat()})"
@@ -154,9 +191,22 @@ def buckets(first: date, last: date, granularity: Granularity) -> Iterator[date]
     current, stop = bucket_start(first, granularity), bucket_start(last, granularity)
     while current <= stop:
         yield current
+        if current == stop:  # the next bucket may lie past date.max
+            return
         if granularity == "day":
             current += _DAY
         elif granularity == "week":
             current += timedelta(days=7)
         else:
             current = (current + timedelta(days=32)).replace(day=1)
+
+
+def bucket_count(first: date, last: date, granularity: Granularity) -> int:
+    """How many buckets :func:`buckets` yields from ``first`` to ``last`` (0 if ``last`` is
+    before ``first``), computed without walking them."""
+    lo, hi = bucket_start(first, granularity), bucket_start(last, granularity)
+    if hi < lo:
+        return 0
+    if granularity == "month":
+        return (hi.year - lo.year) * 12 + hi.month - lo.month + 1
+    return (hi - lo).days // (7 if granularity == "week" else 1) + 1

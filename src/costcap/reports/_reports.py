@@ -14,10 +14,11 @@ from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from costcap.ledger import LedgerSink, open_sink
+from costcap.ledger import LedgerSink
 from costcap.ledger._schema import ROLLUPS
 from costcap.reports._anomalies import find_anomalies
 from costcap.reports._detect import AnomalyRules
+from costcap.reports._open import open_readonly
 from costcap.reports._range import Granularity, TimeRange
 from costcap.reports._refused import refused_calls
 from costcap.reports._rows import (
@@ -51,7 +52,9 @@ from costcap.reports._sql import (
     in_list,
 )
 
-__all__ = ["Query", "Reports"]
+__all__ = ["ANOMALIES_EARLIEST", "Query", "Reports"]
+
+ANOMALIES_EARLIEST = datetime(1, 2, 1, tzinfo=UTC)
 
 When = date | datetime | None
 _FILTERS = (("user", "user_id"), ("feature", "feature"), ("model", "model"))
@@ -88,7 +91,8 @@ class Query:
 
 
 class Reports:
-    """``Reports(open_sink(url))`` or ``Reports.open(url)``; reads only."""
+    """``Reports.open(url)`` (read-only: never creates nor migrates a ledger; a URL with no
+    ledger raises :class:`~costcap.reports.NoLedger`) or ``Reports(sink)``; reads only."""
 
     def __init__(self, sink: LedgerSink) -> None:
         self.sink = sink
@@ -96,7 +100,7 @@ class Reports:
 
     @classmethod
     def open(cls, url: str) -> Reports:
-        return cls(open_sink(url))
+        return cls(open_readonly(url))
 
     def close(self) -> None:
         self.sink.close()
@@ -251,6 +255,11 @@ class Reports:
         moment = datetime.now(UTC) if at is None else at
         if moment.tzinfo is None:
             raise ValueError(f"at must be timezone-aware, not {moment.isoformat()}")
+        if moment < ANOMALIES_EARLIEST:  # the baseline looks 8 days back from it
+            raise ValueError(
+                f"at {moment.isoformat()} is too early for anomalies "
+                f"({ANOMALIES_EARLIEST.isoformat()} at least)"
+            )
         return find_anomalies(
             self.sink, self.dialect, at=moment, rules=rules or AnomalyRules(), filters=query.filters
         )

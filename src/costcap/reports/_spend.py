@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 
-from costcap.reports._range import Granularity, bucket_start, buckets
+from costcap.reports._range import Granularity, bucket_count, bucket_start, buckets
 from costcap.reports._rows import (
     CacheSavings,
     CostPerUser,
@@ -29,6 +29,7 @@ from costcap.reports._rows import (
 )
 
 __all__ = [
+    "MAX_FILLED_BUCKETS",
     "cache_savings",
     "cache_total",
     "cost_per_user",
@@ -144,6 +145,11 @@ def model_efficiency(groups: Groups) -> list[ModelEfficiency]:
     ]
 
 
+# Empty buckets are listed for a range up to this wide (ten years of days); a wider range is cut
+# to the days that have calls.
+MAX_FILLED_BUCKETS = 3660
+
+
 def spend_over_time(
     days: Mapping[date, Totals],
     granularity: Granularity,
@@ -152,11 +158,18 @@ def spend_over_time(
     last: date | None = None,
 ) -> list[SpendBucket]:
     """Days folded into buckets, every bucket from ``first`` to ``last`` present (empty ones at
-    zero); without bounds, from the first to the last day that has calls."""
+    zero); without bounds, from the first to the last day that has calls. A range of more than
+    :data:`MAX_FILLED_BUCKETS` buckets (``--since 0001-01-01``) lists only from its first to its
+    last day with calls: the work follows the data, never the width of the range."""
     lo = first if first is not None else min(days, default=None)
     hi = last if last is not None else max(days, default=None)
     if lo is None or hi is None or lo > hi:
         return []
+    if bucket_count(lo, hi, granularity) > MAX_FILLED_BUCKETS:
+        inside = [day for day in days if lo <= day <= hi]
+        if not inside:
+            return []
+        lo, hi = min(inside), max(inside)
     folded: dict[date, Totals] = {start: Totals() for start in buckets(lo, hi, granularity)}
     for day, totals in days.items():
         if lo <= day <= hi:
