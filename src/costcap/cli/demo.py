@@ -14,26 +14,67 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from costcap.cli.app import app
 from costcap.cli.estimate import render_plans
+from costcap.cli.options import require_extra
 from costcap.planning import CallShape, compare_plans, plan
 from costcap.pricing import default_catalog
+
+MAX_CALLS = 100_000  # a few minutes of simulation
+DEMO_FILES = ("costcap.toml", "costcap.db", "costcap-ledger.db", "costcap-ledger.db.spool")
 
 
 @app.command()
 def demo(
-    calls: Annotated[int, typer.Option(help="Calls in the simulated day.")] = 1000,
-    users: Annotated[int, typer.Option(help="Distinct users.")] = 60,
+    calls: Annotated[
+        int, typer.Option(help=f"Calls in the simulated day (1..{MAX_CALLS:,}).")
+    ] = 1000,
+    users: Annotated[int, typer.Option(help="Distinct users (1..--calls).")] = 60,
     workdir: Annotated[
-        Path | None, typer.Option(help="Where the SQLite store goes (default: a temp dir).")
+        Path | None,
+        typer.Option(help="An empty or new directory for its files (default: a temp dir)."),
     ] = None,
 ) -> None:
     """A realistic day of an AI product through costcap, against the fake provider."""
-    if calls <= 0 or users <= 0:
-        raise typer.BadParameter("calls and users must be positive", param_hint="--calls")
+    if not 0 < calls <= MAX_CALLS:
+        raise typer.BadParameter(f"must be 1..{MAX_CALLS:,} (got {calls})", param_hint="--calls")
+    if not 0 < users <= calls:
+        raise typer.BadParameter(
+            f"must be 1..{calls:,}, the number of calls (got {users})", param_hint="--users"
+        )
+    require_extra(
+        "server,sdk", "costcap demo", ("starlette", "uvicorn", "anyio", "openai", "anthropic")
+    )
+    if workdir is not None:
+        usable_workdir(workdir)
+    os.environ.setdefault("COLUMNS", "150")  # the report tables are wide; this process only
+    with tempfile.TemporaryDirectory() as tmp:
+        run_demo(Console(), calls, users, workdir or Path(tmp))
+
+
+def usable_workdir(workdir: Path) -> None:
+    """A directory the demo can write its files to without replacing anyone's: it is created if
+    missing; one holding a costcap.toml, store or ledger is refused."""
+    if workdir.exists() and not workdir.is_dir():
+        raise typer.BadParameter(f"{workdir} is not a directory", param_hint="--workdir")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=workdir):
+            pass
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot write to {workdir}: {exc.strerror or exc}", param_hint="--workdir"
+        ) from None
+    taken = [name for name in DEMO_FILES if (workdir / name).exists()]
+    if taken:
+        raise typer.BadParameter(
+            f"{workdir} already holds {', '.join(taken)}; give an empty or new directory",
+            param_hint="--workdir",
+        )
+
+
+def run_demo(console: Console, calls: int, users: int, where: Path) -> None:
     from costcap.demo import simulate_day
     from costcap.demo._report import render_day
 
-    os.environ.setdefault("COLUMNS", "150")  # the report tables are wide; this process only
-    console = Console()
     console.rule("[bold]1. Cost before you build[/bold]")
     console.print(
         "costcap estimate --model claude-sonnet-4-5 --daily-calls 1000 "
@@ -55,25 +96,20 @@ def demo(
         "on the embedded SQLite store, metered (some users abandon streams mid-answer), settled "
         "with its exact cost and recorded in the cost ledger."
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        where = workdir or Path(tmp)
-        where.mkdir(parents=True, exist_ok=True)
-        columns = (
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("spent ${task.fields[spent]}"),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task("simulating the day", total=calls, spent="0.00")
-            spent = [Decimal(0)]
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("spent ${task.fields[spent]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("simulating the day", total=calls, spent="0.00")
 
-            def tick(outcome: object, spent_usd: Decimal) -> None:
-                spent[0] = spent_usd
-                progress.update(task, advance=1, spent=f"{spent_usd:.4f}")
+        def tick(outcome: object, spent_usd: Decimal) -> None:
+            progress.update(task, advance=1, spent=f"{spent_usd:.4f}")
 
-            day = simulate_day(where, calls=calls, users=users, on_progress=tick)
-        console.rule("[bold]3. The report[/bold]")
-        render_day(console, day)
-        console.print(f"\nstore: {day.store_url}\nledger: {day.ledger_url}\nconfig: {day.config}")
+        day = simulate_day(where, calls=calls, users=users, on_progress=tick)
+    console.rule("[bold]3. The report[/bold]")
+    render_day(console, day)
+    console.print(f"\nstore: {day.store_url}\nledger: {day.ledger_url}\nconfig: {day.config}")

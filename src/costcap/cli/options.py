@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import typer
 
+from costcap._extras import missing_extra
 from costcap.pricing import PriceCatalog, default_catalog
 
-__all__ = ["catalog_from", "config_path", "decimal_option", "non_negative"]
+__all__ = ["catalog_from", "config_path", "decimal_option", "non_negative", "require_extra"]
 
 CONFIG_ENV = "COSTCAP_CONFIG"
 DEFAULT_CONFIG = Path("costcap.toml")
@@ -54,3 +57,13 @@ def non_negative(value: int | None, *, name: str, most: int | None = None) -> in
     if value is not None and most is not None and value > most:
         raise typer.BadParameter(f"must be at most {most:,} (got {value:,})", param_hint=name)
     return value
+
+
+def require_extra(extra: str, what: str, modules: Iterable[str]) -> None:
+    """Import each of ``modules``: ``what needs: pip install 'costcap[extra]'`` when one is
+    missing, before the command starts any work."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError:
+            raise missing_extra(extra=extra, what=what) from None
