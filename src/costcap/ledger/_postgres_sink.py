@@ -7,12 +7,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from costcap.errors import ConfigError, StoreUnavailable
+from costcap.errors import StoreUnavailable
 from costcap.ledger._event import CostEvent
 from costcap.ledger._migrate import META_TABLE, VERSION_QUERY, check_version, upgrade_statements
 from costcap.ledger._sql import EVENT_COLUMNS, event_row, merge_statements
+from costcap.ledger._urls import postgres_target
 
 __all__ = ["PostgresSink"]
 
@@ -23,18 +23,12 @@ class PostgresSink:
     dialect = "postgres"
 
     def __init__(self, url: str) -> None:
+        target = postgres_target(url)  # a bad URL is a ConfigError; psycopg is importable
         import psycopg
 
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-        schema = query.pop("schema", ["public"])[0]
-        if not schema.replace("_", "").isalnum():
-            raise ConfigError(f"ledger URL {url!r}: bad schema name {schema!r}")
-        rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
-        dsn = urlunsplit(("postgresql", parts.netloc, parts.path, rest, ""))
+        dsn, schema, where = target.dsn, target.schema, target.where
         self.url, self.schema = url, schema
         self._lock = threading.Lock()
-        where = f"{parts.hostname}:{parts.port or 5432}{parts.path}"
         try:
             self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
         except psycopg.OperationalError as exc:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
-from costcap.errors import ConfigError
 from costcap.ledger._event import CostEvent
 from costcap.ledger._postgres_sink import PostgresSink
 from costcap.ledger._sqlite_sink import SQLiteSink
+from costcap.ledger._urls import check_ledger_url
 
 __all__ = ["LedgerSink", "PostgresSink", "SQLiteSink", "open_sink", "sqlite_path"]
 
@@ -48,10 +47,8 @@ def sqlite_path(url: str) -> str:
 
 
 def open_sink(url: str) -> LedgerSink:
-    """``sqlite:///path.db`` (``sqlite://`` alone: in memory) or ``postgresql://…?schema=…``."""
-    scheme = urlsplit(url).scheme.lower()
-    if scheme == "sqlite":
+    """``sqlite:///path.db`` (``sqlite://`` alone: in memory) or ``postgresql://…?schema=…``;
+    a URL that cannot work is a ConfigError (:mod:`costcap.ledger._urls`)."""
+    if check_ledger_url(url) == "sqlite":
         return SQLiteSink(sqlite_path(url))
-    if scheme in ("postgresql", "postgres"):
-        return PostgresSink(url)
-    raise ConfigError(f"ledger URL {url!r}: use sqlite:///path.db or postgresql://…")
+    return PostgresSink(url)

@@ -43,6 +43,7 @@ from costcap.ledger._spool import (
     create_segment,
     retire,
 )
+from costcap.ledger._urls import check_ledger_url
 
 __all__ = ["FSYNC_POLICIES", "FsyncPolicy", "Ledger", "default_spool_dir"]
 
@@ -82,17 +83,6 @@ def _check_positive(**settings: float) -> None:
     for name, value in settings.items():
         if not value > 0:
             raise ConfigError(f"Ledger {name}={value!r}: must be positive")
-
-
-def _check_url(url: str) -> None:
-    scheme = urlsplit(url).scheme.lower()
-    if scheme in ("postgresql", "postgres"):
-        import importlib.util
-
-        if importlib.util.find_spec("psycopg") is None:
-            raise ConfigError(f"ledger URL {url!r} needs psycopg: pip install 'costcap[postgres]'")
-    elif scheme != "sqlite":
-        raise ConfigError(f"ledger URL {url!r}: use sqlite:///path.db or postgresql://…")
 
 
 def _after_fork_in_child(ref: weakref.ref[Ledger]) -> None:
@@ -170,7 +160,7 @@ class Ledger:
             segment_bytes=segment_bytes,
             adopt_interval_s=adopt_interval_s,
         )
-        _check_url(url)
+        check_ledger_url(url)
         self.url = url
         self.fsync: FsyncPolicy = fsync
         self._durable = fsync != "never"

@@ -11,8 +11,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import importlib
 
+from costcap._extras import missing_extra
 from costcap.errors import ConfigError
 from costcap.stores._adapter import AsyncAdapter
 from costcap.stores._base import (
@@ -23,6 +24,7 @@ from costcap.stores._base import (
     CounterState,
     Store,
 )
+from costcap.stores._urls import redact, split
 from costcap.stores.memory import MemoryStore
 
 __all__ = [
@@ -39,20 +41,39 @@ __all__ = [
 ]
 
 SCHEMES = ("memory", "sqlite", "redis", "rediss", "postgresql", "postgres")
+# the packages each backend imports, and the extra that installs them
+_EXTRAS = {
+    "redis": ("redis", ("redis",)),
+    "rediss": ("redis", ("redis",)),
+    "postgresql": ("postgres", ("psycopg", "psycopg_pool")),
+    "postgres": ("postgres", ("psycopg", "psycopg_pool")),
+}
 
 
 def _scheme(url: str) -> str:
-    scheme = urlsplit(url).scheme.lower()
+    if not isinstance(url, str):
+        raise ConfigError(f"a store URL must be a string like 'sqlite:///costcap.db', not {url!r}")
+    scheme = split(url, "store URL").scheme.lower()
     if scheme not in SCHEMES:
         raise ConfigError(
-            f"store URL {url!r}: unknown scheme {scheme!r} "
+            f"store URL {redact(url)!r}: unknown scheme {scheme!r} "
             "(use memory://, sqlite:///path.db, redis://host:port/db or postgresql://…)"
         )
+    if scheme == "memory" and url.lower() not in ("memory://", "memory:"):
+        raise ConfigError(f"store URL {url!r}: the memory store takes no host, path or options")
+    if scheme in _EXTRAS:
+        extra, modules = _EXTRAS[scheme]
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                raise missing_extra(extra=extra, what=f"the {extra} store") from None
     return scheme
 
 
 def open_store(url: str) -> Store:
-    """A synchronous store for ``url``. Backends are imported only when asked for."""
+    """A synchronous store for ``url``. Backends are imported only when asked for; a bad URL,
+    or a backend whose extra is not installed, is a ConfigError."""
     scheme = _scheme(url)
     if scheme == "memory":
         return MemoryStore()

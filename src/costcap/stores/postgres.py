@@ -36,11 +36,12 @@ a free connection, 10). ``connect_timeout`` defaults to 5 seconds, ``application
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -49,6 +50,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from costcap.errors import ConfigError, StoreUnavailable
 from costcap.stores._base import Admission, Charge, CounterState
+from costcap.stores._urls import check_libpq, port_of, redact, split
 from costcap.stores.memory import TOMBSTONE_S
 
 __all__ = ["SCHEMA_VERSION", "AsyncPostgresStore", "PostgresStore"]
@@ -57,6 +59,7 @@ SCHEMA_VERSION = 2
 _SWEEP_EVERY = 4096  # on average, admits between sweeps of stale counters and markers
 _DEFAULT_SCHEMA = "costcap"
 _CONNECT_TIMEOUT_S = 5
+_MAX_IDENTIFIER = 63  # bytes: longer names are cut short by PostgreSQL
 
 _Conn = psycopg.Connection[TupleRow]
 _AsyncConn = psycopg.AsyncConnection[TupleRow]
@@ -76,9 +79,13 @@ class _Settings:
 
     @classmethod
     def from_url(cls, url: str) -> _Settings:
-        parts = urlsplit(url)
+        """Read ``url``; every problem (a port out of range, a bad pool setting, a parameter
+        libpq does not know) is a ConfigError naming the URL, its password hidden."""
+        shown = redact(url)
+        parts = split(url, "store URL")
         if parts.scheme not in ("postgresql", "postgres"):
-            raise ConfigError(f"store URL {url!r}: expected postgresql://user@host:port/db")
+            raise ConfigError(f"store URL {shown!r}: expected postgresql://user@host:port/db")
+        port = port_of(parts, url, "store URL")
         ours: dict[str, str] = {}
         theirs: list[tuple[str, str]] = []
         for name, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -94,20 +101,26 @@ class _Settings:
             if name not in given:
                 theirs.append((name, default))
         conninfo = f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(theirs)}"
+        check_libpq(conninfo, url, "store URL")
         host = parts.hostname or dict(theirs).get("host") or "localhost"
-        where = f"{host}:{parts.port or dict(theirs).get('port') or 5432}/{parts.path.lstrip('/')}"
+        where = f"{host}:{port or dict(theirs).get('port') or 5432}/{parts.path.lstrip('/')}"
         try:
             pool_min = int(ours.get("pool_min", "1"))
             pool_max = int(ours.get("pool_max", "10"))
             pool_timeout = float(ours.get("pool_timeout", "10"))
         except ValueError as exc:
-            raise ConfigError(f"store URL {url!r}: bad pool setting ({exc})") from None
-        if not 0 <= pool_min <= pool_max or pool_max < 1 or pool_timeout <= 0:
+            raise ConfigError(f"store URL {shown!r}: bad pool setting ({exc})") from None
+        if not (0 <= pool_min <= pool_max and pool_max >= 1 and 0 < pool_timeout < math.inf):
             raise ConfigError(
-                f"store URL {url!r}: need 0 <= pool_min <= pool_max, pool_max >= 1 and "
-                "pool_timeout > 0"
+                f"store URL {shown!r}: need 0 <= pool_min <= pool_max, pool_max >= 1 and "
+                "pool_timeout a number of seconds above 0"
             )
         schema = ours.get("schema") or _DEFAULT_SCHEMA
+        if len(schema.encode()) > _MAX_IDENTIFIER:  # PostgreSQL would cut it short, silently
+            raise ConfigError(
+                f"store URL {shown!r}: schema {schema!r} is longer than PostgreSQL's "
+                f"{_MAX_IDENTIFIER} bytes"
+            )
         return cls(conninfo, where, schema, pool_min, pool_max, pool_timeout)
 
 
@@ -211,6 +224,14 @@ def _row(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
     return row
 
 
+def _translate_connect(exc: psycopg.Error, settings: _Settings) -> NoReturn:
+    """As :func:`_translate`, for opening: a connection setting psycopg itself refuses
+    (``connect_timeout=abc``) is a ConfigError."""
+    if type(exc) is psycopg.ProgrammingError:  # psycopg's own, before any server answered
+        raise ConfigError(f"PostgreSQL store at {settings.where}: {exc}") from None
+    _translate(exc, settings)
+
+
 def _translate(exc: psycopg.Error, settings: _Settings, reservation_id: str = "") -> NoReturn:
     """Raise the costcap error for ``exc``: ValueError for misuse, StoreUnavailable for I/O."""
     if isinstance(exc, pg_errors.UniqueViolation):
@@ -240,7 +261,7 @@ class PostgresStore:
             with psycopg.connect(settings.conninfo, autocommit=True) as conn:
                 self._migrate(conn)
         except psycopg.Error as exc:
-            _translate(exc, settings)
+            _translate_connect(exc, settings)
         self._pool: ConnectionPool[_Conn] = ConnectionPool(
             settings.conninfo,
             min_size=settings.pool_min,
@@ -335,7 +356,7 @@ class AsyncPostgresStore:
             async with conn:
                 await self._migrate(conn)
         except psycopg.Error as exc:
-            _translate(exc, settings)
+            _translate_connect(exc, settings)
         pool: AsyncConnectionPool[_AsyncConn] = AsyncConnectionPool(
             settings.conninfo,
             min_size=settings.pool_min,

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from functools import cache
 from importlib.resources import files
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import redis
 import redis.asyncio
@@ -39,6 +39,8 @@ from redis.commands.core import AsyncScript, Script
 
 from costcap.errors import ConfigError, StoreUnavailable
 from costcap.stores._base import Admission, Charge, CounterState
+from costcap.stores._redis_url import parse_redis_url
+from costcap.stores._urls import redact
 from costcap.stores.memory import TOMBSTONE_S
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
@@ -66,22 +68,6 @@ def _source(name: str) -> str:
     return lib + lua.joinpath(f"{name}.lua").read_text("utf-8")
 
 
-def _split_url(url: str) -> tuple[str, str, str]:
-    """``(url without prefix, prefix, "host:port")``."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    prefixes = [value for name, value in query if name == "prefix"]
-    prefix = prefixes[-1] if prefixes else "costcap"
-    if not prefix or any(ch in prefix for ch in "{}"):
-        raise ConfigError(f"store URL {url!r}: prefix must be non-empty and free of '{{' and '}}'")
-    rest = urlencode([(name, value) for name, value in query if name != "prefix"])
-    try:
-        address = f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
-    except ValueError as exc:
-        raise ConfigError(f"store URL {url!r}: {exc}") from None
-    return urlunsplit(parts._replace(query=rest)), prefix, address
-
-
 def _pool_options(url: str) -> dict[str, Any]:
     query = dict(parse_qsl(urlsplit(url).query))
     return {name: value for name, value in _OPTIONS.items() if name not in query}
@@ -102,6 +88,11 @@ def _translated(address: str) -> Iterator[None]:
     except redis.ResponseError as exc:
         if str(exc).startswith(_UNAVAILABLE_REPLIES):
             raise StoreUnavailable(f"Redis at {address} cannot serve: {exc}") from None
+        if str(exc).startswith("DB index is out of range"):
+            raise ConfigError(
+                f"Redis at {address}: no such database (the server answers {str(exc)!r}; "
+                "its 'databases' setting, 16 by default, is how many there are, from 0)"
+            ) from None
         raise
 
 
@@ -201,10 +192,16 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
-        """``redis://host:port/db?prefix=…``; other query parameters go to redis-py's pool."""
-        plain, prefix, address = _split_url(url)
-        pool = redis.BlockingConnectionPool.from_url(plain, **_pool_options(plain))
-        return cls(redis.Redis.from_pool(pool), prefix=prefix, address=address)
+        """``redis://host:port/db?prefix=…``; the other query parameters costcap accepts go to
+        redis-py's pool (:mod:`costcap.stores._redis_url`). A bad URL is a ConfigError."""
+        parsed = parse_redis_url(url)
+        plain = parsed.plain
+        try:
+            pool = redis.BlockingConnectionPool.from_url(plain, **_pool_options(plain))
+        except ValueError as exc:  # what redis-py itself refuses in the URL
+            raise ConfigError(f"store URL {redact(url)!r}: {exc}") from None
+        client = redis.Redis.from_pool(pool)
+        return cls(client, prefix=parsed.prefix, address=parsed.address)
 
     def _run(self, name: str, keys: list[str], args: Args) -> Any:
         with _translated(self._address):
@@ -266,10 +263,16 @@ class AsyncRedisStore:
 
     @classmethod
     def from_url(cls, url: str) -> AsyncRedisStore:
-        """``redis://host:port/db?prefix=…``; other query parameters go to redis-py's pool."""
-        plain, prefix, address = _split_url(url)
-        pool = redis.asyncio.BlockingConnectionPool.from_url(plain, **_pool_options(plain))
-        return cls(redis.asyncio.Redis.from_pool(pool), prefix=prefix, address=address)
+        """``redis://host:port/db?prefix=…``; the other query parameters costcap accepts go to
+        redis-py's pool (:mod:`costcap.stores._redis_url`). A bad URL is a ConfigError."""
+        parsed = parse_redis_url(url)
+        plain = parsed.plain
+        try:
+            pool = redis.asyncio.BlockingConnectionPool.from_url(plain, **_pool_options(plain))
+        except ValueError as exc:  # what redis-py itself refuses in the URL
+            raise ConfigError(f"store URL {redact(url)!r}: {exc}") from None
+        client = redis.asyncio.Redis.from_pool(pool)
+        return cls(client, prefix=parsed.prefix, address=parsed.address)
 
     async def _run(self, name: str, keys: list[str], args: Args) -> Any:
         with _translated(self._address):

@@ -25,6 +25,7 @@ Semantics are those of :class:`~costcap.stores.memory.MemoryStore`, step for ste
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -94,8 +95,11 @@ class SQLiteStore:
         self.path = os.fspath(path)
         if synchronous.upper() not in _SYNCHRONOUS:
             raise ConfigError(f"SQLite store: synchronous={synchronous!r}; use {_SYNCHRONOUS}")
-        if busy_timeout_s <= 0:
-            raise ConfigError(f"SQLite store: busy timeout must be positive, not {busy_timeout_s}")
+        if not 0 < busy_timeout_s < math.inf:
+            raise ConfigError(
+                f"SQLite store: busy timeout must be a number of seconds above 0, "
+                f"not {busy_timeout_s}"
+            )
         if sqlite3.sqlite_version_info < (3, 24, 0):  # UPSERT
             raise StoreUnavailable(f"SQLite {sqlite3.sqlite_version} is too old; 3.24+ is needed")
         self._clock = clock
@@ -116,7 +120,7 @@ class SQLiteStore:
         """
         parts = urlsplit(url)
         usage = "use sqlite:///relative.db, sqlite:////absolute/path.db or sqlite:// (in memory)"
-        if parts.scheme.lower() != "sqlite" or parts.netloc or parts.fragment:
+        if url[:9].lower() != "sqlite://" or parts.netloc or parts.fragment:
             raise ConfigError(f"store URL {url!r}: {usage}")
         options = dict(parse_qsl(parts.query, keep_blank_values=True))
         unknown = sorted(set(options) - set(_OPTIONS))
