@@ -1,25 +1,32 @@
 # Two commands on a fresh machine: `make demo` and `make test`.
+#
+# `make test` installs the exact versions in constraints.txt (reproducible); `make test-latest`
+# installs the newest releases inside the ranges pyproject.toml declares, runs the suite on them
+# and checks that no release above those ranges exists; `make test-oldest` does the same with the
+# oldest releases the ranges allow. `make lock` rewrites constraints.txt from the newest releases.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CONSTRAINTS := constraints.txt
+LINTED := src tests benchmarks examples tools
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean lock test-latest test-oldest check-bounds
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/costcap demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
 unit: $(STAMP)
@@ -27,8 +34,41 @@ unit: $(STAMP)
 
 test: lint unit
 
+# The newest releases inside the declared ranges, in a venv of their own.
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install -q --upgrade pip
+	.venv-latest/bin/python -m pip install -q --upgrade -e '.[dev]'
+	.venv-latest/bin/python -m pip list --format=freeze | grep -iE '^(openai|anthropic|genai-prices)=' || true
+	.venv-latest/bin/python -m pytest -q -p no:cacheprovider
+	.venv-latest/bin/python tools/check_bounds.py
+
+# Fails, naming the package, when a release above a declared range exists.
+check-bounds: $(STAMP)
+	$(BIN)/python tools/check_bounds.py
+
+# The oldest releases the declared ranges allow (uv resolves them; pip cannot). Deprecation
+# warnings that old releases raise against newer transitive packages are not errors here.
+test-oldest:
+	rm -rf .venv-oldest
+	$(PYTHON) -m venv .venv-oldest
+	.venv-oldest/bin/python -m pip install -q uv
+	.venv-oldest/bin/uv pip install -q --python .venv-oldest/bin/python --resolution lowest-direct -e '.[dev]'
+	.venv-oldest/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning
+
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q --upgrade pip
+	.venv-lock/bin/python -m pip install -q -e '.[dev]'
+	{ echo '# The exact versions `make test` installs: rewritten by `make lock` (newest releases'; \
+	  echo '# inside the ranges pyproject.toml declares).'; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^-e '; } > $(CONSTRAINTS)
+	rm -rf .venv-lock
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest .venv-oldest .venv-lock build dist .pytest_cache .mypy_cache .ruff_cache

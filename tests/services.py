@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -33,19 +34,34 @@ def require(service: str, host: str, port: int) -> None:
     pytest.skip(message)
 
 
+def _address(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+def require_redis() -> None:
+    """Skip (or fail, in CI) unless the Redis of ``COSTCAP_TEST_REDIS`` answers."""
+    require("Redis", *_address(REDIS_URL, 6379))
+
+
+def require_postgres() -> None:
+    """Skip (or fail, in CI) unless the PostgreSQL of ``COSTCAP_TEST_POSTGRES`` answers."""
+    require("PostgreSQL", *_address(POSTGRES_URL, 5432))
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
 def redis_url() -> str:
     """A Redis URL with a fresh key prefix, so tests never see each other's counters."""
-    require("Redis", "127.0.0.1", 6379)
+    require_redis()
     return f"{REDIS_URL}?prefix={unique('cctest')}"
 
 
 def postgres_url() -> str:
     """A PostgreSQL URL with a fresh schema (created by the store, dropped by the fixture)."""
-    require("PostgreSQL", "127.0.0.1", 5432)
+    require_postgres()
     return f"{POSTGRES_URL}?schema={unique('cctest')}"
 
 

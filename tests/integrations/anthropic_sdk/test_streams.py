@@ -415,18 +415,33 @@ async def test_async_dropped_stream_is_settled_when_collected(
     assert_partial(fp, recorder)
 
 
+def _broken_stream_error(client: anthropic.Anthropic) -> BaseException:
+    """What a stream whose connection the provider drops after four events raises to its reader
+    (the SDK's own choice: a transport error in some releases, ``APIConnectionError`` in others)."""
+    headers = {"x-fake-disconnect-after": "4"}
+    stream = client.messages.create(
+        model=MODEL, max_tokens=50, messages=MESSAGES, stream=True, extra_headers=headers
+    )
+    try:
+        for _ in stream:
+            pass
+    except Exception as exc:  # noqa: BLE001 - the test compares whatever the SDK raised
+        return exc
+    raise AssertionError("the broken stream ended without an error")
+
+
 def test_broken_connection_settles_what_was_streamed(fp: FakeProviderServer) -> None:
-    """The provider drops the connection mid-stream: the transport's error reaches the consumer
-    unchanged and the partial output, billed by the provider, is recorded."""
+    """The provider drops the connection mid-stream: the consumer gets the same error the bare
+    SDK raises, and the partial output, billed by the provider, is recorded."""
+    with sdk_client(fp) as bare:
+        expected = _broken_stream_error(bare)
+    served(fp)
+    fp.reset()
     recorder = Recorder()
     with wrap(sdk_client(fp), guard=make_guard(recorder)) as client:
-        headers = {"x-fake-disconnect-after": "4"}
-        stream = client.messages.create(
-            model=MODEL, max_tokens=50, messages=MESSAGES, stream=True, extra_headers=headers
-        )
-        with pytest.raises(httpx2.RemoteProtocolError):  # what the SDK raises mid-stream
-            for _ in stream:
-                pass
+        raised = _broken_stream_error(client)
+    assert type(raised) is type(expected)
+    assert isinstance(expected, (httpx2.TransportError, anthropic.APIConnectionError))
     served(fp)
     assert fp.requests[0].disconnect == "server"
     [event] = recorder.events
