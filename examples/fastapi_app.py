@@ -3,7 +3,12 @@
 Every request is rate limited per user (20 a minute on this endpoint, 2 in flight) before the
 handler runs; the LLM call inside is bounded by policy, reserved in the budgets and token limits
 in one atomic step, and settled with its exact cost. Refusals answer 429 (rate limits) or 402
-(budgets) with ``Retry-After`` and a JSON body naming what was hit.
+(budgets) with ``Retry-After`` and a JSON body naming what was hit; a malformed body answers
+422 (also when it holds text that is not valid Unicode, such as a lone ``"\\ud800"``).
+
+Every call, answered or refused, is recorded in the cost ledger (``COSTCAP_LEDGER``, default
+``sqlite:///costcap-ledger.db``, where ``costcap report`` looks), which is drained when the app
+shuts down: ``costcap report models`` shows what the app spent.
 
 Run it against costcap's fake provider::
 
@@ -28,6 +33,7 @@ from pydantic import BaseModel, Field
 
 from costcap import AsyncGuard, Budget, Policy, Rule
 from costcap.integrations.fastapi import Identity, Limiter, default_identity
+from costcap.ledger import Ledger
 from costcap.limits import RateLimit
 
 
@@ -35,6 +41,9 @@ from costcap.limits import RateLimit
 class Settings:
     store: str = field(
         default_factory=lambda: os.environ.get("COSTCAP_STORE", "sqlite:///costcap.db")
+    )
+    ledger: str = field(
+        default_factory=lambda: os.environ.get("COSTCAP_LEDGER", "sqlite:///costcap-ledger.db")
     )
     openai_base_url: str = field(
         default_factory=lambda: os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
@@ -46,7 +55,7 @@ class Settings:
 
 class GenerateRequest(BaseModel):
     prompt: str = Field(min_length=1, max_length=20_000)
-    feature: str = "chat"
+    feature: str = Field(default="chat", min_length=1, max_length=64)
     max_tokens: int | None = Field(default=None, gt=0)
 
 
@@ -67,6 +76,7 @@ def user_identity(request: Request) -> Identity:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    ledger = Ledger(settings.ledger)
     guard = AsyncGuard(
         settings.store,
         budgets=[
@@ -76,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits=[RateLimit("100000 tokens/hour", per="user")],
         policy=Policy(default_max_tokens=512, max_tokens_cap=2048,
                       features={"chat": Rule(allowed_models=[settings.model])}),
+        observers=[ledger],
     )  # fmt: skip
     client = openai.AsyncOpenAI(base_url=settings.openai_base_url, api_key=settings.openai_api_key)
     limiter = Limiter(guard, identity=user_identity)
@@ -85,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await client.close()
         await guard.close()
+        ledger.close()  # drains what is spooled into the ledger database
 
     app = FastAPI(title="costcap example", lifespan=lifespan)
     limiter.install(app)

@@ -7,7 +7,14 @@ from decimal import Decimal
 import pytest
 
 from costcap.errors import ConfigError
-from costcap.policy import MaxTokensExceeded, ModelNotAllowed, Policy, PolicyViolation, Rule
+from costcap.policy import (
+    CostCapExceeded,
+    MaxTokensExceeded,
+    ModelNotAllowed,
+    Policy,
+    PolicyViolation,
+    Rule,
+)
 
 
 def test_missing_max_tokens_is_injected() -> None:
@@ -114,3 +121,9 @@ def test_absurd_max_tokens_is_refused() -> None:
     """A call asking for 10**30 tokens is refused before any worst case is computed."""
     with pytest.raises(PolicyViolation, match="positive integer up to 1,000,000,000"):
         Policy().bound(model="gpt-4o", feature=None, max_tokens=10**30)
+
+
+def test_dollar_cap_refusal_prints_plain_dollars() -> None:
+    """A $20 worst case over a $10 cap reads "$20" and "$10", never 2E+1."""
+    error = CostCapExceeded(Decimal("2E+1"), Decimal("1E+1"))
+    assert str(error) == "worst-case cost $20 is above the per-request cap of $10"

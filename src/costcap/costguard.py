@@ -18,10 +18,11 @@ from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
 
+from costcap._checks import usd
 from costcap.alerts import Alert
-from costcap.budgets import Budget
+from costcap.budgets import MAX_LIMIT_USD, Budget
+from costcap.errors import ConfigError, plain_usd
 from costcap.guard import Guard, Ticket
-from costcap.money import parse_usd
 from costcap.stores import Store
 
 __all__ = ["CostGuard"]
@@ -39,6 +40,8 @@ class CostGuard:
         on_limit: Callable[[Alert], object] | None = None,
     ) -> None:
         budget = Budget(scope="global", period="day", limit_usd=daily_limit_usd, timezone=timezone)
+        if on_limit is not None and not callable(on_limit):
+            raise ConfigError(f"on_limit must be a function taking an Alert, not {on_limit!r}")
         notifiers = None if on_limit is None else [on_limit]
         self.guard = Guard(store, budgets=[budget], notifiers=notifiers)
         self._open: deque[Ticket] = deque()
@@ -47,7 +50,7 @@ class CostGuard:
     def check_before_call(self, estimated_cost: Decimal | int | float | str) -> None:
         """Reserve ``estimated_cost`` dollars for the coming call; raises ``BudgetExceeded``
         (after alerting ``on_limit``) when today's budget has no room for it."""
-        amount = parse_usd(estimated_cost, what="estimated_cost")
+        amount = _amount(estimated_cost, "estimated_cost")
         ticket = self.guard.admit(model=_ACCOUNTING_MODEL, reserve_usd=amount)
         with self._lock:
             self._open.append(ticket)
@@ -55,7 +58,7 @@ class CostGuard:
     def log_call(self, actual_cost: Decimal | int | float | str) -> None:
         """Record what the call actually cost, settling the oldest open reservation (or, with
         none open, charging the cost directly so no spend goes unrecorded)."""
-        amount = parse_usd(actual_cost, what="actual_cost")
+        amount = _amount(actual_cost, "actual_cost")
         with self._lock:
             ticket = self._open.popleft() if self._open else None
         if ticket is None:
@@ -64,7 +67,19 @@ class CostGuard:
 
     @property
     def daily_spent_usd(self) -> Decimal:
-        return self.guard.status()[0]["spent_usd"]
+        """Today's spend, exact, in plain notation (``Decimal("50")``, never ``5E+1``)."""
+        return Decimal(plain_usd(self.guard.status()[0]["spent_usd"]))
 
     def close(self) -> None:
         self.guard.close()
+
+
+def _amount(value: object, what: str) -> Decimal:
+    """A cost in dollars: not negative, and at most ``MAX_LIMIT_USD`` ($1,000,000,000), more
+    than any budget holds. Anything else is a ConfigError naming ``what``."""
+    amount = usd(value, what)
+    if amount > MAX_LIMIT_USD:
+        raise ConfigError(
+            f"{what} ${plain_usd(amount)} is more than any budget holds (${MAX_LIMIT_USD:,})"
+        )
+    return amount

@@ -101,12 +101,21 @@ class BudgetExceeded(CostcapError):
         self.limit_usd, self.spent_usd, self.reserved_usd = limit_usd, spent_usd, reserved_usd
         self.requested_usd, self.resets_at = requested_usd, resets_at
         who = f" for {member!r}" if member else ""
+        limit, spent = plain_usd(limit_usd), plain_usd(spent_usd)
+        reserved, requested = plain_usd(reserved_usd), plain_usd(requested_usd)
         super().__init__(
-            f"budget {budget!r}{who} has no room: limit ${limit_usd}, spent ${spent_usd}, "
-            f"reserved ${reserved_usd}, this call needs up to ${requested_usd}; "
+            f"budget {budget!r}{who} has no room: limit ${limit}, spent ${spent}, "
+            f"reserved ${reserved}, this call needs up to ${requested}; "
             f"resets at {resets_at.isoformat()}"
         )
 
     @property
     def retry_after_s(self) -> float:
         return max(0.0, (self.resets_at - datetime.now(UTC)).total_seconds())
+
+
+def plain_usd(amount: Decimal) -> str:
+    """A dollar amount in plain decimal notation, exact: ``Decimal("1E+2")`` is ``100`` and
+    ``Decimal("0.000001")`` stays ``0.000001`` (``str()`` of a normalized Decimal would give
+    ``1E+2``; the figures in messages and JSON bodies are read by people and parsers alike)."""
+    return f"{amount:f}"

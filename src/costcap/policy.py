@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Literal
 
 from costcap._checks import count, text, usd
-from costcap.errors import ConfigError, CostcapError
+from costcap.errors import ConfigError, CostcapError, plain_usd
 
 __all__ = [
     "MAX_TOKENS",
@@ -60,7 +60,8 @@ class CostCapExceeded(PolicyViolation):
     def __init__(self, worst_case_usd: Decimal, cap_usd: Decimal) -> None:
         self.worst_case_usd, self.cap_usd = worst_case_usd, cap_usd
         super().__init__(
-            f"worst-case cost ${worst_case_usd} is above the per-request cap of ${cap_usd}"
+            f"worst-case cost ${plain_usd(worst_case_usd)} is above the per-request cap of "
+            f"${plain_usd(cap_usd)}"
         )
 
 

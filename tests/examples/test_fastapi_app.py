@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from costcap.ledger import open_sink
 from costcap.testing import FakeProviderConfig, run_fake_provider, serve_asgi
 from examples.fastapi_app import Settings, create_app
 
@@ -26,6 +27,7 @@ def serve(tmp_path: Path) -> Iterator[object]:
         provider = fp.__enter__()
         settings = Settings(
             store=f"sqlite:///{tmp_path / f'app{len(started)}.db'}",
+            ledger=f"sqlite:///{tmp_path / f'ledger{len(started)}.db'}",
             openai_base_url=provider.openai_base_url,
             openai_api_key="test",
             **overrides,
@@ -112,3 +114,41 @@ def test_bad_body_is_422(serve) -> None:  # type: ignore[no-untyped-def]
     base = serve()
     response = httpx.post(base + URL, json={"prompt": ""}, headers={"x-user-id": "alice"})
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"prompt": "\\ud800"}', b'{"prompt": "hi", "feature": "\\ud800"}']
+)
+def test_lone_surrogate_is_a_422_json_error(serve, body: bytes) -> None:  # type: ignore[no-untyped-def]
+    """A JSON string holding a lone surrogate is refused with a 422 JSON body, not a 500."""
+    base = serve()
+    headers = {"x-user-id": "alice", "content-type": "application/json"}
+    response = httpx.post(base + URL, content=body, headers=headers, timeout=10)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "string_unicode"
+
+
+def test_a_call_lands_in_the_ledger(tmp_path: Path) -> None:
+    """A call through the app is recorded in its ledger (drained when the app shuts down), with
+    who made it and its exact cost: what ``costcap report`` reads."""
+    ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with run_fake_provider() as provider:
+        settings = Settings(
+            store=f"sqlite:///{tmp_path / 'app.db'}",
+            ledger=ledger,
+            openai_base_url=provider.openai_base_url,
+            openai_api_key="test",
+        )
+        with serve_asgi(create_app(settings), lifespan="on") as port:
+            answer = post(f"http://127.0.0.1:{port}").json()
+    sink = open_sink(ledger)
+    try:
+        rows = sink.query(
+            "SELECT model, user_id, feature, endpoint, input_tokens, output_tokens, cost_pico "
+            "FROM costcap_events"
+        )
+    finally:
+        sink.close()
+    # gpt-4o-mini: $0.15 and $0.60 per million tokens = 150,000 and 600,000 picodollars a token
+    cost = answer["input_tokens"] * 150_000 + 20 * 600_000
+    assert rows == [("gpt-4o-mini", "alice", "chat", URL, answer["input_tokens"], 20, cost)]

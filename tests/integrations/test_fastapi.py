@@ -7,7 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from costcap import AsyncGuard, Budget, Policy
 from costcap.integrations.fastapi import Limiter, key_id
@@ -121,3 +124,80 @@ def test_budget_status_must_be_402_or_429(guard: AsyncGuard) -> None:
     """Any other status for budget refusals is refused at construction."""
     with pytest.raises(ValueError, match="402 or 429"):
         Limiter(guard, budget_status=500)
+
+
+class Prompt(BaseModel):
+    prompt: str = Field(min_length=1)
+    user: str = "alice"
+
+
+def surrogate_app(guard: AsyncGuard) -> FastAPI:
+    """An app whose body text reaches costcap: the user id is taken from the body."""
+    app = FastAPI()
+    Limiter(guard).install(app)
+
+    @app.post("/ask")
+    async def ask(body: Prompt) -> dict[str, str]:
+        await guard.admit(model="gpt-4o-mini", reserve_usd="1", user_id=body.user)
+        return {"ok": "yes"}
+
+    return app
+
+
+SURROGATE = b'{"prompt": "\\ud800"}'  # valid JSON: a lone surrogate, which UTF-8 cannot encode
+
+
+async def test_validation_error_on_a_lone_surrogate_is_422(guard: AsyncGuard) -> None:
+    """FastAPI's own 422 answer fails (a 500) on a lone surrogate; after install it is a 422."""
+    headers = {"content-type": "application/json"}
+    async with client(surrogate_app(guard)) as c:
+        response = await c.post("/ask", content=SURROGATE, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["input"] == "\ud800"
+
+
+async def test_identity_holding_a_lone_surrogate_is_400(guard: AsyncGuard) -> None:
+    """A user id from the body holding a lone surrogate is refused as a policy violation (400),
+    never a 500 from a store that cannot encode it."""
+    body = b'{"prompt": "hi", "user": "\\ud800"}'
+    async with client(surrogate_app(guard)) as c:
+        response = await c.post("/ask", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "user_id '\\ud800' is not valid Unicode text" in response.json()["error"]["message"]
+
+
+async def test_your_own_validation_handler_is_kept(guard: AsyncGuard) -> None:
+    """install replaces only FastAPI's default 422 answer, never one the app registered."""
+    app = FastAPI()
+
+    async def mine(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"mine": True}, status_code=400)
+
+    app.add_exception_handler(RequestValidationError, mine)
+    Limiter(guard).install(app)
+
+    @app.post("/ask")
+    async def ask(body: Prompt) -> dict[str, str]:
+        return {"ok": "yes"}
+
+    async with client(app) as c:
+        response = await c.post("/ask", json={"prompt": ""})
+    assert (response.status_code, response.json()) == (400, {"mine": True})
+
+
+async def test_budget_figures_are_plain_decimals(tmp_path: Path) -> None:
+    """A $100 budget refusing a $200 call answers "100" and "200", never "1E+2"."""
+    guard = AsyncGuard("memory://", budgets=[Budget(scope="global", period="day", limit_usd=100)])
+    app = FastAPI()
+    Limiter(guard).install(app)
+
+    @app.get("/big")
+    async def big() -> dict[str, str]:
+        await guard.admit(model="gpt-4o", reserve_usd="200")
+        return {"ok": "yes"}
+
+    async with client(app) as c:
+        error = (await c.get("/big")).json()["error"]
+    await guard.close()
+    assert (error["limit_usd"], error["spent_usd"], error["requested_usd"]) == ("100", "0", "200")
+    assert "limit $100, spent $0, reserved $0, this call needs up to $200" in error["message"]

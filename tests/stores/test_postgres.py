@@ -167,7 +167,7 @@ def test_lost_connection_is_store_unavailable_then_recovers(store: PostgresStore
         f" WHERE query LIKE '%{schema_of(url)}%' AND pid <> pg_backend_pid()"
     )
     assert killed == [(True,)]
-    with pytest.raises(StoreUnavailable, match="unavailable: .*terminating connection"):
+    with pytest.raises(StoreUnavailable, match=r"unavailable: .*terminating connection"):
         store.admit(rid(), charge, LEASE)
     assert store.admit(rid(), charge, LEASE).states == (CounterState(0, 2),)
 

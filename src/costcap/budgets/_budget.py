@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
-from typing import Literal
+from typing import Literal, NoReturn
 
 from costcap._checks import text, usd
 from costcap.budgets._periods import ROLLING_BUCKETS, Period, PeriodWindow, parse_period
 from costcap.errors import ConfigError
+from costcap.policy import PolicyViolation
 from costcap.stores import MAX_AMOUNT
 
 __all__ = ["MAX_LIMIT_USD", "SCOPE_KINDS", "Budget", "CallScope"]
@@ -23,8 +25,22 @@ SCOPE_KINDS = ("feature", "user", "key", "model")
 DEFAULT_THRESHOLDS = (Decimal(50), Decimal(80), Decimal(100))
 SOFT_EXTRA_THRESHOLD = Decimal(120)
 ANONYMOUS = "-"  # the member a template charges when the call does not name one
+_SCOPE_FIELDS = ("model", "feature", "user_id", "api_key", "endpoint")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _MEMBER_FIELDS = {"feature": "feature", "user": "user_id", "key": "api_key", "model": "model",
                   "endpoint": "endpoint"}  # fmt: skip
+
+
+def _refuse(values: tuple[object, ...]) -> NoReturn:
+    for name, value in zip(_SCOPE_FIELDS, values, strict=True):
+        if value is not None and not isinstance(value, str):
+            raise PolicyViolation(f"{name} must be a str, not {value!r}")
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise PolicyViolation(
+                f"{name} {value!r} is not valid Unicode text (a lone surrogate): "
+                "no store or ledger can keep it"
+            )
+    raise AssertionError("a call scope was refused with nothing wrong in it")
 
 
 def _ceil(value: Decimal) -> int:
@@ -33,13 +49,26 @@ def _ceil(value: Decimal) -> int:
 
 @dataclass(frozen=True, slots=True)
 class CallScope:
-    """Who and what a call is for: decides which budgets apply."""
+    """Who and what a call is for: decides which budgets apply.
+
+    Each field is a str (or None): text that is not valid Unicode — a lone surrogate such as
+    ``"\\ud800"``, which a JSON body may carry — is refused with a PolicyViolation, since no
+    store or ledger can keep it (its spend would be counted nowhere).
+    """
 
     model: str
     feature: str | None = None
     user_id: str | None = None
     api_key: str | None = None
     endpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        values = (self.model, self.feature, self.user_id, self.api_key, self.endpoint)
+        for value in values:
+            if value is not None and not (
+                isinstance(value, str) and (value.isascii() or _SURROGATE.search(value) is None)
+            ):
+                _refuse(values)
 
     def member(self, kind: str) -> str | None:
         value: str | None = getattr(self, _MEMBER_FIELDS[kind])

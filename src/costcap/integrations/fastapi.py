@@ -18,6 +18,12 @@ A refused request answers ``429`` with ``Retry-After``, ``RateLimit-Policy`` and
 headers (IETF draft-ietf-httpapi-ratelimit-headers) and a JSON body naming the limit. A budget
 refusal raised while handling a request answers ``402`` (or ``429``: ``budget_status=``) the
 same way. Admitted requests carry ``RateLimit`` headers with what is left.
+
+Answers are ASCII JSON (other characters as ``\\u`` escapes), so text taken from a request — a
+user id, a feature, a model name, possibly holding a lone surrogate (``"\\ud800"`` is valid
+JSON) — can always be sent back. On a FastAPI app ``install`` also answers request validation
+errors that way (FastAPI's own 422 answer fails with a 500 on such text); a handler you
+registered for them yourself is kept.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import json
 import math
 import typing
 from collections.abc import Awaitable, Callable
@@ -34,12 +41,12 @@ from typing import Any, TypeVar, cast
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from costcap.errors import BudgetExceeded, StoreUnavailable
+from costcap.errors import BudgetExceeded, StoreUnavailable, plain_usd
 from costcap.guard import AsyncGuard, Hit
 from costcap.limits import RateLimit, RateLimited
 from costcap.policy import PolicyViolation
 
-__all__ = ["Identity", "Limiter", "default_identity"]
+__all__ = ["AsciiJSONResponse", "Identity", "Limiter", "default_identity", "validation_failed"]
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 _REQUEST = "costcap_request__"
@@ -180,11 +187,14 @@ class Limiter:
     # -- answering refusals -----------------------------------------------------------------
 
     def install(self, app: Any) -> None:
-        """Register answers for RateLimited, BudgetExceeded, PolicyViolation, StoreUnavailable."""
+        """Register answers for RateLimited, BudgetExceeded, PolicyViolation, StoreUnavailable;
+        on a FastAPI app whose 422 answer is still FastAPI's own, replace it with the same
+        answer in ASCII JSON (see the module's docstring)."""
         app.add_exception_handler(RateLimited, self.rate_limited)
         app.add_exception_handler(BudgetExceeded, self.budget_exceeded)
         app.add_exception_handler(PolicyViolation, self.policy_violation)
         app.add_exception_handler(StoreUnavailable, self.store_unavailable)
+        _answer_validation_errors(app)
 
     async def rate_limited(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RateLimited)
@@ -204,7 +214,7 @@ class Limiter:
                 "retry_after_s": None if retry is None else round(retry, 3),
             }
         }
-        return JSONResponse(body, status_code=429, headers=headers)
+        return AsciiJSONResponse(body, status_code=429, headers=headers)
 
     async def budget_exceeded(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, BudgetExceeded)
@@ -215,24 +225,57 @@ class Limiter:
                 "message": str(exc),
                 "budget": exc.budget,
                 "member": exc.member,
-                "limit_usd": str(exc.limit_usd),
-                "spent_usd": str(exc.spent_usd),
-                "reserved_usd": str(exc.reserved_usd),
-                "requested_usd": str(exc.requested_usd),
+                "limit_usd": plain_usd(exc.limit_usd),
+                "spent_usd": plain_usd(exc.spent_usd),
+                "reserved_usd": plain_usd(exc.reserved_usd),
+                "requested_usd": plain_usd(exc.requested_usd),
                 "resets_at": exc.resets_at.isoformat(),
             }
         }
-        return JSONResponse(
+        return AsciiJSONResponse(
             body, status_code=self.budget_status, headers={"Retry-After": str(seconds)}
         )
 
     async def policy_violation(self, request: Request, exc: Exception) -> Response:
         body = {"error": {"type": "policy_violation", "message": str(exc)}}
-        return JSONResponse(body, status_code=400)
+        return AsciiJSONResponse(body, status_code=400)
 
     async def store_unavailable(self, request: Request, exc: Exception) -> Response:
         body = {"error": {"type": "store_unavailable", "message": str(exc)}}
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+        return AsciiJSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
+
+class AsciiJSONResponse(JSONResponse):
+    """Starlette's JSON answer, in ASCII: a lone surrogate is sent as ``\\ud800``, not a
+    ``UnicodeEncodeError`` (and a 500) while encoding the body as UTF-8."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(
+            content, ensure_ascii=True, allow_nan=False, indent=None, separators=(",", ":")
+        ).encode("ascii")
+
+
+async def validation_failed(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 answer to a request that fails validation, in ASCII JSON."""
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.exceptions import RequestValidationError
+
+    assert isinstance(exc, RequestValidationError)
+    return AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+
+def _answer_validation_errors(app: Any) -> None:
+    """Put :func:`validation_failed` in place of FastAPI's own 422 handler (only that one)."""
+    try:
+        from fastapi.exception_handlers import request_validation_exception_handler
+        from fastapi.exceptions import RequestValidationError
+    except ImportError:  # a Starlette app: no FastAPI validation to answer
+        return
+    handlers = getattr(app, "exception_handlers", None)
+    if isinstance(handlers, dict) and (
+        handlers.get(RequestValidationError) is request_validation_exception_handler
+    ):
+        app.add_exception_handler(RequestValidationError, validation_failed)
 
 
 def _headers(hit: Hit) -> dict[str, str]:
