@@ -23,6 +23,10 @@ Run it against costcap's fake provider::
     curl -N -X POST localhost:8000/api/v1/ai/stream -H 'x-user-id: alice' \\
          -H 'content-type: application/json' -d '{"prompt": "Tell me a long story"}'
 
+Every call is recorded in the cost ledger (``COSTCAP_LEDGER``, default
+``sqlite:///costcap-ledger.db``, where ``costcap report`` looks), drained when the app shuts
+down.
+
 Identity here is the ``X-User-Id`` header, standing in for your real authentication.
 """
 
@@ -45,6 +49,7 @@ from costcap import AsyncGuard, Budget, Policy, Rule
 from costcap.integrations.anthropic import AsyncMeteredMessageStream
 from costcap.integrations.fastapi import Identity, Limiter, default_identity
 from costcap.integrations.wrap import wrap
+from costcap.ledger import Ledger
 
 URL = "/api/v1/ai/stream"
 
@@ -53,6 +58,9 @@ URL = "/api/v1/ai/stream"
 class Settings:
     store: str = field(
         default_factory=lambda: os.environ.get("COSTCAP_STORE", "sqlite:///costcap.db")
+    )
+    ledger: str = field(
+        default_factory=lambda: os.environ.get("COSTCAP_LEDGER", "sqlite:///costcap-ledger.db")
     )
     anthropic_base_url: str = field(
         default_factory=lambda: os.environ.get("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
@@ -94,8 +102,9 @@ async def relay(stream: AsyncMessageStream[Any], exits: AsyncExitStack) -> Async
 
 
 def create_app(settings: Settings | None = None, *, observers: Iterable[object] = ()) -> FastAPI:
-    """The app; ``observers`` receive costcap's CostEvents (the ledger, metrics, a test)."""
+    """The app; its ledger and ``observers`` receive costcap's CostEvents (metrics, a test)."""
     settings = settings or Settings()
+    ledger = Ledger(settings.ledger)
     guard = AsyncGuard(
         settings.store,
         budgets=[
@@ -104,7 +113,7 @@ def create_app(settings: Settings | None = None, *, observers: Iterable[object] 
         ],
         policy=Policy(default_max_tokens=1024, max_tokens_cap=4096,
                       features={"chat": Rule(allowed_models=[settings.model])}),
-        observers=observers,
+        observers=[ledger, *observers],
     )  # fmt: skip
     sdk = anthropic.AsyncAnthropic(
         base_url=settings.anthropic_base_url, api_key=settings.anthropic_api_key
@@ -117,6 +126,7 @@ def create_app(settings: Settings | None = None, *, observers: Iterable[object] 
         yield
         await client.close()
         await guard.close()
+        ledger.close()  # drains what is spooled into the ledger database
 
     app = FastAPI(title="costcap streaming example", lifespan=lifespan)
     limiter.install(app)  # BudgetExceeded → 402, RateLimited → 429, before any byte streams

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from costcap.ledger import CostEvent
+from costcap.ledger import CostEvent, open_sink
 from costcap.pricing import default_catalog
 from costcap.testing import FakeProviderConfig, FakeProviderServer, run_fake_provider, serve_asgi
 from examples.streaming_app import URL, Settings, create_app
@@ -48,6 +48,7 @@ def serve(tmp_path: Path, recorder: Recorder) -> Iterator[Serve]:
         fp = fp_manager.__enter__()
         settings = Settings(
             store=f"sqlite:///{tmp_path / 'stream.db'}",
+            ledger=f"sqlite:///{tmp_path / f'ledger{len(started)}.db'}",
             anthropic_base_url=fp.anthropic_base_url,
             anthropic_api_key="sk-ant-test",
             **overrides,
@@ -146,3 +147,29 @@ def test_refusal_is_answered_before_streaming(serve: Serve, recorder: Recorder) 
     assert response.json()["error"]["type"] == "budget_exceeded"
     assert fp.requests == ()
     assert [e.status for e in recorder.events] == ["refused"]
+
+
+def test_a_stream_lands_in_the_ledger(tmp_path: Path) -> None:
+    """A streamed answer is recorded in the app's ledger (drained when the app shuts down) with
+    who asked and exactly what the provider billed."""
+    ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with run_fake_provider() as fp:
+        settings = Settings(
+            store=f"sqlite:///{tmp_path / 'stream.db'}",
+            ledger=ledger,
+            anthropic_base_url=fp.anthropic_base_url,
+            anthropic_api_key="sk-ant-test",
+        )
+        with serve_asgi(create_app(settings), lifespan="on") as port:
+            response = httpx.post(f"http://127.0.0.1:{port}{URL}", json={"prompt": "Hi"},
+                                  headers={"x-user-id": "bob"}, timeout=10)  # fmt: skip
+            assert response.status_code == 200
+        [request] = fp.requests
+    sink = open_sink(ledger)
+    try:
+        rows = sink.query("SELECT user_id, status, output_tokens, cost_pico FROM costcap_events")
+    finally:
+        sink.close()
+    # claude-haiku-4-5: $1 and $5 per million tokens = 1,000,000 and 5,000,000 picodollars a token
+    cost = request.input_tokens * 1_000_000 + request.output_tokens * 5_000_000
+    assert rows == [("bob", "ok", request.output_tokens, cost)]
