@@ -196,3 +196,12 @@ def test_directory_is_a_config_error_naming_it(tmp_path: Path) -> None:
     """A directory given as the price file is refused by name."""
     with pytest.raises(ConfigError, match=r"cannot read the file: Is a directory"):
         PriceCatalog.from_toml(tmp_path)
+
+
+def test_price_above_a_dollar_a_token_is_refused(tmp_path: Path) -> None:
+    """``input = "1e30"`` (a typo) is refused: its worst case would overflow a store's counter."""
+    path = _write(tmp_path, '[models."m"]\ninput = "1e30"\noutput = "1"\n')
+    with pytest.raises(
+        ConfigError, match=r'models\."m"\.input: .* is above \$1,000,000 per million'
+    ):
+        PriceCatalog.from_toml(path)

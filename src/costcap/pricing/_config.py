@@ -3,7 +3,8 @@
 Numbers are read exactly as written: the file is parsed with ``tomllib`` and
 ``parse_float=Decimal``, so ``input = 0.1`` is exactly ``Decimal("0.1")`` and never a binary float.
 Strings (``input = "0.10"``, ``"$0.10"``) and integers work too. In Python ``overrides`` a
-``float`` is refused: pass ``str`` or ``Decimal``.
+``float`` is refused: pass ``str`` or ``Decimal``. A price is at most ``MAX_PRICE``, $1,000,000
+per million tokens.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from costcap.errors import ConfigError
 
 from ._cost import DecimalRates
 
-__all__ = ["ModelEntry", "load_toml", "parse_models"]
+__all__ = ["MAX_PRICE", "ModelEntry", "load_toml", "parse_models"]
+
+#: The highest price accepted, in USD per million tokens ($1 a token; the dearest models cost
+#: hundreds): with max_tokens at most 10**9, a call's worst case stays within what stores count.
+MAX_PRICE = Decimal(1_000_000)
 
 _PRICE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
 _MODEL_KEYS = frozenset(
@@ -155,6 +160,11 @@ def _price(value: object, where: str) -> Decimal:
         raise ConfigError(f"{where}: not a finite price: {value!r}")
     if price < 0:
         raise ConfigError(f"{where}: must not be negative: {value!r}")
+    if price > MAX_PRICE:
+        raise ConfigError(
+            f"{where}: {value!r} is above ${MAX_PRICE:,} per million tokens, the most costcap "
+            "accepts (a call's worst case must stay countable by every store)"
+        )
     exponent = price.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -24:
         raise ConfigError(f"{where}: more than 24 decimal places: {value!r}")
