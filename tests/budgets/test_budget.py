@@ -151,3 +151,9 @@ def test_allocation_shares_must_be_a_mapping() -> None:
     """Shares given as a list name the argument."""
     with pytest.raises(ConfigError, match=r"allocation\.shares must be a table"):
         allocate(100, [("chat", 50)])  # type: ignore[arg-type]
+
+
+def test_unknown_time_zone_is_named_as_the_timezone() -> None:
+    """A bad time zone is reported under ``timezone``, not under ``period``."""
+    with pytest.raises(ConfigError, match="budget 'global': timezone: unknown time zone 'Mars/X'"):
+        Budget(scope="global", period="day", limit_usd=1, timezone="Mars/X")

@@ -131,7 +131,12 @@ class Budget:
         window = (
             self.period
             if isinstance(self.period, Period)
-            else parse_period(self.period, timezone=self.timezone, where=f"{where}: period")
+            else parse_period(
+                self.period,
+                timezone=self.timezone,
+                where=f"{where}: period",
+                tz_where=f"{where}: timezone",
+            )
         )
         set_(self, "window", window)
         kind, _, member = scope.partition(":")

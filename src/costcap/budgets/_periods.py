@@ -109,14 +109,23 @@ def _check_rolling(seconds: object, what: str) -> None:
         raise ConfigError(f"{what}: a rolling window is at most 366 days ({MAX_ROLLING_S} s)")
 
 
-def parse_period(text: str, *, timezone: str = "UTC", where: str = "period") -> Period:
-    """``day``, ``week``, ``month`` or ``rolling:24h`` (units s, m, h, d; at most 366 days)."""
+def zone(timezone: object, where: str) -> ZoneInfo:
+    """The time zone named ``timezone`` (``"Europe/Paris"``); anything else is a ConfigError."""
     if not isinstance(timezone, str):
         raise ConfigError(f"{where}: the time zone must be a name such as 'UTC', not {timezone!r}")
     try:
-        tz = ZoneInfo(timezone)
+        return ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{where}: unknown time zone {timezone!r}") from None
+
+
+def parse_period(
+    text: str, *, timezone: str = "UTC", where: str = "period", tz_where: str | None = None
+) -> Period:
+    """``day``, ``week``, ``month`` or ``rolling:24h`` (units s, m, h, d; at most 366 days).
+    A bad ``text`` is reported under ``where``, a bad ``timezone`` under ``tz_where`` (by
+    default ``where`` too)."""
+    tz = zone(timezone, where if tz_where is None else tz_where)
     if not isinstance(text, str):
         raise ConfigError(f"{where} must be day, week, month or rolling:<N><s|m|h|d>, not {text!r}")
     value = text.strip().lower()
