@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from costcap import AsyncGuard, Budget, Policy
+from costcap.errors import ConfigError
 from costcap.integrations.fastapi import Limiter, key_id
 
 
@@ -122,8 +123,14 @@ async def test_store_outage_is_503() -> None:
 
 def test_budget_status_must_be_402_or_429(guard: AsyncGuard) -> None:
     """Any other status for budget refusals is refused at construction."""
-    with pytest.raises(ValueError, match="402 or 429"):
+    with pytest.raises(ConfigError, match="402 or 429"):
         Limiter(guard, budget_status=500)
+
+
+def test_identity_must_be_a_function(guard: AsyncGuard) -> None:
+    """An identity that cannot be called is refused when the Limiter is built."""
+    with pytest.raises(ConfigError, match="identity must be a function of the request"):
+        Limiter(guard, identity="x-user-id")  # type: ignore[arg-type]
 
 
 class Prompt(BaseModel):

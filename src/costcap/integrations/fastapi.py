@@ -41,7 +41,7 @@ from typing import Any, TypeVar, cast
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from costcap.errors import BudgetExceeded, StoreUnavailable, plain_usd
+from costcap.errors import BudgetExceeded, ConfigError, StoreUnavailable, plain_usd
 from costcap.guard import AsyncGuard, Hit
 from costcap.limits import RateLimit, RateLimited
 from costcap.policy import PolicyViolation
@@ -102,8 +102,10 @@ class Limiter:
         identity: Callable[[Request], Identity | Awaitable[Identity]] = default_identity,
         budget_status: int = 402,
     ) -> None:
-        if budget_status not in (402, 429):
-            raise ValueError(f"budget_status must be 402 or 429, not {budget_status}")
+        if budget_status not in (402, 429) or isinstance(budget_status, bool):
+            raise ConfigError(f"budget_status must be 402 or 429, not {budget_status!r}")
+        if not callable(identity):
+            raise ConfigError(f"identity must be a function of the request, not {identity!r}")
         self.guard = guard
         self.identity = identity
         self.budget_status = budget_status
