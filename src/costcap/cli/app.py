@@ -3,6 +3,7 @@ input ends as exit code 2 and one readable line on stderr (never a traceback or 
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -65,8 +66,19 @@ def _register() -> None:
 
 def fail(message: str) -> int:
     """Write one line to stderr and return the bad-input exit code."""
-    sys.stderr.write(f"costcap: error: {message}\n")
+    line = f"costcap: error: {message}".encode(errors="backslashreplace").decode()
+    sys.stderr.write(f"{line}\n")
     return EXIT_BAD_INPUT
+
+
+def _not_text(argv: Sequence[str]) -> str | None:
+    """The first argument that is not UTF-8 text (bytes a shell passed through), if any."""
+    for arg in argv:
+        try:
+            arg.encode()
+        except UnicodeEncodeError:
+            return arg
+    return None
 
 
 def _plain_flags(command: Any) -> None:
@@ -81,8 +93,9 @@ def _plain_flags(command: Any) -> None:
         _plain_flags(sub)
 
 
+@functools.cache
 def command_tree() -> Any:
-    """The click command behind ``costcap``, every subcommand registered."""
+    """The click command behind ``costcap``, every subcommand registered (built once)."""
     _register()
     command = typer.main.get_command(app)
     _plain_flags(command)
@@ -91,6 +104,9 @@ def command_tree() -> Any:
 
 def run(argv: Sequence[str]) -> int:
     """Run the CLI with ``argv`` and return the exit code (tests call this directly)."""
+    bad = _not_text(argv)
+    if bad is not None:
+        return fail(f"argument {bad!r} is not UTF-8 text")
     command = command_tree()
     try:
         result = command.main(args=list(argv), prog_name="costcap", standalone_mode=False)

@@ -13,7 +13,9 @@ from rich.table import Table
 
 from costcap.cli.app import app
 from costcap.cli.formatting import money
-from costcap.cli.options import config_path
+from costcap.cli.options import NO_CONFIG, config_path, not_empty
+from costcap.cli.rows import cell
+from costcap.errors import ConfigError
 
 
 @app.command()
@@ -31,9 +33,10 @@ def budgets(
     """Status of every configured budget in the current period."""
     from costcap.guard import Guard
 
+    not_empty(user=user, feature=feature, key=key)
     path = config_path(config)
     if path is None:
-        raise typer.BadParameter("no costcap.toml here; pass --config PATH", param_hint="--config")
+        raise ConfigError(NO_CONFIG)
     guard = Guard.from_config(path, notifiers=[])
     try:
         rows = guard.status(user_id=user, feature=feature, api_key=key)
@@ -54,8 +57,10 @@ def budgets(
         "left",
         "resets",
     ):
-        table.add_column(
-            header, justify="right" if header in ("limit", "spent", "reserved", "left") else "left"
+        table.add_column(  # never cut short: a narrow terminal wraps a cell instead
+            header,
+            justify="right" if header in ("limit", "spent", "reserved", "left") else "left",
+            overflow="fold",
         )
     for row in rows:
         table.add_row(
@@ -67,6 +72,6 @@ def budgets(
             money(row["spent_usd"]),
             money(row["reserved_usd"]),
             money(row["remaining_usd"]),
-            str(row["resets_at"]),
+            cell(row["resets_at"], "time"),
         )
     Console().print(table)

@@ -53,17 +53,17 @@ def demo(
 def usable_workdir(workdir: Path) -> None:
     """A directory the demo can write its files to without replacing anyone's: it is created if
     missing; one holding a costcap.toml, store or ledger is refused."""
-    if workdir.exists() and not workdir.is_dir():
-        raise typer.BadParameter(f"{workdir} is not a directory", param_hint="--workdir")
     try:
+        if workdir.exists() and not workdir.is_dir():
+            raise typer.BadParameter(f"{workdir} is not a directory", param_hint="--workdir")
         workdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=workdir):
             pass
-    except OSError as exc:
+        taken = [name for name in DEMO_FILES if (workdir / name).exists()]
+    except OSError as exc:  # not writable, a file on the way, a name too long…
         raise typer.BadParameter(
             f"cannot write to {workdir}: {exc.strerror or exc}", param_hint="--workdir"
         ) from None
-    taken = [name for name in DEMO_FILES if (workdir / name).exists()]
     if taken:
         raise typer.BadParameter(
             f"{workdir} already holds {', '.join(taken)}; give an empty or new directory",

@@ -18,21 +18,22 @@ MAX_OUTPUT_TOKENS = 1_000_000
 @app.command("fake-provider")
 def fake_provider(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8787,
     output_tokens: Annotated[
         int, typer.Option(help="Output tokens per response unless a request asks otherwise.")
     ] = 20,
 ) -> None:
     """Serve /v1/chat/completions, /v1/responses, /v1/messages and /v1/models (SSE included)."""
-    if not 0 < port < 65536:
-        raise typer.BadParameter(f"must be 1..65535 (got {port})", param_hint="--port")
+    if not 0 <= port < 65536:
+        raise typer.BadParameter(f"must be 0..65535 (got {port})", param_hint="--port")
     if not 0 <= output_tokens <= MAX_OUTPUT_TOKENS:
         raise typer.BadParameter(
             f"must be 0..{MAX_OUTPUT_TOKENS:,} (got {output_tokens})", param_hint="--output-tokens"
         )
     require_extra("server", "costcap fake-provider", ("starlette", "uvicorn", "anyio"))
     sock = listening(host, port)
-    base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    bound = sock.getsockname()[1]  # the port the system chose for --port 0
+    base = f"http://{host if ':' not in host else f'[{host}]'}:{bound}"
     typer.echo(f"fake provider on {base} (OpenAI base_url {base}/v1); Ctrl+C stops it")
     serve(sock, output_tokens)
 

@@ -13,11 +13,20 @@ import typer
 from costcap._extras import missing_extra
 from costcap.pricing import PriceCatalog, default_catalog
 
-__all__ = ["catalog_from", "config_path", "decimal_option", "non_negative", "require_extra"]
+__all__ = [
+    "NO_CONFIG",
+    "catalog_from",
+    "config_path",
+    "decimal_option",
+    "non_negative",
+    "not_empty",
+    "require_extra",
+]
 
 CONFIG_ENV = "COSTCAP_CONFIG"
 DEFAULT_CONFIG = Path("costcap.toml")
 _DIGITS = 18  # a decimal option lies within 1e-18 … 1e18 (or is 0)
+NO_CONFIG = "no costcap.toml in this directory: pass --config PATH (or set COSTCAP_CONFIG)"
 
 
 def config_path(config: Path | None) -> Path | None:
@@ -57,6 +66,15 @@ def non_negative(value: int | None, *, name: str, most: int | None = None) -> in
     if value is not None and most is not None and value > most:
         raise typer.BadParameter(f"must be at most {most:,} (got {value:,})", param_hint=name)
     return value
+
+
+def not_empty(**options: str | None) -> None:
+    """Each filter given (``user="ann"``) must be a non-empty string: ``--user ""`` is refused."""
+    for name, value in options.items():
+        if value is not None and not value.strip():
+            raise typer.BadParameter(
+                f"must not be empty (got {value!r})", param_hint=f"--{name.replace('_', '-')}"
+            )
 
 
 def require_extra(extra: str, what: str, modules: Iterable[str]) -> None:

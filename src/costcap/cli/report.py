@@ -54,6 +54,7 @@ report_app = typer.Typer(
 app.add_typer(report_app, name="report")
 
 DEFAULT_LEDGER = "sqlite:///costcap-ledger.db"
+MAX_LIMIT = 1_000_000  # users listed by ``report users``
 
 Since = Annotated[
     str | None,
@@ -191,7 +192,7 @@ def features(
 
 @report_app.command("users")
 def users(
-    limit: Annotated[int, typer.Option(help="How many users.")] = 10,
+    limit: Annotated[int, typer.Option(help=f"How many users (1..{MAX_LIMIT:,}).")] = 10,
     since: Since = None,
     until: Until = None,
     user: User = None,
@@ -203,8 +204,8 @@ def users(
     as_csv: AsCsv = False,
 ) -> None:
     """Top users by spend (calls, spend, average per call, share of all spend)."""
-    if limit <= 0:
-        raise typer.BadParameter(f"must be positive (got {limit})", param_hint="--limit")
+    if not 0 < limit <= MAX_LIMIT:
+        raise typer.BadParameter(f"must be 1..{MAX_LIMIT:,} (got {limit})", param_hint="--limit")
     fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
     rows = run_report(ledger, config, lambda r: r.top_users(limit=limit, **q))
     emit(

@@ -7,13 +7,13 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from costcap.cli.options import config_path, decimal_option
+from costcap.cli.options import NO_CONFIG, config_path, decimal_option, not_empty
 from costcap.cli.report import (
     DEFAULT_LEDGER,
     AsCsv,
@@ -30,6 +30,7 @@ from costcap.cli.report import (
     when,
 )
 from costcap.cli.rows import emit, output_format
+from costcap.errors import ConfigError
 from costcap.ledger._sinks import sqlite_path
 from costcap.reports import (
     ANOMALIES_EARLIEST,
@@ -41,12 +42,15 @@ from costcap.reports import (
     alert_pacing,
     pacing,
 )
+from costcap.reports._detect import MAX_LOOP_CALLS, MAX_LOOP_MINUTES
 
 if TYPE_CHECKING:
     from costcap.alerts import Alert
     from costcap.guard import Guard
 
 __all__ = ["anomalies", "pacing_report"]
+
+_PICODOLLAR = Decimal("1e-12")
 
 
 @contextmanager
@@ -96,9 +100,10 @@ def pacing_report(
 ) -> None:
     """Budget pacing: burn rate, projected end-of-period spend, status, exhaustion date."""
     fmt = output_format(as_json, as_csv)
+    not_empty(user=user, feature=feature, key=key, model=model)
     path = config_path(config)
     if path is None:
-        raise typer.BadParameter("no costcap.toml here; pass --config PATH", param_hint="--config")
+        raise ConfigError(NO_CONFIG)
     url, asked = ledger_url(ledger, path)
     reports = None
     if asked or Path(sqlite_path(DEFAULT_LEDGER)).is_file():  # else: no ledger here
@@ -174,19 +179,33 @@ def anomalies(
         name: decimal_option(text, name=name) or Decimal(0)
         for name, text in (("--k", k), ("--min-hour", min_hour), ("--min-day", min_day))
     }
-    try:
-        rules = AnomalyRules(
-            k=numbers["--k"],
-            min_hour_usd=numbers["--min-hour"],
-            min_day_usd=numbers["--min-day"],
-            loop_calls=loop_calls,
-            loop_minutes=loop_minutes,
+    if numbers["--k"] <= 0:
+        raise typer.BadParameter(f"must be positive (got {k})", param_hint="--k")
+    for name in ("--min-hour", "--min-day"):
+        if numbers[name] < 0:
+            raise typer.BadParameter(f"must not be negative (got {numbers[name]})", param_hint=name)
+        if numbers[name] != numbers[name].quantize(_PICODOLLAR, context=Context(prec=60)):
+            raise typer.BadParameter(
+                f"{numbers[name]} is finer than a picodollar (0.000000000001)", param_hint=name
+            )
+    if not 2 <= loop_calls <= MAX_LOOP_CALLS:
+        raise typer.BadParameter(
+            f"must be 2..{MAX_LOOP_CALLS:,} (got {loop_calls})", param_hint="--loop-calls"
         )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    if not 1 <= loop_minutes <= MAX_LOOP_MINUTES:
+        raise typer.BadParameter(
+            f"must be 1..{MAX_LOOP_MINUTES} (got {loop_minutes})", param_hint="--loop-minutes"
+        )
+    rules = AnomalyRules(
+        k=numbers["--k"],
+        min_hour_usd=numbers["--min-hour"],
+        min_day_usd=numbers["--min-day"],
+        loop_calls=loop_calls,
+        loop_minutes=loop_minutes,
+    )
     path = config_path(config)
     if alert and path is None:
-        raise typer.BadParameter("--alert needs costcap.toml; pass --config", param_hint="--alert")
+        raise ConfigError("--alert needs costcap.toml (its alerts): pass --config PATH")
     found = run_report(
         ledger,
         config,

@@ -11,11 +11,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
 from costcap.cli.formatting import decimal_text, money, tokens_text
+from costcap.errors import ConfigError
 
 __all__ = ["Column", "cell", "emit", "output_format", "record"]
 
@@ -27,7 +27,7 @@ Column = tuple[str, str, str]
 
 def output_format(as_json: bool, as_csv: bool) -> str:
     if as_json and as_csv:
-        raise typer.BadParameter("choose one of --json and --csv", param_hint="--json")
+        raise ConfigError("choose one of --json and --csv")
     return "json" if as_json else "csv" if as_csv else "table"
 
 
@@ -60,7 +60,9 @@ def cell(value: Any, kind: str) -> str:
         return f"{value * 100:.2f}%"
     if kind == "tag":  # trending_over → trending over: wraps between its words
         return str(value).replace("_", " ")
-    if kind == "time" and isinstance(value, datetime):
+    if kind == "time" and isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if kind == "time" and isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return str(_plain(value))
 

@@ -39,6 +39,8 @@ from costcap.reports._rows import Anomaly, usd, usd_ratio
 __all__ = [
     "BASELINE_DAYS",
     "HOUR_SLOTS",
+    "MAX_LOOP_CALLS",
+    "MAX_LOOP_MINUTES",
     "AnomalyRules",
     "Baseline",
     "candidates",
@@ -49,6 +51,7 @@ __all__ = [
 
 BASELINE_DAYS = 7
 MAX_LOOP_CALLS = 1_000_000_000
+MAX_LOOP_MINUTES = 24 * 60
 # The hour judged is slot 0, [at - 1h, at); slot s is [at - (s + 1)h, at - s·h). Its baseline:
 # the same hour d days back and the hours either side of it.
 HOUR_SLOTS: tuple[int, ...] = tuple(
@@ -70,10 +73,11 @@ class AnomalyRules:
     def __post_init__(self) -> None:
         if self.k <= 0 or self.min_spread < 0 or self.min_hour_usd < 0 or self.min_day_usd < 0:
             raise ValueError("anomaly rules: k must be positive, floors must not be negative")
-        if not 2 <= self.loop_calls <= MAX_LOOP_CALLS or not 1 <= self.loop_minutes <= 1440:
+        calls_ok = 2 <= self.loop_calls <= MAX_LOOP_CALLS
+        if not calls_ok or not 1 <= self.loop_minutes <= MAX_LOOP_MINUTES:
             raise ValueError(
                 f"anomaly rules: loop_calls must be 2..{MAX_LOOP_CALLS:,} and loop_minutes "
-                "1..1440 (a day)"
+                f"1..{MAX_LOOP_MINUTES} (a day)"
             )
 
 

@@ -139,8 +139,8 @@ class Reports:
         model: str | None = None,
     ) -> list[UserSpend]:
         """The ``limit`` users who spent most (calls, spend, average per call, share)."""
-        if limit < 0:
-            raise ValueError(f"limit must not be negative, not {limit}")
+        if not 0 <= limit < 2**63:  # a SQL integer
+            raise ValueError(f"limit must be 0..2**63 - 1, not {limit}")
         query = Query.of(since, until, user, feature, model)
         measures = ("calls", "refused", "cost_pico")
         total = self._grouped((), query, ("cost_pico",)).get((), Totals()).cost_pico
