@@ -192,3 +192,11 @@ def test_lease_seconds_must_be_finite(tmp_path: Path) -> None:
     path = write(tmp_path, "[guard]\nlease_seconds = inf\n")
     with pytest.raises(ConfigError, match=r"guard\.lease_seconds: must be positive and at most"):
         load_config(path)
+
+
+def test_deeply_nested_file_is_a_config_error(tmp_path: Path) -> None:
+    """100,000 nested arrays are refused by name, not a RecursionError from the parser."""
+    path = tmp_path / "costcap.toml"
+    path.write_bytes(b"a = " + b"[" * 100_000 + b"\n")
+    with pytest.raises(ConfigError, match="not valid TOML: arrays or tables nested too deeply"):
+        load_config(path)

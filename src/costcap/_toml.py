@@ -21,7 +21,8 @@ def read_toml(
     path: str | PathLike[str], *, parse_float: Callable[[str], Any] = float
 ) -> dict[str, Any]:
     """The TOML document at ``path``. A file that cannot be read (missing, a directory, no
-    permission), is not UTF-8 text or is not TOML raises ConfigError naming the file."""
+    permission), is not UTF-8 text, is not TOML or nests deeper than the parser can follow
+    raises ConfigError naming the file."""
     if not isinstance(path, str | PathLike):
         raise ConfigError(f"a config path must be a str or a path, not {path!r}")
     source = str(path)
@@ -44,3 +45,7 @@ def read_toml(
         return tomllib.loads(text, parse_float=parse_float)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(
+            f"{source}: not valid TOML: arrays or tables nested too deeply to read"
+        ) from None
