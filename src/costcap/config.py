@@ -191,10 +191,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> Gu
         "guard.timezone", lambda: parse_period("day", timezone=timezone, where="guard.timezone")
     )
     config = GuardConfig(
-        budgets=_budgets(r, data, timezone),
-        limits=_limits(r, data),
-        policy=_policy(r, data),
-        notifiers=_notifiers(r, data),
+        budgets=_budgets(r, data, timezone), limits=_limits(r, data), policy=_policy(r, data)
     )
     if "store" in guard:
         config.store = _url(r, guard, "guard", "store")
@@ -211,6 +208,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> Gu
             raise r.fail(
                 "guard.lease_seconds", f"must be positive and at most {MAX_LEASE_S} (366 days)"
             )
+    config.notifiers = _notifiers(r, data)  # last: a webhook starts its thread when built
     return config
 
 
