@@ -2,6 +2,10 @@
 
 Prices (``[models]``) are read by :meth:`costcap.pricing.PriceCatalog.from_toml` from the same
 file. Every problem is a :class:`ConfigError` naming the file, the key and what is wrong.
+
+Bounds: ``[guard] lease_seconds`` above 0 and at most 366 days; budget limits and allocation
+totals at most $1,000,000,000; rolling periods and rate-limit windows at most 366 days; token
+settings from 1 to 1,000,000,000; ``[[alerts.webhooks]] retries`` from 0 to 100.
 """
 
 from __future__ import annotations
