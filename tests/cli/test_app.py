@@ -54,3 +54,21 @@ def test_a_flag_takes_no_value(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unexpected extra argument" in error(
         capsys, ["report", "features", "--json", "true", "--ledger", "sqlite:///nowhere.db"]
     )
+
+
+@pytest.mark.parametrize("words", [[], ["report"]], ids=["costcap", "report"])
+def test_a_group_without_a_command_shows_its_help_and_one_error_line(
+    words: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from costcap.cli.app import run
+
+    assert run(words) == 2
+    captured = capsys.readouterr()
+    assert "Commands" in captured.out
+    assert captured.err == "costcap: error: missing command (listed above)\n"
+
+
+def test_an_argument_that_is_not_utf8_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """A byte a shell passed through (decoded as a lone surrogate) is refused up front."""
+    err = error(capsys, ["report", "features", "--user", "caf\udce9"])
+    assert "argument 'caf\\udce9' is not UTF-8 text" in err

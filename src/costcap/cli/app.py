@@ -117,8 +117,9 @@ def run(argv: Sequence[str]) -> int:
     except typer.TyperException as exc:  # usage errors: bad option, bad value, missing argument
         format_message = getattr(exc, "format_message", None)
         text = format_message() if callable(format_message) else str(exc)
-        line = str(text).replace("\n", " ").strip()
-        return fail(line) if line else EXIT_BAD_INPUT  # e.g. no arguments: the help was shown
+        line = " ".join(str(text).split())
+        # no message: a group run without a command, whose help was just shown
+        return fail(line or "missing command (listed above)")
     except CostcapError as exc:
         return fail(str(exc))
     except BrokenPipeError:
