@@ -14,12 +14,13 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from costcap.errors import ConfigError, StoreUnavailable
 from costcap.ledger._migrate import VERSION_QUERY, check_version
 from costcap.ledger._schema import SCHEMA_VERSION
 from costcap.ledger._sinks import sqlite_path
+from costcap.ledger._urls import check_ledger_url, postgres_target
+from costcap.stores._urls import redact
 
 __all__ = ["NoLedger", "open_readonly", "shown_url"]
 
@@ -37,11 +38,7 @@ class NoLedger(ConfigError):
 
 def shown_url(url: str) -> str:
     """``url`` without its password, for messages."""
-    scheme, sep, rest = url.partition("://")
-    login, at, host = rest.partition("@")
-    if not sep or not at or ":" not in login:
-        return url
-    return f"{scheme}://{login.partition(':')[0]}:***@{host}"
+    return redact(url)
 
 
 def _check(found: str | None, url: str) -> None:
@@ -100,28 +97,14 @@ class ReadOnlyPostgres:
     dialect = "postgres"
 
     def __init__(self, url: str) -> None:
-        try:
-            import psycopg
-        except ModuleNotFoundError:
-            from costcap._extras import missing_extra
+        target = postgres_target(url)  # a bad port, schema or libpq option: ConfigError
+        import psycopg
 
-            raise missing_extra(extra="postgres", what="a PostgreSQL ledger") from None
         self.url = url
-        shown = shown_url(url)
-        try:
-            parts = urlsplit(url)
-            where = f"{parts.hostname}:{parts.port or 5432}{parts.path}"
-        except ValueError as exc:  # a bad port, a bad IPv6 address
-            raise ConfigError(f"ledger URL {shown}: {exc}") from None
-        query = parse_qs(parts.query)
-        schema = query.pop("schema", ["public"])[0]
-        if not schema.replace("_", "").isalnum():
-            raise ConfigError(f"ledger URL {shown}: bad schema name {schema!r}")
-        rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
-        dsn = urlunsplit(("postgresql", parts.netloc, parts.path, rest, ""))
+        shown, schema, where = shown_url(url), target.schema, target.where
         self._lock = threading.Lock()
         try:
-            self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
+            self._db = psycopg.connect(target.dsn, autocommit=True, connect_timeout=5)
         except psycopg.Error as exc:
             reason = str(exc).strip().replace("\n", " ")
             raise StoreUnavailable(
@@ -158,9 +141,6 @@ class ReadOnlyPostgres:
 
 def open_readonly(url: str) -> ReadOnlySQLite | ReadOnlyPostgres:
     """The ledger at ``url`` (``sqlite:///path.db`` or ``postgresql://…?schema=…``), read-only."""
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
-    if scheme == "sqlite":
+    if check_ledger_url(url) == "sqlite":  # a URL that cannot work: ConfigError
         return ReadOnlySQLite(url)
-    if scheme in ("postgresql", "postgres"):
-        return ReadOnlyPostgres(url)
-    raise ConfigError(f"ledger URL {shown_url(url)!r}: use sqlite:///path.db or postgresql://…")
+    return ReadOnlyPostgres(url)
