@@ -159,3 +159,34 @@ def test_a_bad_ledger_url_is_one_line(
     url: str, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert message in error(capsys, ["report", "features", "--ledger", url])
+
+
+def pacing_config(tmp_path: Path, ledger: str) -> Path:
+    config = tmp_path / "costcap.toml"
+    config.write_text(
+        f'[guard]\nstore = "sqlite:///{tmp_path / "store.db"}"\n[ledger]\nurl = "{ledger}"\n'
+        '[[budgets]]\nscope = "global"\nperiod = "month"\nlimit_usd = "10"\n'
+    )
+    return config
+
+
+def test_pacing_without_its_configured_ledger_paces_on_the_period(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """costcap.toml names a ledger nothing has written yet: pacing falls back to the period's
+    own rate (``rate_from: period``) and does not create the ledger."""
+    config = pacing_config(tmp_path, f"sqlite:///{tmp_path / 'ledger.db'}")
+    (row,) = json.loads(out(capsys, ["report", "pacing", "--config", str(config), "--json"]))
+    assert row["rate_from"] == "period"
+    assert not (tmp_path / "ledger.db").exists()
+
+
+def test_pacing_with_a_missing_ledger_given_on_the_command_line_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --ledger that holds no ledger is a mistake worth a line, not a silent fallback."""
+    config = pacing_config(tmp_path, f"sqlite:///{tmp_path / 'ledger.db'}")
+    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    argv = ["report", "pacing", "--config", str(config), "--ledger", url]
+    assert f"no costcap ledger at {url}" in error(capsys, argv)
+    assert not (tmp_path / "typo.db").exists()
