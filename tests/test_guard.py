@@ -14,7 +14,7 @@ import pytest
 
 from costcap.alerts import Alert
 from costcap.budgets import Budget
-from costcap.errors import BudgetExceeded, StoreUnavailable
+from costcap.errors import BudgetExceeded, ConfigError, StoreUnavailable
 from costcap.guard import AsyncGuard, Guard
 from costcap.money import to_micros_ceil
 from costcap.policy import CostCapExceeded, Policy
@@ -271,6 +271,20 @@ def test_dollar_cap_refuses_before_reserving(store_url: str) -> None:
         admit(guard)
     assert guard.status()[0]["reserved_usd"] == 0
     guard.close()
+
+
+@pytest.mark.parametrize(
+    ("reserve", "message"),
+    [("abc", "not a dollar amount"), (True, "must be a dollar amount"),
+     (10**9 + 1, "at most \\$1,000,000,000")],
+)  # fmt: skip
+def test_a_bad_reserve_usd_is_a_config_error(reserve: object, message: str) -> None:
+    """``reserve_usd`` that is not a dollar amount, or above what a store counts, is refused
+    before anything is reserved."""
+    guard = Guard("memory://", budgets=[Budget(scope="global", period="day", limit_usd=1)])
+    with pytest.raises(ConfigError, match=message):
+        guard.admit(model="gpt-4o", reserve_usd=reserve)  # type: ignore[arg-type]
+    assert guard.status()[0]["reserved_usd"] == 0
 
 
 def test_unreachable_store_fails_closed() -> None:

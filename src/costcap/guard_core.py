@@ -17,9 +17,10 @@ from random import getrandbits
 from typing import Any, Literal
 
 from costcap import admission as adm
+from costcap._checks import usd
 from costcap.alerts import Alert, CallableNotifier, LogNotifier, Notifier, notify_all
 from costcap.budgets import Budget, CallScope
-from costcap.errors import BudgetExceeded, StoreUnavailable
+from costcap.errors import BudgetExceeded, ConfigError, StoreUnavailable, UsageError
 from costcap.ledger import CostEvent, Status
 from costcap.limits import (
     AppliedLimit,
@@ -34,7 +35,7 @@ from costcap.money import micros_ceil_from_usd, parse_usd, to_micros_ceil
 from costcap.observe import AdmissionObserver, Observer, notify_admission, notify_event
 from costcap.policy import Bounds, CostCapExceeded, Policy
 from costcap.pricing import Cost, PriceCatalog, Usage, default_catalog, usage_from
-from costcap.stores import Admission, Charge, CounterState
+from costcap.stores import MAX_AMOUNT, Admission, Charge, CounterState
 from costcap.ticket import Hit, Ticket
 from costcap.tokens import TokenCount, count_messages, count_responses_input
 from costcap.worst_case import (
@@ -144,7 +145,9 @@ class GuardCore:
         input_tokens = 0
         cache = False
         if reserve_usd is not None:
-            amount = micros_ceil_from_usd(parse_usd(reserve_usd, what="reserve_usd"))
+            amount = micros_ceil_from_usd(usd(reserve_usd, "reserve_usd"))
+            if amount > MAX_AMOUNT:
+                raise ConfigError(f"reserve_usd is at most $1,000,000,000, not {reserve_usd!r}")
         else:
             counted = self._count(model, messages, system, tools, input, instructions)
             input_tokens = counted.upper_bound if self.strict else counted.tokens
@@ -388,9 +391,12 @@ class GuardCore:
         """The cost in picodollars (rounded up) and what each charge is settled with, for a cost
         priced elsewhere (token limits keep what was reserved, the only count known)."""
         _open(ticket)
-        usd = parse_usd(cost_usd, what="cost_usd")
-        pico = int((usd * 10**12).to_integral_value(rounding=ROUND_CEILING))
-        actual = micros_ceil_from_usd(usd)
+        try:
+            amount = parse_usd(cost_usd, what="cost_usd")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        pico = int((amount * 10**12).to_integral_value(rounding=ROUND_CEILING))
+        actual = micros_ceil_from_usd(amount)
         return pico, self._actuals(ticket, actual, ticket.reserved_tokens)
 
     def in_full(self, ticket: Ticket) -> list[int]:

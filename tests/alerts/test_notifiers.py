@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -34,6 +35,12 @@ def test_log_notifier_writes_structured_json(caplog: pytest.LogCaptureFixture) -
     record = json.loads(caplog.records[0].getMessage())
     assert record["threshold_pct"] == "80"
     assert record["budget"] == "global/day"
+
+
+def test_alert_json_writes_money_in_plain_decimal() -> None:
+    """A limit of Decimal("1E+2") is "100" in the alert's JSON, never "1E+2"."""
+    data = replace(ALERT, limit_usd=Decimal("1E+2"), spent_usd=Decimal("0.000001")).as_dict()
+    assert (data["limit_usd"], data["spent_usd"]) == ("100", "0.000001")
 
 
 def test_webhook_retries_until_delivered() -> None:

@@ -243,6 +243,8 @@ def test_in_memory_ledger_uses_a_temporary_spool(tmp_path: Path) -> None:
     [
         {"fsync": "sometimes"},
         {"batch_size": 0},
+        {"batch_size": "5"},
+        {"flush_interval_s": float("nan")},
         {"flush_interval_s": 0},
         {"fsync_interval_s": -1},
         {"url": "mysql://db"},

@@ -68,15 +68,15 @@ class Alert:
             "member": self.member,
             "mode": self.mode,
             "period": self.period,
-            "threshold_pct": str(self.threshold_pct),
-            "spent_usd": str(self.spent_usd),
-            "limit_usd": str(self.limit_usd),
-            "reserved_usd": str(self.reserved_usd),
+            "threshold_pct": _plain(self.threshold_pct),
+            "spent_usd": _plain(self.spent_usd),
+            "limit_usd": _plain(self.limit_usd),
+            "reserved_usd": _plain(self.reserved_usd),
             "resets_at": self.resets_at.isoformat(),
             "message": self.message,
         }
         if self.projected_usd is not None:
-            data["projected_usd"] = str(self.projected_usd)
+            data["projected_usd"] = _plain(self.projected_usd)
         if self.exhausts_at is not None:
             data["exhausts_at"] = self.exhausts_at.isoformat()
         if self.detail:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import functools
 import logging
+import math
 import os
 import random
 import shutil
@@ -81,8 +82,9 @@ def default_spool_dir(url: str) -> Path | None:
 
 def _check_positive(**settings: float) -> None:
     for name, value in settings.items():
-        if not value > 0:
-            raise ConfigError(f"Ledger {name}={value!r}: must be positive")
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or not value > 0:
+            raise ConfigError(f"Ledger {name}={value!r}: must be a positive number")
 
 
 def _after_fork_in_child(ref: weakref.ref[Ledger]) -> None:
