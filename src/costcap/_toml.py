@@ -9,12 +9,14 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
+from costcap._files import read_capped
 from costcap.errors import ConfigError
 
-__all__ = ["read_toml"]
+__all__ = ["MAX_TOML_BYTES", "read_toml"]
+
+MAX_TOML_BYTES = 16 * 2**20  # a costcap.toml is a few kilobytes; this is a wrong file
 
 
 def read_toml(
@@ -27,7 +29,7 @@ def read_toml(
         raise ConfigError(f"a config path must be a str or a path, not {path!r}")
     source = str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = read_capped(path, most=MAX_TOML_BYTES)
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read the file: {exc.strerror or exc}") from None
     except ValueError as exc:  # e.g. an embedded NUL byte in the path

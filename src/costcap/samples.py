@@ -14,13 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from costcap._files import read_capped
 from costcap.errors import ConfigError, UncountableContent, UsageError
 from costcap.planning import CallShape
 from costcap.tokens import count_messages
 
-__all__ = ["MAX_SAMPLE_TOKENS", "SampleRequest", "load_sample", "shapes_for_model"]
+__all__ = [
+    "MAX_SAMPLE_BYTES",
+    "MAX_SAMPLE_TOKENS",
+    "SampleRequest",
+    "load_sample",
+    "shapes_for_model",
+]
 
 MAX_SAMPLE_TOKENS = 10_000_000  # more than any model's context window
+MAX_SAMPLE_BYTES = 256 * 2**20  # a sample of requests, not a corpus
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +88,7 @@ def parse_sample(lines: Iterable[str], *, source: str) -> list[SampleRequest]:
 def load_sample(path: Path) -> list[SampleRequest]:
     """Read a JSONL sample; raises ``ConfigError`` naming the file (and line) on any problem."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_capped(path, most=MAX_SAMPLE_BYTES).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"cannot read sample {path}: {reason}") from None

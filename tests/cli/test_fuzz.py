@@ -158,7 +158,7 @@ def arena(tmp_path_factory: pytest.TempPathFactory) -> Arena:
         '[[budgets]]\nscope = "user:*"\nperiod = "day"\nlimit_usd = "1"\n'
     )
     files = [str(p) for p in hostile_files(root)]
-    return Arena(root, ledger, config, (*files, "/etc/passwd", "/dev/null", "/"))
+    return Arena(root, ledger, config, (*files, "/etc/passwd", "/dev/null", "/dev/zero", "/"))
 
 
 def base(leaf: Leaf, arena: Arena) -> list[str]:

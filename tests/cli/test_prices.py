@@ -38,8 +38,8 @@ def test_budgets_shows_the_configured_budgets(
     assert run(["budgets", "--config", str(config), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["budget"] == "global/day"
-    assert rows[0]["limit_usd"] == "25"
-    assert rows[0]["spent_usd"] == "0"
+    assert rows[0]["limit_usd"] == "25.00"
+    assert rows[0]["spent_usd"] == "0.00"
 
 
 def test_budgets_without_a_config_exits_2(

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from costcap.cli.app import app
 from costcap.cli.formatting import money
-from costcap.cli.options import NO_CONFIG, config_path, not_empty
-from costcap.cli.rows import cell
+from costcap.cli.options import NO_CONFIG, config_path, not_empty, reading_store
+from costcap.cli.rows import cell, json_value
 from costcap.errors import ConfigError
 
 
@@ -37,13 +37,13 @@ def budgets(
     path = config_path(config)
     if path is None:
         raise ConfigError(NO_CONFIG)
-    guard = Guard.from_config(path, notifiers=[])
+    guard = Guard.from_config(path, notifiers=[], **reading_store(path))
     try:
         rows = guard.status(user_id=user, feature=feature, api_key=key)
     finally:
         guard.close()
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(rows, indent=2, default=json_value) + "\n")
         return
     table = Table(title=f"budgets · {path}", title_justify="left")
     for header in (

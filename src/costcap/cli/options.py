@@ -20,6 +20,7 @@ __all__ = [
     "decimal_option",
     "non_negative",
     "not_empty",
+    "reading_store",
     "require_extra",
 ]
 
@@ -85,3 +86,12 @@ def require_extra(extra: str, what: str, modules: Iterable[str]) -> None:
             importlib.import_module(module)
         except ModuleNotFoundError:
             raise missing_extra(extra=extra, what=what) from None
+
+
+def reading_store(config: Path) -> dict[str, str]:
+    """Guard overrides for a command that only reads the store: one that does not exist yet is
+    read as empty (nothing spent) instead of being created by opening it."""
+    from costcap.config import load_config
+    from costcap.stores import store_exists
+
+    return {} if store_exists(load_config(config).store) else {"store": "memory://"}

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from costcap.cli.options import NO_CONFIG, config_path, decimal_option, not_empty
+from costcap.cli.options import (
+    NO_CONFIG,
+    config_path,
+    decimal_option,
+    not_empty,
+    reading_store,
+)
 from costcap.cli.report import (
     DEFAULT_LEDGER,
     AsCsv,
@@ -54,14 +60,15 @@ _PICODOLLAR = Decimal("1e-12")
 
 
 @contextmanager
-def _alerting_guard(path: Path) -> Iterator[Guard]:
+def _alerting_guard(path: Path, *, alert: bool) -> Iterator[Guard]:
     """A Guard from costcap.toml whose alerts go to its configured notifiers (webhooks are
-    drained before the command ends); the command prints what fired on stderr itself."""
+    drained before the command ends); the command prints what fired on stderr itself. Without
+    ``alert`` the command only reads: a store that does not exist yet is not created."""
     from costcap.alerts import LogNotifier
     from costcap.guard import Guard
     from costcap.guard_core import config_kwargs
 
-    kwargs = config_kwargs(path, {})
+    kwargs = config_kwargs(path, {} if alert else reading_store(path))
     kwargs["notifiers"] = [n for n in kwargs["notifiers"] if not isinstance(n, LogNotifier)]
     guard = Guard(**kwargs)
     try:
@@ -113,7 +120,7 @@ def pacing_report(
             if ledger is not None:
                 raise
     try:
-        with _alerting_guard(path) as guard:
+        with _alerting_guard(path, alert=alert) as guard:
             rows = pacing(
                 guard, reports=reports, user_id=user, feature=feature, api_key=key, model=model
             )
@@ -212,7 +219,7 @@ def anomalies(
         lambda r: r.anomalies(at=at, rules=rules, user=user, feature=feature, model=model),
     )
     if alert and path is not None:
-        with _alerting_guard(path) as guard:
+        with _alerting_guard(path, alert=True) as guard:
             _report_fired(alert_anomalies(guard, found))
     emit(
         found,

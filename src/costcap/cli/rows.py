@@ -31,6 +31,11 @@ def output_format(as_json: bool, as_csv: bool) -> str:
     return "json" if as_json else "csv" if as_csv else "table"
 
 
+def json_value(value: Any) -> Any:
+    """A value as JSON-ready data: exact decimal strings, ISO dates (``json.dumps`` default)."""
+    return _plain(value) if isinstance(value, Decimal | datetime | date) else str(value)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return decimal_text(value)

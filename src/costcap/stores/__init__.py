@@ -38,6 +38,7 @@ __all__ = [
     "Store",
     "open_async_store",
     "open_store",
+    "store_exists",
 ]
 
 SCHEMES = ("memory", "sqlite", "redis", "rediss", "postgresql", "postgres")
@@ -88,6 +89,24 @@ def open_store(url: str) -> Store:
     from costcap.stores.postgres import PostgresStore
 
     return PostgresStore.from_url(url)
+
+
+def store_exists(url: str) -> bool:
+    """Whether ``url`` already holds a costcap store, found without creating or changing
+    anything. Redis keeps no schema (a store is there as soon as it answers) and ``memory://``
+    is always new: both are True and False without asking."""
+    scheme = _scheme(url)
+    if scheme == "memory":
+        return False
+    if scheme == "sqlite":
+        from costcap.stores.sqlite import SQLiteStore
+
+        return SQLiteStore.holds_store(url)
+    if scheme in ("redis", "rediss"):
+        return True
+    from costcap.stores.postgres import PostgresStore
+
+    return PostgresStore.holds_store(url)
 
 
 def open_async_store(url: str) -> AsyncStore:

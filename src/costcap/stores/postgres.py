@@ -281,6 +281,19 @@ class PostgresStore:
     def from_url(cls, url: str) -> PostgresStore:
         return cls(_Settings.from_url(url))
 
+    @staticmethod
+    def holds_store(url: str) -> bool:
+        """Whether the schema ``url`` names already holds a costcap store, asked in a read-only
+        session that creates nothing: what read-only commands ask before opening a store."""
+        settings = _Settings.from_url(url)
+        sql = _Sql(settings.schema)
+        try:
+            with psycopg.connect(settings.conninfo, autocommit=True) as conn:
+                conn.execute("SET default_transaction_read_only = on")
+                return bool(_row(conn.execute(sql.has_meta, [f"{sql.s}.meta"]).fetchone())[0])
+        except psycopg.Error as exc:
+            _translate_connect(exc, settings)
+
     def _migrate(self, conn: _Conn) -> None:
         sql, schema = self._sql, self._settings.schema
         exists = _row(conn.execute(sql.has_meta, [f"{sql.s}.meta"]).fetchone())[0]

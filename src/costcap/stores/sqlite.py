@@ -118,27 +118,30 @@ class SQLiteStore:
 
         Options: ``?synchronous=NORMAL|FULL|EXTRA`` and ``?timeout=<seconds>`` (busy timeout).
         """
-        parts = urlsplit(url)
-        usage = "use sqlite:///relative.db, sqlite:////absolute/path.db or sqlite:// (in memory)"
-        if url[:9].lower() != "sqlite://" or parts.netloc or parts.fragment:
-            raise ConfigError(f"store URL {url!r}: {usage}")
-        options = dict(parse_qsl(parts.query, keep_blank_values=True))
-        unknown = sorted(set(options) - set(_OPTIONS))
-        if unknown:
-            raise ConfigError(
-                f"store URL {url!r}: unknown options {unknown} (synchronous, timeout)"
-            )
+        path, timeout, synchronous = _read_url(url)
+        return cls(path, clock=clock, busy_timeout_s=timeout, synchronous=synchronous)
+
+    @staticmethod
+    def holds_store(url: str) -> bool:
+        """Whether ``url`` names a database that already holds a costcap store, found without
+        writing anything (no file, no schema, no WAL switch): what read-only commands ask before
+        they open a store, which would create it."""
+        path = _read_url(url)[0]
+        if path == _MEMORY:
+            return False
+        if not Path(path).is_file():
+            return False
         try:
-            timeout = float(options.get("timeout", 10.0))
-        except ValueError:
-            raise ConfigError(f"store URL {url!r}: timeout must be a number of seconds") from None
-        path = unquote(parts.path)[1:]  # drop the "/" that separates the empty host from the path
-        return cls(
-            path if path not in ("", _MEMORY) else _MEMORY,
-            clock=clock,
-            busy_timeout_s=timeout,
-            synchronous=options.get("synchronous", "NORMAL"),
-        )
+            conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot read the SQLite store {path!r}: {exc}") from None
+        try:
+            query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'costcap_meta'"
+            return conn.execute(query).fetchone() is not None
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"cannot read the SQLite store {path!r}: {exc}") from None
+        finally:
+            conn.close()
 
     # -- the protocol ---------------------------------------------------------------------------
 
@@ -418,6 +421,28 @@ class SQLiteStore:
         elif "unable to open" in str(exc):
             hint = " (check that the path is a file you may read and write)"
         return StoreUnavailable(f"the SQLite store {self._name} is unavailable: {exc}{hint}")
+
+
+def _read_url(url: str) -> tuple[str, float, str]:
+    """The path (or ``:memory:``), busy timeout and sync level a ``sqlite://`` URL names."""
+    parts = urlsplit(url)
+    usage = "use sqlite:///relative.db, sqlite:////absolute/path.db or sqlite:// (in memory)"
+    if url[:9].lower() != "sqlite://" or parts.netloc or parts.fragment:
+        raise ConfigError(f"store URL {url!r}: {usage}")
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise ConfigError(f"store URL {url!r}: unknown options {unknown} (synchronous, timeout)")
+    try:
+        timeout = float(options.get("timeout", 10.0))
+    except ValueError:
+        raise ConfigError(f"store URL {url!r}: timeout must be a number of seconds") from None
+    path = unquote(parts.path)[1:]  # drop the "/" that separates the empty host from the path
+    return (
+        path if path not in ("", _MEMORY) else _MEMORY,
+        timeout,
+        options.get("synchronous", "NORMAL"),
+    )
 
 
 def _busy(exc: sqlite3.Error) -> bool:
