@@ -234,6 +234,40 @@ def test_thresholds_fire_once_each(store_url: str) -> None:
     guard.close()
 
 
+def test_a_call_larger_than_the_budget_is_not_its_exhaustion(store_url: str) -> None:
+    """A $0.02 call refused by an untouched $0.01 budget fires ``oversized`` (the call is 200%
+    of the limit), not ``exhausted``; when the budget really runs out later, ``exhausted``
+    fires then, once."""
+    alerts: list[Alert] = []
+    budget = Budget(scope="global", period="day", limit_usd="0.01", thresholds=())
+    guard = Guard(store_url, budgets=[budget], notifiers=[alerts.append])
+    with pytest.raises(BudgetExceeded):
+        guard.admit(model="gpt-4o", reserve_usd="0.02")
+    [oversized] = alerts
+    assert (oversized.kind, oversized.threshold_pct) == ("oversized", Decimal("200.00"))
+    assert (oversized.requested_usd, oversized.spent_usd) == (Decimal("0.02"), Decimal(0))
+    for _ in range(2):  # $0.005 + $0.005: the whole $0.01
+        guard.settle_cost(guard.admit(model="gpt-4o", reserve_usd="0.005"), "0.005")
+    for _ in range(2):
+        with pytest.raises(BudgetExceeded):
+            guard.admit(model="gpt-4o", reserve_usd="0.005")
+    assert [(a.kind, a.spent_usd) for a in alerts[1:]] == [("exhausted", Decimal("0.01"))]
+    guard.close()
+
+
+def test_a_zero_budget_refuses_without_alerting(store_url: str) -> None:
+    """A $0 budget (a switch that turns spend off) refuses every call and alerts nothing."""
+    alerts: list[Alert] = []
+    guard = Guard(
+        store_url, budgets=[Budget(scope="global", period="day", limit_usd=0)],
+        notifiers=[alerts.append],
+    )  # fmt: skip
+    with pytest.raises(BudgetExceeded):
+        guard.admit(model="gpt-4o", reserve_usd="0.001")
+    assert alerts == []
+    guard.close()
+
+
 def test_thresholds_fire_once_across_guards(shared_store_url: str) -> None:
     """Two guards (two replicas) on one store fire each threshold once between them."""
     alerts: list[Alert] = []

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
-from typing import TypedDict
+from decimal import ROUND_CEILING, Decimal
+from typing import Literal, TypedDict
 
 from costcap.alerts import Alert
 from costcap.budgets import Budget, CallScope, PeriodWindow
@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 _MICRO = Decimal("0.000001")
+_CENT = Decimal("0.01")
 MARKER_TTL_S = 40 * 86400  # longer than any calendar period a marker names
 
 
@@ -121,9 +122,17 @@ def refusal(applied: Sequence[Applied], admission: Admission, amount_micros: int
     )
 
 
-def _alert(a: Applied, kind: str, pct: Decimal, spent: int, reserved: int = 0) -> Alert:
+def _alert(
+    a: Applied,
+    kind: Literal["threshold", "exhausted", "oversized"],
+    pct: Decimal,
+    spent: int,
+    *,
+    reserved: int = 0,
+    requested: int = 0,
+) -> Alert:
     return Alert(
-        kind="exhausted" if kind == "exhausted" else "threshold",
+        kind=kind,
         budget=a.budget.id,
         member=a.member,
         mode=a.budget.mode,
@@ -133,6 +142,7 @@ def _alert(a: Applied, kind: str, pct: Decimal, spent: int, reserved: int = 0) -
         limit_usd=micros_usd(a.budget.limit_micros),
         resets_at=a.window.resets_at,
         reserved_usd=micros_usd(reserved),
+        requested_usd=micros_usd(requested),
     )
 
 
@@ -157,13 +167,28 @@ def alerts_due(
     return due
 
 
-def exhausted_alert(applied: Sequence[Applied], admission: Admission) -> tuple[str, Alert]:
+def exhausted_alert(
+    applied: Sequence[Applied], admission: Admission, requested: int
+) -> list[tuple[str, Alert]]:
+    """The alert for a budget refusal: ``oversized`` when the call's worst case (``requested``
+    micros) alone is more than the budget's whole limit — the budget may be untouched, and its
+    own ``exhausted`` alert stays for when it really runs out — else ``exhausted``
+    (``threshold_pct`` 100, or for ``oversized`` the call's size as a share of the limit). A $0
+    budget refuses every call by design and alerts nothing."""
     index = admission.refused
     assert index is not None
     a, state = applied[index], admission.states[index]
-    return f"alert:{a.budget.id}:{a.member}:{a.alert_period}:exhausted", _alert(
-        a, "exhausted", Decimal(100), state.spent, state.reserved
-    )
+    limit = a.budget.limit_micros
+    if not limit:
+        return []
+    if requested > limit:
+        kind: Literal["exhausted", "oversized"] = "oversized"
+        pct = (Decimal(requested) * 100 / limit).quantize(_CENT, rounding=ROUND_CEILING)
+    else:
+        kind, pct = "exhausted", Decimal(100)
+    marker = f"alert:{a.budget.id}:{a.member}:{a.alert_period}:{kind}"
+    alert = _alert(a, kind, pct, state.spent, reserved=state.reserved, requested=requested)
+    return [(marker, alert)]
 
 
 def spent_before(admission: Admission) -> list[int]:

@@ -322,8 +322,7 @@ class GuardCore:
         return None if index < len(ticket.applied) else ticket.limits[index - len(ticket.applied)]
 
     def budget_refusal(self, ticket: Ticket, result: Admission) -> tuple[BudgetExceeded, Due]:
-        marker, alert = adm.exhausted_alert(ticket.applied, result)
-        due = self._unfired([(marker, alert)])
+        due = self._unfired(adm.exhausted_alert(ticket.applied, result, ticket.reserved_micros))
         return adm.refusal(ticket.applied, result, ticket.reserved_micros), due
 
     def limit_refusal(

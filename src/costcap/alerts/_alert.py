@@ -13,12 +13,14 @@ __all__ = ["Alert"]
 @dataclass(frozen=True, slots=True)
 class Alert:
     """A budget crossed ``threshold_pct`` of its limit (``kind="threshold"``), refused a call
-    for lack of room (``kind="exhausted"``), or is projected to pass its limit before the period
-    ends (``kind="pacing"``: ``threshold_pct`` is the projected share of the limit). Fired once
-    per budget, member, period and kind. ``kind="anomaly"`` is not about a budget: ``detail``
-    says what was seen (a spend spike or a runaway loop; ``member`` names who)."""
+    for lack of room (``kind="exhausted"``), refused a call whose worst case alone is larger
+    than its whole limit (``kind="oversized"``: the budget itself may still have room; the call
+    never fits), or is projected to pass its limit before the period ends (``kind="pacing"``:
+    ``threshold_pct`` is the projected share of the limit). Fired once per budget, member,
+    period and kind. ``kind="anomaly"`` is not about a budget: ``detail`` says what was seen (a
+    spend spike, a runaway loop, usage beyond what a request allows; ``member`` names who)."""
 
-    kind: Literal["threshold", "exhausted", "pacing", "anomaly"]
+    kind: Literal["threshold", "exhausted", "oversized", "pacing", "anomaly"]
     budget: str
     member: str
     mode: str
@@ -28,6 +30,7 @@ class Alert:
     limit_usd: Decimal
     resets_at: datetime
     reserved_usd: Decimal = Decimal(0)  # held by calls in flight when it fired
+    requested_usd: Decimal = Decimal(0)  # oversized: what the refused call needed
     projected_usd: Decimal | None = None  # pacing: the spend projected at the end of the period
     exhausts_at: datetime | None = None  # pacing: when the limit is projected to be reached
     detail: str = ""  # anomaly: what was seen
@@ -49,6 +52,13 @@ class Alert:
                 f"costcap: budget {self.budget}{who} is on pace to spend ${projected} of "
                 f"${limit} in {self.period} ({_plain(self.threshold_pct)}%): ${spent} spent so "
                 f"far{when}; it resets at {self.resets_at.isoformat()}"
+            )
+        if self.kind == "oversized":
+            return (
+                f"costcap: budget {self.budget}{who} refused a call needing up to "
+                f"${_plain(self.requested_usd)}, more than its whole limit of ${limit} for "
+                f"{self.period} (${spent} spent): raise the limit or lower the call's "
+                "max_tokens"
             )
         if self.kind == "exhausted":
             return (
@@ -75,6 +85,8 @@ class Alert:
             "resets_at": self.resets_at.isoformat(),
             "message": self.message,
         }
+        if self.kind == "oversized":
+            data["requested_usd"] = _plain(self.requested_usd)
         if self.projected_usd is not None:
             data["projected_usd"] = _plain(self.projected_usd)
         if self.exhausts_at is not None:
