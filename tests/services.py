@@ -85,3 +85,42 @@ def drop_postgres_schema(url: str) -> None:
     base, _, query = url.partition("?schema=")
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{query}" CASCADE')
+
+
+class OwnRedis:
+    """A redis-server process of the test's own, on a free port, that the test can kill
+    (``kill -9``) mid-call: the shared Redis must never be stopped by a test."""
+
+    def __init__(self, directory: str) -> None:
+        import shutil
+        import subprocess
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            message = "redis-server is not installed (a test needs a Redis process of its own)"
+            if os.environ.get("COSTCAP_REQUIRE_SERVICES") == "1":
+                pytest.fail(f"{message} and COSTCAP_REQUIRE_SERVICES=1")
+            pytest.skip(message)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", directory],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        import time
+
+        deadline = time.monotonic() + 10
+        while not _reachable("127.0.0.1", self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                pytest.fail(f"redis-server did not start on port {self.port}")
+            time.sleep(0.01)
+
+    def kill(self) -> None:
+        """SIGKILL, and wait until the process is gone."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)

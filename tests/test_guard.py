@@ -18,6 +18,7 @@ from costcap.errors import BudgetExceeded, ConfigError, StoreUnavailable
 from costcap.guard import AsyncGuard, Guard
 from costcap.money import to_micros_ceil
 from costcap.policy import CostCapExceeded, Policy
+from costcap.stores import MemoryStore
 from costcap.worst_case import worst_case_cost
 
 MODEL = "gpt-4o-mini"
@@ -398,3 +399,38 @@ def test_a_refused_max_tokens_is_refused_every_time() -> None:
         with pytest.raises(MaxTokensExceeded):
             guard.admit(model=MODEL, messages=MESSAGES, max_tokens=500)
     guard.close()
+
+
+class MarkerOutage(MemoryStore):
+    """A memory store whose alert-marker step fails, as a store going down right after the
+    reservation step would."""
+
+    def mark_once(self, marker: str, ttl_s: int) -> bool:
+        raise StoreUnavailable("the store went away at the alert marker")
+
+
+def test_a_store_failing_at_the_alert_marker_fails_no_settle() -> None:
+    """Settle crosses a threshold and the store fails to record its marker: settle returns
+    (the store did settle), the alert is still sent, nothing stays reserved."""
+    alerts: list[Alert] = []
+    store = MarkerOutage()
+    budget = Budget(scope="global", period="day", limit_usd=1, thresholds=(50,))
+    guard = Guard(store, budgets=[budget], notifiers=[alerts.append])
+    guard.settle_cost(guard.admit(model="gpt-4o", reserve_usd="0.6"), "0.6")
+    assert [a.threshold_pct for a in alerts] == [50]
+    [status] = guard.status()
+    assert (status["spent_usd"], status["reserved_usd"]) == (Decimal("0.6"), Decimal(0))
+
+
+def test_a_store_failing_at_the_alert_marker_fails_no_admission() -> None:
+    """Admission reserves, then the store fails at the marker of a threshold already passed:
+    the caller gets its ticket (it holds the reservation that was made), never an error."""
+    store = MarkerOutage()
+    budget = Budget(scope="global", period="day", limit_usd=1, thresholds=(50,))
+    first = Guard(store, budgets=[budget], notifiers=[])
+    first.settle_cost(first.admit(model="gpt-4o", reserve_usd="0.6"), "0.6")
+    second = Guard(store, budgets=[budget], notifiers=[])  # a replica: 50% not yet seen here
+    ticket = second.admit(model="gpt-4o", reserve_usd="0.1")
+    assert ticket.reserved_micros == 100_000
+    [status] = second.status()
+    assert status["reserved_usd"] == Decimal("0.1")

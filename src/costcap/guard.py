@@ -174,7 +174,7 @@ class Guard(GuardCore):
             return
         hit.done = True
         if hit.limits:
-            self.store.settle(hit.id, hit.settle_amounts())
+            self._store_settle(hit.id, hit.settle_amounts())
 
     def settle(
         self, ticket: Ticket, usage: object, *, stream: bool = False, status: Status = "ok"
@@ -182,8 +182,8 @@ class Guard(GuardCore):
         """Replace the reservation by the actual cost of ``usage`` (an SDK usage object or a
         mapping such as ``{"input_tokens": 812, "output_tokens": 230}``). Returns the exact cost."""
         cost, used, actuals = self.price(ticket, usage)
-        if actuals and not self.store.settle(ticket.id, actuals):
-            log.error("reservation %s was unknown to the store at settle; cost %s", ticket.id, cost)
+        if actuals:
+            self._store_settle(ticket.id, actuals)
         ticket.cost = cost
         self.emit(ticket, status, usage=used, cost_pico=cost.total_pico, stream=stream)
         self._fire(self.settled(ticket, actuals))
@@ -193,7 +193,7 @@ class Guard(GuardCore):
         """Settle with a dollar amount instead of a usage (for costs priced elsewhere)."""
         pico, actuals = self.dollars(ticket, cost_usd)
         if actuals:
-            self.store.settle(ticket.id, actuals)
+            self._store_settle(ticket.id, actuals)
         self.emit(ticket, "ok", cost_pico=pico)
         self._fire(self.settled(ticket, actuals))
 
@@ -209,7 +209,10 @@ class Guard(GuardCore):
             return
         ticket.done = True
         if ticket.reserved:
-            self.store.release(ticket.id)
+            try:
+                self.store.release(ticket.id)
+            except StoreUnavailable as exc:
+                self.store_failed("release", ticket.id, exc)
         self.emit(ticket, "error")
 
     @contextmanager
@@ -229,13 +232,29 @@ class Guard(GuardCore):
             log.warning("ticket %s left unsettled; charging its full reservation", ticket.id)
             actuals = self.in_full(ticket)
             if actuals:
-                self.store.settle(ticket.id, actuals)
+                self._store_settle(ticket.id, actuals)
             self.emit(ticket, "ok", cost_pico=ticket.reserved_micros * PICO_PER_MICRO)
             self._fire(self.settled(ticket, actuals))
 
+    def _store_settle(self, reservation_id: str, actuals: list[int]) -> None:
+        """Settle in the store; a store that fails here is logged, never raised: the call was
+        answered and billed, its event is recorded all the same, and the lease charges the
+        reservation in full if the store never hears of it."""
+        try:
+            known = self.store.settle(reservation_id, actuals)
+        except StoreUnavailable as exc:
+            self.store_failed("settle", reservation_id, exc)
+        else:
+            if not known:
+                self.store_failed("settle", reservation_id, None)
+
     def _fire(self, due: Due) -> None:
         for marker, alert in due:
-            self.fired(marker, alert, self.store.mark_once(marker, adm.MARKER_TTL_S))
+            try:
+                granted = self.store.mark_once(marker, adm.MARKER_TTL_S)
+            except StoreUnavailable as exc:
+                granted = self.marker_failed(marker, exc)
+            self.fired(marker, alert, granted)
 
     def status(
         self,
@@ -374,14 +393,14 @@ class AsyncGuard(GuardCore):
             return
         hit.done = True
         if hit.limits:
-            await self.store.settle(hit.id, hit.settle_amounts())
+            await self._store_settle(hit.id, hit.settle_amounts())
 
     async def settle(
         self, ticket: Ticket, usage: object, *, stream: bool = False, status: Status = "ok"
     ) -> Cost:
         cost, used, actuals = self.price(ticket, usage)
-        if actuals and not await self.store.settle(ticket.id, actuals):
-            log.error("reservation %s was unknown to the store at settle; cost %s", ticket.id, cost)
+        if actuals:
+            await self._store_settle(ticket.id, actuals)
         ticket.cost = cost
         self.emit(ticket, status, usage=used, cost_pico=cost.total_pico, stream=stream)
         await self._fire(self.settled(ticket, actuals))
@@ -390,7 +409,7 @@ class AsyncGuard(GuardCore):
     async def settle_cost(self, ticket: Ticket, cost_usd: Money) -> None:
         pico, actuals = self.dollars(ticket, cost_usd)
         if actuals:
-            await self.store.settle(ticket.id, actuals)
+            await self._store_settle(ticket.id, actuals)
         self.emit(ticket, "ok", cost_pico=pico)
         await self._fire(self.settled(ticket, actuals))
 
@@ -404,7 +423,10 @@ class AsyncGuard(GuardCore):
             return
         ticket.done = True
         if ticket.reserved:
-            await self.store.release(ticket.id)
+            try:
+                await self.store.release(ticket.id)
+            except StoreUnavailable as exc:
+                self.store_failed("release", ticket.id, exc)
         self.emit(ticket, "error")
 
     @asynccontextmanager
@@ -419,13 +441,27 @@ class AsyncGuard(GuardCore):
             log.warning("ticket %s left unsettled; charging its full reservation", ticket.id)
             actuals = self.in_full(ticket)
             if actuals:
-                await self.store.settle(ticket.id, actuals)
+                await self._store_settle(ticket.id, actuals)
             self.emit(ticket, "ok", cost_pico=ticket.reserved_micros * PICO_PER_MICRO)
             await self._fire(self.settled(ticket, actuals))
 
+    async def _store_settle(self, reservation_id: str, actuals: list[int]) -> None:
+        """:meth:`Guard._store_settle`, awaited."""
+        try:
+            known = await self.store.settle(reservation_id, actuals)
+        except StoreUnavailable as exc:
+            self.store_failed("settle", reservation_id, exc)
+        else:
+            if not known:
+                self.store_failed("settle", reservation_id, None)
+
     async def _fire(self, due: Due) -> None:
         for marker, alert in due:
-            self.fired(marker, alert, await self.store.mark_once(marker, adm.MARKER_TTL_S))
+            try:
+                granted = await self.store.mark_once(marker, adm.MARKER_TTL_S)
+            except StoreUnavailable as exc:
+                granted = self.marker_failed(marker, exc)
+            self.fired(marker, alert, granted)
 
     async def status(
         self,

@@ -428,6 +428,25 @@ class GuardCore:
         if granted:
             notify_all(self.notifiers, alert)
 
+    def store_failed(self, step: str, reservation_id: str, exc: StoreUnavailable | None) -> None:
+        """A store step after admission failed (``exc``) or did not know the reservation
+        (``None``). Logged, never raised: the call happened and its event is recorded; a
+        reservation the store still holds is charged in full when its lease ends."""
+        if exc is None:
+            log.error("reservation %s was unknown to the store at %s", reservation_id, step)
+        else:
+            log.error(
+                "could not %s reservation %s in the store (%s); its event is recorded, and the "
+                "store charges what it reserved when the lease ends",
+                step, reservation_id, exc,
+            )  # fmt: skip
+
+    def marker_failed(self, marker: str, exc: StoreUnavailable) -> bool:
+        """The store could not say whether an alert already fired: it is sent (a duplicate
+        alert is better than a missed one) and the call goes on."""
+        log.error("could not record alert %s in the store (%s); sending it", marker, exc)
+        return True
+
     def unavailable(self, exc: StoreUnavailable, ticket: Ticket) -> Ticket:
         if not self.fail_open:
             raise exc
