@@ -434,3 +434,10 @@ def test_a_store_failing_at_the_alert_marker_fails_no_admission() -> None:
     assert ticket.reserved_micros == 100_000
     [status] = second.status()
     assert status["reserved_usd"] == Decimal("0.1")
+
+
+@pytest.mark.parametrize("lease", [0, -1, float("nan"), 367 * 86400, True])
+def test_a_bad_lease_is_a_config_error(lease: object) -> None:
+    """A lease that is not a number of seconds above 0 and at most 366 days is refused."""
+    with pytest.raises(ConfigError, match="lease_s"):
+        Guard("memory://", lease_s=lease)  # type: ignore[arg-type]

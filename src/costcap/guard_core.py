@@ -19,7 +19,7 @@ from typing import Any, Literal
 from costcap import admission as adm
 from costcap._checks import usd
 from costcap.alerts import Alert, CallableNotifier, LogNotifier, Notifier, notify_all
-from costcap.budgets import Budget, CallScope
+from costcap.budgets import MAX_ROLLING_S, Budget, CallScope
 from costcap.errors import BudgetExceeded, ConfigError, StoreUnavailable, UsageError
 from costcap.ledger import CostEvent, Status
 from costcap.limits import (
@@ -109,6 +109,12 @@ class GuardCore:
         self.notifiers: tuple[Notifier, ...] = tuple(
             n if isinstance(n, Notifier) else CallableNotifier(n) for n in chosen
         )
+        number = isinstance(lease_s, int | float) and not isinstance(lease_s, bool)
+        if not number or not 0 < lease_s <= MAX_ROLLING_S:
+            raise ConfigError(
+                f"lease_s must be a number of seconds above 0 and at most {MAX_ROLLING_S} "
+                f"(366 days, the longest window a store keeps), not {lease_s!r}"
+            )
         self.lease_s = lease_s
         self.strict = strict
         self.fail_open = fail_open

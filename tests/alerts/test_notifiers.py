@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from costcap.alerts import Alert, LogNotifier, WebhookNotifier, notify_all
+from costcap.errors import ConfigError
 
 ALERT = Alert(
     kind="threshold",
@@ -95,3 +96,15 @@ def test_a_failing_notifier_does_not_stop_the_others(caplog: pytest.LogCaptureFi
         notify_all((Broken(), Keep()), ALERT)
     assert got == [ALERT]
     assert "boom" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"retries": 101}, {"retries": -1}, {"retries": True}, {"backoff_s": float("nan")},
+     {"timeout_s": 0}, {"max_queue": 0}, {"url": "ftp://x"}],
+)  # fmt: skip
+def test_bad_webhook_settings_are_config_errors(settings: dict[str, object]) -> None:
+    """A webhook setting out of range is refused when the notifier is built (no thread)."""
+    arguments: dict[str, object] = {"url": "http://hooks.invalid/x", **settings}
+    with pytest.raises(ConfigError, match="webhook"):
+        WebhookNotifier(**arguments)  # type: ignore[arg-type]

@@ -61,3 +61,18 @@ def test_password_is_not_shown(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         Ledger("postgresql://app:s3cret@127.0.0.1:5432/test?bogus=1", spool_dir=tmp_path)
     assert "s3cret" not in str(caught.value)
+
+
+def test_postgres_schema_longer_than_63_bytes_is_refused(tmp_path: Path) -> None:
+    """PostgreSQL would cut a 64-byte schema name to 63 silently: refused instead."""
+    with pytest.raises(ConfigError, match="longer than 63 bytes"):
+        Ledger(f"{POSTGRES}?schema={'s' * 64}", spool_dir=tmp_path)
+
+
+def test_postgres_options_reach_libpq_as_given() -> None:
+    """libpq ``options`` keep their encoded space (``%20``), never a ``+`` it would read as
+    part of the option."""
+    from costcap.ledger._urls import postgres_target
+
+    target = postgres_target(f"{POSTGRES}?options=-c%20lock_timeout%3D2000")
+    assert "options=-c%20lock_timeout%3D2000" in target.dsn

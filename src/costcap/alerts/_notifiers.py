@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import threading
 import time
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from costcap.alerts._alert import Alert
+from costcap.errors import ConfigError
 
 if TYPE_CHECKING:
     import httpx
@@ -45,6 +47,23 @@ class CallableNotifier:
         self._fn(alert)
 
 
+def _check_webhook(
+    url: object, retries: object, backoff_s: object, timeout_s: object, max_queue: object
+) -> None:
+    """Each WebhookNotifier setting, or a ConfigError naming it."""
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ConfigError(f"webhook url must be an http(s) URL, not {url!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
+        raise ConfigError(f"webhook retries must be a whole number from 0 to 100, not {retries!r}")
+    for name, value, least in (("backoff_s", backoff_s, 0.0), ("timeout_s", timeout_s, 1e-3)):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"webhook {name} must be a number of seconds, not {value!r}")
+        if not least <= value < math.inf:
+            raise ConfigError(f"webhook {name} must be a number of seconds, not {value!r}")
+    if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
+        raise ConfigError(f"webhook max_queue must be a whole number above 0, not {max_queue!r}")
+
+
 class WebhookNotifier:
     """POSTs Slack-compatible JSON (``{"text": …, "alert": {…}}``) from a background thread.
 
@@ -65,6 +84,7 @@ class WebhookNotifier:
     ) -> None:
         import httpx  # only webhook users pay for importing it
 
+        _check_webhook(url, retries, backoff_s, timeout_s, max_queue)
         self.url = url
         self._retries, self._backoff = retries, backoff_s
         self._queue: queue.Queue[Alert | None] = queue.Queue(maxsize=max_queue)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlunsplit
 
 from costcap._extras import missing_extra
 from costcap.errors import ConfigError
@@ -65,7 +65,10 @@ def postgres_target(url: str) -> PostgresTarget:
         raise ConfigError(
             f"{_WHAT} {shown!r}: bad schema name {schema!r} (letters, digits and _ only)"
         )
-    rest = urlencode([(name, value) for name, value in query if name != "schema"])
+    if len(schema.encode()) > 63:  # PostgreSQL would cut a longer name short, silently
+        raise ConfigError(f"{_WHAT} {shown!r}: schema {schema!r} is longer than 63 bytes")
+    # quote, not quote_plus: libpq reads "+" in ``options=-c%20lock_timeout%3D2000`` literally
+    rest = urlencode([(name, value) for name, value in query if name != "schema"], quote_via=quote)
     dsn = urlunsplit(("postgresql", parts.netloc, parts.path, rest, ""))
     check_libpq(dsn, url, _WHAT)
     return PostgresTarget(dsn, schema, f"{parts.hostname}:{port or 5432}{parts.path}")
