@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import costcap.stores.redis as redis_module
-from costcap.errors import ConfigError, StoreUnavailable
-from costcap.stores import Charge, CounterState, open_async_store, open_store
+from costcap.errors import ConfigError, StoreUnavailable, UsageError
+from costcap.stores import MAX_AMOUNT, Charge, CounterState, open_async_store, open_store
 from costcap.stores.memory import TOMBSTONE_S, MemoryStore
 from costcap.stores.redis import EXPIRE_BATCH, AsyncRedisStore, RedisStore
 from tests.services import redis_url
@@ -302,16 +302,52 @@ def test_a_killed_holder_is_charged_in_full_at_lease_end(store: RedisStore, url:
 
 
 def test_amounts_near_2_53_stay_exact(store: RedisStore) -> None:
-    """Large integers survive every path (admit, expiry, late settle) without float formatting."""
-    big = 2**53 - 1
+    """Large integers survive every path (admit, expiry, late settle) without float formatting:
+    amounts up to MAX_AMOUNT, and sums above it up to 2**53."""
+    big = MAX_AMOUNT - 1
     r = rid()
-    result = store.admit(r, [one(limit=2**53, amount=big)], 0.05)
+    result = store.admit(r, [one(limit=MAX_AMOUNT, amount=big)], 0.05)
     assert result.states == (CounterState(0, big),)
     time.sleep(0.2)
     assert store.expire() == 1
     assert store.read([("b",)]) == [CounterState(big, 0)]
     assert store.settle(r, [big - 12_345])
     assert store.read([("b",)]) == [CounterState(big - 12_345, 0)]
+    for _ in range(8):  # soft charges past the limit: 9 * 10**15 - 12_346, just under 2**53
+        s = rid()
+        store.admit(s, [Charge("b", ("b",), 0, MAX_AMOUNT, hard=False)], LEASE)
+        assert store.settle(s, [MAX_AMOUNT])
+    assert store.read([("b",)]) == [CounterState(9 * MAX_AMOUNT - 12_346, 0)]
+
+
+def test_a_settle_script_called_directly_checks_its_actuals_before_writing(
+    store: RedisStore,
+) -> None:
+    """The settle script itself refuses an actual out of range before its first write, so a
+    caller that skips the Python check cannot drop a reservation halfway."""
+    r = rid()
+    store.admit(r, [one("a", amount=3), one("b")], LEASE)
+    keys = store._codec.reservation(r)
+    for actual in (str(10**19), str(MAX_AMOUNT + 1), "-1", "1e3", ""):
+        with pytest.raises(redis.ResponseError, match="COSTCAP_RANGE actual"):
+            store._scripts["settle"](keys=keys, args=[r, 1, actual])
+    assert store.read([("a",), ("b",)]) == [CounterState(0, 3), CounterState(0, 10)]
+    assert store.release(r)
+    assert store.read([("a",), ("b",)]) == [CounterState(0, 0), CounterState(0, 0)]
+
+
+def test_an_admit_script_called_directly_checks_its_amounts_before_writing(
+    store: RedisStore,
+) -> None:
+    """The admit script refuses an amount out of range before its first write (as UsageError
+    through the store's own runner); nothing is reserved and the id stays free."""
+    r = rid()
+    charges = [one("a", amount=3), Charge("b", ("b",), MAX_AMOUNT, MAX_AMOUNT + 1)]
+    keys, args = store._codec.admit(r, charges, LEASE)
+    with pytest.raises(UsageError, match="amount 1000000000000001 is not a whole number"):
+        store._run("admit", keys, args)
+    assert store.read([("a",), ("b",)]) == [CounterState(0, 0), CounterState(0, 0)]
+    assert store.admit(r, [one("a", amount=3)], LEASE).admitted
 
 
 def test_admit_charges_at_most_one_batch_of_expired_leases(store: RedisStore) -> None:

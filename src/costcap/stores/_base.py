@@ -28,7 +28,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-__all__ = ["MAX_AMOUNT", "Admission", "AsyncStore", "Charge", "CounterState", "Store"]
+from costcap.errors import UsageError
+
+__all__ = [
+    "MAX_AMOUNT",
+    "Admission",
+    "AsyncStore",
+    "Charge",
+    "CounterState",
+    "Store",
+    "check_actuals",
+    "check_charges",
+]
 
 #: The largest limit every store counts exactly: 10**15 units (micro-dollars for budgets, so
 #: $1,000,000,000; requests or tokens for rate limits). Redis scripts add in Lua numbers, which
@@ -66,16 +77,41 @@ class Admission:
     refused: int | None = None  # index of the first hard charge that did not fit
 
 
+def check_charges(charges: Sequence[Charge]) -> None:
+    """Refuse a charge whose amount is outside ``0..MAX_AMOUNT`` with a :class:`UsageError`,
+    before anything is sent or written: every backend answers alike (Python ints, SQLite's and
+    PostgreSQL's 64-bit integers and Redis's doubles would otherwise each fail their own way)."""
+    for charge in charges:
+        if not 0 <= charge.amount <= MAX_AMOUNT:
+            raise UsageError(
+                f"charge amount {charge.amount!r} on counter {charge.key!r} is outside "
+                f"0..{MAX_AMOUNT}; nothing was reserved"
+            )
+
+
+def check_actuals(reservation_id: str, actuals: Sequence[int]) -> None:
+    """Refuse an actual amount outside ``0..MAX_AMOUNT`` with a :class:`UsageError`, before
+    anything is sent or written: the reservation stays held, as it was."""
+    for index, actual in enumerate(actuals):
+        if not 0 <= actual <= MAX_AMOUNT:
+            raise UsageError(
+                f"actual amount {actual!r} (charge {index}) for reservation {reservation_id!r} "
+                f"is outside 0..{MAX_AMOUNT}; nothing was settled, the reservation is still held"
+            )
+
+
 @runtime_checkable
 class Store(Protocol):
     """A synchronous store. Every method is atomic on its own."""
 
     def admit(self, reservation_id: str, charges: Sequence[Charge], lease_s: float) -> Admission:
-        """Reserve every charge or none. ``reservation_id`` must be new."""
+        """Reserve every charge or none. ``reservation_id`` must be new. An amount outside
+        ``0..MAX_AMOUNT`` is a :class:`~costcap.errors.UsageError` and changes nothing."""
         ...
 
     def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:
-        """Replace the reservation by ``actuals`` (one per charge). False: unknown id."""
+        """Replace the reservation by ``actuals`` (one per charge). False: unknown id. An actual
+        outside ``0..MAX_AMOUNT`` is a :class:`~costcap.errors.UsageError` and changes nothing."""
         ...
 
     def release(self, reservation_id: str) -> bool:

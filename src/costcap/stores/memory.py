@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from costcap.stores._base import Admission, Charge, CounterState
+from costcap.stores._base import Admission, Charge, CounterState, check_actuals, check_charges
 
 __all__ = ["MemoryStore"]
 
@@ -54,6 +54,7 @@ class MemoryStore:
     # -- the protocol ---------------------------------------------------------------------------
 
     def admit(self, reservation_id: str, charges: Sequence[Charge], lease_s: float) -> Admission:
+        check_charges(charges)
         with self._lock:
             now = self._clock()
             if self._leases and self._leases[0][0] <= now:
@@ -87,6 +88,7 @@ class MemoryStore:
             return Admission(True, tuple(states))
 
     def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:
+        check_actuals(reservation_id, actuals)
         with self._lock:
             found = self._reservations.pop(reservation_id, None)
             if found is None:

@@ -48,8 +48,8 @@ from psycopg import errors as pg_errors
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from costcap.errors import ConfigError, StoreUnavailable
-from costcap.stores._base import Admission, Charge, CounterState
+from costcap.errors import ConfigError, StoreUnavailable, UsageError
+from costcap.stores._base import Admission, Charge, CounterState, check_actuals, check_charges
 from costcap.stores._urls import check_libpq, port_of, redact, split
 from costcap.stores.memory import TOMBSTONE_S
 
@@ -238,6 +238,10 @@ def _translate(exc: psycopg.Error, settings: _Settings, reservation_id: str = ""
         raise ValueError(f"reservation id {reservation_id!r} is already in use") from None
     if isinstance(exc, pg_errors.InvalidParameterValue):
         raise ValueError(exc.diag.message_primary or str(exc)) from None
+    if isinstance(exc, pg_errors.NumericValueOutOfRange):  # the step was rolled back
+        raise UsageError(
+            f"PostgreSQL store at {settings.where}: {exc.diag.message_primary or exc}"
+        ) from None
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and not isinstance(
         exc, pg_errors.TransactionRollback
     ):
@@ -314,10 +318,12 @@ class PostgresStore:
             _translate(exc, self._settings, reservation_id)
 
     def admit(self, reservation_id: str, charges: Sequence[Charge], lease_s: float) -> Admission:
+        check_charges(charges)
         params = _admit_params(reservation_id, charges, lease_s)
         return _admission(self._one(self._sql.admit, params, reservation_id), charges)
 
     def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:
+        check_actuals(reservation_id, actuals)
         return bool(self._one(self._sql.settle, (reservation_id, list(actuals)))[0])
 
     def release(self, reservation_id: str) -> bool:
@@ -413,10 +419,12 @@ class AsyncPostgresStore:
     async def admit(
         self, reservation_id: str, charges: Sequence[Charge], lease_s: float
     ) -> Admission:
+        check_charges(charges)
         params = _admit_params(reservation_id, charges, lease_s)
         return _admission(await self._one(self._sql.admit, params, reservation_id), charges)
 
     async def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:
+        check_actuals(reservation_id, actuals)
         return bool((await self._one(self._sql.settle, (reservation_id, list(actuals))))[0])
 
     async def release(self, reservation_id: str) -> bool:

@@ -37,8 +37,15 @@ import redis
 import redis.asyncio
 from redis.commands.core import AsyncScript, Script
 
-from costcap.errors import ConfigError, StoreUnavailable
-from costcap.stores._base import Admission, Charge, CounterState
+from costcap.errors import ConfigError, StoreUnavailable, UsageError
+from costcap.stores._base import (
+    MAX_AMOUNT,
+    Admission,
+    Charge,
+    CounterState,
+    check_actuals,
+    check_charges,
+)
 from costcap.stores._redis_url import parse_redis_url
 from costcap.stores._urls import redact
 from costcap.stores.memory import TOMBSTONE_S
@@ -56,6 +63,7 @@ _OPTIONS: dict[str, Any] = {  # URL query parameters override these
 }
 # Server states that mean "cannot serve now" rather than a bug in the request.
 _UNAVAILABLE_REPLIES = ("OOM", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS")
+_RANGE_REPLY = "COSTCAP_RANGE "  # what the scripts answer for an argument out of range
 
 Args = list[str | int]
 
@@ -64,7 +72,7 @@ Args = list[str | int]
 def _source(name: str) -> str:
     """The script ``lua/<name>.lua`` with the shared helpers of ``lua/_lib.lua`` in front."""
     lua = files("costcap.stores").joinpath("lua")
-    lib = lua.joinpath("_lib.lua").read_text("utf-8")
+    lib = lua.joinpath("_lib.lua").read_text("utf-8").replace("@MAX_AMOUNT@", str(MAX_AMOUNT))
     return lib + lua.joinpath(f"{name}.lua").read_text("utf-8")
 
 
@@ -86,6 +94,8 @@ def _translated(address: str) -> Iterator[None]:
     ) as exc:
         raise StoreUnavailable(f"Redis at {address} is unavailable: {exc}") from None
     except redis.ResponseError as exc:
+        if str(exc).startswith(_RANGE_REPLY):  # a script's own argument check; nothing written
+            raise UsageError(f"Redis at {address}: {str(exc).removeprefix(_RANGE_REPLY)}") from None
         if str(exc).startswith(_UNAVAILABLE_REPLIES):
             raise StoreUnavailable(f"Redis at {address} cannot serve: {exc}") from None
         if str(exc).startswith("DB index is out of range"):
@@ -208,10 +218,12 @@ class RedisStore:
             return self._scripts[name](keys=keys, args=args)
 
     def admit(self, reservation_id: str, charges: Sequence[Charge], lease_s: float) -> Admission:
+        check_charges(charges)
         keys, args = self._codec.admit(reservation_id, charges, lease_s)
         return self._codec.admission(reservation_id, self._run("admit", keys, args))
 
     def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:
+        check_actuals(reservation_id, actuals)
         args: Args = [reservation_id, *(int(a) for a in actuals)]
         return _settled(self._run("settle", self._codec.reservation(reservation_id), args), actuals)
 
@@ -281,10 +293,12 @@ class AsyncRedisStore:
     async def admit(
         self, reservation_id: str, charges: Sequence[Charge], lease_s: float
     ) -> Admission:
+        check_charges(charges)
         keys, args = self._codec.admit(reservation_id, charges, lease_s)
         return self._codec.admission(reservation_id, await self._run("admit", keys, args))
 
     async def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:
+        check_actuals(reservation_id, actuals)
         args: Args = [reservation_id, *(int(a) for a in actuals)]
         keys = self._codec.reservation(reservation_id)
         return _settled(await self._run("settle", keys, args), actuals)

@@ -36,7 +36,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from costcap.errors import ConfigError, StoreUnavailable
-from costcap.stores._base import Admission, Charge, CounterState
+from costcap.stores._base import Admission, Charge, CounterState, check_actuals, check_charges
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -146,6 +146,7 @@ class SQLiteStore:
     # -- the protocol ---------------------------------------------------------------------------
 
     def admit(self, reservation_id: str, charges: Sequence[Charge], lease_s: float) -> Admission:
+        check_charges(charges)
         with self._transaction() as conn:
             now = self._clock()
             self._expire_in(conn, now)
@@ -159,6 +160,7 @@ class SQLiteStore:
         raise ValueError(f"reservation id {reservation_id!r} is already in use")
 
     def settle(self, reservation_id: str, actuals: Sequence[int]) -> bool:
+        check_actuals(reservation_id, actuals)
         with self._transaction() as conn:
             found = self._take(conn, reservation_id)
             if found is None:

@@ -7,6 +7,27 @@ local function int(n)
   return string.format('%d', n)
 end
 
+-- The largest amount one charge or actual may carry (MAX_AMOUNT in costcap/stores/_base.py,
+-- filled in when the script is loaded). Sums stay exact well above it (up to 2^53).
+local MAX_AMOUNT = @MAX_AMOUNT@
+
+-- Whether the argument `s` is a whole number of at most 18 digits (a TTL or lease in ms).
+local function whole(s)
+  return #s <= 18 and string.find(s, '^%d+$') ~= nil
+end
+
+-- Whether the argument `s` is an amount HINCRBY can take and sums keep exact: 0..MAX_AMOUNT.
+local function amount_ok(s)
+  return whole(s) and tonumber(s) <= MAX_AMOUNT
+end
+
+-- The reply for an argument out of range (`most`: the largest it may be, as text). Scripts check
+-- every argument before their first write: a script that fails halfway keeps what it wrote.
+local function out_of_range(what, s, most)
+  return redis.error_reply('COSTCAP_RANGE ' .. what .. ' ' .. s .. ' is not a whole number in 0..'
+    .. most)
+end
+
 -- The server's clock in milliseconds: every replica agrees on when a lease ends.
 local function now_ms()
   local t = redis.call('TIME')

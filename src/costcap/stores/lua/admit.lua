@@ -3,7 +3,23 @@
 -- ARGV: 1 reservation key prefix, 2 expire batch, 3 tombstone ms, 4 reservation id, 5 lease ms,
 --       6 reservation data (JSON), 7 number of charges, then per charge: counter index, limit,
 --       amount, hard (1/0), ttl ms, window length, window counter indices...
--- Returns {admitted 1/0 (-1: id in use), refused index or -1, spent, reserved, spent, ...}
+-- Returns {admitted 1/0 (-1: id in use), refused index or -1, spent, reserved, spent, ...}; an
+-- amount outside 0..MAX_AMOUNT (or a lease or ttl that is not a whole number) is an error reply,
+-- sent before anything is written
+if not whole(ARGV[5]) then
+  return out_of_range('lease ms', ARGV[5], '999999999999999999')
+end
+local p = 8
+for c = 1, tonumber(ARGV[7]) do
+  if not amount_ok(ARGV[p + 2]) then
+    return out_of_range('amount', ARGV[p + 2], int(MAX_AMOUNT))
+  end
+  if not whole(ARGV[p + 4]) then
+    return out_of_range('ttl ms', ARGV[p + 4], '999999999999999999')
+  end
+  p = p + 6 + tonumber(ARGV[p + 5])
+end
+
 local now = now_ms()
 expire_due(KEYS[1], ARGV[1], now, tonumber(ARGV[2]), ARGV[3])
 if redis.call('EXISTS', KEYS[2]) == 1 then
@@ -17,7 +33,8 @@ for i = 3, #KEYS do
   reserved[i] = tonumber(v[2]) or 0
 end
 
-local out, charges, refused, p = {1, -1}, {}, -1, 8
+local out, charges, refused = {1, -1}, {}, -1
+p = 8
 for c = 1, tonumber(ARGV[7]) do
   local s, r = 0, 0
   for j = 1, tonumber(ARGV[p + 5]) do
