@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from costcap.errors import StoreUnavailable
-from costcap.ledger import CostEvent, LedgerSink, open_sink
+from costcap.ledger import CostEvent, LedgerSink, PostgresSink, SQLiteSink, open_sink
 from costcap.ledger import _drain as drain
 from costcap.ledger import _writer as writer
 from tests.services import drop_postgres_schema, postgres_url
@@ -55,6 +55,28 @@ def fetch(url: str, sql: str) -> list[tuple[Any, ...]]:
     sink = open_sink(url)
     try:
         return sink.query(sql)
+    finally:
+        sink.close()
+
+
+# A constraint a DBA might add, by URL scheme: costs are never negative.
+CHECK_COSTS = {
+    "sqlite": "CREATE TRIGGER IF NOT EXISTS costs_not_negative BEFORE INSERT ON costcap_events "
+    "WHEN NEW.cost_pico < 0 BEGIN SELECT RAISE(ABORT, 'cost_pico < 0'); END",
+    "postgresql": "ALTER TABLE costcap_events ADD CONSTRAINT costs_not_negative "
+    "CHECK (cost_pico >= 0)",
+}
+
+
+def execute(url: str, sql: str) -> None:
+    """Run one statement that returns no rows (DDL) on the ledger database at ``url``."""
+    sink = open_sink(url)
+    try:
+        if isinstance(sink, SQLiteSink):
+            sink._db.execute(sql)
+        else:
+            assert isinstance(sink, PostgresSink)
+            sink._db.execute(sql)
     finally:
         sink.close()
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from costcap.ledger import CostEvent, Ledger
+from costcap.ledger import Ledger
 from costcap.ledger import _writer as writer
-from tests.ledger.conftest import Switch, event, totals
+from costcap.ledger._drain import Drain
+from costcap.ledger._spool import Segment, adopt_orphans, create_segment
+from tests.ledger.conftest import CHECK_COSTS, Switch, event, execute, totals
 
 
 def segments(spool: Path) -> list[Path]:
@@ -79,8 +84,88 @@ def test_an_event_the_sink_refuses_is_moved_aside(
             ledger.record(event(n, cost_pico=2**70 if n == 2 else 1000))
         assert ledger.flush()
         (bad,) = spool.glob("*.bad")
-        assert [CostEvent.from_json(line).request_id for line in bad.read_text().splitlines()] == [
+        assert [json.loads(line)["request_id"] for line in bad.read_text().splitlines()] == [
             "req-2"
         ]
     assert totals(ledger_url)["costcap_events"] == (4, 4000)
-    assert any("req-2 refused by the sink" in r.getMessage() for r in caplog.records)
+    assert any("'req-2' refused by the sink" in r.getMessage() for r in caplog.records)
+
+
+GOOD = 100
+HOSTILE_LINE = b"[" * 100_000  # json.loads raises RecursionError on it
+
+
+def spool_lines(spool: Path, lines: list[bytes]) -> None:
+    """A segment left by a dead writer, holding ``lines``."""
+    spool.mkdir(exist_ok=True)
+    (spool / "1-dead-000000.seg").write_bytes(b"".join(line + b"\n" for line in lines))
+
+
+def good_with(middle: bytes) -> list[bytes]:
+    """GOOD event lines with ``middle`` among them."""
+    good = [event(n).to_json().encode() for n in range(GOOD)]
+    return [*good[: GOOD // 2], middle, *good[GOOD // 2 :]]
+
+
+@pytest.fixture
+def make_drain(tmp_path: Path) -> Iterator[Callable[[str], Drain]]:
+    """A Drain as the Ledger's drain thread runs it, driven step by step by the test: an
+    empty own segment, and the dead writers' segments of ``tmp_path/spool`` adopted."""
+    made: list[tuple[Drain, Segment]] = []
+
+    def make(url: str, batch_size: int = 5000) -> Drain:
+        spool = tmp_path / "spool"
+        spool.mkdir(exist_ok=True)
+        own = create_segment(spool, "2-live", 0, durable=False)
+        adopted = adopt_orphans(spool, {own.path.name})
+        drain = Drain(url, batch_size=batch_size, durable=False, pending=deque(),
+                      own=deque([own]), adopted=adopted)  # fmt: skip
+        made.append((drain, own))
+        return drain
+
+    yield make
+    for drain, own in made:
+        drain.drop_sink()
+        own.close()
+
+
+def run(drain: Drain, most: int = 3) -> int:
+    """Step ``drain`` until it has nothing more to do at once; the steps it took. Fails if it
+    needs more than ``most`` (a drain retrying forever never gets there)."""
+    for steps in range(1, most + 1):
+        if not drain.step():
+            return steps
+    pytest.fail(f"the drain still had work after {most} steps")
+
+
+def test_a_hostile_spool_line_does_not_stall_the_drain(
+    ledger_url: str, tmp_path: Path, make_drain: Callable[[str], Drain]
+) -> None:
+    """A spool line nested too deeply to parse, among good events: the good events are
+    written, the line goes to the .bad file, and the drain is done in a bounded number of
+    steps, its segment retired."""
+    spool = tmp_path / "spool"
+    spool_lines(spool, good_with(HOSTILE_LINE))
+    drain = make_drain(ledger_url)
+    run(drain)
+    assert totals(ledger_url)["costcap_events"] == (GOOD, sum(1000 + n for n in range(GOOD)))
+    assert (spool / "1-dead-000000.seg.bad").read_bytes() == HOSTILE_LINE + b"\n"
+    assert segments(spool) == [spool / "2-live-000000.seg"]  # the dead one retired
+
+
+def test_an_event_the_database_refuses_does_not_stall_the_drain(
+    ledger_url: str, tmp_path: Path, make_drain: Callable[[str], Drain]
+) -> None:
+    """An event the database refuses for good (a CHECK violation) among good events: the good
+    events are written, the refused one goes to the .bad file, and the drain is done in a
+    bounded number of steps, its segment retired."""
+    execute(ledger_url, CHECK_COSTS[urlsplit(ledger_url).scheme])
+    refused = event(GOOD, cost_pico=-1).to_json().encode()
+    spool = tmp_path / "spool"
+    spool_lines(spool, good_with(refused))
+    drain = make_drain(ledger_url)
+    run(drain)
+    assert totals(ledger_url)["costcap_events"] == (GOOD, sum(1000 + n for n in range(GOOD)))
+    assert (spool / "1-dead-000000.seg.bad").read_bytes() == refused + b"\n"
+    assert drain.refused == 1
+    assert segments(spool) == [spool / "2-live-000000.seg"]

@@ -1,17 +1,23 @@
-"""Sink fixes found while building the writer (regressions)."""
+"""The sinks: refusals for good against transient failures, and fixes found while building the
+writer (regressions)."""
 
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from costcap.errors import StoreUnavailable
 from costcap.ledger import SQLiteSink, open_sink
+from costcap.ledger._event import EventsRefused
 from costcap.ledger._sql import merge_statements
-from tests.ledger.conftest import event, fetch
+from tests.ledger.conftest import CHECK_COSTS, event, execute, fetch
 from tests.services import drop_postgres_schema, postgres_url
 
 
@@ -20,11 +26,76 @@ def test_a_value_sqlite_cannot_bind_leaves_no_open_transaction(tmp_path: Path) -
     written (the transaction was rolled back, not left open)."""
     sink = open_sink(f"sqlite:///{tmp_path / 'ledger.db'}")
     try:
-        with pytest.raises(OverflowError):
+        with pytest.raises(EventsRefused):
             sink.write([event(1, cost_pico=2**70)])
         assert sink.write([event(2)]) == 1
     finally:
         sink.close()
+
+
+REFUSED_FOR_GOOD = {
+    "NULL in a required column": {"model": None},
+    "out of the column's range": {"cost_pico": 2**63},
+    "beyond 64 bits": {"cost_pico": 2**70},
+    "not valid Unicode": {"user_id": "\ud800"},
+    "a type the database does not know": {"cost_pico": object()},
+    "a time out of range in UTC": {
+        "ts": datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)))
+    },
+    "a CHECK constraint": {"cost_pico": -1},
+}
+
+
+@pytest.mark.parametrize("fields", REFUSED_FOR_GOOD.values(), ids=REFUSED_FOR_GOOD.keys())
+def test_data_the_database_refuses_is_a_refusal_for_good(
+    ledger_url: str, fields: dict[str, Any]
+) -> None:
+    """An event whose data the database refuses (a constraint, a value it cannot store or
+    bind) makes the sink raise EventsRefused — to be isolated, never retried as is — and the
+    sink writes the next batch."""
+    execute(ledger_url, CHECK_COSTS[urlsplit(ledger_url).scheme])
+    sink = open_sink(ledger_url)
+    try:
+        with pytest.raises(EventsRefused):
+            sink.write([event(1), event(2, **fields)])
+        assert sink.write([event(3)]) == 1
+    finally:
+        sink.close()
+    assert fetch(ledger_url, "SELECT request_id FROM costcap_events") == [("req-3",)]
+
+
+def test_a_locked_sqlite_ledger_is_unavailable_not_a_refusal(tmp_path: Path) -> None:
+    """SQLite busy (another connection holds the write lock) is transient: StoreUnavailable,
+    so the batch is retried, not taken apart."""
+    path = tmp_path / "ledger.db"
+    sink = SQLiteSink(str(path))
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        sink.query("PRAGMA busy_timeout=0")
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreUnavailable, match="locked"):
+            sink.write([event(1)])
+        other.execute("ROLLBACK")
+        assert sink.write([event(1)]) == 1
+    finally:
+        other.close()
+        sink.close()
+
+
+@pytest.mark.postgres
+def test_a_lost_postgres_connection_is_unavailable_not_a_refusal() -> None:
+    """A PostgreSQL connection that went away is transient: StoreUnavailable, so the batch
+    is retried, not taken apart."""
+    url = postgres_url()
+    sink = open_sink(url)
+    try:
+        ((pid,),) = sink.query("SELECT pg_backend_pid()")
+        execute(url, f"SELECT pg_terminate_backend({int(pid)})")
+        with pytest.raises(StoreUnavailable):
+            sink.write([event(1)])
+    finally:
+        sink.close()
+        drop_postgres_schema(url)
 
 
 def test_sqlite_commits_survive_a_power_loss(tmp_path: Path) -> None:

@@ -4,17 +4,18 @@ Runs in the Ledger's drain thread only. Own segments are drained oldest first, f
 in-memory copy of their events when it is contiguous with the checkpoint, else by reading the
 file back; adopted segments (dead writers) from their files. A batch goes to the sink in one
 transaction and the checkpoint moves past it only after the commit; a batch the sink failed
-is kept and retried as is.
+is kept and retried as is — unless the sink refused it for good for the data of some of its
+events (:class:`EventsRefused`): those are isolated by bisection, moved to the segment's
+``.bad`` file, and the rest is written. Spool lines that are not events never reach the sink
+(:func:`costcap.ledger._spool.read_batch` moves them aside as it reads).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections import deque
-from urllib.parse import urlsplit
 
-from costcap.ledger._event import CostEvent
+from costcap.ledger._event import CostEvent, EventsRefused
 from costcap.ledger._sinks import LedgerSink, open_sink
 from costcap.ledger._spool import Batch, Segment, move_aside, read_batch, retire, write_checkpoint
 
@@ -23,17 +24,6 @@ __all__ = ["Drain", "Pending"]
 log = logging.getLogger("costcap.ledger")
 
 Pending = tuple[CostEvent, Segment, int, int]  # event, segment, start offset, end offset
-
-
-@functools.cache
-def _data_errors(url: str) -> tuple[type[Exception], ...]:
-    """Errors that a sink raises for the data of an event, not for its own state."""
-    errors: tuple[type[Exception], ...] = (ValueError, TypeError, OverflowError)
-    if urlsplit(url).scheme.lower() != "sqlite":
-        import psycopg
-
-        errors += (psycopg.DataError,)
-    return errors
 
 
 class Drain:
@@ -62,6 +52,7 @@ class Drain:
         self._adopted = adopted
         self._held: dict[Segment, Batch] = {}  # a batch the sink failed, retried as is
         self._sink: LedgerSink | None = None
+        self.refused = 0  # events the sink refused for good, moved to .bad files
 
     def step(self) -> bool:
         """One batch of the oldest own segment, one of the oldest adopted one; True if there is
@@ -129,7 +120,7 @@ class Drain:
             return False
         self._held[seg] = batch
         if batch.events:
-            self._write(seg, batch.events)
+            self._write(seg, batch)
         write_checkpoint(seg, batch.end, durable=self._durable)
         del self._held[seg]
         if seg.own:
@@ -137,25 +128,50 @@ class Drain:
         seg.drained = batch.end
         return True
 
-    def _write(self, seg: Segment, events: list[CostEvent]) -> None:
-        """Write ``events`` to the sink. If the sink refuses the batch for its data (a value out
-        of range, a NUL byte PostgreSQL cannot store), retry its events one by one and move the
-        ones it refuses to the segment's ``.bad`` file: one bad event must not stall the ledger.
-        Anything else (the sink is down, …) propagates and the batch is retried as is."""
+    def _write(self, seg: Segment, batch: Batch) -> None:
+        """Write the events of ``batch`` to the sink. If the sink refuses them for good
+        (``EventsRefused``: a NULL in a required column, a value out of range, a constraint),
+        find the events it refuses by bisection — a batch of n with k bad events takes about
+        2k·log2(n) writes, against n one by one — move them to the segment's ``.bad`` file,
+        and write the rest: one bad event must not stall the ledger. Anything else (the sink
+        is down, locked, …) propagates, and the batch is retried — without the events already
+        moved aside."""
         if self._sink is None:
             self._sink = open_sink(self.url)
-        sink, refused = self._sink, _data_errors(self.url)
         try:
-            sink.write(events)
+            self._sink.write(batch.events)
             return
-        except refused as exc:
+        except EventsRefused as exc:
             log.warning("%s refused a batch (%s); isolating the bad events", self.url, exc)
-        for event in events:
+            refusal = exc
+        moved: list[CostEvent] = []
+        try:
+            self._isolate(seg, batch.events, refusal, moved)
+        finally:  # a retry after a transient error must not move them aside twice
+            if moved:
+                gone = {id(event) for event in moved}
+                batch.events = [event for event in batch.events if id(event) not in gone]
+
+    def _isolate(
+        self, seg: Segment, events: list[CostEvent], exc: EventsRefused, moved: list[CostEvent]
+    ) -> None:
+        """``events``, which the sink refused as a whole (``exc``): a single event goes to the
+        ``.bad`` file (and to ``moved``); a run is written half by half, each half the sink
+        refuses isolated in turn."""
+        if len(events) == 1:
+            (event,) = events
+            why = f"event {event.request_id!r} refused by the sink ({exc})"
+            move_aside(seg, [(event.to_json().encode(), why)], durable=self._durable)
+            moved.append(event)
+            self.refused += 1
+            return
+        assert self._sink is not None
+        half = len(events) // 2
+        for part in (events[:half], events[half:]):
             try:
-                sink.write([event])
-            except refused as exc:
-                why = f"event {event.request_id} refused by the sink ({exc})"
-                move_aside(seg, [event.to_json().encode()], why, durable=self._durable)
+                self._sink.write(part)
+            except EventsRefused as refused:
+                self._isolate(seg, part, refused, moved)
 
     def drop_sink(self) -> None:
         sink, self._sink = self._sink, None

@@ -12,10 +12,18 @@ from typing import Any, Literal
 
 from costcap.money import usd_from_pico, usd_text
 
-__all__ = ["STATUSES", "CostEvent", "Status"]
+__all__ = ["STATUSES", "CostEvent", "EventsRefused", "Status"]
 
 Status = Literal["ok", "error", "refused", "cut"]
 STATUSES: tuple[Status, ...] = ("ok", "error", "refused", "cut")
+
+
+class EventsRefused(ValueError):
+    """A ledger sink refuses a batch for good because of the data of (some of) its events: a
+    NULL in a required column, a value out of a column's range, a constraint violated, a value
+    the database cannot store. Writing the same batch again cannot succeed; the drain isolates
+    the events refused and moves them aside. (A sink that cannot be reached, or is busy, raises
+    ``StoreUnavailable`` instead: the batch is retried.)"""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,14 +113,100 @@ class CostEvent:
 
     @classmethod
     def from_json(cls, line: str) -> CostEvent:
-        data = json.loads(line)
-        data.pop("cost_usd", None)
-        data["ts"] = datetime.fromisoformat(data["ts"])
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """The event of one :meth:`to_json` line. ``ValueError`` (and nothing else) if the line
+        is not one: not JSON or nested too deeply to parse, not an object, without one of
+        ``request_id``, ``ts``, ``status``, ``model``, a field of the wrong type, text that
+        cannot be stored (a lone surrogate), an integer beyond 64 bits, a latency that is not
+        a finite number, a time without a time zone or out of range. Fields this version does
+        not know are ignored (``cost_usd``, or a newer costcap's)."""
+        try:
+            data = json.loads(line)
+        except RecursionError:  # json raises it for deep nesting ("[" * 100000)
+            raise ValueError("not an event: JSON nested too deeply") from None
+        if type(data) is not dict:
+            raise ValueError(f"not an event: a JSON {type(data).__name__}, not an object")
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            kind = _KINDS.get(name)
+            if kind is None:
+                continue
+            of = type(value)  # exact types: a bool is no count, an int no flag
+            if value is None and kind in _NULLABLE:
+                pass
+            elif of is not _TYPES[kind] and not (kind == _LATENCY and of is int):
+                raise ValueError(f"not an event: {name} is {of.__name__}")
+            elif of is str:
+                if not value.isascii():
+                    _check_text(name, value)
+            elif of is int:  # a count, an amount or a latency: a 64-bit integer
+                if not -_INT64 <= value < _INT64:
+                    raise ValueError(f"not an event: {name} is beyond 64 bits")
+            elif of is float and not math.isfinite(value):
+                raise ValueError(f"not an event: {name} is {value}")
+            values[name] = value
+        missing = [name for name in _REQUIRED if values.get(name) is None]
+        if missing:
+            raise ValueError(f"not an event: no {', '.join(missing)}")
+        ts = values["ts"] = datetime.fromisoformat(values["ts"])
+        if ts.tzinfo is not UTC and ts.tzinfo is not None:
+            try:
+                ts.astimezone(UTC)
+            except OverflowError:
+                raise ValueError(f"not an event: ts {ts} is out of range in UTC") from None
+        return cls(**values)  # checks the time zone and the status
 
 
+def _check_text(name: str, value: str) -> None:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError(f"not an event: {name} is not valid Unicode") from None
+
+
+# The type each field of a JSON line must have (``_NULLABLE`` kinds may also be null).
+_TEXT, _OPTIONAL_TEXT, _INTEGER, _FLAG, _LATENCY = range(5)
+_TYPES: dict[int, type] = {
+    _TEXT: str,
+    _OPTIONAL_TEXT: str,
+    _INTEGER: int,
+    _FLAG: bool,
+    _LATENCY: float,
+}
+_NULLABLE = frozenset({_OPTIONAL_TEXT, _LATENCY})
+_REQUIRED = ("request_id", "ts", "status", "model")
+_INT64 = 2**63
 _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(CostEvent))
+_KINDS: dict[str, int] = {
+    **dict.fromkeys(_REQUIRED, _TEXT),
+    **dict.fromkeys(
+        (
+            "requested_model",
+            "provider",
+            "user_id",
+            "feature",
+            "api_key_id",
+            "endpoint",
+            "refused_by",
+            "prompt_hash",
+        ),
+        _OPTIONAL_TEXT,
+    ),
+    **dict.fromkeys(
+        (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "cost_pico",
+            "saved_pico",
+        ),
+        _INTEGER,
+    ),
+    "cache_hit": _FLAG,
+    "stream": _FLAG,
+    "latency_ms": _LATENCY,
+}
+assert set(_KINDS) == set(_FIELD_NAMES)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from costcap.errors import StoreUnavailable
-from costcap.ledger._event import CostEvent
+from costcap.ledger._event import CostEvent, EventsRefused
 from costcap.ledger._migrate import META_TABLE, VERSION_QUERY, check_version, upgrade_statements
 from costcap.ledger._sql import EVENT_COLUMNS, event_row, merge_statements
 from costcap.ledger._urls import postgres_target
@@ -17,6 +17,21 @@ from costcap.ledger._urls import postgres_target
 __all__ = ["PostgresSink"]
 
 _BATCH_TABLE = "costcap_batch"
+
+
+def _refuses(exc: Exception) -> bool:
+    """Whether ``exc`` refuses a batch for the data of its events, for good: a constraint
+    (NOT NULL, CHECK), a value out of range or not storable (NUL in text), a value psycopg
+    cannot send (no server error code: a type it cannot adapt, text that is not valid
+    Unicode, an int beyond 64 bits), or a limit of one row (an index entry too large)."""
+    import psycopg
+    from psycopg import errors
+
+    if isinstance(exc, psycopg.IntegrityError | psycopg.DataError | errors.ProgramLimitExceeded):
+        return True
+    if isinstance(exc, psycopg.ProgrammingError):
+        return exc.sqlstate is None  # raised by psycopg itself, adapting a value
+    return not isinstance(exc, psycopg.Error)  # ValueError, TypeError, OverflowError
 
 
 class PostgresSink:
@@ -55,11 +70,17 @@ class PostgresSink:
         self._where = where
 
     def write(self, events: Sequence[CostEvent]) -> int:
+        """Record ``events`` in one transaction; how many were new. ``EventsRefused``: the
+        database refuses their data for good (``_refuses``); ``StoreUnavailable``: it cannot
+        write now (connection lost, …), try again."""
         import psycopg
 
         if not events:
             return 0
-        rows = [event_row(e, text_time=False) for e in events]
+        try:
+            rows = [event_row(e, text_time=False) for e in events]
+        except (ValueError, TypeError, OverflowError) as exc:  # a time out of range in UTC
+            raise EventsRefused(f"ledger {self._where}: events refused: {exc}") from None
         columns = ", ".join(EVENT_COLUMNS)
         with self._lock:
             try:
@@ -82,8 +103,12 @@ class PostgresSink:
                     (merge,) = self._merge
                     counted = self._db.execute(merge).fetchone()
                     inserted = int(counted[0]) if counted else 0
-            except psycopg.OperationalError as exc:
-                raise StoreUnavailable(f"ledger {self._where}: write failed: {exc}") from None
+            except (psycopg.Error, ValueError, TypeError, OverflowError) as exc:
+                if _refuses(exc):
+                    raise EventsRefused(f"ledger {self._where}: events refused: {exc}") from None
+                if isinstance(exc, psycopg.OperationalError):
+                    raise StoreUnavailable(f"ledger {self._where}: write failed: {exc}") from None
+                raise
         return inserted
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:

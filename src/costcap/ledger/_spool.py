@@ -12,7 +12,9 @@ A spool directory holds, per segment ``<pid>-<random>-<seq>.seg``:
 ``X.seg.ckpt``  the byte offset up to which the segment is in the sink, replaced atomically
                 (write a temporary file, fsync, ``os.replace``). Missing or unreadable: 0, the
                 segment is replayed from its start (the sink ignores events it already has).
-``X.seg.bad``   complete lines that do not parse, moved aside (never silently dropped).
+``X.seg.bad``   lines moved aside, each logged as an error (never silently dropped): complete
+                lines that are not events (:meth:`CostEvent.from_json`), and events the sink
+                refuses for their data (:mod:`costcap.ledger._drain`); one JSON line each.
 
 Why a memory map and not ``os.write``: a ``write`` system call gives up the GIL, and a busy
 drain thread then takes it for up to the interpreter's switch interval before the caller gets
@@ -325,21 +327,22 @@ def _lines(data: bytes, start: int) -> Iterator[tuple[int, bytes]]:
         pos = nl + 1
 
 
-def _parse(line: bytes) -> CostEvent | None:
+def _parse(line: bytes) -> CostEvent | str:
+    """The event of a spool line, or why it is not one (any line: nothing else escapes)."""
     try:
         return CostEvent.from_json(line.lstrip(b"\0").decode())
-    except (ValueError, TypeError, KeyError, AttributeError):  # json, unicode, fields
-        return None
+    except ValueError as exc:  # not UTF-8, not JSON, not an event (CostEvent.from_json)
+        return str(exc)
 
 
 def read_batch(segment: Segment, limit: int, max_events: int, *, durable: bool) -> Batch:
     """Up to ``max_events`` events of ``segment`` from its checkpoint, reading no further than
     ``limit``. A trailing line without newline is left for later unless the segment is sealed
-    (then it was torn). Unparseable complete lines go to the ``.bad`` file before the batch is
-    returned, so the checkpoint may move past them."""
+    (then it was torn). Complete lines that are not events (whatever they hold) go to the
+    ``.bad`` file before the batch is returned, so the checkpoint may move past them."""
     start = segment.drained
     events: list[CostEvent] = []
-    bad: list[tuple[int, bytes]] = []
+    bad: list[tuple[bytes, str]] = []
     size = min(_READ_CHUNK, limit - start)
     data = os.pread(segment.fd, size, start) if size > 0 else b""
     while b"\n" not in data and len(data) == size and start + size < limit:
@@ -353,17 +356,17 @@ def read_batch(segment: Segment, limit: int, max_events: int, *, durable: bool) 
         if not line.strip(b"\0 \t\r"):
             continue
         event = _parse(line)
-        if event is not None:
+        if isinstance(event, CostEvent):
             events.append(event)
         elif at >= segment.bad_upto:
-            bad.append((at, line))
+            bad.append((line, f"line at byte {at} unparseable ({event})"))
     tail = len(events) < max_events and start + len(data) >= limit
     if tail and segment.sealed and offset < limit:
         torn = data[offset - start :]
-        event = _parse(torn) if torn.strip(b"\0") else None
-        if event is not None:
-            events.append(event)
-        elif torn.strip(b"\0"):
+        whole = _parse(torn) if torn.strip(b"\0") else None
+        if isinstance(whole, CostEvent):
+            events.append(whole)
+        elif whole is not None:
             log.warning(
                 "%s: torn last line of %d bytes skipped (its record() never returned)",
                 segment.path,
@@ -371,24 +374,25 @@ def read_batch(segment: Segment, limit: int, max_events: int, *, durable: bool) 
             )
         offset = limit
     if bad:
-        where = ", ".join(str(at) for at, _ in bad)
-        lines = [line for _, line in bad]
-        move_aside(segment, lines, f"unparseable line(s) at byte {where}", durable=durable)
+        move_aside(segment, bad, durable=durable)
     segment.bad_upto = max(segment.bad_upto, offset)
     return Batch(events, offset)
 
 
-def move_aside(segment: Segment, lines: list[bytes], why: str, *, durable: bool) -> None:
-    """Append ``lines`` to the segment's ``.bad`` file (kept for a human) and log each."""
+def move_aside(segment: Segment, lines: list[tuple[bytes, str]], *, durable: bool) -> None:
+    """Append each ``(line, why)`` line to the segment's ``.bad`` file (kept for a human, or
+    for replaying once fixed) and log an error for each, with why and the start of the line."""
     fd = os.open(segment.bad, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     try:
-        os.write(fd, b"".join(line + b"\n" for line in lines))
+        data = memoryview(b"".join(line + b"\n" for line, _ in lines))
+        while data:
+            data = data[os.write(fd, data) :]
         if durable:
             os.fsync(fd)
     finally:
         os.close(fd)
-    for line in lines:
-        log.error("%s: %s, moved to %s: %r", segment.path, why, segment.bad, line[:300])
+    for line, why in lines:
+        log.error("%s: %s; moved to %s: %r", segment.path, why, segment.bad, line[:300])
 
 
 def redacted_url(url: str) -> str:

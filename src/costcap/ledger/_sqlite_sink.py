@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from costcap.errors import StoreUnavailable
-from costcap.ledger._event import CostEvent
+from costcap.ledger._event import CostEvent, EventsRefused
 from costcap.ledger._migrate import META_TABLE, VERSION_QUERY, check_version, upgrade_statements
 from costcap.ledger._schema import ROLLUPS_ALL
 from costcap.ledger._sql import EVENT_COLUMNS, event_row, rollup_upsert
@@ -43,6 +43,16 @@ PRAGMAS = (
     # events/s). Durability is the same (a commit is durable once its WAL frames are synced);
     # the WAL file grows to ~40 MB between checkpoints, and recovery after a crash replays it.
     "PRAGMA wal_autocheckpoint=10000",
+)
+# Values SQLite cannot bind: an int beyond 64 bits (OverflowError), text that is not valid
+# Unicode (UnicodeEncodeError), a type it does not know (ProgrammingError, InterfaceError before
+# Python 3.11); raised while binding a batch's rows, never for the database's own state.
+_UNBINDABLE = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    sqlite3.ProgrammingError,
+    sqlite3.InterfaceError,
 )
 _LAST_ROWID = "SELECT COALESCE(MAX(rowid), 0) FROM costcap_events"
 _MOST_ROWS = 1024  # rows per INSERT statement (a power of two)
@@ -103,9 +113,15 @@ class SQLiteSink:
                 db.execute("ROLLBACK")
 
     def write(self, events: Sequence[CostEvent]) -> int:
+        """Record ``events`` in one transaction; how many were new. ``EventsRefused``: the
+        database refuses their data for good (a constraint, a value it cannot bind);
+        ``StoreUnavailable``: it cannot write now (locked, I/O error, …), try again."""
         if not events:
             return 0
-        rows = [event_row(e, text_time=True) for e in events]
+        try:
+            rows = [event_row(e, text_time=True) for e in events]
+        except _UNBINDABLE as exc:  # a time out of range in UTC
+            raise EventsRefused(f"ledger {self.url}: events refused: {exc}") from None
         with self._lock:
             db = self._db
             try:
@@ -122,6 +138,8 @@ class SQLiteSink:
                     for statement in self._rollups:
                         db.execute(statement, (last,))
                 db.execute("COMMIT")
+            except (sqlite3.IntegrityError, sqlite3.DataError) as exc:  # NOT NULL, CHECK, too big
+                raise EventsRefused(f"ledger {self.url}: events refused: {exc}") from None
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"ledger {self.url}: write failed: {exc}") from None
             finally:
@@ -137,7 +155,10 @@ class SQLiteSink:
         for size in self._sizes:
             while len(rows) - start >= size:
                 values = [v for row in rows[start : start + size] for v in row]
-                inserted += self._db.execute(_insert_sql(size), values).rowcount
+                try:
+                    inserted += self._db.execute(_insert_sql(size), values).rowcount
+                except _UNBINDABLE as exc:
+                    raise EventsRefused(f"ledger {self.url}: events refused: {exc}") from None
                 start += size
         return inserted
 
