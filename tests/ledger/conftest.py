@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +49,45 @@ def event(n: int, **fields: Any) -> CostEvent:
     }
     values.update(fields)
     return CostEvent(**values)
+
+
+# The fields every event line needs.
+GOOD_FIELDS = {"request_id": "r1", "ts": "2026-03-01T00:00:00+00:00", "status": "ok", "model": "m"}
+
+
+def line_with(**fields: object) -> str:
+    """The JSON line of an event with ``fields`` set (to anything)."""
+    return json.dumps({**GOOD_FIELDS, **fields})
+
+
+# Lines that are not events, by what is wrong with them.
+NOT_EVENTS = {
+    "not JSON": "{not json",
+    "nested too deeply": "[" * 100_000,
+    "objects nested too deeply": '{"a":' * 100_000,
+    "not an object": "[1, 2]",
+    "null": "null",
+    "a required field missing": json.dumps({"request_id": "r1", "status": "ok", "model": "m"}),
+    "a required field null": line_with(model=None),
+    "a count of the wrong type": line_with(cost_pico="12"),
+    "a float count": line_with(input_tokens=1.5),
+    "a flag for a count": line_with(output_tokens=True),
+    "a count for a flag": line_with(cache_hit=1),
+    "an object for text": line_with(user_id={"a": 1}),
+    "a number for text": line_with(request_id=5),
+    "a time that is not text": line_with(ts=1700000000),
+    "a time that is not a time": line_with(ts="yesterday"),
+    "a time without a zone": line_with(ts="2026-03-01T00:00:00"),
+    "a time out of range in UTC": line_with(ts="9999-12-31T23:00:00-05:00"),
+    "an unknown status": line_with(status="maybe"),
+    "a lone surrogate": line_with(user_id="\ud800"),
+    "an integer beyond 64 bits": line_with(cost_pico=2**63),
+    "a negative integer beyond 64 bits": line_with(saved_pico=-(2**63) - 1),
+    "an integer too long to read": line_with(cost_pico=0).replace(": 0", ": " + "1" * 5000),
+    "an infinite latency": line_with(latency_ms=1e999),
+    "a NaN latency": line_with(latency_ms=float("nan")),
+    "a latency that is text": line_with(latency_ms="5"),
+}
 
 
 def fetch(url: str, sql: str) -> list[tuple[Any, ...]]:

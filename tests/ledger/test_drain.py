@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from costcap.ledger import Ledger
+from costcap.errors import StoreUnavailable
+from costcap.ledger import CostEvent, Ledger
+from costcap.ledger import _drain as drain_module
+from costcap.ledger import _sqlite_sink as sqlite_sink
 from costcap.ledger import _writer as writer
 from costcap.ledger._drain import Drain
+from costcap.ledger._event import EventsRefused
 from costcap.ledger._spool import Segment, adopt_orphans, create_segment
 from tests.ledger.conftest import CHECK_COSTS, Switch, event, execute, totals
 
@@ -169,3 +175,105 @@ def test_an_event_the_database_refuses_does_not_stall_the_drain(
     assert (spool / "1-dead-000000.seg.bad").read_bytes() == refused + b"\n"
     assert drain.refused == 1
     assert segments(spool) == [spool / "2-live-000000.seg"]
+
+
+def test_a_recorded_event_the_database_refuses_is_moved_aside(
+    ledger_url: str, tmp_path: Path, make_drain: Callable[[str], Drain]
+) -> None:
+    """An event recorded with a NULL in a required column, drained from the in-memory copy:
+    the database refuses it, it goes to the .bad file, the events around it are written and
+    the drain is done in a bounded number of steps."""
+    drain = make_drain(ledger_url)
+    (own,) = drain._own
+    events = [event(n) for n in range(GOOD)]
+    events.insert(GOOD // 2, event(GOOD, model=None))
+    for e in events:
+        start = own.end
+        own.append(e.to_json().encode() + b"\n", 1 << 30)
+        drain._pending.append((e, own, start, own.end))
+    run(drain)
+    assert totals(ledger_url)["costcap_events"] == (GOOD, sum(1000 + n for n in range(GOOD)))
+    (line,) = own.bad.read_text().splitlines()
+    assert (json.loads(line)["request_id"], drain.refused) == (f"req-{GOOD}", 1)
+    assert own.drained == own.end
+
+
+class Refusing:
+    """A sink that refuses for good every batch holding an event of ``poison``, counts its
+    writes, and fails once (transiently) at write number ``outage_at``."""
+
+    def __init__(self, poison: set[str], outage_at: int = 0) -> None:
+        self.url, self.dialect = "test://", "sqlite"
+        self.poison, self.outage_at = poison, outage_at
+        self.writes = 0
+        self.stored: list[str] = []
+
+    def write(self, events: Sequence[CostEvent]) -> int:
+        self.writes += 1
+        if self.writes == self.outage_at:
+            raise StoreUnavailable("ledger database went away (test)")
+        if any(e.request_id in self.poison for e in events):
+            raise EventsRefused("CHECK constraint failed (test)")
+        new = [e.request_id for e in events if e.request_id not in self.stored]
+        self.stored += new
+        return len(new)
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_refused_event_is_found_by_bisection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_drain: Callable[[str], Drain]
+) -> None:
+    """One event refused in a batch of 1,024 costs the batch write plus two writes per halving
+    (≤ 1 + 2 × 10), not one write per event."""
+    sink = Refusing({"req-700"})
+    monkeypatch.setattr(drain_module, "open_sink", lambda url: sink)
+    spool_lines(tmp_path / "spool", [event(n).to_json().encode() for n in range(1024)])
+    run(make_drain("sqlite:///unused.db"))
+    assert sorted(sink.stored) == sorted(f"req-{n}" for n in range(1024) if n != 700)
+    assert sink.writes <= 21
+
+
+def test_an_outage_while_isolating_moves_nothing_aside_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_drain: Callable[[str], Drain]
+) -> None:
+    """The sink goes down after a refused event was moved aside: the step fails, the batch is
+    retried without that event, which is in the .bad file once; every other event is stored."""
+    sink = Refusing({"req-0"}, outage_at=6)  # batch, [0:4], [0:2], [0] (aside), [1], then [2:4]
+    monkeypatch.setattr(drain_module, "open_sink", lambda url: sink)
+    spool = tmp_path / "spool"
+    spool_lines(spool, [event(n).to_json().encode() for n in range(8)])
+    drain = make_drain("sqlite:///unused.db")
+    with pytest.raises(StoreUnavailable):
+        drain.step()
+    run(drain)
+    assert sorted(sink.stored) == [f"req-{n}" for n in range(1, 8)]
+    (line,) = (spool / "1-dead-000000.seg.bad").read_text().splitlines()
+    assert json.loads(line)["request_id"] == "req-0"
+
+
+def test_a_locked_sqlite_ledger_is_retried_not_taken_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_drain: Callable[[str], Drain]
+) -> None:
+    """SQLite busy is transient: the step fails, nothing goes to the .bad file, and once the
+    lock is released the batch is written whole."""
+    monkeypatch.setattr(sqlite_sink, "PRAGMAS", (*sqlite_sink.PRAGMAS, "PRAGMA busy_timeout=0"))
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    spool = tmp_path / "spool"
+    spool_lines(spool, [event(n).to_json().encode() for n in range(GOOD)])
+    drain = make_drain(url)
+    other = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreUnavailable, match="locked"):
+            drain.step()
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    run(drain)
+    assert totals(url)["costcap_events"][0] == GOOD
+    assert list(spool.glob("*.bad")) == []

@@ -1,14 +1,18 @@
-"""The cost event's JSON line: the hand-written encoder agrees with ``json.dumps``."""
+"""The cost event's JSON line: the hand-written encoder agrees with ``json.dumps``; reading a
+line back gives an event or ValueError, whatever the line holds."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from costcap.ledger import CostEvent
+from tests.ledger.conftest import GOOD_FIELDS, NOT_EVENTS, line_with
 
 texts = st.none() | st.text(max_size=20)
 counts = st.integers(min_value=0, max_value=10**15)
@@ -58,3 +62,49 @@ def test_json_line_reads_back() -> None:
                       model="gpt-4o", user_id=user, cost_pico=123, latency_ms=1.5)  # fmt: skip
     assert CostEvent.from_json(event.to_json()) == event
     assert json.loads(event.to_json())["user_id"] == 'a "quoted" \\ user'
+
+
+@pytest.mark.parametrize("line", NOT_EVENTS.values(), ids=NOT_EVENTS.keys())
+def test_a_line_that_is_not_an_event_raises_value_error(line: str) -> None:
+    """from_json refuses every line that is not an event with ValueError (never a
+    RecursionError, TypeError or an event of the wrong types)."""
+    with pytest.raises(ValueError, match=r"\w"):
+        CostEvent.from_json(line)
+
+
+def test_fields_from_a_newer_version_are_ignored() -> None:
+    """A line with a field this version does not know (or the derived cost_usd) still reads."""
+    event = CostEvent.from_json(line_with(cost_usd="0.1", region="eu", latency_ms=5))
+    assert (event.request_id, event.latency_ms, event.cost_pico) == ("r1", 5, 0)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=10,
+)
+field_values = st.dictionaries(
+    st.sampled_from([*GOOD_FIELDS, "cost_pico", "input_tokens", "user_id", "latency_ms", "stream"]),
+    json_values | st.sampled_from(list(GOOD_FIELDS.values())),
+)
+
+
+@given(fields=field_values)
+def test_from_json_returns_a_storable_event_or_raises_value_error(fields: dict[str, Any]) -> None:
+    """Whatever a JSON object holds, from_json either raises ValueError or returns an event
+    whose line reads back as the same event."""
+    try:
+        event = CostEvent.from_json(json.dumps(fields))
+    except ValueError:
+        return
+    assert CostEvent.from_json(event.to_json()) == event
+
+
+@given(line=st.text())
+def test_from_json_of_any_text_returns_an_event_or_raises_value_error(line: str) -> None:
+    """Any text at all: an event or ValueError, nothing else."""
+    try:
+        event = CostEvent.from_json(line)
+    except ValueError:
+        return
+    assert isinstance(event.ts, datetime)

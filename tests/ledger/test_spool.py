@@ -24,7 +24,7 @@ from costcap.ledger._spool import (
     redacted_url,
     write_checkpoint,
 )
-from tests.ledger.conftest import event
+from tests.ledger.conftest import NOT_EVENTS, event
 
 
 def lines(*ids: int) -> bytes:
@@ -117,6 +117,30 @@ def test_an_unparseable_line_is_moved_aside_and_logged(
     assert [e.request_id for e in batch.events] == ["req-1", "req-2"]
     assert seg.bad.read_bytes() == b'{"request_id": "broken"\n'
     assert "unparseable" in caplog.text
+    seg.close()
+
+
+HOSTILE_LINES = {
+    **{kind: line.encode() for kind, line in NOT_EVENTS.items()},
+    "not UTF-8": b'{"request_id": "\xff\xfe", "status": "ok"}',
+    "a JSON string": b'"' + b"x" * 5000 + b'"',
+}
+
+
+@pytest.mark.parametrize("line", HOSTILE_LINES.values(), ids=HOSTILE_LINES.keys())
+def test_a_line_that_is_not_an_event_is_moved_aside_with_its_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, line: bytes
+) -> None:
+    """Whatever a complete line holds, if it is not an event it goes to the .bad file, with an
+    error log saying where it was and why; the events around it are read."""
+    seg = dead_segment(tmp_path, lines(1) + line + b"\n" + lines(2))
+    with caplog.at_level(logging.ERROR, logger="costcap.ledger"):
+        batch = read_batch(seg, seg.end, 100, durable=False)
+    assert [e.request_id for e in batch.events] == ["req-1", "req-2"]
+    assert batch.end == seg.end
+    assert seg.bad.read_bytes() == line + b"\n"
+    (record,) = caplog.records
+    assert f"line at byte {len(lines(1))} unparseable (" in record.getMessage()
     seg.close()
 
 
