@@ -15,7 +15,7 @@ import anthropic
 import openai
 
 from costcap.alerts import Alert
-from costcap.demo._providers import Clients, send
+from costcap.demo._providers import ABANDONED, Clients, send
 from costcap.demo._traffic import Request, day_of_requests
 from costcap.errors import BudgetExceeded
 from costcap.guard import Guard
@@ -175,7 +175,10 @@ def simulate_day(
                 },
             ).total_pico
             billed += pico
-            billed_cut += pico if served.disconnect == "client" else 0
+            # by what the user did, not by what the provider saw: a stream abandoned after
+            # its last chunk reached the provider's socket looks complete to the provider
+            abandoned = (served.request_key or "").startswith(ABANDONED)
+            billed_cut += pico if abandoned else 0
     ledger.flush(timeout=30)
     ledger.close()
     status: list[dict[str, object]] = [dict(row) for row in guard.status()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 import anthropic
 import openai
@@ -14,6 +15,7 @@ from costcap.integrations.wrap import wrap
 __all__ = ["Clients", "send"]
 
 ABANDON_AFTER_CHUNKS = 3  # a user who closes the tab mid-answer
+ABANDONED = "abandoned"  # the request key prefix of the streams users abandon
 
 
 class Clients:
@@ -36,7 +38,11 @@ def send(clients: Clients, request: Request) -> None:
     who: dict[str, Any] = {
         "costcap_user_id": request.user,
         "costcap_feature": feature.name,
-        "extra_headers": {"x-fake-output-tokens": str(request.output_tokens)},
+        "extra_headers": {
+            "x-fake-output-tokens": str(request.output_tokens),
+            # how the provider's record tells the streams users abandon from the rest
+            "x-fake-request-key": f"{ABANDONED if request.abandon else 'whole'}-{uuid4().hex}",
+        },
     }
     if feature.max_tokens is not None:
         who["max_tokens"] = feature.max_tokens
