@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from costcap.errors import ConfigError, StoreUnavailable
+from costcap.errors import ConfigError, StoreUnavailable, UsageError
 from costcap.stores import Charge, CounterState, open_async_store, open_store, postgres
 from costcap.stores.postgres import SCHEMA_VERSION, AsyncPostgresStore, PostgresStore
 from tests.services import POSTGRES_URL, drop_postgres_schema, postgres_url
@@ -177,7 +177,7 @@ def test_postgres_scheme_and_pool_size_come_from_the_url(url: str) -> None:
     are not passed to libpq)."""
     store = open_store(url.replace("postgresql://", "postgres://") + "&pool_max=3")
     assert isinstance(store, PostgresStore)
-    assert store._pool.max_size == 3
+    assert store._ready().max_size == 3
     assert store.admit(rid(), [Charge("k", ("k",), 10, 1)], LEASE).admitted
     store.close()
 
@@ -196,6 +196,18 @@ def test_wrong_number_of_actuals_keeps_the_reservation(store: PostgresStore) -> 
         store.settle(r, [1, 2])
     assert store.read([("k",)]) == [CounterState(0, 30)]
     assert store.settle(r, [5])
+
+
+def test_an_actual_beyond_bigint_sent_directly_is_a_usage_error(store: PostgresStore) -> None:
+    """An actual the server cannot hold in a bigint (sent past the store's own check) is the
+    same UsageError, and the step is rolled back: the reservation is still held."""
+    r = rid()
+    store.admit(r, [Charge("k", ("k",), 100, 30)], LEASE)
+    with pytest.raises(UsageError, match="out of range"):
+        store._one(store._sql.settle, (r, [10**19]))
+    assert store.read([("k",)]) == [CounterState(0, 30)]
+    assert store.settle(r, [5])
+    assert store.read([("k",)]) == [CounterState(5, 0)]
 
 
 def test_window_counters_not_yet_written_are_covered(store: PostgresStore) -> None:

@@ -109,6 +109,21 @@ def test_postgres_schema_longer_than_an_identifier_is_refused() -> None:
         open_store(f"{POSTGRES}?schema={'s' * 64}")
 
 
+def test_postgres_libpq_parameters_reach_libpq_as_written() -> None:
+    """Parameters for libpq are passed on without being decoded and encoded again: ``%20`` stays
+    a space for libpq and ``+`` stays a plus; costcap's own parameters are taken out."""
+    from costcap.stores._postgres_url import Settings
+
+    options = "options=-c%20lock_timeout%3D2000%20-c%20statement_timeout%3D0"
+    url = f"{POSTGRES}?schema=s&sslrootcert=/certs/a+b.pem&{options}&pool_max=3"
+    settings = Settings.from_url(url)
+    assert settings.conninfo == (
+        f"{POSTGRES}?sslrootcert=/certs/a+b.pem&{options}"
+        "&connect_timeout=5&application_name=costcap"
+    )
+    assert (settings.schema, settings.pool_max, settings.lock_timeout) == ("s", 3, "2 s")
+
+
 @pytest.mark.parametrize("url", ["memory://somewhere", "memory://?size=10"])
 def test_memory_url_takes_nothing_more(url: str) -> None:
     """The memory store has no host or options: anything after ``memory://`` is refused."""

@@ -26,22 +26,22 @@ Semantics are those of :class:`~costcap.stores.memory.MemoryStore`, step for ste
   ``on_expiry`` (``reservations.spend_on_expiry``; NULL on rows from version 1: all "spend").
 * **Fail closed.** An unreachable server, a lost connection or a pool with no free connection
   within ``pool_timeout`` raises :class:`~costcap.errors.StoreUnavailable` naming host:port/db.
+  So does a call kept waiting for a row lock longer than the server's ``lock_timeout`` (5 s by
+  default) or running longer than its ``statement_timeout`` (10 s), both set on costcap's
+  connections through libpq's ``options`` unless the URL sets them.
+* **Fork.** A ``fork``-ed child never uses its parent's pool: it opens its own on its first call
+  (:mod:`costcap.stores._fork`).
 
-URL query parameters taken by costcap (the rest go to libpq, e.g. ``sslmode``): ``schema``
-(default ``costcap``), ``pool_min`` (1), ``pool_max`` (10), ``pool_timeout`` (seconds to wait for
-a free connection, 10). ``connect_timeout`` defaults to 5 seconds, ``application_name`` to
-``costcap``.
+URL query parameters: :mod:`costcap.stores._postgres_url`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl, urlencode
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -50,78 +50,21 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from costcap.errors import ConfigError, StoreUnavailable, UsageError
 from costcap.stores._base import Admission, Charge, CounterState, check_actuals, check_charges
-from costcap.stores._urls import check_libpq, port_of, redact, split
+from costcap.stores._fork import keep_inherited, track
+from costcap.stores._postgres_url import CONNECT_TIMEOUT_S as _CONNECT_TIMEOUT_S
+from costcap.stores._postgres_url import Settings as _Settings
 from costcap.stores.memory import TOMBSTONE_S
 
 __all__ = ["SCHEMA_VERSION", "AsyncPostgresStore", "PostgresStore"]
 
 SCHEMA_VERSION = 2
 _SWEEP_EVERY = 4096  # on average, admits between sweeps of stale counters and markers
-_DEFAULT_SCHEMA = "costcap"
-_CONNECT_TIMEOUT_S = 5
-_MAX_IDENTIFIER = 63  # bytes: longer names are cut short by PostgreSQL
 
 _Conn = psycopg.Connection[TupleRow]
 _AsyncConn = psycopg.AsyncConnection[TupleRow]
 
 
-# -- settings, SQL text, parameters: shared by the sync and async stores -------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Settings:
-    conninfo: str  # libpq URL without costcap's own parameters
-    where: str  # host:port/db, for error messages
-    schema: str = _DEFAULT_SCHEMA
-    pool_min: int = 1
-    pool_max: int = 10
-    pool_timeout: float = 10.0
-
-    @classmethod
-    def from_url(cls, url: str) -> _Settings:
-        """Read ``url``; every problem (a port out of range, a bad pool setting, a parameter
-        libpq does not know) is a ConfigError naming the URL, its password hidden."""
-        shown = redact(url)
-        parts = split(url, "store URL")
-        if parts.scheme not in ("postgresql", "postgres"):
-            raise ConfigError(f"store URL {shown!r}: expected postgresql://user@host:port/db")
-        port = port_of(parts, url, "store URL")
-        ours: dict[str, str] = {}
-        theirs: list[tuple[str, str]] = []
-        for name, value in parse_qsl(parts.query, keep_blank_values=True):
-            if name in ("schema", "pool_min", "pool_max", "pool_timeout"):
-                ours[name] = value
-            else:
-                theirs.append((name, value))
-        given = {name for name, _ in theirs}
-        for name, default in (
-            ("connect_timeout", str(_CONNECT_TIMEOUT_S)),
-            ("application_name", "costcap"),
-        ):
-            if name not in given:
-                theirs.append((name, default))
-        conninfo = f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(theirs)}"
-        check_libpq(conninfo, url, "store URL")
-        host = parts.hostname or dict(theirs).get("host") or "localhost"
-        where = f"{host}:{port or dict(theirs).get('port') or 5432}/{parts.path.lstrip('/')}"
-        try:
-            pool_min = int(ours.get("pool_min", "1"))
-            pool_max = int(ours.get("pool_max", "10"))
-            pool_timeout = float(ours.get("pool_timeout", "10"))
-        except ValueError as exc:
-            raise ConfigError(f"store URL {shown!r}: bad pool setting ({exc})") from None
-        if not (0 <= pool_min <= pool_max and pool_max >= 1 and 0 < pool_timeout < math.inf):
-            raise ConfigError(
-                f"store URL {shown!r}: need 0 <= pool_min <= pool_max, pool_max >= 1 and "
-                "pool_timeout a number of seconds above 0"
-            )
-        schema = ours.get("schema") or _DEFAULT_SCHEMA
-        if len(schema.encode()) > _MAX_IDENTIFIER:  # PostgreSQL would cut it short, silently
-            raise ConfigError(
-                f"store URL {shown!r}: schema {schema!r} is longer than PostgreSQL's "
-                f"{_MAX_IDENTIFIER} bytes"
-            )
-        return cls(conninfo, where, schema, pool_min, pool_max, pool_timeout)
+# -- SQL text, parameters, errors: shared by the sync and async stores ----------------------------
 
 
 def _ident(name: str) -> str:
@@ -242,6 +185,18 @@ def _translate(exc: psycopg.Error, settings: _Settings, reservation_id: str = ""
         raise UsageError(
             f"PostgreSQL store at {settings.where}: {exc.diag.message_primary or exc}"
         ) from None
+    if isinstance(exc, pg_errors.LockNotAvailable):  # lock_timeout; the step was rolled back
+        raise StoreUnavailable(
+            f"PostgreSQL store at {settings.where}: gave up waiting for a lock after "
+            f"{settings.lock_timeout} (another session holds a row this call needs; the wait is "
+            "the server's lock_timeout, set with ?options=-c%20lock_timeout%3D<ms>)"
+        ) from None
+    if isinstance(exc, pg_errors.QueryCanceled) and "statement timeout" in str(exc):
+        raise StoreUnavailable(
+            f"PostgreSQL store at {settings.where}: gave up on a call after "
+            f"{settings.statement_timeout} (the server's statement_timeout, set with "
+            "?options=-c%20statement_timeout%3D<ms>)"
+        ) from None
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and not isinstance(
         exc, pg_errors.TransactionRollback
     ):
@@ -266,7 +221,15 @@ class PostgresStore:
                 self._migrate(conn)
         except psycopg.Error as exc:
             _translate_connect(exc, settings)
-        self._pool: ConnectionPool[_Conn] = ConnectionPool(
+        self._closed = False
+        self._opening = threading.Lock()
+        # None in a forked child until its first call: the parent's pool is never used there
+        self._pool: ConnectionPool[_Conn] | None = self._open_pool()
+        track(self)
+
+    def _open_pool(self) -> ConnectionPool[_Conn]:
+        settings = self._settings
+        pool: ConnectionPool[_Conn] = ConnectionPool(
             settings.conninfo,
             min_size=settings.pool_min,
             max_size=settings.pool_max,
@@ -276,10 +239,29 @@ class PostgresStore:
             name=f"costcap-{settings.schema}",
         )
         try:
-            self._pool.open(wait=settings.pool_min > 0, timeout=_CONNECT_TIMEOUT_S)
+            pool.open(wait=settings.pool_min > 0, timeout=_CONNECT_TIMEOUT_S)
         except psycopg.Error as exc:
-            self._pool.close()
+            pool.close()
             _translate(exc, settings)
+        return pool
+
+    def _ready(self) -> ConnectionPool[_Conn]:
+        """The pool; in a forked child, a new one of the child's own, opened on first use."""
+        pool = self._pool
+        if pool is not None:
+            return pool
+        with self._opening:
+            if self._closed:
+                raise StoreUnavailable(f"PostgreSQL store at {self._settings.where} is closed")
+            if self._pool is None:
+                self._pool = self._open_pool()
+            return self._pool
+
+    def _forget_inherited(self) -> None:
+        if self._pool is not None:
+            keep_inherited(self._pool)
+        self._pool = None
+        self._opening = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
@@ -311,8 +293,9 @@ class PostgresStore:
                 conn.execute(sql.record, [version])
 
     def _one(self, query: str, params: Sequence[Any], reservation_id: str = "") -> tuple[Any, ...]:
+        pool = self._ready()
         try:
-            with self._pool.connection() as conn:
+            with pool.connection() as conn:
                 return _row(conn.execute(query, params).fetchone())
         except psycopg.Error as exc:
             _translate(exc, self._settings, reservation_id)
@@ -344,7 +327,10 @@ class PostgresStore:
         return bool(self._one(self._sql.mark_once, (marker, int(ttl_s)))[0])
 
     def close(self) -> None:
-        self._pool.close()
+        with self._opening:
+            self._closed = True
+            if self._pool is not None:
+                self._pool.close()
 
 
 class AsyncPostgresStore:
@@ -355,6 +341,8 @@ class AsyncPostgresStore:
         self._sql = _Sql(settings.schema)
         self._pool: AsyncConnectionPool[_AsyncConn] | None = None
         self._opening = asyncio.Lock()
+        self._closed = False
+        track(self)
 
     @classmethod
     def from_url(cls, url: str) -> AsyncPostgresStore:
@@ -364,9 +352,17 @@ class AsyncPostgresStore:
         if self._pool is not None:
             return self._pool
         async with self._opening:
+            if self._closed:
+                raise StoreUnavailable(f"PostgreSQL store at {self._settings.where} is closed")
             if self._pool is None:
                 self._pool = await self._open()
             return self._pool
+
+    def _forget_inherited(self) -> None:
+        if self._pool is not None:
+            keep_inherited(self._pool)
+        self._pool = None
+        self._opening = asyncio.Lock()
 
     async def _open(self) -> AsyncConnectionPool[_AsyncConn]:
         settings = self._settings
@@ -445,5 +441,6 @@ class AsyncPostgresStore:
         return bool((await self._one(self._sql.mark_once, (marker, int(ttl_s))))[0])
 
     async def close(self) -> None:
+        self._closed = True
         if self._pool is not None:
             await self._pool.close()

@@ -46,6 +46,7 @@ from costcap.stores._base import (
     check_actuals,
     check_charges,
 )
+from costcap.stores._fork import keep_inherited, track
 from costcap.stores._redis_url import parse_redis_url
 from costcap.stores._urls import redact
 from costcap.stores.memory import TOMBSTONE_S
@@ -174,6 +175,16 @@ class _Codec:
         return [self.leases], list(self._expiring)
 
 
+def _fresh_pool(old: redis.asyncio.ConnectionPool) -> redis.asyncio.ConnectionPool:
+    """A pool with ``old``'s settings and none of its connections (nor its asyncio locks)."""
+    kwargs = dict(old.connection_kwargs)
+    if isinstance(old, redis.asyncio.BlockingConnectionPool):
+        kwargs["timeout"] = old.timeout
+    return type(old)(
+        connection_class=old.connection_class, max_connections=old.max_connections, **kwargs
+    )
+
+
 def _ms(seconds: float) -> int:
     return max(0, round(seconds * 1000))
 
@@ -272,6 +283,13 @@ class AsyncRedisStore:
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(_source(name)) for name in _SCRIPTS
         }
+        track(self)  # redis-py's asyncio pool, unlike its threaded one, keeps sockets across fork
+
+    def _forget_inherited(self) -> None:
+        """In a forked child: the same client on a new, empty pool of the same settings."""
+        old = self.client.connection_pool
+        keep_inherited(old)
+        self.client.connection_pool = _fresh_pool(old)
 
     @classmethod
     def from_url(cls, url: str) -> AsyncRedisStore:
