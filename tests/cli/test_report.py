@@ -15,7 +15,7 @@ from costcap.cli.app import run
 from costcap.config import parse_config
 from costcap.errors import ConfigError
 from costcap.ledger import open_sink
-from tests.reports.ledger import EVENTS, cost, group, select, usd
+from tests.reports.ledger import EVENTS, HAND_BUILT, cost, group, select, usd
 
 COMMANDS = ["features", "users", "per-user", "models", "time", "cache", "refused", "anomalies"]
 
@@ -75,11 +75,67 @@ def test_users_csv(ledger: str, capsys: pytest.CaptureFixture[str]) -> None:
     """``--csv``: a header of field names, then one row per user, at most --limit of them."""
     text = out(capsys, ["report", "users", "--ledger", ledger, "--csv", "--limit", "3"])
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert list(rows[0]) == ["user", "calls", "cost_usd", "avg_cost_usd", "share_pct"]
+    assert list(rows[0]) == [
+        "user",
+        "calls",
+        "answered",
+        "refused",
+        "cost_usd",
+        "cost_per_answered_usd",
+        "share_pct",
+    ]
     spend = {u: cost(es) for u, es in group(EVENTS, lambda e: e.user_id).items() if u}
     top = max(spend, key=lambda u: spend[u])
     assert len(rows) == 3
     assert (rows[0]["user"], Decimal(rows[0]["cost_usd"])) == (top, usd(spend[top]))
+
+
+@pytest.fixture(scope="module")
+def hand_built(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite ledger file holding the hand-built events (alice: 30 answered calls, $0.30,
+    and 25 refused; bob: 5 answered, $0.20, and 5 refused)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'hand.db'}"
+    sink = open_sink(url)
+    sink.write(HAND_BUILT)
+    sink.close()
+    return url
+
+
+@pytest.mark.parametrize("fmt", ["--json", "--csv"])
+def test_users_fields_say_what_they_count(
+    hand_built: str, fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JSON and CSV carry calls (all), answered, refused and the cost per answered call:
+    alice 55 = 30 + 25 calls, $0.30 / 30 = $0.01."""
+    text = out(capsys, ["report", "users", "--ledger", hand_built, fmt])
+    rows = json.loads(text) if fmt == "--json" else list(csv.DictReader(io.StringIO(text)))
+    alice = next(r for r in rows if r["user"] == "alice")
+    counts = [int(alice[k]) for k in ("calls", "answered", "refused")]
+    money = [Decimal(alice[k]) for k in ("cost_usd", "cost_per_answered_usd")]
+    assert (counts, money) == ([55, 30, 25], [Decimal("0.30"), Decimal("0.01")])
+
+
+@pytest.mark.parametrize(
+    ("command", "headers"),
+    [
+        ("users", ["calls", "answered", "refused", "avg / answered"]),
+        ("features", ["calls", "answered", "refused"]),
+        ("models", ["calls", "answered", "input / answered", "avg / answered"]),
+        ("time", ["calls", "answered", "refused"]),
+    ],
+)
+def test_tables_head_their_counts_with_what_they_count(
+    hand_built: str,
+    command: str,
+    headers: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each table heads its columns calls, answered, refused, and averages …/answered."""
+    monkeypatch.setenv("COLUMNS", "200")  # one line per header
+    text = out(capsys, ["report", command, "--ledger", hand_built])
+    for header in headers:
+        assert f" {header} " in text
 
 
 def test_time_by_month_csv(ledger: str, capsys: pytest.CaptureFixture[str]) -> None:

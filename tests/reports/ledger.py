@@ -4,6 +4,7 @@
 empty), across users (and anonymous calls), features (and none), models and every status, with
 cache hits and refusals. The helpers below recompute what a report should say straight from the
 events — loops over dataclasses, independent of the reports' SQL and of its pure functions.
+``HAND_BUILT`` is a ledger small enough to work its figures out by hand.
 """
 
 from __future__ import annotations
@@ -120,3 +121,41 @@ def group(
 
 def cost(events: Iterable[CostEvent]) -> int:
     return sum(e.cost_pico for e in events)
+
+
+HAND_BUILT_DAY = date(2026, 3, 2)
+_CENT = 10**10  # picodollars
+
+
+def _calls(user: str, status: Status, n: int, cost_pico: int = 0) -> list[CostEvent]:
+    """``n`` calls of ``user`` on HAND_BUILT_DAY (chat, gpt-4o-mini); answered ones have 100
+    input and 50 output tokens."""
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    refused = status == "refused"
+    return [
+        CostEvent(
+            request_id=f"{user}-{status}-{i}",
+            ts=start + timedelta(seconds=i),
+            status=status,
+            model="gpt-4o-mini",
+            user_id=user,
+            feature="chat",
+            input_tokens=0 if refused else 100,
+            output_tokens=0 if refused else 50,
+            cost_pico=cost_pico,
+            refused_by="budget user:*/day" if refused else None,
+        )
+        for i in range(n)
+    ]
+
+
+# A hand-built ledger, its figures worked out by hand in the tests that read it.
+# alice: 30 answered calls at $0.01 each ($0.30) and 25 refused.
+# bob: 4 answered at $0.05 each, 1 answered that failed ($0), 5 refused: $0.20 over 5 answered.
+HAND_BUILT = [
+    *_calls("alice", "ok", 30, _CENT),
+    *_calls("alice", "refused", 25),
+    *_calls("bob", "ok", 4, 5 * _CENT),
+    *_calls("bob", "error", 1),
+    *_calls("bob", "refused", 5),
+]

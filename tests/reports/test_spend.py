@@ -92,7 +92,8 @@ def test_filters_apply_to_spend_by_feature(reports: Reports, filters: dict[str, 
 
 
 def test_top_users_ranks_by_spend_and_skips_anonymous_calls(reports: Reports) -> None:
-    """Top users: the N biggest spenders with their calls and average cost per answered call."""
+    """Top users: the N biggest spenders with their calls (all, answered, refused) and their
+    cost per answered call."""
     spend = {
         u: (cost(es), len(es), sum(e.status != "refused" for e in es))
         for u, es in group(EVENTS, lambda e: e.user_id).items()
@@ -103,8 +104,9 @@ def test_top_users_ranks_by_spend_and_skips_anonymous_calls(reports: Reports) ->
     assert [r.user for r in rows] == ranked
     for row in rows:
         pico, calls, answered = spend[row.user]
-        assert (row.calls, row.cost_usd) == (calls, usd(pico))
-        assert row.avg_cost_usd == pico_round(usd(pico) / answered)
+        assert (row.calls, row.answered, row.refused) == (calls, answered, calls - answered)
+        assert row.cost_usd == usd(pico)
+        assert row.cost_per_answered_usd == pico_round(usd(pico) / answered)
         total = cost(EVENTS)
         assert row.share_pct == (Decimal(pico) * 100 / total).quantize(Decimal("0.01"))
 
@@ -145,13 +147,13 @@ def test_token_efficiency_by_model(reports: Reports) -> None:
         tokens_out = sum(e.output_tokens for e in answered)
         row = rows[str(model)]
         assert (row.calls, row.answered) == (len(es), len(answered))
-        assert row.avg_input_tokens == (Decimal(tokens_in) / len(answered)).quantize(
+        assert row.input_tokens_per_answered == (Decimal(tokens_in) / len(answered)).quantize(
             Decimal("0.01"), rounding=ROUND_HALF_EVEN
         )
-        assert row.avg_output_tokens == (Decimal(tokens_out) / len(answered)).quantize(
+        assert row.output_tokens_per_answered == (Decimal(tokens_out) / len(answered)).quantize(
             Decimal("0.01"), rounding=ROUND_HALF_EVEN
         )
-        assert row.avg_cost_usd == pico_round(usd(cost(es)) / len(answered))
+        assert row.cost_per_answered_usd == pico_round(usd(cost(es)) / len(answered))
         assert row.cost_per_1k_output_usd == pico_round(usd(cost(es)) * 1000 / tokens_out)
 
 

@@ -4,6 +4,8 @@
 Every report prints a table, or ``--json`` (exact decimal strings) or ``--csv``, and takes the
 same options: ``--since`` / ``--until``, ``--user`` / ``--feature`` / ``--model``, and the
 ledger: ``--ledger URL``, else ``[ledger] url`` in costcap.toml, else ``sqlite:///costcap-ledger.db``.
+Counts mean the same everywhere: ``calls`` every call (refused ones included), ``answered`` the
+calls not refused, ``refused``; averages per call are per answered call (``…/answered``).
 """
 
 from __future__ import annotations
@@ -181,6 +183,7 @@ def features(
         columns=[
             ("feature", "feature", "text"),
             ("calls", "calls", "count"),
+            ("answered", "answered", "count"),
             ("refused", "refused", "count"),
             ("input tok", "input_tokens", "tokens"),
             ("output tok", "output_tokens", "tokens"),
@@ -203,7 +206,8 @@ def users(
     as_json: AsJson = False,
     as_csv: AsCsv = False,
 ) -> None:
-    """Top users by spend (calls, spend, average per call, share of all spend)."""
+    """Top users by spend (calls, answered, refused, spend, cost per answered call, share of
+    all spend)."""
     if not 0 < limit <= MAX_LIMIT:
         raise typer.BadParameter(f"must be 1..{MAX_LIMIT:,} (got {limit})", param_hint="--limit")
     fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
@@ -217,8 +221,10 @@ def users(
         columns=[
             ("user", "user", "text"),
             ("calls", "calls", "count"),
+            ("answered", "answered", "count"),
+            ("refused", "refused", "count"),
             ("spend", "cost_usd", "money"),
-            ("per call", "avg_cost_usd", "money"),
+            ("avg / answered", "cost_per_answered_usd", "money"),
             ("share", "share_pct", "pct"),
         ],
     )
@@ -274,7 +280,7 @@ def models(
     as_json: AsJson = False,
     as_csv: AsCsv = False,
 ) -> None:
-    """Token efficiency by model: average tokens and cost per call, cost per 1k output tokens."""
+    """Token efficiency by model: tokens and cost per answered call, cost per 1k output tokens."""
     fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
     rows = run_report(ledger, config, lambda r: r.by_model(**q))
     emit(
@@ -285,11 +291,12 @@ def models(
         empty=no_calls(q),
         columns=[
             ("model", "model", "text"),
-            ("calls", "calls", "count"),
-            ("avg input", "avg_input_tokens", "tokens"),
-            ("avg output", "avg_output_tokens", "tokens"),
+            ("calls", "calls", "count"),  # refused: calls - answered (in JSON and CSV too)
+            ("answered", "answered", "count"),
+            ("input / answered", "input_tokens_per_answered", "tokens"),
+            ("output / answered", "output_tokens_per_answered", "tokens"),
             ("spend", "cost_usd", "money"),
-            ("per call", "avg_cost_usd", "money"),
+            ("avg / answered", "cost_per_answered_usd", "money"),
             ("per 1k output", "cost_per_1k_output_usd", "money"),
         ],
     )
@@ -328,6 +335,7 @@ def over_time(
         columns=[
             (granularity, "start", "text"),
             ("calls", "calls", "count"),
+            ("answered", "answered", "count"),
             ("refused", "refused", "count"),
             ("cache hits", "cache_hits", "count"),
             ("spend", "cost_usd", "money"),

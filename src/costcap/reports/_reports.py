@@ -138,7 +138,8 @@ class Reports:
         feature: str | None = None,
         model: str | None = None,
     ) -> list[UserSpend]:
-        """The ``limit`` users who spent most (calls, spend, average per call, share)."""
+        """The ``limit`` users who spent most (calls, answered, refused, spend, cost per
+        answered call, share)."""
         if not 0 <= limit < 2**63:  # a SQL integer
             raise ValueError(f"limit must be 0..2**63 - 1, not {limit}")
         query = Query.of(since, until, user, feature, model)
@@ -174,7 +175,7 @@ class Reports:
         feature: str | None = None,
         model: str | None = None,
     ) -> list[ModelEfficiency]:
-        """Token efficiency per model: average tokens and cost per call, cost per 1k output."""
+        """Token efficiency per model: tokens and cost per answered call, cost per 1k output."""
         query = Query.of(since, until, user, feature, model)
         return model_efficiency(self._by("model", query, _SPEND))
 

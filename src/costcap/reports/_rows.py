@@ -1,5 +1,12 @@
 """What reports return: frozen rows with exact money.
 
+Counts of calls mean the same in every row: ``calls`` is every call recorded, refused ones
+included; ``answered`` the calls that were not refused (sent to the provider or served from the
+cache, whether they then succeeded, failed or were cut); ``refused`` the calls a budget, rate
+limit or policy refused before sending (they cost nothing). ``calls = answered + refused``.
+Averages per call are per answered call, and their names say so (``cost_per_answered_usd``):
+a refused call has no tokens and no cost to average.
+
 Sums are exact (``Decimal`` built from integer picodollar sums). Averages and ratios cannot
 always be exact; they are rounded half-even to the picodollar (money), to two places (tokens,
 percentages) or to four (rates between 0 and 1). A missing user or feature is ``None``.
@@ -80,8 +87,9 @@ MEASURE_NAMES: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Totals:
-    """Integer sums over a set of calls (the rollup measures). ``answered`` are the calls that
-    were not refused: they reached the cache or the provider."""
+    """Integer sums over a set of calls (the rollup measures). ``calls`` counts every call,
+    refused ones included; ``answered`` are the calls that were not refused: they reached the
+    cache or the provider."""
 
     calls: int = 0
     ok: int = 0
@@ -111,7 +119,8 @@ class Totals:
 @dataclass(frozen=True, slots=True)
 class FeatureSpend:
     feature: str | None
-    calls: int
+    calls: int  # every call, refused ones included
+    answered: int  # calls not refused
     refused: int
     input_tokens: int
     output_tokens: int
@@ -122,25 +131,29 @@ class FeatureSpend:
 @dataclass(frozen=True, slots=True)
 class UserSpend:
     user: str
-    calls: int
+    calls: int  # every call, refused ones included
+    answered: int  # calls not refused
+    refused: int
     cost_usd: Decimal
-    avg_cost_usd: Decimal  # per answered call
+    cost_per_answered_usd: Decimal  # cost_usd / answered
     share_pct: Decimal  # of the spend of every call in the range (attributed or not)
 
 
 @dataclass(frozen=True, slots=True)
 class CostPerUser:
-    """The spend of each user with a ``user_id`` over the range, summarized. ``p90`` is the
-    nearest-rank 90th percentile; the median of an even count is the mean of the middle two."""
+    """The spend of each user with a ``user_id`` over the range, summarized. ``users`` counts
+    every user with a call in the range, even if all were refused (they spent $0); mean,
+    median, p90 and max are of the spend per user. ``p90`` is the nearest-rank 90th
+    percentile; the median of an even count is the mean of the middle two."""
 
     users: int
-    calls: int
+    calls: int  # every call of those users, refused ones included
     cost_usd: Decimal
     mean_usd: Decimal
     median_usd: Decimal
     p90_usd: Decimal
     max_usd: Decimal
-    unattributed_calls: int  # calls without a user_id
+    unattributed_calls: int  # calls without a user_id, refused ones included
     unattributed_cost_usd: Decimal
 
 
@@ -150,21 +163,23 @@ class ModelEfficiency:
     count at the cost they had, usually $0)."""
 
     model: str
-    calls: int
-    answered: int
+    calls: int  # every call, refused ones included
+    answered: int  # calls not refused
+    refused: int
     input_tokens: int
     output_tokens: int
-    avg_input_tokens: Decimal
-    avg_output_tokens: Decimal
+    input_tokens_per_answered: Decimal
+    output_tokens_per_answered: Decimal
     cost_usd: Decimal
-    avg_cost_usd: Decimal
+    cost_per_answered_usd: Decimal
     cost_per_1k_output_usd: Decimal | None  # None when no output token was billed
 
 
 @dataclass(frozen=True, slots=True)
 class SpendBucket:
     start: date  # the day, the Monday of the ISO week, or the first of the month (UTC)
-    calls: int
+    calls: int  # every call, refused ones included
+    answered: int  # calls not refused
     refused: int
     cache_hits: int
     input_tokens: int

@@ -66,6 +66,7 @@ def feature_spend(groups: Groups) -> list[FeatureSpend]:
         FeatureSpend(
             feature=_name(key),
             calls=t.calls,
+            answered=t.answered,
             refused=t.refused,
             input_tokens=t.input_tokens,
             output_tokens=t.output_tokens,
@@ -87,8 +88,10 @@ def top_users(groups: Groups, limit: int, *, total_pico: int | None = None) -> l
         UserSpend(
             user=key,
             calls=t.calls,
+            answered=t.answered,
+            refused=t.refused,
             cost_usd=usd(t.cost_pico),
-            avg_cost_usd=usd_ratio(t.cost_pico, t.answered),
+            cost_per_answered_usd=usd_ratio(t.cost_pico, t.answered),
             share_pct=pct(t.cost_pico, total),
         )
         for key, t in ranked[:limit]
@@ -131,12 +134,13 @@ def model_efficiency(groups: Groups) -> list[ModelEfficiency]:
             model=key,
             calls=t.calls,
             answered=t.answered,
+            refused=t.refused,
             input_tokens=t.input_tokens,
             output_tokens=t.output_tokens,
-            avg_input_tokens=mean(t.input_tokens, t.answered),
-            avg_output_tokens=mean(t.output_tokens, t.answered),
+            input_tokens_per_answered=mean(t.input_tokens, t.answered),
+            output_tokens_per_answered=mean(t.output_tokens, t.answered),
             cost_usd=usd(t.cost_pico),
-            avg_cost_usd=usd_ratio(t.cost_pico, t.answered),
+            cost_per_answered_usd=usd_ratio(t.cost_pico, t.answered),
             cost_per_1k_output_usd=(
                 usd_ratio(t.cost_pico * 1000, t.output_tokens) if t.output_tokens else None
             ),
@@ -179,6 +183,7 @@ def spend_over_time(
         SpendBucket(
             start=start,
             calls=t.calls,
+            answered=t.answered,
             refused=t.refused,
             cache_hits=t.cache_hits,
             input_tokens=t.input_tokens,
