@@ -156,6 +156,7 @@ def test_a_hostile_spool_line_does_not_stall_the_drain(
     run(drain)
     assert totals(ledger_url)["costcap_events"] == (GOOD, sum(1000 + n for n in range(GOOD)))
     assert (spool / "1-dead-000000.seg.bad").read_bytes() == HOSTILE_LINE + b"\n"
+    assert (drain.unreadable, drain.refused) == (1, 0)
     assert segments(spool) == [spool / "2-live-000000.seg"]  # the dead one retired
 
 

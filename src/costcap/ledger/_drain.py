@@ -53,6 +53,7 @@ class Drain:
         self._held: dict[Segment, Batch] = {}  # a batch the sink failed, retried as is
         self._sink: LedgerSink | None = None
         self.refused = 0  # events the sink refused for good, moved to .bad files
+        self.unreadable = 0  # spool lines that were not events, moved to .bad files
 
     def step(self) -> bool:
         """One batch of the oldest own segment, one of the oldest adopted one; True if there is
@@ -64,9 +65,7 @@ class Drain:
         more = self._drain_own(self._own[0])
         if self._adopted:
             seg = self._adopted[0]
-            batch = self._held.get(seg) or read_batch(
-                seg, seg.end, self._batch_size, durable=self._durable
-            )
+            batch = self._held.get(seg) or self._read(seg)
             more |= self._commit(seg, batch)
             if seg.drained >= seg.end:
                 retire(seg)
@@ -78,7 +77,7 @@ class Drain:
         batch = self._held.get(seg) or self._from_memory(seg)
         backlog = False
         if not batch.events and seg.drained < seg.end:  # overflowed the memory copy
-            batch = read_batch(seg, seg.end, self._batch_size, durable=self._durable)
+            batch = self._read(seg)
             self._drop_pending(seg, batch.end)
             backlog = True
         more = self._commit(seg, batch) and (
@@ -90,6 +89,12 @@ class Drain:
             self._drop_pending(seg, seg.end)
             more = True
         return more
+
+    def _read(self, seg: Segment) -> Batch:
+        """The next batch of ``seg`` read back from its file."""
+        batch = read_batch(seg, seg.end, self._batch_size, durable=self._durable)
+        self.unreadable += batch.unreadable
+        return batch
 
     def _from_memory(self, seg: Segment) -> Batch:
         """The contiguous run of in-memory events that starts at the checkpoint of ``seg``."""

@@ -313,10 +313,12 @@ def data_end(fd: int) -> int:
 
 @dataclass
 class Batch:
-    """Events read from a segment, and the offset after them."""
+    """Events read from a segment, and the offset after them; ``unreadable``: the lines that
+    were not events, moved to the ``.bad`` file while reading."""
 
     events: list[CostEvent]
     end: int
+    unreadable: int = 0
 
 
 def _lines(data: bytes, start: int) -> Iterator[tuple[int, bytes]]:
@@ -376,7 +378,7 @@ def read_batch(segment: Segment, limit: int, max_events: int, *, durable: bool) 
     if bad:
         move_aside(segment, bad, durable=durable)
     segment.bad_upto = max(segment.bad_upto, offset)
-    return Batch(events, offset)
+    return Batch(events, offset, len(bad))
 
 
 def move_aside(segment: Segment, lines: list[tuple[bytes, str]], *, durable: bool) -> None:
