@@ -1,7 +1,9 @@
 """``redis://host:port/db?prefix=…&socket_timeout=…``: read and checked before any connection.
 
-The path is the database number (none: 0). Query parameters: ``prefix`` is costcap's own; the
-others go to redis-py's connection pool, and only those that make sense for costcap are taken:
+The path is the database number (none: 0). Query parameters: ``prefix`` and ``require_durable``
+(true/false: refuse a server that may evict or not persist costcap's keys, see
+:mod:`costcap.stores._redis_durability`) are costcap's own; the others go to redis-py's connection
+pool, and only those that make sense for costcap are taken:
 
 * seconds, more than 0: ``socket_timeout`` (5), ``socket_connect_timeout`` (2), ``timeout``
   (how long to wait for a free pooled connection, 5);
@@ -33,7 +35,8 @@ _SECONDS = frozenset({"socket_timeout", "socket_connect_timeout", "timeout"})
 _WHOLE = {"max_connections": 1, "health_check_interval": 0, "socket_read_size": 1, "db": 0}
 _FLAGS = frozenset({"socket_keepalive", "ssl_check_hostname", "ssl_validate_ocsp",
                     "ssl_validate_ocsp_stapled"})  # fmt: skip
-_OPTIONS = frozenset({"prefix", *_SECONDS, *_WHOLE, "socket_keepalive", "client_name", "protocol"})
+_OURS = frozenset({"prefix", "require_durable"})
+_OPTIONS = frozenset({*_OURS, *_SECONDS, *_WHOLE, "socket_keepalive", "client_name", "protocol"})
 _PASSED = frozenset({"client_name"})
 _PROTOCOLS = ("2", "3")  # RESP2, RESP3
 _TLS = frozenset({"ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile",
@@ -49,9 +52,10 @@ _DATABASE = re.compile(r"/?([0-9]+)?/?")
 
 @dataclass(frozen=True, slots=True)
 class RedisUrl:
-    plain: str  # the URL for redis-py: without ``prefix``
+    plain: str  # the URL for redis-py: without costcap's own parameters
     prefix: str
     address: str  # host:port/db, for messages
+    require_durable: bool = False
 
 
 def parse_redis_url(url: str) -> RedisUrl:
@@ -64,8 +68,14 @@ def parse_redis_url(url: str) -> RedisUrl:
     prefix = prefixes[-1] if prefixes else "costcap"
     if not prefix or any(ch in prefix for ch in "{}"):
         raise ConfigError(f"{what} {shown!r}: prefix must be non-empty and free of '{{' and '}}'")
+    durable = [value for name, value in query if name == "require_durable"]
+    if durable and durable[-1].lower() not in _TRUTH:
+        raise ConfigError(
+            f"{what} {shown!r}: require_durable must be true or false, not {durable[-1]!r}"
+        )
+    require_durable = bool(durable) and _TRUTH[durable[-1].lower()]
     tls = parts.scheme.lower() == "rediss"
-    rest = [(name, value) for name, value in query if name != "prefix"]
+    rest = [(name, value) for name, value in query if name not in _OURS]
     for name, value in rest:
         _check_option(name, value, tls=tls, where=f"{what} {shown!r}")
     database = _DATABASE.fullmatch(parts.path)
@@ -80,7 +90,8 @@ def parse_redis_url(url: str) -> RedisUrl:
     db = int(given if given is not None else database.group(1) or 0)
     host = parts.hostname or "localhost"
     address = f"{host}:{port_of(parts, url, what) or 6379}/{db}"
-    return RedisUrl(urlunsplit(parts._replace(query=urlencode(rest))), prefix, address)
+    plain = urlunsplit(parts._replace(query=urlencode(rest)))
+    return RedisUrl(plain, prefix, address, require_durable)
 
 
 def _check_option(name: str, value: str, *, tls: bool, where: str) -> None:

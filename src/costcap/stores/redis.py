@@ -19,13 +19,21 @@ The ``{prefix}`` hash tag puts every key in one cluster slot, so the scripts are
 Cluster node too; the supported deployments are one server or a primary behind Sentinel/a proxy.
 Commands are never retried by the client (a retried admit could reserve twice): a lost connection
 or timeout raises :class:`~costcap.errors.StoreUnavailable`, and a reservation the server did make
-is charged in full when its lease ends (its ``on_expiry="release"`` charges are only freed). Run
-Redis with ``maxmemory-policy noeviction``: an evicted counter or reservation is spend forgotten.
+is charged in full when its lease ends (its ``on_expiry="release"`` charges are only freed).
+
+Run Redis with ``maxmemory-policy noeviction`` and AOF (``appendonly yes``): an evicted or lost
+counter or reservation is spend forgotten. Each store checks both at its first call and logs a
+warning, or refuses the server with ``?require_durable=1``
+(:mod:`costcap.stores._redis_durability`).
+A ``fork``-ed child opens connections of its own (redis-py's threaded pool does so by itself; the
+asyncio store replaces its pool, :mod:`costcap.stores._fork`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -47,6 +55,7 @@ from costcap.stores._base import (
     check_charges,
 )
 from costcap.stores._fork import keep_inherited, track
+from costcap.stores._redis_durability import SETTINGS, judge, read_config
 from costcap.stores._redis_url import parse_redis_url
 from costcap.stores._urls import redact
 from costcap.stores.memory import TOMBSTONE_S
@@ -202,7 +211,14 @@ def _states(reply: Sequence[int]) -> list[CounterState]:
 class RedisStore:
     """A :class:`~costcap.stores.Store` over a ``redis.Redis`` client (thread-safe pool)."""
 
-    def __init__(self, client: redis.Redis, *, prefix: str = "costcap", address: str = "") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "costcap",
+        address: str = "",
+        require_durable: bool = False,
+    ) -> None:
         self.client = client
         self._codec = _Codec(prefix)
         kwargs = client.connection_pool.connection_kwargs
@@ -210,6 +226,9 @@ class RedisStore:
         self._scripts: dict[str, Script] = {
             name: client.register_script(_source(name)) for name in _SCRIPTS
         }
+        self._require_durable = require_durable
+        self._server_checked = False  # eviction policy and persistence, at the first call
+        self._checking = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -222,9 +241,30 @@ class RedisStore:
         except ValueError as exc:  # what redis-py itself refuses in the URL
             raise ConfigError(f"store URL {redact(url)!r}: {exc}") from None
         client = redis.Redis.from_pool(pool)
-        return cls(client, prefix=parsed.prefix, address=parsed.address)
+        return cls(
+            client,
+            prefix=parsed.prefix,
+            address=parsed.address,
+            require_durable=parsed.require_durable,
+        )
+
+    def _check_server(self) -> None:
+        """Once: does the server keep costcap's keys? (:mod:`costcap.stores._redis_durability`)"""
+        with self._checking:
+            if self._server_checked:
+                return
+            with _translated(self._address):
+                pipe = self.client.pipeline(transaction=False)
+                for name in SETTINGS:
+                    pipe.config_get(name)
+                replies = pipe.execute(raise_on_error=False)
+            config = read_config(replies, self._address)
+            judge(config, address=self._address, require=self._require_durable)
+            self._server_checked = True
 
     def _run(self, name: str, keys: list[str], args: Args) -> Any:
+        if not self._server_checked:
+            self._check_server()
         with _translated(self._address):
             return self._scripts[name](keys=keys, args=args)
 
@@ -263,6 +303,8 @@ class RedisStore:
     def mark_once(self, marker: str, ttl_s: int) -> bool:
         if ttl_s <= 0:  # gone as soon as it is set
             return True
+        if not self._server_checked:
+            self._check_server()
         with _translated(self._address):
             return bool(self.client.set(self._codec.marker_prefix + marker, 1, nx=True, ex=ttl_s))
 
@@ -274,7 +316,12 @@ class AsyncRedisStore:
     """An :class:`~costcap.stores.AsyncStore` over a ``redis.asyncio.Redis`` client."""
 
     def __init__(
-        self, client: redis.asyncio.Redis, *, prefix: str = "costcap", address: str = ""
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        prefix: str = "costcap",
+        address: str = "",
+        require_durable: bool = False,
     ) -> None:
         self.client = client
         self._codec = _Codec(prefix)
@@ -283,6 +330,9 @@ class AsyncRedisStore:
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(_source(name)) for name in _SCRIPTS
         }
+        self._require_durable = require_durable
+        self._server_checked = False  # eviction policy and persistence, at the first call
+        self._checking = asyncio.Lock()
         track(self)  # redis-py's asyncio pool, unlike its threaded one, keeps sockets across fork
 
     def _forget_inherited(self) -> None:
@@ -290,6 +340,7 @@ class AsyncRedisStore:
         old = self.client.connection_pool
         keep_inherited(old)
         self.client.connection_pool = _fresh_pool(old)
+        self._checking = asyncio.Lock()
 
     @classmethod
     def from_url(cls, url: str) -> AsyncRedisStore:
@@ -302,9 +353,30 @@ class AsyncRedisStore:
         except ValueError as exc:  # what redis-py itself refuses in the URL
             raise ConfigError(f"store URL {redact(url)!r}: {exc}") from None
         client = redis.asyncio.Redis.from_pool(pool)
-        return cls(client, prefix=parsed.prefix, address=parsed.address)
+        return cls(
+            client,
+            prefix=parsed.prefix,
+            address=parsed.address,
+            require_durable=parsed.require_durable,
+        )
+
+    async def _check_server(self) -> None:
+        """Once: does the server keep costcap's keys? (:mod:`costcap.stores._redis_durability`)"""
+        async with self._checking:
+            if self._server_checked:
+                return
+            with _translated(self._address):
+                pipe = self.client.pipeline(transaction=False)
+                for name in SETTINGS:
+                    pipe.config_get(name)
+                replies = await pipe.execute(raise_on_error=False)
+            config = read_config(replies, self._address)
+            judge(config, address=self._address, require=self._require_durable)
+            self._server_checked = True
 
     async def _run(self, name: str, keys: list[str], args: Args) -> Any:
+        if not self._server_checked:
+            await self._check_server()
         with _translated(self._address):
             return await self._scripts[name](keys=keys, args=args)
 
@@ -347,6 +419,8 @@ class AsyncRedisStore:
         if ttl_s <= 0:  # gone as soon as it is set
             return True
         key = self._codec.marker_prefix + marker
+        if not self._server_checked:
+            await self._check_server()
         with _translated(self._address):
             return bool(await self.client.set(key, 1, nx=True, ex=ttl_s))
 
