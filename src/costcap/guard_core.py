@@ -31,13 +31,14 @@ from costcap.limits import (
     retry_after_s,
     settled_amount,
 )
-from costcap.money import micros_ceil_from_usd, parse_usd, to_micros_ceil
+from costcap.money import micros_ceil_from_usd, parse_usd, to_micros_ceil, usd_text
 from costcap.observe import AdmissionObserver, Observer, notify_admission, notify_event
 from costcap.policy import Bounds, CostCapExceeded, Policy
 from costcap.pricing import Cost, PriceCatalog, Usage, default_catalog, usage_from
 from costcap.stores import MAX_AMOUNT, Admission, Charge, CounterState
 from costcap.ticket import Hit, Ticket
 from costcap.tokens import TokenCount, count_messages, count_responses_input
+from costcap.usage_bounds import BEYOND_REQUEST, beyond_alert, bounded_usage
 from costcap.worst_case import (
     WorstCase,
     dearer_cache_writes,
@@ -282,6 +283,7 @@ class GuardCore:
             stream=stream,
             refused_by=refused_by,
             prompt_hash=ticket.prompt_hash,
+            flag=BEYOND_REQUEST if ticket.beyond else None,
         )
         notify_event(self._event_observers, event)
 
@@ -385,8 +387,13 @@ class GuardCore:
     def price(self, ticket: Ticket, usage: object) -> tuple[Cost, Usage, list[int]]:
         """The exact cost of ``usage``, the usage read, and what each charge is settled with."""
         _open(ticket)
-        normalized = usage_from(usage)
+        normalized, ticket.beyond = bounded_usage(ticket, usage_from(usage))
         cost = ticket.price.cost(normalized)
+        if ticket.beyond:
+            log.error(
+                "call %s (%s) reported usage beyond its request: %s; charged $%s, flagged %s",
+                ticket.id, ticket.model, ticket.beyond, usd_text(cost.total_pico), BEYOND_REQUEST,
+            )  # fmt: skip
         tokens = normalized.input_tokens + normalized.output_tokens
         return cost, normalized, self._actuals(ticket, to_micros_ceil(cost.total_pico), tokens)
 
@@ -416,11 +423,12 @@ class GuardCore:
 
     def settled(self, ticket: Ticket, actuals: Sequence[int]) -> Due:
         ticket.done = True
+        due = self._unfired([beyond_alert(ticket, self.clock())]) if ticket.beyond else []
         if not ticket.applied:
-            return []
+            return due
         # At least what was spent at admission plus this call is spent now: no read needed.
         spent = [before + actuals[0] for before in ticket.spent_before]
-        return adm.alerts_due(ticket.applied, spent, self._fired)
+        return due + adm.alerts_due(ticket.applied, spent, self._fired)
 
     # -- alerts, outages, status -----------------------------------------------------------------
 

@@ -43,6 +43,7 @@ class Ticket:
     input_tokens: int = 0  # the input reserved for (counted, or its bound when strict)
     strict: bool = False  # admitted with the input's upper bound
     cache_write: bool = False  # input reserved as a (dearer) cache write
+    beyond: str | None = None  # settled with usage beyond what the request allows: what was
     _worst: WorstCase | None = field(default=None, repr=False)
 
     @property

@@ -78,7 +78,7 @@ def test_an_older_ledger_is_not_migrated_by_a_report(
         db.execute("UPDATE costcap_ledger_meta SET value = '1'")
     db.close()
     err = error(capsys, ["report", "features", "--ledger", f"sqlite:///{path}"])
-    assert "is schema version 1, older than this costcap's 2; reports do not migrate it" in err
+    assert "is schema version 1, older than the 2 reports read; reports do not migrate it" in err
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT value FROM costcap_ledger_meta").fetchone() == ("1",)
     db.close()

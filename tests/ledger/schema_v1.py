@@ -10,6 +10,8 @@ from costcap.ledger._schema import MEASURES
 from costcap.ledger._sinks import sqlite_path
 from costcap.ledger._sql import EVENT_COLUMNS, event_row
 
+# version 1's event columns: every column up to those later versions added
+V1_COLUMNS = EVENT_COLUMNS[: EVENT_COLUMNS.index("flag")]
 _ROLLUPS = {
     "costcap_rollup_daily": ("day", "user_id", "feature", "model"),
     "costcap_rollup_daily_user": ("day", "user_id"),
@@ -85,14 +87,14 @@ def _fill(dialect: str, events: Sequence[CostEvent]) -> tuple[list[str], list[tu
             f"FROM costcap_events e GROUP BY {', '.join(exprs)}"
         )
     out.append("INSERT INTO costcap_ledger_meta VALUES ('ledger_schema_version', '1')")
-    rows = [event_row(e, text_time=dialect == "sqlite") for e in events]
+    rows = [event_row(e, text_time=dialect == "sqlite")[: len(V1_COLUMNS)] for e in events]
     return out, rows
 
 
 def create(url: str, events: Sequence[CostEvent]) -> None:
     """A version-1 ledger at ``url`` (SQLite file, or PostgreSQL ``?schema=``) holding
     ``events``."""
-    insert = f"INSERT INTO costcap_events ({', '.join(EVENT_COLUMNS)}) VALUES "
+    insert = f"INSERT INTO costcap_events ({', '.join(V1_COLUMNS)}) VALUES "
     if url.startswith("sqlite"):
         import sqlite3
 
@@ -100,7 +102,7 @@ def create(url: str, events: Sequence[CostEvent]) -> None:
         with sqlite3.connect(sqlite_path(url)) as lite:
             for statement in ddl("sqlite"):
                 lite.execute(statement)
-            lite.executemany(insert + f"({', '.join('?' * len(EVENT_COLUMNS))})", rows)
+            lite.executemany(insert + f"({', '.join('?' * len(V1_COLUMNS))})", rows)
             for statement in statements:
                 lite.execute(statement)
         lite.close()
@@ -115,6 +117,6 @@ def create(url: str, events: Sequence[CostEvent]) -> None:
         for statement in ddl("postgres"):
             db.execute(statement)
         with db.cursor() as cur:
-            cur.executemany(insert + f"({', '.join(['%s'] * len(EVENT_COLUMNS))})", rows)
+            cur.executemany(insert + f"({', '.join(['%s'] * len(V1_COLUMNS))})", rows)
         for statement in statements:
             db.execute(statement)

@@ -4,6 +4,7 @@ indexes changed, nothing else touched (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -75,12 +76,27 @@ def test_migration_changes_the_event_indexes(ledger_url: str) -> None:
 def test_migration_keeps_events_and_spend_rollups(ledger_url: str) -> None:
     """The events and the version-1 rollups are left as they were."""
     schema_v1.create(ledger_url, EVENTS)
-    tables = ["costcap_events", *(r.table for r in SPEND_ROLLUPS)]
-    dumps = {t: sorted(map(repr, execute(ledger_url, f"SELECT * FROM {t}"))) for t in tables}
+    queries = {r.table: f"SELECT * FROM {r.table}" for r in SPEND_ROLLUPS}
+    queries["costcap_events"] = f"SELECT {', '.join(schema_v1.V1_COLUMNS)} FROM costcap_events"
+    dumps = {t: sorted(map(repr, execute(ledger_url, q))) for t, q in queries.items()}
     open_sink(ledger_url).close()
-    assert {
-        t: sorted(map(repr, execute(ledger_url, f"SELECT * FROM {t}"))) for t in tables
-    } == dumps
+    assert {t: sorted(map(repr, execute(ledger_url, q))) for t, q in queries.items()} == dumps
+
+
+def test_migration_adds_the_flag_column(ledger_url: str) -> None:
+    """A version-1 ledger gains ``costcap_events.flag`` (NULL for the events it held), and a
+    flagged event written after the migration keeps its flag."""
+    schema_v1.create(ledger_url, EVENTS)
+    sink = open_sink(ledger_url)
+    try:
+        flagged = replace(make_events(1, seed=3, prefix="f")[0], flag="usage_beyond_request")
+        assert sink.write([flagged]) == 1
+    finally:
+        sink.close()
+    rows = execute(ledger_url, "SELECT flag, COUNT(*) FROM costcap_events GROUP BY flag")
+    assert sorted(rows, key=repr) == sorted(
+        [(None, len(EVENTS)), ("usage_beyond_request", 1)], key=repr
+    )
 
 
 @pytest.mark.parametrize("table", NEW_ROLLUPS)

@@ -59,6 +59,7 @@ class CostEvent:
     stream: bool = False
     refused_by: str | None = None  # the budget, rate limit or policy rule
     prompt_hash: str | None = None  # a digest of the request, for runaway-loop detection
+    flag: str | None = None  # what was wrong with the call's report, e.g. usage_beyond_request
 
     def __post_init__(self) -> None:
         if self.ts.tzinfo is None:
@@ -92,7 +93,8 @@ class CostEvent:
             f'"cache_read_tokens":{self.cache_read_tokens},'
             f'"cache_write_tokens":{self.cache_write_tokens},"cost_pico":{self.cost_pico},'
             f'"cost_usd":"{usd_text(self.cost_pico)}","endpoint":{_s(self.endpoint)},'
-            f'"feature":{_s(self.feature)},"input_tokens":{self.input_tokens},'
+            f'"feature":{_s(self.feature)},"flag":{_s(self.flag)},'
+            f'"input_tokens":{self.input_tokens},'
             f'"latency_ms":{"null" if lat is None else float.__repr__(lat)},'
             f'"model":{_s(self.model)},"output_tokens":{self.output_tokens},'
             f'"prompt_hash":{_s(self.prompt_hash)},"provider":{_s(self.provider)},'
@@ -188,6 +190,7 @@ _KINDS: dict[str, int] = {
             "endpoint",
             "refused_by",
             "prompt_hash",
+            "flag",
         ),
         _OPTIONAL_TEXT,
     ),

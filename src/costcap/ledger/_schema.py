@@ -23,6 +23,8 @@ Versions (``costcap_ledger_meta.ledger_schema_version``; :mod:`costcap.ledger._m
    ``_daily_user`` by user) for per-user rankings; ``(user_id, ts)`` becomes ``(user_id, ts,
    cost_pico)``; drops ``(prompt_hash, ts)``, which no query used (runaway loops read the last
    minutes through ``ts``) and which cost every write a random index insert.
+3. adds ``costcap_events.flag``: what was wrong with a call's report (``usage_beyond_request``:
+   usage past what the request allows, charged at its bounds). Reports read version 2 as well.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ __all__ = [
     "key_sql",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Every spend rollup carries these sums (name, SQL expression over an event row ``e``).
 MEASURES: tuple[tuple[str, str], ...] = (
@@ -208,7 +210,8 @@ def _events_table(t: _Types) -> str:
   cache_hit {t.boolean} NOT NULL DEFAULT {t.false},
   stream {t.boolean} NOT NULL DEFAULT {t.false},
   refused_by TEXT,
-  prompt_hash TEXT
+  prompt_hash TEXT,
+  flag TEXT
 )"""
 
 

@@ -17,12 +17,13 @@ from typing import Any
 
 from costcap.errors import ConfigError, StoreUnavailable
 from costcap.ledger._migrate import VERSION_QUERY, check_version
-from costcap.ledger._schema import SCHEMA_VERSION
 from costcap.ledger._sinks import sqlite_path
 from costcap.ledger._urls import check_ledger_url, postgres_target
 from costcap.stores._urls import redact
 
-__all__ = ["NoLedger", "open_readonly", "shown_url"]
+__all__ = ["READABLE_SINCE", "NoLedger", "open_readonly", "shown_url"]
+
+READABLE_SINCE = 2  # the oldest ledger schema whose tables the reports' queries find
 
 
 class NoLedger(ConfigError):
@@ -43,11 +44,11 @@ def shown_url(url: str) -> str:
 
 def _check(found: str | None, url: str) -> None:
     version = check_version(found, shown_url(url))  # newer than this costcap: refused
-    if version < SCHEMA_VERSION:
+    if version < READABLE_SINCE:
         raise ConfigError(
-            f"the ledger at {shown_url(url)} is schema version {version}, older than this "
-            f"costcap's {SCHEMA_VERSION}; reports do not migrate it: run a costcap that writes "
-            "to it (a Ledger) once to upgrade it"
+            f"the ledger at {shown_url(url)} is schema version {version}, older than the "
+            f"{READABLE_SINCE} reports read; reports do not migrate it: run a costcap that "
+            "writes to it (a Ledger) once to upgrade it"
         )
 
 
