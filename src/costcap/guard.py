@@ -6,8 +6,18 @@ lives in :class:`costcap.guard_core.GuardCore`, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -32,7 +42,15 @@ from costcap.limits import RateLimit
 from costcap.money import PICO_PER_MICRO
 from costcap.policy import Policy, PolicyViolation
 from costcap.pricing import Cost, PriceCatalog
-from costcap.stores import Admission, AsyncStore, Store, open_async_store, open_store
+from costcap.stores import (
+    Admission,
+    AsyncAdapter,
+    AsyncStore,
+    Charge,
+    Store,
+    open_async_store,
+    open_store,
+)
 from costcap.ticket import Hit, Ticket
 
 __all__ = ["AsyncGuard", "Guard", "Hit", "Ticket"]
@@ -297,6 +315,7 @@ class AsyncGuard(GuardCore):
             lease_s=lease_s, strict=strict, fail_open=fail_open, clock=clock, observers=observers,
         )  # fmt: skip
         self.store: AsyncStore = open_async_store(store) if isinstance(store, str) else store
+        self._background: set[asyncio.Task[None]] = set()  # work close() waits for
 
     @classmethod
     def from_config(cls, path: str | Path, **overrides: Any) -> AsyncGuard:
@@ -333,7 +352,7 @@ class AsyncGuard(GuardCore):
             self.timed(started, "admitted")
             return ticket
         try:
-            result = await self.store.admit(ticket.id, charges, self.lease_s)
+            result = await self._reserve(ticket.id, charges)
         except StoreUnavailable as exc:
             self.timed(started, "store_unavailable")
             if not self.fail_open:
@@ -341,7 +360,11 @@ class AsyncGuard(GuardCore):
             return self.unavailable(exc, ticket)
         if not result.admitted:
             await self._refuse(ticket, result, started)
-        await self._fire(self.admitted(ticket, result))
+        try:
+            await self._fire(self.admitted(ticket, result))
+        except BaseException:  # cancelled after the reservation: the caller gets no ticket
+            await self._undo(self._give_back(ticket.id))
+            raise
         self.timed(started, "admitted")
         return ticket
 
@@ -373,7 +396,7 @@ class AsyncGuard(GuardCore):
         if not charges:
             return hit
         try:
-            result = await self.store.admit(hit.id, charges, self.lease_s)
+            result = await self._reserve(hit.id, charges)
         except StoreUnavailable as exc:
             if not self.fail_open:
                 raise
@@ -476,4 +499,72 @@ class AsyncGuard(GuardCore):
         return [adm.status_of(a, s) for a, s in zip(windows, states, strict=True)]
 
     async def close(self) -> None:
+        """Finish the work still under way — settles of streams that ended in the background,
+        releases of cancelled admissions — then close the store."""
+        await self._finish_background()
         await self.store.close()
+
+    # -- cancellation and background work ----------------------------------------------------
+
+    async def _reserve(self, reservation_id: str, charges: Sequence[Charge]) -> Admission:
+        """``store.admit``, run to its end whatever happens to its caller.
+
+        A store step interrupted half-way may have reserved all the same (the server committed
+        before the cancellation reached it) and, on PostgreSQL, strands a pooled connection
+        mid-query. So the step runs in a task of its own, which the caller's cancellation does
+        not reach: the cancelled caller waits for the step to end and releases what it reserved
+        (:meth:`_undo`), then ``CancelledError`` goes on. A store whose steps never suspend (the
+        memory store) is called directly: nothing can interrupt it.
+        """
+        store = self.store
+        if isinstance(store, AsyncAdapter) and store.inline:
+            return await store.admit(reservation_id, charges, self.lease_s)
+        step = asyncio.ensure_future(store.admit(reservation_id, charges, self.lease_s))
+        try:
+            return await asyncio.shield(step)
+        except asyncio.CancelledError:
+            await self._undo(self._give_back(reservation_id, step))
+            raise
+
+    async def _undo(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` (the clean-up of a cancelled step) before the cancellation goes on, so
+        that the store holds nothing for the cancelled call once its caller has stopped. A caller
+        cancelled again meanwhile stops waiting at once; ``work`` then finishes in the background
+        (:meth:`close` waits for it)."""
+        task = self._in_background(work)
+        with contextlib.suppress(asyncio.CancelledError):  # the caller re-raises its own
+            await asyncio.shield(task)
+
+    async def _give_back(
+        self, reservation_id: str, step: asyncio.Future[Admission] | None = None
+    ) -> None:
+        """Release the reservation of an admission whose caller got no ticket, once its store
+        ``step`` (if still running) has ended."""
+        if step is not None:
+            try:
+                result = await step
+            except Exception as exc:  # noqa: BLE001 - nothing reserved that a release could undo
+                log.warning("cancelled admission %s failed in the store: %r", reservation_id, exc)
+                return
+            if not result.admitted:
+                return
+        try:
+            await self.store.release(reservation_id)
+        except Exception:  # noqa: BLE001 - logged; the caller is cancelled and gone
+            log.exception("could not release the reservation of cancelled admission %s; its "
+                          "lease will charge it in full", reservation_id)  # fmt: skip
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``work`` in a task held until it ends; :meth:`close` waits for it. Called on the
+        event loop's thread (a coroutine, or a finalizer running there). ``work`` handles its
+        own errors: nobody may be left to raise them to."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _finish_background(self) -> None:
+        """Wait until no background work is left (work may start more: wait again)."""
+        current = asyncio.current_task()
+        while pending := [task for task in self._background if task is not current]:
+            await asyncio.wait(pending)

@@ -25,6 +25,12 @@ class AsyncAdapter:
         self.sync = store
         self._offload = offload
 
+    @property
+    def inline(self) -> bool:
+        """Whether each call runs to its end on the event loop, never suspending: nothing
+        (a cancellation) can interrupt it half-way."""
+        return not self._offload
+
     async def _call(self, fn: Callable[[], T]) -> T:
         return await asyncio.to_thread(fn) if self._offload else fn()
 
