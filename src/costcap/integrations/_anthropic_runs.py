@@ -35,10 +35,6 @@ __all__ = ["AsyncRun", "EventMeter", "SyncRun"]
 
 log = logging.getLogger("costcap.integrations.anthropic")
 
-# Tasks settling async streams that were garbage-collected unclosed: held until they finish, as
-# asyncio asks of fire-and-forget tasks (the loop keeps only weak references to its tasks).
-_ORPHANS: set[asyncio.Task[None]] = set()
-
 
 def _delta_text(delta: Any) -> str:
     """The generated text a ``content_block_delta`` carries: text, thinking or tool-call JSON
@@ -226,12 +222,17 @@ class AsyncRun:
             return
         log.warning("an Anthropic stream (ticket %s) was dropped unclosed; closing it and "
                     "settling its partial cost", self.ticket.id)  # fmt: skip
-        loop.call_soon_threadsafe(self._spawn_stop, loop)
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:  # collected in another thread (or between two runs of the loop)
+            running = None
+        if running is loop:  # on the loop's own thread: under way before guard.close() can run
+            self._spawn_stop()
+        else:
+            loop.call_soon_threadsafe(self._spawn_stop)
 
-    def _spawn_stop(self, loop: asyncio.AbstractEventLoop) -> None:
-        task = loop.create_task(self._stop_logged())
-        _ORPHANS.add(task)
-        task.add_done_callback(_ORPHANS.discard)
+    def _spawn_stop(self) -> None:
+        self.guard._in_background(self._stop_logged())
 
     async def _stop_logged(self) -> None:
         try:

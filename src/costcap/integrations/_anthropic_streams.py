@@ -19,7 +19,7 @@ addition: the SDK's managers are only context managers.
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -35,6 +35,7 @@ from anthropic.types import RawMessageStreamEvent
 
 from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._anthropic_runs import AsyncRun, SyncRun
+from costcap.integrations._closing import Closing
 from costcap.ticket import Ticket
 
 __all__ = [
@@ -113,7 +114,11 @@ class AsyncMeteredStream(AsyncStream[RawMessageStreamEvent]):
     async def __anext__(self) -> RawMessageStreamEvent:
         return await self._run.events.__anext__()
 
-    async def __aiter__(self) -> AsyncIterator[RawMessageStreamEvent]:
+    def __aiter__(self) -> AsyncIterator[RawMessageStreamEvent]:
+        # Left early, the loop's iterator stops the run at once, in a task the guard holds.
+        return Closing(self._events(), self._run.guard)
+
+    async def _events(self) -> AsyncGenerator[RawMessageStreamEvent, None]:
         run = self._run
         finished = False
         try:
@@ -211,13 +216,13 @@ class AsyncMeteredMessageStream(AsyncMessageStream[T]):
     def text_stream(self) -> AsyncIterator[str]:
         """The text deltas, as the SDK's ``text_stream``; a loop that stops early closes the
         stream (a fresh iterator per access, so nothing holds an abandoned one open)."""
-        return self._text()
+        return Closing(self._text(), self._metered._run.guard)
 
     @text_stream.setter
     def text_stream(self, value: AsyncIterator[str]) -> None:
         """``AsyncMessageStream.__init__`` sets its own generator; this class makes its own."""
 
-    async def _text(self) -> AsyncIterator[str]:
+    async def _text(self) -> AsyncGenerator[str, None]:
         finished = False
         try:
             while True:
@@ -233,7 +238,10 @@ class AsyncMeteredMessageStream(AsyncMessageStream[T]):
             if not finished:
                 await self.close()
 
-    async def __aiter__(self) -> AsyncIterator[ParsedMessageStreamEvent[T]]:
+    def __aiter__(self) -> AsyncIterator[ParsedMessageStreamEvent[T]]:
+        return Closing(self._events(), self._metered._run.guard)
+
+    async def _events(self) -> AsyncGenerator[ParsedMessageStreamEvent[T], None]:
         finished = False
         try:
             while True:
@@ -287,9 +295,14 @@ class AsyncGuardedMessageStreamManager(AsyncMessageStreamManager[T]):
     """The SDK's ``AsyncMessageStreamManager``: ``async with`` admits the call and opens a
     metered stream. ``async for event in client.messages.stream(...)`` is a costcap addition."""
 
-    def __init__(self, open_stream: Callable[[], Awaitable[AsyncMeteredMessageStream[T]]]) -> None:
+    def __init__(
+        self,
+        open_stream: Callable[[], Awaitable[AsyncMeteredMessageStream[T]]],
+        guard: AsyncGuard,
+    ) -> None:
         # AsyncMessageStreamManager.__init__ is not called: opening is costcap's.
         self._open = open_stream
+        self._guard = guard
         self._stream: AsyncMeteredMessageStream[T] | None = None
 
     async def __aenter__(self) -> AsyncMeteredMessageStream[T]:
@@ -307,7 +320,10 @@ class AsyncGuardedMessageStreamManager(AsyncMessageStreamManager[T]):
         if self._stream is not None:
             await self._stream.close()
 
-    async def __aiter__(self) -> AsyncIterator[ParsedMessageStreamEvent[T]]:
+    def __aiter__(self) -> AsyncIterator[ParsedMessageStreamEvent[T]]:
+        return Closing(self._events(), self._guard)
+
+    async def _events(self) -> AsyncGenerator[ParsedMessageStreamEvent[T], None]:
         async with self as stream:
             async for event in stream:
                 yield event

@@ -90,7 +90,14 @@ class GuardedAsyncClient(GuardedClient):
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        await self._costcap_guard._finish_background()
         await self._costcap_client.__aexit__(*exc_info)
+
+    async def close(self) -> None:
+        """Finish the settles under way (streams left early close and settle in the
+        background), then close the SDK client."""
+        await self._costcap_guard._finish_background()
+        await self._costcap_client.close()
 
 
 class GuardedResource:

@@ -26,11 +26,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 from openai import AsyncStream, Stream
 
+from costcap.integrations._closing import Closing
 from costcap.integrations._meter import Meter, StreamCut
 from costcap.ledger import Status
 from costcap.ticket import Ticket
@@ -265,7 +266,7 @@ async def _ametered(
                 yield item
                 if tap.done:
                     return
-    except GeneratorExit:  # aclose(): break (via the event loop's finalizer), close, GC
+    except GeneratorExit:  # aclose(): break (via Closing), close, garbage collection
         await _astop(inner, guard, tap, "stopped", quiet=True)
         raise
     except StreamCut:
@@ -283,9 +284,6 @@ async def _ametered(
 class GuardedAsyncStream(AsyncStream[_T]):
     """An ``openai.AsyncStream`` whose items are metered and whose end settles the call."""
 
-    # Settlements scheduled by __del__, kept alive until they finish (asyncio holds tasks weakly).
-    _orphans: ClassVar[set[asyncio.Task[None]]] = set()
-
     def __init__(self, inner: AsyncStream[_T], guard: AsyncGuard, tap: Tap) -> None:
         self.__dict__.update(inner.__dict__)
         self._inner = inner
@@ -299,15 +297,10 @@ class GuardedAsyncStream(AsyncStream[_T]):
         """The admission this stream is metered against."""
         return self._tap.ticket
 
-    async def __aiter__(self) -> AsyncIterator[_T]:
-        iterator = self._metered
-        try:
-            async for item in iterator:
-                yield item
-        finally:
-            # An async generator has no ``yield from``: pass our own closing on, so that a
-            # ``break`` (the loop's finalizer acloses this generator) stops the upstream too.
-            await iterator.aclose()
+    def __aiter__(self) -> AsyncIterator[_T]:
+        # Left early (``break``), the loop's iterator closes the metered generator at once, in a
+        # task the guard holds: the upstream stops and the call settles before guard.close().
+        return Closing(self._metered, self._guard)
 
     async def close(self) -> None:
         """Close the response (the HTTP connection) and settle what was streamed."""
@@ -318,11 +311,9 @@ class GuardedAsyncStream(AsyncStream[_T]):
         if tap is None or tap.done or tap.started:
             return  # settled, or the metering generator's own finalizer settles it
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:
             log.warning("stream of call %s dropped unclosed outside its event loop; its lease "
                         "will charge it in full", tap.ticket.id)  # fmt: skip
             return
-        task = loop.create_task(_astop(self._inner, self._guard, tap, "stopped", quiet=True))
-        self._orphans.add(task)
-        task.add_done_callback(self._orphans.discard)
+        self._guard._in_background(_astop(self._inner, self._guard, tap, "stopped", quiet=True))

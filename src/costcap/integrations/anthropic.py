@@ -228,7 +228,7 @@ class _AsyncMessages(_Messages):
             raw = AsyncMeteredStream(sdk_stream._raw_stream, self._guard, ticket)
             return AsyncMeteredMessageStream(raw, call.kwargs.get("output_format", omit))
 
-        return AsyncGuardedMessageStreamManager(open_stream)
+        return AsyncGuardedMessageStreamManager(open_stream, self._guard)
 
 
 class _Beta:
