@@ -97,7 +97,9 @@ def tables_in(schema: str) -> list[str]:
     base = postgres_url().partition("?")[0]
     with psycopg.connect(base, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", [schema]
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+            " ORDER BY table_name",
+            [schema],
         ).fetchall()
         found = conn.execute(
             "SELECT count(*) FROM information_schema.schemata WHERE schema_name = %s", [schema]
