@@ -386,6 +386,11 @@ class AsyncPostgresStore:
         except psycopg.Error as exc:
             await pool.close()
             _translate(exc, settings)
+        except BaseException:
+            # Cancelled while it filled: a pool left half-open would keep its connections and
+            # worker tasks for good (the next call opens another).
+            await asyncio.shield(pool.close())
+            raise
         return pool
 
     async def _migrate(self, conn: _AsyncConn) -> None:
