@@ -19,6 +19,9 @@ import anyio
 import pytest
 
 from costcap import AsyncGuard, Budget, RateLimit, RateLimited
+from costcap.admission import micros_usd
+from costcap.money import to_micros_ceil
+from costcap.pricing import default_catalog
 from costcap.stores import Admission, AsyncAdapter, Charge, CounterState
 from costcap.stores.memory import MemoryStore
 from costcap.ticket import Ticket
@@ -33,6 +36,10 @@ def budget(thresholds: list[int] | None = None) -> Budget:
 
 async def reserved(guard: AsyncGuard) -> Decimal:
     return sum((s["reserved_usd"] for s in await guard.status()), Decimal(0))
+
+
+async def spent(guard: AsyncGuard) -> Decimal:
+    return sum((s["spent_usd"] for s in await guard.status()), Decimal(0))
 
 
 # -- random cancellation points, every backend ------------------------------------------------
@@ -191,3 +198,61 @@ async def test_cancelled_hit_frees_its_concurrency_slot() -> None:
     with pytest.raises(RateLimited):
         await guard.hit([rule])
     await guard.finish(hit)
+
+
+# -- store steps that must land: settle, release, finish ----------------------------------------
+
+
+async def test_cancelled_settle_still_lands_in_the_store() -> None:
+    """A settle cancelled while its store step runs lets the step end: the reservation becomes
+    the call's actual cost (not left for its lease to charge in full); the cancellation goes
+    on."""
+    store = GatedStore("settle")
+    guard = AsyncGuard(store, budgets=[budget()], notifiers=[])
+    ticket = await guard.admit(model=MODEL, messages=[{"role": "user", "content": "Hi"}])
+    usage = {"input_tokens": 1000, "output_tokens": 1000}
+    task = asyncio.ensure_future(guard.settle(ticket, usage))
+    await store.entered.wait()
+    task.cancel()
+    store.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert store.steps == ["admit", "settle"]
+    assert await reserved(guard) == 0
+    cost = default_catalog().cost(MODEL, usage)
+    assert await spent(guard) == micros_usd(to_micros_ceil(cost.total_pico))
+
+
+async def test_cancelled_release_still_gives_the_reservation_back() -> None:
+    """A release cancelled while its store step runs lets the step end: nothing stays
+    reserved."""
+    store = GatedStore("release")
+    guard = AsyncGuard(store, budgets=[budget()], notifiers=[])
+    ticket = await guard.admit(model=MODEL, reserve_usd=CENT)
+    task = asyncio.ensure_future(guard.release(ticket))
+    await store.entered.wait()
+    task.cancel()
+    store.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert store.steps == ["admit", "release"]
+    assert await reserved(guard) == 0
+
+
+async def test_finish_under_an_ever_cancelling_scope_frees_the_slot_in_the_background() -> None:
+    """``finish()`` in the ``finally`` of a request an anyio scope cancels (Starlette, on a
+    client disconnect) leaves at once; its store step ends in the background, close() waits
+    for it, and the "1 concurrent" slot is free again."""
+    store = GatedStore("settle")
+    guard = AsyncGuard(store, notifiers=[])
+    rule = RateLimit("1 concurrent")
+    hit = await guard.hit([rule])
+    with anyio.move_on_after(0) as scope:
+        await guard.finish(hit)
+    assert scope.cancelled_caught
+    assert store.steps == ["admit"]  # the settle is still held at the gate
+    store.gate.set()
+    await guard.close()
+    assert store.steps == ["admit", "settle", "close"]
+    again = AsyncGuard(store, notifiers=[])
+    await again.finish(await again.hit([rule]))  # would raise RateLimited had the slot stayed

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from costcap import admission as adm
 from costcap.alerts import Alert, Notifier
@@ -56,6 +56,7 @@ from costcap.ticket import Hit, Ticket
 __all__ = ["AsyncGuard", "Guard", "Hit", "Ticket"]
 
 Money = Decimal | int | float | str
+T = TypeVar("T")
 
 
 def remaining(hit: Hit, result: Admission) -> list[int]:
@@ -315,7 +316,7 @@ class AsyncGuard(GuardCore):
             lease_s=lease_s, strict=strict, fail_open=fail_open, clock=clock, observers=observers,
         )  # fmt: skip
         self.store: AsyncStore = open_async_store(store) if isinstance(store, str) else store
-        self._background: set[asyncio.Task[None]] = set()  # work close() waits for
+        self._background: set[asyncio.Task[Any]] = set()  # work close() waits for
 
     @classmethod
     def from_config(cls, path: str | Path, **overrides: Any) -> AsyncGuard:
@@ -447,7 +448,7 @@ class AsyncGuard(GuardCore):
         ticket.done = True
         if ticket.reserved:
             try:
-                await self.store.release(ticket.id)
+                await self._step(self.store.release(ticket.id))
             except StoreUnavailable as exc:
                 self.store_failed("release", ticket.id, exc)
         self.emit(ticket, "error")
@@ -471,7 +472,7 @@ class AsyncGuard(GuardCore):
     async def _store_settle(self, reservation_id: str, actuals: list[int]) -> None:
         """:meth:`Guard._store_settle`, awaited."""
         try:
-            known = await self.store.settle(reservation_id, actuals)
+            known = await self._step(self.store.settle(reservation_id, actuals))
         except StoreUnavailable as exc:
             self.store_failed("settle", reservation_id, exc)
         else:
@@ -526,14 +527,35 @@ class AsyncGuard(GuardCore):
             await self._undo(self._give_back(reservation_id, step))
             raise
 
+    async def _step(self, work: Coroutine[Any, Any, T]) -> T:
+        """Await a store step that must land once started (a settle, a release: interrupted,
+        it would leave the reservation, or a concurrency slot, held until its lease ends). It
+        runs in a task the caller's cancellation does not reach; a cancelled caller waits for it
+        to end, then its ``CancelledError`` goes on (see :meth:`_wait_out`)."""
+        store = self.store
+        if isinstance(store, AsyncAdapter) and store.inline:
+            return await work
+        task = self._in_background(work)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await self._wait_out(task)
+            raise
+
     async def _undo(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` (the clean-up of a cancelled step) before the cancellation goes on, so
-        that the store holds nothing for the cancelled call once its caller has stopped. A caller
-        cancelled again meanwhile stops waiting at once; ``work`` then finishes in the background
-        (:meth:`close` waits for it)."""
-        task = self._in_background(work)
-        with contextlib.suppress(asyncio.CancelledError):  # the caller re-raises its own
-            await asyncio.shield(task)
+        that the store holds nothing for the cancelled call once its caller has stopped."""
+        await self._wait_out(self._in_background(work))
+
+    @staticmethod
+    async def _wait_out(task: asyncio.Task[Any]) -> None:
+        """Wait for ``task``, the end of a store step whose caller is cancelled. Cancelled
+        again meanwhile, stop waiting at once: the guard holds ``task``, which ends in the
+        background (:meth:`close` waits for it). The caller re-raises its own cancellation."""
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([task])
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.warning("a store step of a cancelled call failed: %r", task.exception())
 
     async def _give_back(
         self, reservation_id: str, step: asyncio.Future[Admission] | None = None
@@ -554,10 +576,10 @@ class AsyncGuard(GuardCore):
             log.exception("could not release the reservation of cancelled admission %s; its "
                           "lease will charge it in full", reservation_id)  # fmt: skip
 
-    def _in_background(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def _in_background(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run ``work`` in a task held until it ends; :meth:`close` waits for it. Called on the
         event loop's thread (a coroutine, or a finalizer running there). ``work`` handles its
-        own errors: nobody may be left to raise them to."""
+        own errors, unless its caller awaits it."""
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
