@@ -20,6 +20,7 @@ import pytest
 
 from costcap import AsyncGuard, Budget, RateLimit, RateLimited
 from costcap.admission import micros_usd
+from costcap.ledger import CostEvent
 from costcap.money import to_micros_ceil
 from costcap.pricing import default_catalog
 from costcap.stores import Admission, AsyncAdapter, Charge, CounterState
@@ -221,6 +222,23 @@ async def test_cancelled_settle_still_lands_in_the_store() -> None:
     assert await reserved(guard) == 0
     cost = default_catalog().cost(MODEL, usage)
     assert await spent(guard) == micros_usd(to_micros_ceil(cost.total_pico))
+
+
+async def test_cancelled_settle_still_records_its_event() -> None:
+    """A settle cancelled while its store step runs still tells the observers (the ledger):
+    the call was billed, its event is written before the cancellation goes on."""
+    events: list[CostEvent] = []
+    recorder = type("Recorder", (), {"on_event": staticmethod(events.append)})()
+    store = GatedStore("settle")
+    guard = AsyncGuard(store, budgets=[budget()], notifiers=[], observers=[recorder])
+    ticket = await guard.admit(model=MODEL, reserve_usd=CENT)
+    task = asyncio.ensure_future(guard.settle_cost(ticket, CENT))
+    await store.entered.wait()
+    task.cancel()
+    store.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [(e.status, e.cost_pico) for e in events] == [("ok", 10_000_000_000)]
 
 
 async def test_cancelled_release_still_gives_the_reservation_back() -> None:

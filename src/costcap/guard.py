@@ -201,19 +201,23 @@ class Guard(GuardCore):
         """Replace the reservation by the actual cost of ``usage`` (an SDK usage object or a
         mapping such as ``{"input_tokens": 812, "output_tokens": 230}``). Returns the exact cost."""
         cost, used, actuals = self.price(ticket, usage)
-        if actuals:
-            self._store_settle(ticket.id, actuals)
         ticket.cost = cost
-        self.emit(ticket, status, usage=used, cost_pico=cost.total_pico, stream=stream)
+        try:
+            if actuals:
+                self._store_settle(ticket.id, actuals)
+        finally:  # interrupted at the store or not, the call was billed: its event is recorded
+            self.emit(ticket, status, usage=used, cost_pico=cost.total_pico, stream=stream)
         self._fire(self.settled(ticket, actuals))
         return cost
 
     def settle_cost(self, ticket: Ticket, cost_usd: Money) -> None:
         """Settle with a dollar amount instead of a usage (for costs priced elsewhere)."""
         pico, actuals = self.dollars(ticket, cost_usd)
-        if actuals:
-            self._store_settle(ticket.id, actuals)
-        self.emit(ticket, "ok", cost_pico=pico)
+        try:
+            if actuals:
+                self._store_settle(ticket.id, actuals)
+        finally:
+            self.emit(ticket, "ok", cost_pico=pico)
         self._fire(self.settled(ticket, actuals))
 
     def extend(self, ticket: Ticket) -> bool:
@@ -423,18 +427,22 @@ class AsyncGuard(GuardCore):
         self, ticket: Ticket, usage: object, *, stream: bool = False, status: Status = "ok"
     ) -> Cost:
         cost, used, actuals = self.price(ticket, usage)
-        if actuals:
-            await self._store_settle(ticket.id, actuals)
         ticket.cost = cost
-        self.emit(ticket, status, usage=used, cost_pico=cost.total_pico, stream=stream)
+        try:
+            if actuals:
+                await self._store_settle(ticket.id, actuals)
+        finally:  # cancelled at the store step (which still completes) or not: recorded
+            self.emit(ticket, status, usage=used, cost_pico=cost.total_pico, stream=stream)
         await self._fire(self.settled(ticket, actuals))
         return cost
 
     async def settle_cost(self, ticket: Ticket, cost_usd: Money) -> None:
         pico, actuals = self.dollars(ticket, cost_usd)
-        if actuals:
-            await self._store_settle(ticket.id, actuals)
-        self.emit(ticket, "ok", cost_pico=pico)
+        try:
+            if actuals:
+                await self._store_settle(ticket.id, actuals)
+        finally:
+            self.emit(ticket, "ok", cost_pico=pico)
         await self._fire(self.settled(ticket, actuals))
 
     async def extend(self, ticket: Ticket) -> bool:
