@@ -52,7 +52,25 @@ def _check(found: str | None, url: str) -> None:
         )
 
 
-class ReadOnlySQLite:
+class _ReadOnly:
+    """What both read-only ledgers answer: queries, under a lock; never a write."""
+
+    _db: Any  # the connection: sqlite3 or psycopg, opened by the subclass
+    _lock: threading.Lock
+
+    def write(self, events: Sequence[object]) -> int:
+        raise TypeError("a ledger opened for reports is read-only")
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, tuple(params)).fetchall())
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class ReadOnlySQLite(_ReadOnly):
     dialect = "sqlite"
 
     def __init__(self, url: str) -> None:
@@ -82,19 +100,8 @@ class ReadOnlySQLite:
                 raise StoreUnavailable(f"ledger at {path} cannot be read: {exc}") from None
             raise
 
-    def write(self, events: Sequence[object]) -> int:
-        raise TypeError("a ledger opened for reports is read-only")
 
-    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return list(self._db.execute(sql, tuple(params)).fetchall())
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
-class ReadOnlyPostgres:
+class ReadOnlyPostgres(_ReadOnly):
     dialect = "postgres"
 
     def __init__(self, url: str) -> None:
@@ -127,17 +134,6 @@ class ReadOnlyPostgres:
                 reason = str(exc).strip().replace("\n", " ")
                 raise StoreUnavailable(f"ledger PostgreSQL at {where}: {reason}") from None
             raise
-
-    def write(self, events: Sequence[object]) -> int:
-        raise TypeError("a ledger opened for reports is read-only")
-
-    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return list(self._db.execute(sql, tuple(params)).fetchall())
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
 
 def open_readonly(url: str) -> ReadOnlySQLite | ReadOnlyPostgres:
