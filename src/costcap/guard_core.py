@@ -46,7 +46,15 @@ from costcap.worst_case import (
     worst_case_for,
 )
 
-__all__ = ["DEFAULT_LEASE_S", "DEFAULT_STORE", "GuardCore", "config_kwargs", "utc_now"]
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "DEFAULT_STORE",
+    "GuardCore",
+    "Money",
+    "config_kwargs",
+    "remaining",
+    "utc_now",
+]
 
 log = logging.getLogger("costcap.guard")
 DEFAULT_STORE = "sqlite:///costcap.db"
@@ -510,3 +518,14 @@ def config_kwargs(path: str | Path, overrides: Mapping[str, Any]) -> dict[str, A
     }
     kwargs.update(overrides)
     return kwargs
+
+
+Money = Decimal | int | float | str  # an amount as callers give it
+
+
+def remaining(hit: Hit, result: Admission) -> list[int]:
+    """What each rule has left after this hit (for ``RateLimit`` response headers)."""
+    return [
+        max(0, a.rule.limit - s.spent - s.reserved)
+        for a, s in zip(hit.limits, result.states, strict=True)
+    ]
