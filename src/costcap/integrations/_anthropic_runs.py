@@ -160,6 +160,8 @@ class AsyncRun:
         self.tally = EventMeter(ticket, guard.lease_s)
         self.stopped = False
         self.settled = False
+        self._stopped: anyio.Event | None = None  # set once stop() has ended
+        self._stopper: int | None = None  # the task running stop()
         self._at_yield = False  # the metered generator is suspended at a yield: safe to aclose
         self.events: AsyncGenerator[RawMessageStreamEvent, None] = self._metered()
         try:
@@ -186,16 +188,24 @@ class AsyncRun:
     async def stop(self) -> None:
         """Close the upstream (idempotent), then settle what was used (once). Shielded from
         cancellation: a cancelled consumer is exactly when this must run to the end."""
-        if self.stopped:
+        if self.stopped:  # stopping in another task: wait for it (a close() returns settled);
+            # in this one (the generator's own stop, reached from aclose below): go on
+            if self._stopped is not None and self._stopper != anyio.get_current_task().id:
+                with anyio.CancelScope(shield=True):
+                    await self._stopped.wait()
             return
         self.stopped = True
+        self._stopped, self._stopper = anyio.Event(), anyio.get_current_task().id
         with anyio.CancelScope(shield=True):
             try:
                 if self._at_yield:
                     await self.events.aclose()  # a later __anext__ ends the iteration
                 await self.inner.close()
             finally:
-                await self._settle()
+                try:
+                    await self._settle()
+                finally:
+                    self._stopped.set()
 
     async def _renew(self) -> None:
         try:

@@ -56,7 +56,7 @@ class Tap:
     costcap asked for); it raises :class:`StreamCut` when the output would pass the reservation.
     """
 
-    __slots__ = ("chat", "done", "injected", "meter", "see", "started")
+    __slots__ = ("chat", "done", "finished", "injected", "meter", "see", "settler", "started")
 
     def __init__(self, ticket: Ticket, lease_s: float, call: Call) -> None:
         self.meter = Meter(ticket, lease_s)
@@ -64,6 +64,8 @@ class Tap:
         self.injected = call.usage_injected
         self.done = False  # settled (or being settled): never twice
         self.started = False  # the metering generator has run (its finalizer will settle)
+        self.finished: anyio.Event | None = None  # async: set once the settle has ended
+        self.settler: int | None = None  # async: the task settling it
         self.see: Callable[[Any], bool] = self._chunk if self.chat else self._event
 
     @property
@@ -222,8 +224,12 @@ class GuardedStream(Stream[_T]):
 
 async def _asettle(guard: AsyncGuard, tap: Tap, ending: Ending, *, quiet: bool) -> None:
     status = tap.settlement(ending)
-    if status is None:
+    if status is None:  # settled, or being settled by another task: wait for it to end, so
+        # that a close() (``async with`` exit) returns with the call settled and recorded
+        if tap.finished is not None and tap.settler != anyio.get_current_task().id:
+            await tap.finished.wait()
         return
+    tap.finished, tap.settler = anyio.Event(), anyio.get_current_task().id
     try:
         await guard.settle(tap.ticket, tap.meter.final_usage(), stream=True, status=status)
     except Exception:
@@ -231,6 +237,8 @@ async def _asettle(guard: AsyncGuard, tap: Tap, ending: Ending, *, quiet: bool) 
             raise
         log.exception("could not settle streamed call %s; its lease will charge it in full",
                       tap.ticket.id)  # fmt: skip
+    finally:
+        tap.finished.set()
 
 
 async def _astop(

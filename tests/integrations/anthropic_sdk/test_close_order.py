@@ -95,3 +95,17 @@ async def test_break_then_close_everything_reports_no_error(
         gc.collect()  # an unretrieved task exception is reported when its task is collected
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert [c["message"] for c in loop_errors] == []
+
+
+async def test_async_with_exit_returns_with_the_call_settled(
+    setup: Setup, fp: FakeProviderServer
+) -> None:
+    """``async with stream: async for … break`` on a raw ``create(stream=True)`` stream: when
+    the block exits, the abandoned call is settled (its event emitted)."""
+    stream = await setup.client.messages.create(
+        model=MODEL, max_tokens=50, messages=MESSAGES, stream=True, extra_headers=SLOW
+    )
+    async with stream:
+        await break_after(stream, 3)
+    assert stream.ticket.done
+    await setup.close_all()
