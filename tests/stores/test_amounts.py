@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import pytest
 
 from costcap.errors import UsageError
-from costcap.stores import MAX_AMOUNT, Charge, CounterState, Store, open_async_store, open_store
+from costcap.stores import MAX_AMOUNT, Charge, CounterState, Store, open_async_store
+from tests.stores.helpers import rid
 
 LEASE = 60.0
 # too large for Redis's exact sums, SQLite's and PostgreSQL's 64-bit integers; and below zero
 OUT_OF_RANGE = [MAX_AMOUNT + 1, 10**19, -1]
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = open_store(store_url)
-    yield s
-    s.close()
-
-
-def rid() -> str:
-    return uuid.uuid4().hex
 
 
 def one(key: str = "b", amount: int = 10_000, limit: int = 1_000_000) -> Charge:

@@ -6,25 +6,13 @@ import asyncio
 import multiprocessing
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from costcap.stores import Charge, CounterState, Store, open_async_store, open_store
+from tests.stores.helpers import rid
 
 LEASE = 60.0
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = open_store(store_url)
-    yield s
-    s.close()
-
-
-def rid() -> str:
-    return uuid.uuid4().hex
 
 
 def one(key: str = "b:day", limit: int = 100, amount: int = 10, *, hard: bool = True) -> Charge:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import time
-import uuid
 from collections.abc import Callable
 
 import pytest
@@ -19,6 +18,7 @@ from costcap.stores import (
     open_async_store,
     open_store,
 )
+from tests.stores.helpers import rid
 
 CHILDREN, CALLS = 3, 25
 ACTUAL = 7
@@ -28,10 +28,6 @@ CHARGE = [Charge("b", ("b",), 10**9, 1_000)]
 # Python 3.12+ warns about fork() in a process with threads (the PostgreSQL pool has some); the
 # point of these tests is that a store survives exactly that, as under gunicorn --preload.
 pytestmark = pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
-
-
-def rid() -> str:
-    return uuid.uuid4().hex
 
 
 def one_call(store: Store) -> None:

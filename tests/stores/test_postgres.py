@@ -19,6 +19,7 @@ from costcap.errors import ConfigError, StoreUnavailable, UsageError
 from costcap.stores import Charge, CounterState, open_async_store, open_store, postgres
 from costcap.stores.postgres import SCHEMA_VERSION, AsyncPostgresStore, PostgresStore
 from tests.services import POSTGRES_URL, drop_postgres_schema, postgres_url
+from tests.stores.helpers import rid
 
 LEASE = 60.0
 
@@ -45,10 +46,6 @@ def query(sql: str) -> list[tuple[object, ...]]:
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         cursor = conn.execute(sql)
         return cursor.fetchall() if cursor.description else []
-
-
-def rid() -> str:
-    return uuid.uuid4().hex
 
 
 def test_schema_version_is_recorded(store: PostgresStore, url: str) -> None:

@@ -4,7 +4,6 @@ without limit behind another session's row lock), and libpq ``options`` kept as 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,6 +14,7 @@ from costcap.errors import StoreUnavailable
 from costcap.stores import Charge, CounterState, open_async_store
 from costcap.stores.postgres import AsyncPostgresStore, PostgresStore
 from tests.services import POSTGRES_URL, drop_postgres_schema, postgres_url
+from tests.stores.helpers import rid
 
 LEASE = 60.0
 CHARGE = [Charge("b", ("b",), 10**6, 10)]
@@ -26,10 +26,6 @@ def url() -> Iterator[str]:
     fresh = postgres_url()
     yield fresh
     drop_postgres_schema(fresh)
-
-
-def rid() -> str:
-    return uuid.uuid4().hex
 
 
 def show(store: PostgresStore, setting: str) -> str:

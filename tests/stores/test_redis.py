@@ -9,7 +9,6 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,12 +25,9 @@ from costcap.stores import MAX_AMOUNT, Charge, CounterState, open_async_store, o
 from costcap.stores.memory import TOMBSTONE_S, MemoryStore
 from costcap.stores.redis import EXPIRE_BATCH, AsyncRedisStore, RedisStore
 from tests.services import redis_url
+from tests.stores.helpers import rid
 
 LEASE = 60.0
-
-
-def rid() -> str:
-    return uuid.uuid4().hex
 
 
 def one(key: str = "b", limit: int = 100, amount: int = 10, *, ttl_s: int = 86400) -> Charge:
