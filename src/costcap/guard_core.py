@@ -291,7 +291,7 @@ class GuardCore:
             stream=stream,
             refused_by=refused_by,
             prompt_hash=ticket.prompt_hash,
-            flag=BEYOND_REQUEST if ticket.beyond else None,
+            flag=BEYOND_REQUEST if ticket.beyond else ticket.flag,
         )
         notify_event(self._event_observers, event)
 

@@ -43,7 +43,8 @@ class Ticket:
     input_tokens: int = 0  # the input reserved for (counted, or its bound when strict)
     strict: bool = False  # admitted with the input's upper bound
     cache_write: bool = False  # input reserved as a (dearer) cache write
-    beyond: str | None = None  # settled with usage beyond what the request allows: what was
+    beyond: str | None = None  # how the settled usage passed what the request allows, if it did
+    flag: str | None = None  # CostEvent.flag for a charge that is a bound, not a count
     _worst: WorstCase | None = field(default=None, repr=False)
 
     @property

@@ -7,6 +7,11 @@ wrapper then closes the upstream connection). When the stream ends — completed
 by the consumer, cancelled — ``final_usage()`` gives what to settle: the provider's own usage when
 its final figure arrived, else the input the provider reported (or costcap counted at admission)
 plus costcap's count of the text actually streamed. A stream that produced tokens is never $0.
+
+Under ``Guard(strict=True)`` a stream that ends without the provider's final usage is charged
+its whole output reservation (``max_tokens``) instead of what was read: a provider running ahead
+of its reader bills chunks that never reached costcap, and only ``max_tokens`` bounds them. The
+event is flagged :data:`UNREAD_CHARGED` when that charged more than was read.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from costcap.tokens import EncodingName, encoding_for_model
 from costcap.tokens._encodings import count_encoded
 from costcap.tokens._estimate import estimate_factor
 
-__all__ = ["Meter", "StreamCut"]
+__all__ = ["UNREAD_CHARGED", "Meter", "StreamCut"]
+
+UNREAD_CHARGED = "unread_output_charged"  # the flag on a strict stream charged its reservation
 
 
 class StreamCut(CostcapError):
@@ -101,6 +108,9 @@ class Meter:
         reported = self.provider_usage
         counted_input = self.ticket.input_tokens
         output = max(self.output_tokens, reported.output_tokens if reported else 0)
+        if self.ticket.strict and output < self.ticket.max_tokens:
+            output = self.ticket.max_tokens
+            self.ticket.flag = UNREAD_CHARGED
         if reported is not None and reported.input_tokens:
             return Usage(
                 input_tokens=reported.input_tokens,

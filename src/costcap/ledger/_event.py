@@ -59,7 +59,7 @@ class CostEvent:
     stream: bool = False
     refused_by: str | None = None  # the budget, rate limit or policy rule
     prompt_hash: str | None = None  # a digest of the request, for runaway-loop detection
-    flag: str | None = None  # what was wrong with the call's report, e.g. usage_beyond_request
+    flag: str | None = None  # usage_beyond_request, or unread_output_charged (a strict stream)
 
     def __post_init__(self) -> None:
         if self.ts.tzinfo is None:

@@ -24,7 +24,8 @@ Versions (``costcap_ledger_meta.ledger_schema_version``; :mod:`costcap.ledger._m
    cost_pico)``; drops ``(prompt_hash, ts)``, which no query used (runaway loops read the last
    minutes through ``ts``) and which cost every write a random index insert.
 3. adds ``costcap_events.flag``: what was wrong with a call's report (``usage_beyond_request``:
-   usage past what the request allows, charged at its bounds). Reports read version 2 as well.
+   usage past what the request allows, charged at its bounds; ``unread_output_charged``: a strict
+   stream left early, charged its output reservation). Reports read version 2 as well.
 """
 
 from __future__ import annotations

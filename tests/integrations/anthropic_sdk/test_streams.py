@@ -464,3 +464,64 @@ async def test_retried_stream_is_one_ok_event(fp: FakeProviderServer) -> None:
     assert [r.status_code for r in fp.requests] == [529, 200]
     assert recorder.statuses() == ["ok"]
     assert recorder.cost_pico == billed_pico(fp) > 0
+
+
+# -- strict: a stream left early is charged its whole output reservation ------------------------
+
+HAIKU_IN_PICO, HAIKU_OUT_PICO = 1_000_000, 5_000_000  # claude-haiku-4-5: $1 / $5 per million
+
+
+def test_strict_stream_left_early_is_charged_its_reservation(
+    fp: FakeProviderServer, recorder: Recorder
+) -> None:
+    """Under strict, a stream abandoned after its first text, the provider running ahead, is
+    charged message_start's input + max_tokens and flagged — never less than the bill."""
+    guard = make_guard(recorder, strict=True)
+    with sdk_client(fp) as bare:
+        client = wrap(bare, guard=guard)
+        with client.messages.stream(
+            model=MODEL, max_tokens=40, messages=MESSAGES,
+            extra_headers={"x-fake-output-tokens": "40"},
+        ) as stream:  # fmt: skip
+            for _ in stream.text_stream:
+                break
+    served(fp)
+    [event] = recorder.events
+    assert (event.status, event.output_tokens, event.flag) == ("cut", 40, "unread_output_charged")
+    assert event.cost_pico == fp.last.input_tokens * HAIKU_IN_PICO + 40 * HAIKU_OUT_PICO
+    assert event.cost_pico >= billed_pico(fp)
+    guard.close()
+
+
+async def test_async_strict_stream_left_early_is_charged_its_reservation(
+    fp: FakeProviderServer, recorder: Recorder
+) -> None:
+    guard = make_async_guard(recorder, strict=True)
+    async with async_sdk_client(fp) as bare:
+        client = wrap(bare, guard=guard)
+        stream = await client.messages.create(
+            model=MODEL, max_tokens=40, messages=MESSAGES, stream=True,
+            extra_headers={"x-fake-output-tokens": "40"},
+        )  # fmt: skip
+        async for _ in stream:
+            break
+        await stream.close()
+    await guard.close()
+    await asyncio.to_thread(served, fp)
+    [event] = recorder.events
+    assert (event.status, event.output_tokens, event.flag) == ("cut", 40, "unread_output_charged")
+    assert event.cost_pico == fp.last.input_tokens * HAIKU_IN_PICO + 40 * HAIKU_OUT_PICO
+
+
+def test_strict_stream_read_to_the_end_is_unflagged(
+    fp: FakeProviderServer, recorder: Recorder
+) -> None:
+    guard = make_guard(recorder, strict=True)
+    with sdk_client(fp) as bare:
+        client = wrap(bare, guard=guard)
+        with client.messages.stream(model=MODEL, max_tokens=40, messages=MESSAGES) as stream:
+            stream.until_done()
+    [event] = recorder.events
+    assert (event.status, event.output_tokens, event.flag) == ("ok", FULL, None)
+    assert event.cost_pico == billed_pico(fp)
+    guard.close()

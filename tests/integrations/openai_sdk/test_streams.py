@@ -497,3 +497,85 @@ def test_failed_lease_renewal_does_not_break_the_stream(
     assert recorder.statuses() == ["ok"]
     assert recorder.cost_pico == billed_pico(fp) > 0
     guard.close()
+
+
+# -- strict: a stream left early is charged its whole output reservation ------------------------
+
+GPT_4O_MINI_IN_PICO, GPT_4O_MINI_OUT_PICO = 150_000, 600_000  # $0.15 / $0.60 per million
+
+
+def test_strict_stream_left_early_is_charged_its_reservation(
+    fp: FakeProviderServer, recorder: Recorder
+) -> None:
+    """Under strict, a stream abandoned after its first chunk, with the provider running ahead
+    (no pacing), is charged input + max_tokens and flagged: never less than the provider billed."""
+    guard = make_guard(recorder, strict=True)
+    with sdk_client(fp) as bare:
+        client = wrap(bare, guard=guard)
+        stream = client.chat.completions.create(
+            model=MODEL, messages=MESSAGES, stream=True, max_tokens=40,
+            extra_headers={"x-fake-output-tokens": "40"},
+        )  # fmt: skip
+        next(stream)
+        stream.close()
+    served(fp)
+    event = recorder.events[0]
+    assert (event.status, event.output_tokens, event.flag) == ("cut", 40, "unread_output_charged")
+    expected = fp.last.input_tokens * GPT_4O_MINI_IN_PICO + 40 * GPT_4O_MINI_OUT_PICO
+    assert event.cost_pico == expected
+    assert event.cost_pico >= billed_pico(fp)
+    guard.close()
+
+
+def test_strict_stream_read_to_the_end_is_charged_the_provider_usage(
+    fp: FakeProviderServer, recorder: Recorder
+) -> None:
+    """Strict changes nothing for a stream whose final usage arrived: the provider's figure,
+    no flag."""
+    guard = make_guard(recorder, strict=True)
+    with sdk_client(fp) as bare:
+        client = wrap(bare, guard=guard)
+        stream = client.chat.completions.create(
+            model=MODEL, messages=MESSAGES, stream=True, max_tokens=40,
+            extra_headers={"x-fake-output-tokens": "12"},
+        )  # fmt: skip
+        list(stream)
+    event = recorder.events[0]
+    assert (event.status, event.output_tokens, event.flag) == ("ok", 12, None)
+    assert event.cost_pico == billed_pico(fp)
+    guard.close()
+
+
+def test_default_stream_left_early_is_charged_what_was_read(
+    client: openai.OpenAI, fp: FakeProviderServer, recorder: Recorder
+) -> None:
+    """Without strict the abandoned stream is charged the chunks read, unflagged."""
+    stream = client.chat.completions.create(
+        model=MODEL, messages=MESSAGES, stream=True, max_tokens=40,
+        extra_headers={**SLOW, "x-fake-output-tokens": "40"},
+    )  # fmt: skip
+    for _ in range(3):
+        next(stream)
+    stream.close()
+    event = recorder.events[0]
+    assert (event.output_tokens, event.flag) == (2, None)  # the first chunk has no text
+
+
+async def test_async_strict_stream_left_early_is_charged_its_reservation(
+    fp: FakeProviderServer, recorder: Recorder
+) -> None:
+    guard = make_async_guard(recorder, strict=True)
+    async with async_sdk_client(fp) as bare:
+        client = wrap(bare, guard=guard)
+        stream = await client.chat.completions.create(
+            model=MODEL, messages=MESSAGES, stream=True, max_tokens=40,
+            extra_headers={"x-fake-output-tokens": "40"},
+        )  # fmt: skip
+        async for _ in stream:
+            break
+        await stream.close()
+    await guard.close()
+    await asyncio.to_thread(served, fp)
+    event = recorder.events[0]
+    assert (event.status, event.output_tokens, event.flag) == ("cut", 40, "unread_output_charged")
+    assert event.cost_pico == fp.last.input_tokens * GPT_4O_MINI_IN_PICO + 40 * GPT_4O_MINI_OUT_PICO
