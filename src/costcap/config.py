@@ -188,6 +188,7 @@ def _url(r: _Reader, table: Mapping[str, Any], key: str, name: str) -> str:
 def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> GuardConfig:
     r = _Reader(source)
     known = {"guard", "budgets", "allocation", "policy", "alerts", "models", "limits", "ledger"}
+    known.add("estimate")  # read by `costcap estimate` (its traffic profile), not by the Guard
     r.known(data, "(top level)", known)
     guard = r.table(data, "guard", _GUARD_KEYS)
     timezone = r.typed(guard, "guard", "timezone", str) if "timezone" in guard else "UTC"

@@ -15,12 +15,21 @@ from rich.table import Table
 from costcap.cli.app import app
 from costcap.cli.formatting import decimal_text, money, tokens_text
 from costcap.cli.options import catalog_from, decimal_option, non_negative
+from costcap.cli.price_timing import (
+    At,
+    Profile,
+    Timezone,
+    hours_text,
+    price_timing,
+    span_text,
+)
 from costcap.planning import (
     DEFAULT_DAYS,
     DEFAULT_WARN_ABOVE_USD,
     CallShape,
     Comparison,
     Plan,
+    WindowCost,
     compare_plans,
     plan,
 )
@@ -60,10 +69,17 @@ def estimate(
     warn_above: Annotated[
         str | None, typer.Option(help="Warn when the period cost passes this many dollars.")
     ] = None,
+    profile: Profile = None,
+    timezone: Timezone = None,
+    at: At = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    config: Annotated[Path | None, typer.Option(help="costcap.toml with price overrides.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="costcap.toml with price overrides and a traffic profile.")
+    ] = None,
 ) -> None:
-    """Monthly cost = daily calls x (input x input price + output x output price) x 30 days."""
+    """Monthly cost = daily calls x (input x input price + output x output price) x 30 days.
+
+    Prices that change with the time of day are averaged over the day, weighted by --profile."""
     non_negative(daily_calls, name="--daily-calls", most=MAX_DAILY_CALLS)
     non_negative(input_tokens, name="--input-tokens", most=MAX_TOKENS)
     non_negative(output_tokens, name="--output-tokens", most=MAX_TOKENS)
@@ -92,6 +108,7 @@ def estimate(
             param_hint="--input-tokens",
         )
 
+    timing = price_timing(at=at, profile=profile, timezone=timezone, config=config)
     catalog = catalog_from(config)
     sample = load_sample(from_sample) if from_sample is not None else None
 
@@ -100,7 +117,15 @@ def estimate(
             fixed if sample is None else shapes_for_model(sample, name, output_tokens=output_tokens)
         )
         return plan(
-            catalog, name, daily_calls=daily_calls, calls=calls, days=days, cache_hit_rate=rate
+            catalog,
+            name,
+            daily_calls=daily_calls,
+            calls=calls,
+            days=days,
+            cache_hit_rate=rate,
+            profile=timing.profile,
+            day=timing.day,
+            at=timing.at,
         )
 
     base = plan_for(model)
@@ -138,13 +163,48 @@ def _plan_json(p: Plan) -> dict[str, Any]:
         "cache_hit_rate": decimal_text(p.cache_hit_rate),
         "daily_usd_with_cache": decimal_text(p.daily_usd_with_cache),
         "monthly_usd_with_cache": decimal_text(p.period_usd_with_cache),
+        "price_windows": [_window_json(w) for w in p.windows],
     }
+
+
+def _profile_json(p: Plan) -> dict[str, Any]:
+    return {
+        "name": p.profile.name,
+        "timezone": p.profile.zone,
+        "weights": [f"{w:f}" for w in p.profile.weights],
+    }
+
+
+def _window_json(cost: WindowCost) -> dict[str, Any]:
+    window, price = cost.window, cost.window.price
+    return {
+        "hours_utc": [{"from": f"{a:%H:%M}", "until": f"{b:%H:%M}"} for a, b in window.hours],
+        "share": decimal_text(_share(cost)),
+        "input_per_mtok_usd": _optional(price.usd_per_mtok(price.input_pico_per_token)),
+        "output_per_mtok_usd": _optional(price.usd_per_mtok(price.output_pico_per_token)),
+        "per_call_usd": decimal_text(cost.per_call_usd),
+    }
+
+
+def _optional(value: Decimal | None) -> str | None:
+    return None if value is None else decimal_text(value)
+
+
+def _share(cost: WindowCost) -> Decimal:
+    share = cost.window.share
+    return Decimal(share.numerator) / share.denominator
+
+
+def _rate_cell(value: Decimal | None) -> str:
+    return "-" if value is None else money(value)
 
 
 def _as_json(
     base: Plan, comparisons: list[Comparison], warning: str | None, *, sample_size: int | None
 ) -> dict[str, Any]:
     out = _plan_json(base)
+    out["priced_at"] = None if base.at is None else base.at.isoformat()
+    out["traffic_profile"] = None if base.at is not None else _profile_json(base)
     if sample_size is not None:
         out["sample_requests"] = sample_size
     if comparisons:
@@ -199,8 +259,14 @@ def render_plans(console: Console, base: Plan, comparisons: list[Comparison]) ->
             style="green",
         )
     console.print(table)
-    if not comparisons:
-        return
+    if comparisons:
+        _render_comparisons(console, base, comparisons, period)
+    _render_windows(console, [base, *(c.plan for c in comparisons)])
+
+
+def _render_comparisons(
+    console: Console, base: Plan, comparisons: list[Comparison], period: str
+) -> None:
     versus = Table(title=f"compared with {base.model}", title_justify="left")
     for header in ("model", "per call", "daily", period, "saving", "saving %"):
         versus.add_column(header, justify="left" if header == "model" else "right")
@@ -216,3 +282,32 @@ def render_plans(console: Console, base: Plan, comparisons: list[Comparison]) ->
             style="green" if c.saving_usd > 0 else "red",
         )
     console.print(versus)
+
+
+def _render_windows(console: Console, plans: list[Plan]) -> None:
+    """Which prices the calls were priced at: the instant pinned, or each model's windows with
+    their share of the traffic (nothing for models with one price all day)."""
+    base = plans[0]
+    if base.at is not None:
+        hours = base.windows[0].window.hours
+        console.print(f"priced at {base.at.isoformat()}: the {hours_text(hours)} prices")
+    for p in plans:
+        if len(p.windows) < 2:
+            continue
+        table = Table(
+            title=f"{p.model} price windows · {p.profile.name} traffic by hour of {p.profile.zone}",
+            title_justify="left",
+        )
+        headers = ("hours (UTC)", "input / 1M", "output / 1M", "share of calls", "per call")
+        for header in headers:
+            table.add_column(header, justify="left" if header == headers[0] else "right")
+        for cost in p.windows:
+            price = cost.window.price
+            table.add_row(
+                "\n".join(span_text(span) for span in cost.window.hours),
+                _rate_cell(price.usd_per_mtok(price.input_pico_per_token)),
+                _rate_cell(price.usd_per_mtok(price.output_pico_per_token)),
+                f"{_share(cost) * 100:.1f}%",
+                money(cost.per_call_usd),
+            )
+        console.print(table)
