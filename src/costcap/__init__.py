@@ -40,6 +40,7 @@ from costcap.policy import (
     Rule,
 )
 from costcap.pricing import Cost, PriceCatalog, Usage, default_catalog
+from costcap.service_tiers import UnknownServiceTier
 from costcap.worst_case import WorstCase, worst_case_cost
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "Ticket",
     "UncountableContent",
     "UnknownModel",
+    "UnknownServiceTier",
     "Usage",
     "UsageError",
     "WebhookNotifier",

@@ -41,6 +41,7 @@ from costcap.limits import RateLimit
 from costcap.money import PICO_PER_MICRO
 from costcap.policy import Policy, PolicyViolation
 from costcap.pricing import Cost, PriceCatalog
+from costcap.service_tiers import UnknownServiceTier
 from costcap.stores import (
     Admission,
     AsyncAdapter,
@@ -99,6 +100,7 @@ class AsyncGuard(GuardCore):
         input: Any = None,
         instructions: str | None = None,
         reserve_usd: Money | None = None,
+        service_tier: str | None = None,
     ) -> Ticket:
         started = time.perf_counter()
         try:
@@ -106,8 +108,9 @@ class AsyncGuard(GuardCore):
                 model=model, messages=messages, max_tokens=max_tokens, user_id=user_id,
                 feature=feature, api_key=api_key, endpoint=endpoint, system=system, tools=tools,
                 input=input, instructions=instructions, reserve_usd=reserve_usd,
+                service_tier=service_tier,
             )  # fmt: skip
-        except PolicyViolation as exc:
+        except (PolicyViolation, UnknownServiceTier) as exc:
             self.emit_refused_early(model, user_id, feature, api_key, endpoint, f"policy: {exc}")
             self.timed(started, "policy")
             raise
@@ -182,9 +185,15 @@ class AsyncGuard(GuardCore):
             await self._store_settle(hit.id, hit.settle_amounts())
 
     async def settle(
-        self, ticket: Ticket, usage: object, *, stream: bool = False, status: Status = "ok"
+        self,
+        ticket: Ticket,
+        usage: object,
+        *,
+        stream: bool = False,
+        status: Status = "ok",
+        service_tier: str | None = None,
     ) -> Cost:
-        cost, used, actuals = self.price(ticket, usage)
+        cost, used, actuals = self.price(ticket, usage, service_tier)
         ticket.cost = cost
         try:
             if actuals:

@@ -41,6 +41,7 @@ from costcap.limits import RateLimit
 from costcap.money import PICO_PER_MICRO
 from costcap.policy import Policy, PolicyViolation
 from costcap.pricing import Cost, PriceCatalog
+from costcap.service_tiers import UnknownServiceTier
 from costcap.stores import (
     Admission,
     Store,
@@ -95,6 +96,7 @@ class Guard(GuardCore):
         input: Any = None,
         instructions: str | None = None,
         reserve_usd: Money | None = None,
+        service_tier: str | None = None,
     ) -> Ticket:
         """Bound the call and reserve its worst case in every budget and rate limit that applies,
         in one atomic step — or raise ``BudgetExceeded`` / ``RateLimited`` / a
@@ -105,8 +107,9 @@ class Guard(GuardCore):
                 model=model, messages=messages, max_tokens=max_tokens, user_id=user_id,
                 feature=feature, api_key=api_key, endpoint=endpoint, system=system, tools=tools,
                 input=input, instructions=instructions, reserve_usd=reserve_usd,
+                service_tier=service_tier,
             )  # fmt: skip
-        except PolicyViolation as exc:
+        except (PolicyViolation, UnknownServiceTier) as exc:
             self.emit_refused_early(model, user_id, feature, api_key, endpoint, f"policy: {exc}")
             self.timed(started, "policy")
             raise
@@ -180,11 +183,19 @@ class Guard(GuardCore):
             self._store_settle(hit.id, hit.settle_amounts())
 
     def settle(
-        self, ticket: Ticket, usage: object, *, stream: bool = False, status: Status = "ok"
+        self,
+        ticket: Ticket,
+        usage: object,
+        *,
+        stream: bool = False,
+        status: Status = "ok",
+        service_tier: str | None = None,
     ) -> Cost:
         """Replace the reservation by the actual cost of ``usage`` (an SDK usage object or a
-        mapping such as ``{"input_tokens": 812, "output_tokens": 230}``). Returns the exact cost."""
-        cost, used, actuals = self.price(ticket, usage)
+        mapping such as ``{"input_tokens": 812, "output_tokens": 230}``), priced at the
+        ``service_tier`` the provider reports it served (None: the tier admitted). Returns the
+        exact cost."""
+        cost, used, actuals = self.price(ticket, usage, service_tier)
         ticket.cost = cost
         try:
             if actuals:

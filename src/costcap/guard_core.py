@@ -35,6 +35,7 @@ from costcap.money import micros_ceil_from_usd, parse_usd, to_micros_ceil, usd_t
 from costcap.observe import AdmissionObserver, Observer, notify_admission, notify_event
 from costcap.policy import Bounds, CostCapExceeded, Policy
 from costcap.pricing import Cost, PriceCatalog, Usage, default_catalog, usage_from
+from costcap.service_tiers import TIERS, check_tier, price_context
 from costcap.stores import MAX_AMOUNT, Admission, Charge, CounterState
 from costcap.ticket import Hit, Ticket
 from costcap.tokens import TokenCount, count_messages, count_responses_input
@@ -150,10 +151,15 @@ class GuardCore:
         input: Any,
         instructions: str | None,
         reserve_usd: Decimal | int | float | str | None,
+        service_tier: str | None = None,
     ) -> tuple[Ticket, list[Charge]]:
         """Policy, worst case and the charges of every budget and limit; raises a
-        PolicyViolation before anything is reserved."""
+        PolicyViolation (or UnknownServiceTier) before anything is reserved."""
         price = self.catalog.resolve(model)
+        if check_tier(service_tier) is not None:
+            context = price_context(price.provider, service_tier)
+            if context is not None:
+                price = self.catalog.resolve(model, context=context)
         bounds = self._bound(model, feature, max_tokens, price.max_output_tokens)
         counted: TokenCount | None = None
         worst: WorstCase | None = None
@@ -216,6 +222,7 @@ class GuardCore:
             input_tokens=input_tokens,
             strict=self.strict,
             cache_write=cache,
+            service_tier=service_tier,
             _worst=worst,
         )
         return ticket, charges
@@ -292,6 +299,7 @@ class GuardCore:
             refused_by=refused_by,
             prompt_hash=ticket.prompt_hash,
             flag=BEYOND_REQUEST if ticket.beyond else ticket.flag,
+            service_tier=ticket.service_tier,
         )
         notify_event(self._event_observers, event)
 
@@ -392,10 +400,15 @@ class GuardCore:
 
     # -- settling ----------------------------------------------------------------------------------
 
-    def price(self, ticket: Ticket, usage: object) -> tuple[Cost, Usage, list[int]]:
-        """The exact cost of ``usage``, the usage read, and what each charge is settled with."""
+    def price(
+        self, ticket: Ticket, usage: object, served: str | None = None
+    ) -> tuple[Cost, Usage, list[int]]:
+        """The exact cost of ``usage``, the usage read, and what each charge is settled with;
+        ``served`` is the service tier the provider reports (None: the tier reserved)."""
         _open(ticket)
         normalized, ticket.beyond = bounded_usage(ticket, usage_from(usage))
+        if served is not None and served != ticket.service_tier:
+            self._served_at(ticket, served)
         cost = ticket.price.cost(normalized)
         if ticket.beyond:
             log.error(
@@ -404,6 +417,22 @@ class GuardCore:
             )  # fmt: skip
         tokens = normalized.input_tokens + normalized.output_tokens
         return cost, normalized, self._actuals(ticket, to_micros_ceil(cost.total_pico), tokens)
+
+    def _served_at(self, ticket: Ticket, served: str) -> None:
+        """Reprice ``ticket`` at the tier the provider served it at."""
+        provider = ticket.price.provider
+        context = price_context(provider, served)
+        if context != price_context(provider, ticket.service_tier):
+            if served not in TIERS:
+                log.warning(
+                    "call %s (%s) was served at service tier %r, which costcap does not know; "
+                    "priced with that tier's variant if the price data has one",
+                    ticket.id, ticket.model, served,
+                )  # fmt: skip
+            ticket.price = self.catalog.resolve(
+                ticket.requested_model or ticket.model, context=context
+            )
+        ticket.service_tier = served
 
     def dollars(
         self, ticket: Ticket, cost_usd: Decimal | int | float | str

@@ -45,6 +45,7 @@ class Ticket:
     cache_write: bool = False  # input reserved as a (dearer) cache write
     beyond: str | None = None  # how the settled usage passed what the request allows, if it did
     flag: str | None = None  # CostEvent.flag for a charge that is a bound, not a count
+    service_tier: str | None = None  # reserved at (as asked), then settled at (as reported)
     _worst: WorstCase | None = field(default=None, repr=False)
 
     @property

@@ -29,6 +29,11 @@ class Call:
         return self.kwargs
 
 
+# Body fields the SDK lets extra_body override, taken as the call's own: what is admitted, bounded
+# and priced is what is sent.
+_OWN = ("max_tokens", "model", "speed")
+
+
 def _given(value: Any) -> Any:
     """``None`` for an argument the SDK leaves out (``omit`` / ``NOT_GIVEN`` / ``None``)."""
     return None if value is None or isinstance(value, (NotGiven, Omit)) else value
@@ -41,11 +46,9 @@ def read_call(kwargs: dict[str, Any], default: Attribution, *, stream: bool = Fa
     who = pop_call_attribution(kwargs, default)
     user = who.user_id if who.user_id is not None else metadata_user(kwargs)
     extra = kwargs.get("extra_body")
-    if isinstance(extra, Mapping) and ("max_tokens" in extra or "model" in extra):
-        # The SDK lets extra_body override the body: take these as the call's own, so what is
-        # admitted and bounded is what is sent.
+    if isinstance(extra, Mapping) and not extra.keys().isdisjoint(_OWN):
         extra = dict(extra)
-        kwargs.update({key: extra.pop(key) for key in ("max_tokens", "model") if key in extra})
+        kwargs.update({key: extra.pop(key) for key in _OWN if key in extra})
         kwargs["extra_body"] = extra
     for key in ("messages", "tools"):
         if isinstance(kwargs.get(key), Iterator):  # a one-shot iterable: counted, then sent
@@ -63,6 +66,7 @@ def read_call(kwargs: dict[str, Any], default: Attribution, *, stream: bool = Fa
         "feature": who.feature,
         "api_key": who.api_key,
         "endpoint": who.endpoint,
+        "service_tier": "fast" if kwargs.get("speed") == "fast" else None,  # fast mode's price
     }
     return Call(kwargs, admission, stream or kwargs.get("stream") is True)
 

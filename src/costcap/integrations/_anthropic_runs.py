@@ -29,6 +29,7 @@ from anthropic.types import RawMessageStreamEvent
 from costcap.errors import StoreUnavailable
 from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._meter import Meter
+from costcap.service_tiers import anthropic_served_tier
 from costcap.ticket import Ticket
 
 __all__ = ["AsyncRun", "EventMeter", "SyncRun"]
@@ -78,6 +79,11 @@ class EventMeter:
     def __init__(self, ticket: Ticket, lease_s: float) -> None:
         self.meter = Meter(ticket, lease_s)
         self._start: Any = None
+
+    @property
+    def served(self) -> str | None:
+        """The tier ``message_start``'s usage says the stream is served at."""
+        return anthropic_served_tier(self._start)
 
     def see(self, event: RawMessageStreamEvent) -> None:
         """Take one raw event into account; raises StreamCut past the reservation."""
@@ -134,8 +140,10 @@ class SyncRun:
         if self.settled:
             return
         self.settled = True
-        meter = self.tally.meter
-        self.guard.settle(self.ticket, meter.final_usage(), stream=True, status=meter.status)
+        meter, served = self.tally.meter, self.tally.served
+        self.guard.settle(
+            self.ticket, meter.final_usage(), stream=True, status=meter.status, service_tier=served
+        )
 
     def abandon(self) -> None:
         """The stream object was garbage-collected unclosed: close and settle now."""
@@ -218,7 +226,10 @@ class AsyncRun:
             return
         self.settled = True
         meter = self.tally.meter
-        await self.guard.settle(self.ticket, meter.final_usage(), stream=True, status=meter.status)
+        await self.guard.settle(
+            self.ticket, meter.final_usage(), stream=True, status=meter.status,
+            service_tier=self.tally.served,
+        )  # fmt: skip
 
     def abandon(self) -> None:
         """The stream object was garbage-collected unclosed: close and settle it on its loop."""

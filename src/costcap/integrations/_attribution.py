@@ -17,6 +17,7 @@ class Attribution:
     feature: str | None = None
     api_key: str | None = None
     endpoint: str | None = None
+    service_tier: str | None = None  # the client's: what a call naming none (auto) is served at
 
     def over(self, base: Attribution) -> Attribution:
         """These values where set, ``base``'s elsewhere."""
@@ -25,6 +26,7 @@ class Attribution:
             feature=self.feature if self.feature is not None else base.feature,
             api_key=self.api_key if self.api_key is not None else base.api_key,
             endpoint=self.endpoint if self.endpoint is not None else base.endpoint,
+            service_tier=self.service_tier if self.service_tier is not None else base.service_tier,
         )
 
 

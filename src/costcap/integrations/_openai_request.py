@@ -55,10 +55,14 @@ class Call:
 
 
 def _who(kwargs: dict[str, Any], default: Attribution) -> dict[str, str | None]:
+    """Who pays, and the service tier the call asks for (``auto`` or none: the client's)."""
     who = pop_call_attribution(kwargs, default)
     user = who.user_id if who.user_id is not None else metadata_user(kwargs)
+    tier = _requested(kwargs, ("service_tier",))
+    if tier is None or tier == "auto":
+        tier = who.service_tier
     return {"user_id": user, "feature": who.feature, "api_key": who.api_key,
-            "endpoint": who.endpoint}  # fmt: skip
+            "endpoint": who.endpoint, "service_tier": tier}  # fmt: skip
 
 
 def _model(kwargs: Mapping[str, Any]) -> str:
@@ -194,6 +198,13 @@ def interrupted_usage(ticket: Ticket, *, stream: bool) -> Usage:
     return Usage(
         input_tokens=_counted_input(ticket), output_tokens=0 if stream else ticket.max_tokens
     )
+
+
+def served_tier(response: Any) -> str | None:
+    """The service tier an OpenAI response (chat completion, chunk or Responses ``Response``)
+    says it was served at."""
+    tier = getattr(response, "service_tier", None)
+    return tier if isinstance(tier, str) else None
 
 
 def chat_text(completion: Any) -> str:

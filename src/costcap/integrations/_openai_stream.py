@@ -33,6 +33,7 @@ from openai import AsyncStream, Stream
 
 from costcap.integrations._closing import Closing
 from costcap.integrations._meter import Meter, StreamCut
+from costcap.integrations._openai_request import served_tier
 from costcap.ledger import Status
 from costcap.ticket import Ticket
 
@@ -56,7 +57,9 @@ class Tap:
     costcap asked for); it raises :class:`StreamCut` when the output would pass the reservation.
     """
 
-    __slots__ = ("chat", "done", "finished", "injected", "meter", "see", "settler", "started")
+    __slots__ = (
+        "chat", "done", "finished", "injected", "meter", "see", "served", "settler", "started",
+    )  # fmt: skip
 
     def __init__(self, ticket: Ticket, lease_s: float, call: Call) -> None:
         self.meter = Meter(ticket, lease_s)
@@ -67,6 +70,7 @@ class Tap:
         self.finished: anyio.Event | None = None  # async: set once the settle has ended
         self.settler: int | None = None  # async: the task settling it
         self.see: Callable[[Any], bool] = self._chunk if self.chat else self._event
+        self.served: str | None = None  # the service tier the stream says it is served at
 
     @property
     def ticket(self) -> Ticket:
@@ -74,6 +78,9 @@ class Tap:
 
     def _chunk(self, chunk: Any) -> bool:
         add = self.meter.add_text
+        tier = chunk.service_tier
+        if tier is not None:
+            self.served = tier
         for choice in chunk.choices:
             delta = choice.delta
             if delta.content:
@@ -106,6 +113,7 @@ class Tap:
             if isinstance(delta, str) and "audio" not in kind:
                 self.meter.add_text(delta)
         elif kind in _FINAL_EVENTS:
+            self.served = served_tier(event.response)
             usage = event.response.usage
             if usage is not None:
                 self.meter.set_usage(usage, final=True)
@@ -133,7 +141,9 @@ def _settle(guard: Guard, tap: Tap, ending: Ending, *, quiet: bool) -> None:
     if status is None:
         return
     try:
-        guard.settle(tap.ticket, tap.meter.final_usage(), stream=True, status=status)
+        guard.settle(
+            tap.ticket, tap.meter.final_usage(), stream=True, status=status, service_tier=tap.served
+        )
     except Exception:
         if not quiet:
             raise
@@ -231,7 +241,9 @@ async def _asettle(guard: AsyncGuard, tap: Tap, ending: Ending, *, quiet: bool) 
         return
     tap.finished, tap.settler = anyio.Event(), anyio.get_current_task().id
     try:
-        await guard.settle(tap.ticket, tap.meter.final_usage(), stream=True, status=status)
+        await guard.settle(
+            tap.ticket, tap.meter.final_usage(), stream=True, status=status, service_tier=tap.served
+        )
     except Exception:
         if not quiet:
             raise

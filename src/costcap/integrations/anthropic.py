@@ -61,6 +61,7 @@ from costcap.integrations._client import (
     refuse_unguarded,
 )
 from costcap.integrations._meter import StreamCut
+from costcap.service_tiers import anthropic_served_tier
 from costcap.ticket import Ticket
 
 __all__ = [
@@ -153,13 +154,15 @@ class _SyncMessages(_Messages):
         ticket, result = self._send(read_call(kwargs, self._default), self._real.create)
         if isinstance(result, Stream):
             return MeteredStream(result, self._guard, ticket)
-        self._guard.settle(ticket, result.usage)
+        usage = result.usage
+        self._guard.settle(ticket, usage, service_tier=anthropic_served_tier(usage))
         return result
 
     def parse(self, **kwargs: Any) -> Any:
         """``messages.parse(...)`` (structured output): a ``ParsedMessage``, settled."""
         ticket, result = self._send(read_call(kwargs, self._default), self._real.parse)
-        self._guard.settle(ticket, result.usage)
+        usage = result.usage
+        self._guard.settle(ticket, usage, service_tier=anthropic_served_tier(usage))
         return result
 
     def stream(self, **kwargs: Any) -> GuardedMessageStreamManager[Any]:
@@ -206,13 +209,17 @@ class _AsyncMessages(_Messages):
         ticket, result = await self._send(read_call(kwargs, self._default), self._real.create)
         if isinstance(result, AsyncStream):
             return AsyncMeteredStream(result, self._guard, ticket)
-        await self._guard.settle(ticket, result.usage)
+        await self._guard.settle(
+            ticket, result.usage, service_tier=anthropic_served_tier(result.usage)
+        )
         return result
 
     async def parse(self, **kwargs: Any) -> Any:
         """``messages.parse(...)`` (structured output): a ``ParsedMessage``, settled."""
         ticket, result = await self._send(read_call(kwargs, self._default), self._real.parse)
-        await self._guard.settle(ticket, result.usage)
+        await self._guard.settle(
+            ticket, result.usage, service_tier=anthropic_served_tier(result.usage)
+        )
         return result
 
     def stream(self, **kwargs: Any) -> AsyncGuardedMessageStreamManager[Any]:

@@ -56,6 +56,7 @@ from costcap.integrations._openai_request import (
     counted_usage,
     interrupted_usage,
     responses_call,
+    served_tier,
 )
 from costcap.integrations._openai_stream import GuardedAsyncStream, GuardedStream, Tap
 from costcap.ticket import Ticket
@@ -129,7 +130,7 @@ def _run(
         raise
     if isinstance(result, Stream):
         return GuardedStream(result, guard, Tap(ticket, guard.lease_s, call))
-    guard.settle(ticket, _usage(result, ticket, call.kind))
+    guard.settle(ticket, _usage(result, ticket, call.kind), service_tier=served_tier(result))
     return result
 
 
@@ -158,7 +159,8 @@ async def _arun(
         raise
     if isinstance(result, AsyncStream):
         return GuardedAsyncStream(result, guard, Tap(ticket, guard.lease_s, call))
-    await guard.settle(ticket, _usage(result, ticket, call.kind))
+    used = _usage(result, ticket, call.kind)
+    await guard.settle(ticket, used, service_tier=served_tier(result))
     return result
 
 

@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._attribution import Attribution
+from costcap.service_tiers import check_tier
 
 __all__ = ["wrap"]
 
@@ -19,6 +20,7 @@ def wrap(
     feature: str | None = None,
     user_id: str | None = None,
     api_key: str | None = None,
+    service_tier: str | None = None,
 ) -> C:
     """Return ``client`` guarded: use it exactly as before.
 
@@ -27,8 +29,15 @@ def wrap(
     client needs a :class:`Guard`, an async one an :class:`AsyncGuard`. ``feature``/``user_id``
     are defaults; ``costcap.attribute(...)`` blocks and ``costcap_user_id=`` /
     ``costcap_feature=`` keyword arguments on a call override them.
+
+    ``service_tier`` is the OpenAI tier your project serves a call that names none (or
+    ``"auto"``): leave it unset for the standard tier, set ``"priority"`` if the project is
+    configured for priority processing, so such calls are reserved at what they can cost.
     """
-    default = Attribution(user_id=user_id, feature=feature, api_key=api_key)
+    default = Attribution(
+        user_id=user_id, feature=feature, api_key=api_key,
+        service_tier=check_tier(service_tier, "wrap(service_tier=...)"),
+    )  # fmt: skip
     module = type(client).__module__.split(".", 1)[0]
     is_async = type(client).__name__.startswith("Async")
     if is_async != isinstance(guard, AsyncGuard):

@@ -14,8 +14,8 @@ from costcap.money import usd_from_pico, usd_text
 
 __all__ = ["STATUSES", "CostEvent", "EventsRefused", "Status"]
 
-Status = Literal["ok", "error", "refused", "cut"]
-STATUSES: tuple[Status, ...] = ("ok", "error", "refused", "cut")
+Status = Literal["ok", "error", "refused", "cut", "lost"]
+STATUSES: tuple[Status, ...] = ("ok", "error", "refused", "cut", "lost")
 
 
 class EventsRefused(ValueError):
@@ -32,7 +32,9 @@ class CostEvent:
 
     ``status``: ``ok`` (answered), ``error`` (failed; nothing or only what was billed is charged),
     ``refused`` (a budget, rate limit or policy said no before sending; cost 0), ``cut`` (a stream
-    stopped early by costcap or the client; the partial cost is charged).
+    stopped early by costcap or the client; the partial cost is charged), ``lost`` (written by
+    the ledger for a call whose process died in flight: charged the reservation its lease
+    charged, :mod:`costcap.ledger._lost`).
     Money is exact integer picodollars: ``cost_pico`` what the provider bills, ``saved_pico`` what
     a cache hit or routing avoided. ``input_tokens`` is the total input, cache reads and writes
     included (the same convention as :class:`costcap.pricing.Usage`).
@@ -60,6 +62,7 @@ class CostEvent:
     refused_by: str | None = None  # the budget, rate limit or policy rule
     prompt_hash: str | None = None  # a digest of the request, for runaway-loop detection
     flag: str | None = None  # usage_beyond_request, or unread_output_charged (a strict stream)
+    service_tier: str | None = None  # the tier the call was priced at (priority, flex, fast, …)
 
     def __post_init__(self) -> None:
         if self.ts.tzinfo is None:
@@ -100,7 +103,8 @@ class CostEvent:
             f'"prompt_hash":{_s(self.prompt_hash)},"provider":{_s(self.provider)},'
             f'"refused_by":{_s(self.refused_by)},"request_id":{_s(self.request_id)},'
             f'"requested_model":{_s(self.requested_model)},"saved_pico":{self.saved_pico},'
-            f'"status":{_s(self.status)},"stream":{_b(self.stream)},'
+            f'"service_tier":{_s(self.service_tier)},"status":{_s(self.status)},'
+            f'"stream":{_b(self.stream)},'
             f'"ts":"{_iso_utc(ts)}","user_id":{_s(self.user_id)}}}'
         )
 
@@ -191,6 +195,7 @@ _KINDS: dict[str, int] = {
             "refused_by",
             "prompt_hash",
             "flag",
+            "service_tier",
         ),
         _OPTIONAL_TEXT,
     ),

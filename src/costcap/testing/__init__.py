@@ -57,6 +57,14 @@ Header                      Marker / config field             Effect
                                                               chunks of a stream (the client sees
                                                               a broken body; the N chunks are
                                                               billed).
+``x-fake-service-tier``     —                                 Serve (and report) this tier whatever
+                                                              the request asked: OpenAI
+                                                              ``service_tier``; Anthropic
+                                                              ``service_tier`` in usage, ``fast``
+                                                              for fast mode (``speed``). Without
+                                                              it the request's tier is echoed
+                                                              (OpenAI ``auto`` → ``default``,
+                                                              ``fast`` → ``priority``).
 —                           ``word``                          The output word (``" hello"``).
 —                           ``models``                        What ``GET /v1/models`` lists.
 =========================== ================================= ======================================

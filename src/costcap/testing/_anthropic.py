@@ -22,6 +22,13 @@ def _invalid(message: str) -> ApiError:
     return ApiError(400, message)
 
 
+def _tier_fields(served: str) -> dict[str, str]:
+    """Usage's ``service_tier`` and, in fast mode, ``speed``: what the real API reports."""
+    if served == "fast":
+        return {"service_tier": "standard", "speed": "fast"}
+    return {"service_tier": served}
+
+
 class AnthropicMessages:
     flavor: Flavor = "anthropic"
     endpoint: Endpoint = "messages"
@@ -50,7 +57,13 @@ class AnthropicMessages:
         input_tokens = accounting.input_tokens(
             messages, model, system=system, tools=body.get("tools")
         )
-        return Parsed(model, body.get("stream") is True, input_tokens, cap, {})
+        speed = body.get("speed")
+        if speed not in (None, "standard", "fast"):
+            raise _invalid(f"speed: Input should be 'standard' or 'fast', not {speed!r}")
+        if body.get("service_tier") not in (None, "auto", "standard_only"):
+            raise _invalid("service_tier: Input should be 'auto' or 'standard_only'")
+        options = {"served_tier": "fast" if speed == "fast" else "standard"}
+        return Parsed(model, body.get("stream") is True, input_tokens, cap, options)
 
     @staticmethod
     def _stop_reason(exchange: Exchange) -> Literal["max_tokens", "end_turn"]:
@@ -70,7 +83,7 @@ class AnthropicMessages:
                 "ephemeral_1h_input_tokens": 0,
             },
             "output_tokens": output_tokens,
-            "service_tier": "standard",
+            **_tier_fields(exchange.service_tier),
         }
 
     @staticmethod

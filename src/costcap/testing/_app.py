@@ -142,6 +142,7 @@ class FakeProvider:
             input_tokens=parsed.input_tokens,
             cached_tokens=exchange.cached_tokens,
             cache_write_tokens=exchange.cache_write_tokens,
+            service_tier=exchange.service_tier,
         )
         if not parsed.stream:
             rendered = api.render(exchange)
@@ -201,6 +202,7 @@ class FakeProvider:
             cache_write_tokens=written,
             plan=plan,
             accounting=self._accounting,
+            service_tier=knobs.service_tier or parsed.options.get("served_tier", "default"),
         )
 
     async def _models(self, request: Request) -> Response:

@@ -34,6 +34,9 @@ INJECTABLE_ERRORS: frozenset[int] = frozenset(
 _MARKER = re.compile(rb"\[\[fake:(output_tokens|cached_tokens|cache_write_tokens)=(\d{1,9})\]\]")
 
 
+_TIER = re.compile(r"[a-z_]{1,32}")
+
+
 class InvalidKnob(ValueError):
     """An ``x-fake-*`` header with a value the fake provider cannot use (answered with 400)."""
 
@@ -103,6 +106,7 @@ class Knobs:
     request_key: str | None
     disconnect_after: int | None
     retry_after_ms: int
+    service_tier: str | None = None  # serve at this tier, whatever the request asked
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -139,6 +143,9 @@ def resolve_knobs(config: FakeProviderConfig, headers: Mapping[str, str], body: 
     fail_times = _int_header(headers, "x-fake-fail-times")
     disconnect = _int_header(headers, "x-fake-disconnect-after")
     retry_after = _int_header(headers, "x-fake-retry-after-ms")
+    tier = headers.get("x-fake-service-tier")
+    if tier is not None and not _TIER.fullmatch(tier):
+        raise InvalidKnob("x-fake-service-tier", tier, "a tier name such as priority or fast")
     return Knobs(
         output_tokens=token_knob("output_tokens", config.output_tokens),
         cached_tokens=token_knob("cached_tokens", config.cached_tokens),
@@ -150,4 +157,5 @@ def resolve_knobs(config: FakeProviderConfig, headers: Mapping[str, str], body: 
         request_key=headers.get("x-fake-request-key"),
         disconnect_after=config.disconnect_after if disconnect is None else disconnect,
         retry_after_ms=config.retry_after_ms if retry_after is None else retry_after,
+        service_tier=tier,
     )

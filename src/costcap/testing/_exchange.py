@@ -52,6 +52,7 @@ class Exchange:
     cache_write_tokens: int
     plan: OutputPlan
     accounting: TokenAccounting
+    service_tier: str = "default"  # the tier served (OpenAI's name; Anthropic: standard or fast)
 
     @property
     def model(self) -> str:
@@ -105,6 +106,30 @@ def require_model(body: Mapping[str, Any]) -> str:
             code="missing_required_parameter",
         )
     return model
+
+
+#: OpenAI's request ``service_tier`` values, and the tier each is served (and billed) at: ``auto``
+#: is the project's default (standard here), ``fast`` is reported as ``priority``.
+OPENAI_TIERS: Mapping[str, str] = {
+    "auto": "default", "default": "default", "flex": "flex", "scale": "scale",
+    "priority": "priority", "fast": "priority",
+}  # fmt: skip
+
+
+def openai_served_tier(body: Mapping[str, Any]) -> str:
+    """The tier an OpenAI request is served at, or a 400 for a value OpenAI refuses."""
+    tier = body.get("service_tier")
+    if tier is None:
+        return "default"
+    if not isinstance(tier, str) or tier not in OPENAI_TIERS:
+        raise ApiError(
+            400,
+            f"Invalid value for 'service_tier': {tier!r}. Supported values are: "
+            + ", ".join(f"'{t}'" for t in OPENAI_TIERS) + ".",
+            param="service_tier",
+            code="invalid_value",
+        )  # fmt: skip
+    return OPENAI_TIERS[tier]
 
 
 def optional_int(body: Mapping[str, Any], name: str, *, minimum: int) -> int | None:

@@ -15,6 +15,7 @@ from costcap.testing._exchange import (
     Parsed,
     Rendered,
     Streamed,
+    openai_served_tier,
     optional_int,
     require_model,
 )
@@ -86,7 +87,8 @@ class OpenAIChat:
         if cap is None:
             cap = optional_int(body, "max_tokens", minimum=1)
         input_tokens = accounting.input_tokens(messages, model, tools=body.get("tools"))
-        return Parsed(model, stream, input_tokens, cap, {"include_usage": include_usage})
+        options = {"include_usage": include_usage, "served_tier": openai_served_tier(body)}
+        return Parsed(model, stream, input_tokens, cap, options)
 
     @staticmethod
     def _finish_reason(exchange: Exchange) -> Literal["length", "stop"]:
@@ -114,7 +116,7 @@ class OpenAIChat:
                 }
             ],
             "usage": usage,
-            "service_tier": "default",
+            "service_tier": exchange.service_tier,
             "system_fingerprint": SYSTEM_FINGERPRINT,
         }
         return Rendered(body, usage, finish_reason)
@@ -130,7 +132,7 @@ class OpenAIChat:
                 "object": "chat.completion.chunk",
                 "created": exchange.created,
                 "model": exchange.model,
-                "service_tier": "default",
+                "service_tier": exchange.service_tier,
                 "system_fingerprint": SYSTEM_FINGERPRINT,
                 "choices": choices,
             }

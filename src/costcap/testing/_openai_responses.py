@@ -16,6 +16,7 @@ from costcap.testing._exchange import (
     Rendered,
     Streamed,
     new_id,
+    openai_served_tier,
     optional_int,
     require_model,
 )
@@ -53,7 +54,11 @@ class OpenAIResponses:
         input_tokens = accounting.responses_input_tokens(
             value, model, instructions=instructions, tools=body.get("tools")
         )
-        options = {"instructions": instructions, "max_output_tokens": cap}
+        options = {
+            "instructions": instructions,
+            "max_output_tokens": cap,
+            "served_tier": openai_served_tier(body),
+        }
         return Parsed(model, body.get("stream") is True, input_tokens, cap, options)
 
     @staticmethod
@@ -105,7 +110,7 @@ class OpenAIResponses:
             "parallel_tool_calls": True,
             "previous_response_id": None,
             "reasoning": {"effort": None, "summary": None},
-            "service_tier": "default",
+            "service_tier": exchange.service_tier,
             "store": True,
             "temperature": 1.0,
             "text": {"format": {"type": "text"}, "verbosity": "medium"},

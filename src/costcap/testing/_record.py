@@ -44,6 +44,7 @@ class ServedRequest:
     output_tokens: int = 0
     cached_tokens: int = 0
     cache_write_tokens: int = 0
+    service_tier: str | None = None  # the tier served and billed (as the response says)
     output_text: str = ""
     finish_reason: str | None = None
     usage: Mapping[str, Any] | None = None
