@@ -156,6 +156,8 @@ def hours_text(hours: tuple[tuple[time, time], ...]) -> str:
     """``00:30–16:30 UTC``, ``01:00–04:00, 06:00–10:00 UTC``, or ``all day``."""
     if hours == ((time(0), time(0)),):
         return "all day"
+    if not hours:  # an instant's prices that no window of its day has (data changed meanwhile)
+        return "unlisted"
     return ", ".join(span_text(span) for span in hours) + " UTC"
 
 
