@@ -105,31 +105,32 @@ def _clock_at(year: int, month: int, day: int, hour: int, minute: int) -> float:
 
 
 def test_time_of_day_prices_follow_the_clock() -> None:
-    """DeepSeek's off-peak price applies after 16:30 UTC; a cached peak price is re-resolved."""
-    now = [_clock_at(2026, 3, 2, 10, 0)]
+    """deepseek-flash's peak price applies from 06:00 UTC; a cached off-peak price is
+    re-resolved then."""
+    now = [_clock_at(2026, 3, 2, 5, 0)]
     catalog = PriceCatalog(clock=lambda: now[0])
-    peak = catalog.resolve("deepseek-chat")
-    assert peak.valid_until == datetime(2026, 3, 2, 16, 30, tzinfo=UTC)
+    off_peak = catalog.resolve("deepseek-flash")
+    assert off_peak.valid_until == datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
     usage = Usage(1_000_000, 0)
-    assert catalog.cost("deepseek-chat", usage).total_usd == genai_total(
-        "deepseek-chat", usage, at=datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    assert catalog.cost("deepseek-flash", usage).total_usd == genai_total(
+        "deepseek-flash", usage, at=datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
     )
-    now[0] = _clock_at(2026, 3, 2, 17, 0)
-    off_peak = catalog.cost("deepseek-chat", usage)
-    assert off_peak.total_usd == genai_total(
-        "deepseek-chat", usage, at=datetime(2026, 3, 2, 17, 0, tzinfo=UTC)
+    now[0] = _clock_at(2026, 3, 2, 7, 0)
+    peak = catalog.cost("deepseek-flash", usage)
+    assert peak.total_usd == genai_total(
+        "deepseek-flash", usage, at=datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
     )
-    assert off_peak.total_usd < peak.cost(usage).total_usd
+    assert peak.total_usd > off_peak.cost(usage).total_usd
 
 
 def test_at_prices_a_call_made_at_another_time(catalog: PriceCatalog) -> None:
     """at= resolves the prices in force at that instant (naive means UTC)."""
     usage = Usage(1_000_000, 1_000_000)
-    naive = catalog.cost("deepseek-chat", usage, at=datetime(2026, 3, 2, 20, 0))
-    aware = catalog.cost("deepseek-chat", usage, at=datetime(2026, 3, 2, 20, 0, tzinfo=UTC))
+    naive = catalog.cost("deepseek-flash", usage, at=datetime(2026, 3, 2, 8, 0))
+    aware = catalog.cost("deepseek-flash", usage, at=datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
     assert naive == aware
     assert naive.total_usd == genai_total(
-        "deepseek-chat", usage, at=datetime(2026, 3, 2, 20, 0, tzinfo=UTC)
+        "deepseek-flash", usage, at=datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import threading
 import time
@@ -17,6 +16,7 @@ from costcap.errors import ConfigError, UnknownModel
 from ._config import ModelEntry, load_toml, parse_models
 from ._cost import Cost, ModelPrice, price_from_usd
 from ._genai import compile_price, find_model, known_model_ids
+from ._suggest import suggestions
 
 __all__ = ["PriceCatalog", "default_catalog"]
 
@@ -182,7 +182,7 @@ class PriceCatalog:
             price,
             context_window=entry.context_window or price.context_window,
             max_output_tokens=entry.max_output_tokens,
-            source=f"genai-prices + {entry.source}",
+            source=f"{price.source} + {entry.source}",
         )
 
     def _entry_for(self, ref: str, provider: str | None) -> ModelEntry | None:
@@ -226,10 +226,8 @@ class PriceCatalog:
             )
 
     def _suggest(self, model: str, provider: str | None) -> list[str]:
-        names = self.known_models() if provider is None else known_model_ids(provider)
-        by_lower = {n.lower(): n for n in names}
-        close = difflib.get_close_matches(model.strip().lower(), list(by_lower), n=3, cutoff=0.6)
-        return [by_lower[c] for c in close]
+        names = [] if provider else [n for e in self._entries for n in (e.name, *e.aliases)]
+        return suggestions(model, provider, names)
 
 
 @functools.cache

@@ -19,6 +19,7 @@ from costcap._toml import read_toml
 from costcap.errors import ConfigError
 
 from ._cost import DecimalRates
+from ._media import MEDIA_PRICE_KEYS
 
 __all__ = ["MAX_PRICE", "ModelEntry", "load_toml", "parse_models"]
 
@@ -26,7 +27,9 @@ __all__ = ["MAX_PRICE", "ModelEntry", "load_toml", "parse_models"]
 #: hundreds): with max_tokens at most 10**9, a call's worst case stays within what stores count.
 MAX_PRICE = Decimal(1_000_000)
 
-_PRICE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
+# Audio and image prices, in MEDIA_PRICE_KEYS order (genai-prices' keys without "_mtok").
+_MEDIA_KEYS = tuple(key.removesuffix("_mtok") for key in MEDIA_PRICE_KEYS)
+_PRICE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", *_MEDIA_KEYS)
 _MODEL_KEYS = frozenset(
     (*_PRICE_KEYS, "provider", "context_window", "max_output_tokens", "aliases", "long_context")
 )
@@ -127,7 +130,8 @@ def _entry(name: object, spec: object, source: str) -> ModelEntry:
 
 def _rates(spec: Mapping[str, Any], where: str) -> DecimalRates:
     """``input`` and ``output`` are required; a cache price left out is the input price
-    (no discount assumed: never under-count), a 1-hour cache write price the cache write price."""
+    (no discount assumed: never under-count), a 1-hour cache write price the cache write price.
+    Audio and image prices are optional (left out: no price, as in genai-prices' data)."""
     for key in ("input", "output"):
         if key not in spec:
             raise ConfigError(f'{where}.{key}: missing (USD per million tokens, e.g. "3.00")')
@@ -140,7 +144,9 @@ def _rates(spec: Mapping[str, Any], where: str) -> DecimalRates:
         if "cache_write_1h" in spec
         else p_write
     )
-    return p_in, p_out, p_read, p_write, p_write_1h
+    media = tuple(_price(spec[k], f"{where}.{k}") if k in spec else None for k in _MEDIA_KEYS)
+    priced = any(p is not None for p in media)
+    return p_in, p_out, p_read, p_write, p_write_1h, media if priced else None
 
 
 def _price(value: object, where: str) -> Decimal:

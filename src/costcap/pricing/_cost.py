@@ -19,14 +19,18 @@ from decimal import Decimal
 from costcap.errors import UsageError
 from costcap.money import usd_from_pico
 
+from ._media import MediaRates, media_amounts
 from ._usage import Usage, usage_from
 
 __all__ = ["Cost", "ModelPrice", "PriceTier"]
 
 # (input, output or None, cache_read, cache_write, cache_write_1h) per token, in rate units.
 _Rates = tuple[int, int | None, int, int, int]
-# The same in USD per million tokens, as genai-prices and costcap.toml quote them.
-DecimalRates = tuple[Decimal, Decimal | None, Decimal, Decimal, Decimal]
+# Audio and image prices in USD per million tokens, in MEDIA_PRICE_KEYS order (None: no price).
+DecimalMedia = tuple[Decimal | None, ...]
+# The text rates in USD per million tokens, as genai-prices and costcap.toml quote them, and the
+# audio and image prices (None when the model has none).
+DecimalRates = tuple[Decimal, Decimal | None, Decimal, Decimal, Decimal, DecimalMedia | None]
 
 _MAX_SCALE = 18  # a price finer than 10⁻³⁰ USD per token is not a price
 
@@ -36,8 +40,11 @@ class Cost:
     """The cost of one call. Amounts are integer picodollars (10⁻¹² USD).
 
     ``input_pico`` prices the uncached input tokens; ``request_pico`` is a per-request fee (rare).
+    Audio and image tokens are in the input, output and cache-read amounts of their direction.
     ``exact`` is False only for a model whose data price is finer than a picodollar per token;
     then the ``*_pico`` fields are rounded up and :attr:`total_usd` is still exact.
+    ``flag`` is ``"unpriced_audio"`` when audio tokens the price data has no price for were
+    charged at the model's dearest token rate (see ``costcap.pricing._media``), else ``None``.
     """
 
     model: str
@@ -50,6 +57,7 @@ class Cost:
     total_pico: int
     exact: bool = True
     exact_usd: Decimal | None = field(default=None, repr=False)
+    flag: str | None = None
 
     @property
     def total_usd(self) -> Decimal:
@@ -73,6 +81,7 @@ class PriceTier:
     cache_read_pico_per_token: int
     cache_write_pico_per_token: int
     cache_write_1h_pico_per_token: int
+    media: MediaRates | None = None
 
     def _rates(self) -> _Rates:
         return (
@@ -95,6 +104,8 @@ class ModelPrice:
     ``valid_from``/``valid_until`` bound the time in which these prices hold (``None``: unbounded);
     :class:`~costcap.pricing.PriceCatalog` re-resolves a model once ``valid_until`` has passed.
     ``max_output_tokens`` is ``None`` unless configured: callers needing a worst case fail closed.
+    ``media`` holds the audio and image rates of a model the price data prices them for (``None``:
+    no such prices; images are then priced as text, and audio at the dearest rate, flagged).
     """
 
     model: str
@@ -112,9 +123,11 @@ class ModelPrice:
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     source: str = "genai-prices"
+    media: MediaRates | None = None
     _base: _Rates = field(init=False, repr=False, compare=False)
     _tiers_desc: tuple[tuple[int, _Rates], ...] = field(init=False, repr=False, compare=False)
     _expires_at: float = field(init=False, repr=False, compare=False)
+    _images: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         base = (
@@ -131,6 +144,8 @@ class ModelPrice:
         object.__setattr__(self, "_tiers_desc", desc)
         expires = self.valid_until.timestamp() if self.valid_until is not None else math.inf
         object.__setattr__(self, "_expires_at", expires)
+        media = [self.media, *(tier.media for tier in tiers)]
+        object.__setattr__(self, "_images", any(m is not None and m.prices_images for m in media))
 
     def usd_per_mtok(self, rate: int | None) -> Decimal | None:
         """A rate of this model (e.g. ``price.input_pico_per_token``) in USD per million tokens."""
@@ -142,18 +157,22 @@ class ModelPrice:
                 return tier_rates
         return self._base
 
+    def _no_output(self, output_tokens: int) -> int:
+        """The output rate of a model without one (an embedding model): 0 for no output."""
+        if output_tokens:
+            raise UsageError(
+                f"{self.model} has no output price (an embedding model?) but the usage "
+                f"reports {output_tokens} output tokens"
+            )
+        return 0
+
     def total_pico(self, input_tokens: int, output_tokens: int, cache_write: int = 0) -> int:
         """``cost(Usage(input_tokens, output_tokens, cache_write_tokens=cache_write)).total_pico``
         without building either object (the worst case priced on every admission). Cache writes
         are priced at the dearer of the 5-minute and 1-hour rates."""
         r_in, r_out, _, r_write, r_write_1h = self._rates_for(input_tokens)
         if r_out is None:
-            if output_tokens:
-                raise UsageError(
-                    f"{self.model} has no output price (an embedding model?) but the usage "
-                    f"reports {output_tokens} output tokens"
-                )
-            r_out = 0
+            r_out = self._no_output(output_tokens)
         total = (
             (input_tokens - cache_write) * r_in
             + output_tokens * r_out
@@ -165,18 +184,19 @@ class ModelPrice:
     def cost(self, usage: object) -> Cost:
         """The exact cost of ``usage`` (a :class:`Usage` or anything :func:`usage_from` reads)."""
         u = usage if type(usage) is Usage else usage_from(usage)
+        if (
+            u.input_audio_tokens
+            or u.output_audio_tokens
+            or (self._images and (u.input_image_tokens or u.output_image_tokens))
+        ):
+            return self._media_cost(u)
         total_in = u.input_tokens
         r_in, r_out, r_read, r_write, r_write_1h = self._rates_for(total_in)
         read = u.cache_read_tokens
         write = u.cache_write_tokens
         write_1h = u.cache_write_1h_tokens
         if r_out is None:
-            if u.output_tokens:
-                raise UsageError(
-                    f"{self.model} has no output price (an embedding model?) but the usage "
-                    f"reports {u.output_tokens} output tokens"
-                )
-            r_out = 0
+            r_out = self._no_output(u.output_tokens)
         input_p = (total_in - read - write) * r_in
         output_p = u.output_tokens * r_out
         read_p = read * r_read
@@ -195,7 +215,35 @@ class ModelPrice:
             total,
         )
 
-    def _inexact(self, input_p: int, output_p: int, read_p: int, write_p: int, total: int) -> Cost:
+    def _media_for(self, total_in: int) -> tuple[MediaRates | None, int]:
+        """The audio and image rates at ``total_in`` input tokens, and the dearest token rate."""
+        media, rates = self.media, self._base
+        for tier in reversed(self.tiers):
+            if total_in > tier.threshold:
+                media, rates = tier.media, tier._rates()
+                break
+        known = [r for r in (*rates, *_media_values(media)) if r is not None]
+        return media, max(known)
+
+    def _media_cost(self, u: Usage) -> Cost:
+        """The cost of a usage with audio or image tokens (see ``costcap.pricing._media``)."""
+        r_in, r_out, r_read, r_write, r_write_1h = self._rates_for(u.input_tokens)
+        if r_out is None:
+            r_out = self._no_output(u.output_tokens)
+        media, dearest = self._media_for(u.input_tokens)
+        input_p, output_p, read_p, flag = media_amounts(u, (r_in, r_out, r_read), media, dearest)
+        write_1h = u.cache_write_1h_tokens
+        write_p = (u.cache_write_tokens - write_1h) * r_write + write_1h * r_write_1h
+        total = input_p + output_p + read_p + write_p + self.request_pico
+        if self.scale:
+            return self._inexact(input_p, output_p, read_p, write_p, total, flag=flag)
+        return Cost(self.model, self.provider, input_p, output_p, read_p, write_p,
+                    self.request_pico, total, flag=flag)  # fmt: skip
+
+    def _inexact(
+        self, input_p: int, output_p: int, read_p: int, write_p: int, total: int, *,
+        flag: str | None = None,
+    ) -> Cost:  # fmt: skip
         unit: int = 10**self.scale
 
         def up(amount: int) -> int:
@@ -212,7 +260,21 @@ class ModelPrice:
             up(total),
             exact=total % unit == 0,
             exact_usd=Decimal(total).scaleb(-12 - self.scale),
+            flag=flag,
         )
+
+
+def _media_values(media: MediaRates | None) -> tuple[int | None, ...]:
+    if media is None:
+        return ()
+    return (
+        media.input_audio_pico_per_token,
+        media.cache_audio_read_pico_per_token,
+        media.output_audio_pico_per_token,
+        media.input_image_pico_per_token,
+        media.cache_image_read_pico_per_token,
+        media.output_image_pico_per_token,
+    )
 
 
 def _decimals_needed(price: Decimal, shift: int) -> int:
@@ -241,7 +303,9 @@ def price_from_usd(
     price finer than 10⁻³⁰ USD per token.
     """
     all_rates = [base, *(rates for _, rates in tiers)]
-    token_prices = [p for rates in all_rates for p in rates if p is not None]
+    token_prices = [
+        p for rates in all_rates for p in (*rates[:5], *(rates[5] or ())) if p is not None
+    ]
     scale = max((_decimals_needed(p, 6) for p in token_prices), default=0)
     if request_usd_per_k is not None:
         scale = max(scale, _decimals_needed(request_usd_per_k, 9))
@@ -252,9 +316,15 @@ def price_from_usd(
         return int(price.scaleb(6 + scale))
 
     def convert(rates: DecimalRates) -> tuple[int, int | None, int, int, int]:
-        r_in, r_out, r_read, r_write, r_write_1h = rates
+        r_in, r_out, r_read, r_write, r_write_1h, _ = rates
         out = None if r_out is None else rate(r_out)
         return rate(r_in), out, rate(r_read), rate(r_write), rate(r_write_1h)
+
+    def media(rates: DecimalRates) -> MediaRates | None:
+        prices = rates[5]
+        if prices is None or all(p is None for p in prices):
+            return None
+        return MediaRates(*(None if p is None else rate(p) for p in prices))
 
     b_in, b_out, b_read, b_write, b_write_1h = convert(base)
     return ModelPrice(
@@ -266,11 +336,14 @@ def price_from_usd(
         b_write,
         b_write_1h,
         request_pico=0 if request_usd_per_k is None else int(request_usd_per_k.scaleb(9 + scale)),
-        tiers=tuple(PriceTier(threshold, *convert(rates)) for threshold, rates in tiers),
+        tiers=tuple(
+            PriceTier(threshold, *convert(rates), media=media(rates)) for threshold, rates in tiers
+        ),
         scale=scale,
         context_window=context_window,
         max_output_tokens=max_output_tokens,
         valid_from=valid_from,
         valid_until=valid_until,
         source=source,
+        media=media(base),
     )

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from costcap.errors import ConfigError
 
+from ._corrections import corrected_price, correction_starts
 from ._cost import DecimalRates, ModelPrice, price_from_usd
+from ._media import MEDIA_PRICE_KEYS
 
 if TYPE_CHECKING:
     from genai_prices import types as gp
@@ -102,7 +104,9 @@ def _rates(
     p_read = p_in if p_read is None else p_read
     p_write = p_in if p_write is None else p_write
     p_write_1h = p_write if p_write_1h is None else p_write_1h
-    return p_in, p_out, p_read, p_write, p_write_1h
+    media = tuple(_at_input(values[k], total_input) for k in MEDIA_PRICE_KEYS)
+    priced = any(p is not None for p in media)
+    return p_in, p_out, p_read, p_write, p_write_1h, media if priced else None
 
 
 def _boundaries(info: gp.ModelInfo, at: datetime) -> list[datetime]:
@@ -140,23 +144,26 @@ def compile_price(
 
     Uses genai-prices' ``get_prices`` (start dates, time-of-day windows, request-context variants
     such as ``{"service_tier": "flex"}``) exactly as ``calc_price`` does, and records the window in
-    which the result holds.
+    which the result holds. A row of costcap's corrections table replaces the data's prices.
     """
     from genai_prices.types import TieredPrices
+
+    if (corrected := corrected_price(prov, info, at=at)) is not None:
+        return corrected
 
     if context and not any(info is m for m in prov.models):
         model_price = info.get_prices(at)  # calc_price ignores variants of a fallback provider
     else:
         model_price = info.get_prices(at, context)
     values: dict[str, Decimal | gp.TieredPrices | None] = {
-        k: model_price.__dict__.get(k) for k in _KEYS
+        k: model_price.__dict__.get(k) for k in (*_KEYS, *MEDIA_PRICE_KEYS)
     }
     if values["input_mtok"] is None:
         return None
     thresholds = sorted(
         {t.start for v in values.values() if isinstance(v, TieredPrices) for t in v.tiers}
     )
-    bounds = _boundaries(info, at)
+    bounds = _boundaries(info, at) + correction_starts(prov, info)
     request = model_price.__dict__.get("requests_kcount")
     return price_from_usd(
         model=info.id,

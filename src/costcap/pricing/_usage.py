@@ -9,6 +9,8 @@ Providers disagree on what "input tokens" means:
   ``input_tokens_details.cached_tokens``.
 
 :class:`Usage` always holds the TOTAL input, as genai-prices does, so the two meet in one place.
+Audio and image tokens are read from the details OpenAI reports (Chat Completions, Responses,
+image generation, Realtime); they are parts of the input and output totals.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ class Usage:
     ``input_tokens``, not additions to it. ``cache_write_1h_tokens`` is the part of
     ``cache_write_tokens`` written with Anthropic's one-hour TTL (billed at a higher rate).
 
+    Audio and image counts are parts too, named as genai-prices names them: ``input_audio_tokens``
+    and ``input_image_tokens`` of ``input_tokens``; ``cache_audio_read_tokens`` of both
+    ``input_audio_tokens`` and ``cache_read_tokens`` (``cache_image_read_tokens`` likewise);
+    ``output_audio_tokens`` and ``output_image_tokens`` of ``output_tokens``.
+
     Every count is a non-negative ``int``; anything else raises :class:`~costcap.errors.UsageError`.
     """
 
@@ -39,6 +46,12 @@ class Usage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cache_write_1h_tokens: int = 0
+    input_audio_tokens: int = 0
+    cache_audio_read_tokens: int = 0
+    output_audio_tokens: int = 0
+    input_image_tokens: int = 0
+    cache_image_read_tokens: int = 0
+    output_image_tokens: int = 0
 
     def __post_init__(self) -> None:
         i, o = self.input_tokens, self.output_tokens
@@ -46,8 +59,11 @@ class Usage:
         if (
             type(i) is int and type(o) is int and type(r) is int and type(w) is int
             and type(w1) is int and o >= 0 and r >= 0 and w >= w1 >= 0 and r + w <= i
+            and not (self.input_audio_tokens or self.output_audio_tokens
+                     or self.input_image_tokens or self.output_image_tokens
+                     or self.cache_audio_read_tokens or self.cache_image_read_tokens)
         ):  # fmt: skip
-            return  # the common case, checked in one expression
+            return  # the common case (text), checked in one expression
         self._validate()
 
     def _validate(self) -> None:
@@ -68,12 +84,61 @@ class Usage:
                 f"usage cache_write_1h_tokens ({self.cache_write_1h_tokens}) exceed "
                 f"cache_write_tokens ({self.cache_write_tokens})"
             )
+        for part, whole in _PARTS:
+            if getattr(self, part) > getattr(self, whole):
+                raise UsageError(
+                    f"usage {part} ({getattr(self, part)}) exceed {whole} "
+                    f"({getattr(self, whole)}): it is a part of it"
+                )
+        for parts, whole in _SUMS:
+            total = sum(getattr(self, p) for p in parts)
+            if total > getattr(self, whole):
+                raise UsageError(
+                    f"usage {' + '.join(parts)} ({total}) exceed {whole} ({getattr(self, whole)})"
+                )
+
+    def bounded(self, input_tokens: int, output_tokens: int) -> Usage:
+        """This usage cut to at most ``input_tokens`` and ``output_tokens``, every part cut with
+        its whole (audio, the dearest tokens, kept before images and text)."""
+        total = min(self.input_tokens, input_tokens)
+        output = min(self.output_tokens, output_tokens)
+        read = min(self.cache_read_tokens, total)
+        write = min(self.cache_write_tokens, total - read)
+        audio = min(self.input_audio_tokens, total)
+        image = min(self.input_image_tokens, total - audio)
+        audio_read = min(self.cache_audio_read_tokens, audio, read)
+        out_audio = min(self.output_audio_tokens, output)
+        return Usage(
+            total,
+            output,
+            read,
+            write,
+            min(self.cache_write_1h_tokens, write),
+            audio,
+            audio_read,
+            out_audio,
+            image,
+            min(self.cache_image_read_tokens, image, read - audio_read),
+            min(self.output_image_tokens, output - out_audio),
+        )
 
 
 _FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-           "cache_write_1h_tokens")  # fmt: skip
+           "cache_write_1h_tokens", "input_audio_tokens", "cache_audio_read_tokens",
+           "output_audio_tokens", "input_image_tokens", "cache_image_read_tokens",
+           "output_image_tokens")  # fmt: skip
+_PARTS = (
+    ("cache_audio_read_tokens", "input_audio_tokens"),
+    ("cache_image_read_tokens", "input_image_tokens"),
+)
+_SUMS = (
+    (("input_audio_tokens", "input_image_tokens"), "input_tokens"),
+    (("cache_audio_read_tokens", "cache_image_read_tokens"), "cache_read_tokens"),
+    (("output_audio_tokens", "output_image_tokens"), "output_tokens"),
+)
 
 _Getter = Callable[[Any, str], Any]
+_Reader = Callable[[Any, _Getter], Usage]
 
 
 def _get_attr(obj: Any, key: str) -> Any:
@@ -103,26 +168,64 @@ def _count(value: Any, what: str, *, required: bool) -> int:
     return value
 
 
-def _openai_chat(obj: Any, get: _Getter) -> Usage:
-    """``CompletionUsage``: ``prompt_tokens`` already includes cached and cache-write tokens."""
-    details = get(obj, "prompt_tokens_details")
-    return Usage(
-        _count(get(obj, "prompt_tokens"), "prompt_tokens", required=True),
-        _count(get(obj, "completion_tokens"), "completion_tokens", required=True),
-        _count(_get_any(details, "cached_tokens"), "cached_tokens", required=False),
-        _count(_get_any(details, "cache_write_tokens"), "cache_write_tokens", required=False),
-    )
+def _openai(total_in: int, total_out: int, details: Any, out_details: Any) -> Usage:
+    """OpenAI's totals and details: ``details`` holds the cached, cache-write, audio and image
+    parts of the input; ``out_details`` the audio and image parts of the output."""
+    if details is None:
+        read = write = audio = image = 0
+    else:
+        read = _count(_get_any(details, "cached_tokens"), "cached_tokens", required=False)
+        write = _count(_get_any(details, "cache_write_tokens"), "cache_write_tokens",
+                       required=False)  # fmt: skip
+        audio = _count(_get_any(details, "audio_tokens"), "audio_tokens", required=False)
+        image = _count(_get_any(details, "image_tokens"), "image_tokens", required=False)
+    if out_details is None:
+        out_audio = out_image = 0
+    else:
+        out_audio = _count(_get_any(out_details, "audio_tokens"), "output audio_tokens",
+                           required=False)  # fmt: skip
+        out_image = _count(_get_any(out_details, "image_tokens"), "output image_tokens",
+                           required=False)  # fmt: skip
+    if not (audio or image or out_audio or out_image):
+        return Usage(total_in, total_out, read, write)
+    cached = _get_any(details, "cached_tokens_details")  # Realtime: the cached audio and images
+    if cached is not None:
+        audio_read = _count(_get_any(cached, "audio_tokens"), "cached audio_tokens", required=False)
+        image_read = _count(_get_any(cached, "image_tokens"), "cached image_tokens", required=False)
+    else:  # not reported: the fewest the totals allow (uncached audio is the dearest input)
+        audio_read = max(0, read + audio - total_in)
+        image_read = max(0, read + image - total_in)
+    return Usage(total_in, total_out, read, write, 0,
+                 audio, audio_read, out_audio, image, image_read, out_image)  # fmt: skip
 
 
-def _openai_responses(obj: Any, get: _Getter) -> Usage:
-    """``ResponseUsage``: ``input_tokens`` already includes cached and cache-write tokens."""
-    details = get(obj, "input_tokens_details")
-    return Usage(
-        _count(get(obj, "input_tokens"), "input_tokens", required=True),
-        _count(get(obj, "output_tokens"), "output_tokens", required=True),
-        _count(_get_any(details, "cached_tokens"), "cached_tokens", required=False),
-        _count(_get_any(details, "cache_write_tokens"), "cache_write_tokens", required=False),
-    )
+def _openai_reader(total_in: str, total_out: str, details: str, out_details: str) -> _Reader:
+    """A reader of one OpenAI usage shape: its totals' and details' names."""
+
+    def read(obj: Any, get: _Getter) -> Usage:
+        return _openai(
+            _count(get(obj, total_in), total_in, required=True),
+            _count(get(obj, total_out), total_out, required=True),
+            get(obj, details),
+            get(obj, out_details),
+        )
+
+    return read
+
+
+# Chat Completions' ``CompletionUsage``: ``prompt_tokens`` includes cached and cache-write tokens.
+_openai_chat = _openai_reader(
+    "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"
+)
+# ``ResponseUsage`` (and the Images API's usage): ``input_tokens`` includes the cached tokens.
+_openai_responses = _openai_reader(
+    "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details"
+)
+# Realtime's ``RealtimeResponseUsage``: ``input_token_details.cached_tokens_details`` also says
+# which cached tokens are audio and images.
+_openai_realtime = _openai_reader(
+    "input_tokens", "output_tokens", "input_token_details", "output_token_details"
+)
 
 
 def _anthropic(obj: Any, get: _Getter) -> Usage:
@@ -150,20 +253,12 @@ def _anthropic(obj: Any, get: _Getter) -> Usage:
 
 
 def _plain(obj: Any, get: _Getter) -> Usage:
-    """``{"input_tokens": …, "output_tokens": …}`` with optional genai-prices style cache counts.
+    """``{"input_tokens": …, "output_tokens": …}`` with optional genai-prices style cache, audio
+    and image counts (``cache_read_tokens``, ``input_audio_tokens``, …).
 
     Here ``input_tokens`` is the total input (the genai-prices convention).
     """
-    return Usage(
-        _count(get(obj, "input_tokens"), "input_tokens", required=True),
-        _count(get(obj, "output_tokens"), "output_tokens", required=True),
-        _count(get(obj, "cache_read_tokens"), "cache_read_tokens", required=False),
-        _count(get(obj, "cache_write_tokens"), "cache_write_tokens", required=False),
-        _count(get(obj, "cache_write_1h_tokens"), "cache_write_1h_tokens", required=False),
-    )
-
-
-_Reader = Callable[[Any, _Getter], Usage]
+    return Usage(*(_count(get(obj, name), name, required=i < 2) for i, name in enumerate(_FIELDS)))
 
 
 def _pick_reader(has: Callable[[str], bool]) -> _Reader | None:
@@ -171,6 +266,8 @@ def _pick_reader(has: Callable[[str], bool]) -> _Reader | None:
         return _openai_chat
     if has("input_tokens_details"):
         return _openai_responses
+    if has("input_token_details"):
+        return _openai_realtime
     if has("cache_creation_input_tokens") or has("cache_read_input_tokens"):
         return _anthropic
     if has("input_tokens") and has("output_tokens"):
@@ -201,10 +298,11 @@ def usage_from(obj: object = None, /, **counts: int) -> Usage:
     """Normalize a usage object into :class:`Usage`.
 
     Accepts a :class:`Usage`; the ``usage`` objects of the OpenAI SDK (``CompletionUsage``,
-    ``ResponseUsage``) and the Anthropic SDK (``Usage``, ``MessageDeltaUsage``); dicts of those
-    shapes; a plain ``{"input_tokens": 812, "output_tokens": 230}`` dict (``input_tokens`` being the
-    total input, optional ``cache_read_tokens``/``cache_write_tokens``); or the same as keyword
-    arguments: ``usage_from(input_tokens=812, output_tokens=230)``.
+    ``ResponseUsage``, the Images API's usage, Realtime's ``RealtimeResponseUsage``) and the
+    Anthropic SDK (``Usage``, ``MessageDeltaUsage``); dicts of those shapes; a plain
+    ``{"input_tokens": 812, "output_tokens": 230}`` dict (``input_tokens`` being the total input,
+    optional cache, audio and image counts named as :class:`Usage` names them); or the same as
+    keyword arguments: ``usage_from(input_tokens=812, output_tokens=230)``.
 
     Anything unreadable raises :class:`~costcap.errors.UsageError`; it is never priced as $0.
     """
