@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from costcap.ledger._drain import Drain
 from costcap.ledger._event import EventsRefused
 from costcap.ledger._spool import Segment, adopt_orphans, create_segment
 from tests.ledger.conftest import CHECK_COSTS, Switch, event, execute, totals
+from tests.waiting import wait_for
 
 
 def segments(spool: Path) -> list[Path]:
@@ -72,9 +72,7 @@ def test_rotated_segments_are_deleted_once_drained(ledger_url: str, tmp_path: Pa
         for n in range(100):  # ~300 bytes each: a dozen segments
             ledger.record(event(n))
         assert ledger.flush()
-        time.sleep(0.05)  # the drain deletes the last rotated segment right after flush wakes
-        ledger.flush()
-        assert len(segments(spool)) == 1
+        wait_for(lambda: len(segments(spool)) == 1)  # deleted right after flush wakes
     assert segments(spool) == []
     assert totals(ledger_url)["costcap_events"][0] == 100
 

@@ -1,14 +1,24 @@
-"""Helpers for the fake provider's tests: SSE parsing and polling the record."""
+"""Helpers for the fake provider's tests: SSE parsing, and ``wait_for`` to poll the record."""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 from anthropic.types import MessageParam
 from openai.types.chat import ChatCompletionMessageParam
+
+from tests.waiting import wait_for  # the server thread records asynchronously
+
+__all__ = [
+    "ANTHROPIC_MODEL",
+    "ANTHROPIC_USER",
+    "OPENAI_MODEL",
+    "USER",
+    "sse_events",
+    "sse_json",
+    "wait_for",
+]
 
 OPENAI_MODEL = "gpt-4o-mini"
 ANTHROPIC_MODEL = "claude-haiku-4-5"
@@ -36,12 +46,3 @@ def sse_events(body: str) -> list[tuple[str | None, str]]:
 def sse_json(body: str) -> list[dict[str, Any]]:
     """The JSON payloads of *body*'s SSE events, ``[DONE]`` left out."""
     return [json.loads(data) for _, data in sse_events(body) if data != "[DONE]"]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll *condition* until it holds (the server thread records asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
