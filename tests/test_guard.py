@@ -7,6 +7,7 @@ import contextlib
 import multiprocessing
 import random
 import threading
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -16,23 +17,25 @@ from costcap.alerts import Alert
 from costcap.budgets import Budget
 from costcap.errors import BudgetExceeded, ConfigError, StoreUnavailable
 from costcap.guard import AsyncGuard, Guard
-from costcap.money import to_micros_ceil
+from costcap.guard_core import new_id
 from costcap.policy import CostCapExceeded, Policy
 from costcap.stores import MemoryStore
-from costcap.worst_case import worst_case_cost
 
 MODEL = "gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in three bullet points."}]
 MAX_TOKENS = 400
-
-
-def worst_micros() -> int:
-    return to_micros_ceil(worst_case_cost(MODEL, MESSAGES, max_tokens=MAX_TOKENS).pico)
+# gpt-4o-mini costs $0.15 / $0.60 per million input / output tokens: 0.15 and 0.6 micro-dollars
+# a token. MESSAGES is 18 input tokens: its text is 11 on o200k_base (Summ|ar|ise| the|
+# quarterly| report| in| three| bullet| points|., counted with tiktoken), plus 1 for the role,
+# 3 framing the message and 3 priming the reply (the OpenAI cookbook's count). Its worst case:
+# 18 x 0.15 + 400 x 0.6 = 2.7 + 240 = 242.7 micro-dollars (genai-prices' calc_price agrees),
+# reserved rounded up to whole micro-dollars: 243.
+WORST_MICROS = 243
 
 
 def budget_for(calls: int) -> Budget:
     """A daily budget with room for exactly ``calls`` worst-case calls."""
-    return Budget(scope="global", period="day", limit_usd=Decimal(worst_micros() * calls) / 10**6)
+    return Budget(scope="global", period="day", limit_usd=Decimal(WORST_MICROS * calls) / 10**6)
 
 
 def admit(guard: Guard, **extra: Any) -> Any:
@@ -43,8 +46,8 @@ def test_admission_reserves_the_worst_case(store_url: str) -> None:
     """A ticket reserves input (counted) + max_tokens x output price, in micro-dollars (ceil)."""
     guard = Guard(store_url, budgets=[budget_for(10)], notifiers=[])
     ticket = admit(guard)
-    assert ticket.reserved_micros == worst_micros()
-    assert guard.status()[0]["reserved_usd"] == ticket.reserved_usd
+    assert ticket.reserved_micros == 243
+    assert guard.status()[0]["reserved_usd"] == Decimal("0.000243")
     guard.close()
 
 
@@ -52,9 +55,10 @@ def test_settle_records_the_actual_cost(store_url: str) -> None:
     """After settling, spent is the usage's exact cost (rounded up to a micro-dollar)."""
     guard = Guard(store_url, budgets=[budget_for(10)], notifiers=[])
     ticket = admit(guard)
-    cost = guard.settle(ticket, {"input_tokens": 20, "output_tokens": 100})
+    cost = guard.settle(ticket, {"input_tokens": 21, "output_tokens": 100})
+    assert cost.total_usd == Decimal("0.00006315")  # 21 x 0.15 + 100 x 0.6 = 63.15 micro-$
     status = guard.status()[0]
-    assert status["spent_usd"] == Decimal(to_micros_ceil(cost.total_pico)) / 10**6
+    assert status["spent_usd"] == Decimal("0.000064")
     assert status["reserved_usd"] == 0
     guard.close()
 
@@ -101,7 +105,7 @@ def test_context_manager_charges_an_unsettled_call_in_full(store_url: str) -> No
     guard = Guard(store_url, budgets=[budget_for(2)], notifiers=[])
     with guard.call(model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS) as ticket:
         pass
-    assert guard.status()[0]["spent_usd"] == ticket.reserved_usd
+    assert ticket.reserved_usd == guard.status()[0]["spent_usd"] == Decimal("0.000243")
     guard.close()
 
 
@@ -128,10 +132,10 @@ def test_threads_admit_exactly_the_budget(store_url: str) -> None:
     for t in threads:
         t.join()
     assert len(admitted) == 100
-    for ticket in admitted:
+    for ticket in admitted:  # 15 x 0.15 + 400 x 0.6 = 242.25 micro-$: 243 charged each
         guard.settle(ticket, {"input_tokens": 15, "output_tokens": MAX_TOKENS})
     status = guard.status()[0]
-    assert status["spent_usd"] <= status["limit_usd"]
+    assert status["spent_usd"] == status["limit_usd"] == Decimal("0.0243")
     guard.close()
 
 
@@ -168,7 +172,7 @@ def _process_worker(url: str, limit_usd: str, attempts: int, queue: Any) -> None
 
 def test_processes_admit_exactly_the_budget(shared_store_url: str) -> None:
     """1,000 admissions from 4 processes sharing one store, room for exactly 100: exactly 100."""
-    limit = str(Decimal(worst_micros() * 100) / 10**6)
+    limit = "0.0243"  # 100 x 243 micro-dollars
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     procs = [
@@ -286,7 +290,7 @@ def test_thresholds_fire_once_across_guards(shared_store_url: str) -> None:
 def test_soft_budget_allows_and_alerts_over_the_limit(store_url: str) -> None:
     """A soft budget never refuses; it fires 100% and 120% alerts as spend passes them."""
     alerts: list[Alert] = []
-    limit = Decimal(worst_micros() * 2) / 10**6
+    limit = Decimal("0.000486")  # 2 x 243 micro-dollars
     guard = Guard(
         store_url,
         budgets=[Budget(scope="feature:chat", period="month", limit_usd=limit, mode="soft")],
@@ -346,31 +350,26 @@ def test_ticket_ids_are_unique_hex() -> None:
     guard.close()
 
 
-def test_ticket_ids_sort_by_time() -> None:
-    """An id made a few milliseconds later sorts after an earlier one (the ledger's index on
-    them grows at its end)."""
-    import time
-
-    from costcap.guard_core import new_id
-
+def test_ticket_ids_sort_by_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An id starts with the time in milliseconds (12 hex digits), so one made a millisecond
+    later sorts after an earlier one (the ledger's index on them grows at its end)."""
+    now_ns = [1_767_225_600_000_000_000]  # 2026-01-01T00:00:00Z
+    monkeypatch.setattr(time, "time_ns", lambda: now_ns[0])
     first = new_id()
-    time.sleep(0.003)
-    assert new_id() > first
+    now_ns[0] += 1_000_000
+    second = new_id()
+    assert first < second
+    assert (first[:12], second[:12]) == (f"{1_767_225_600_000:012x}", f"{1_767_225_600_001:012x}")
     assert len(first) == 32
     assert set(first) <= set("0123456789abcdef")
-    assert int(first[:12], 16) == pytest.approx(time.time() * 1000, abs=5_000)
 
 
 def _child_id(queue: Any) -> None:
-    from costcap.guard_core import new_id
-
     queue.put(new_id())
 
 
 def test_a_forked_child_draws_other_ids() -> None:
     """After a fork the child's ids differ from the parent's next ones (re-seeded)."""
-    from costcap.guard_core import new_id
-
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     child = context.Process(target=_child_id, args=(queue,))

@@ -7,6 +7,7 @@ import contextlib
 import multiprocessing
 import threading
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,7 +18,12 @@ from costcap.guard import AsyncGuard, Guard
 from costcap.limits import RateLimit, RateLimited
 
 MODEL = "gpt-4o-mini"
-HELLO = [{"role": "user", "content": "Hello"}]  # 8 input tokens on o200k
+# 8 input tokens on o200k_base: 1 for "Hello", 1 for the role, 3 framing the message and 3
+# priming the reply (the OpenAI cookbook's count)
+HELLO = [{"role": "user", "content": "Hello"}]
+# gpt-4o-mini costs $0.15 / $0.60 per million input / output tokens: a call's worst case is
+# 8 x 0.15 + 100 x 0.6 = 1.2 + 60 = 61.2 micro-dollars, reserved rounded up: 62
+WORST_USD = Decimal("0.000062")
 
 
 class Clock:
@@ -165,12 +171,13 @@ def test_token_limit_reserves_then_corrects_at_settle(store_url: str) -> None:
 
 
 def test_dollar_limit(store_url: str) -> None:
-    """A "$/day" limit counts the worst case, then the actual cost."""
+    """A "$/day" limit counts the worst case, then the actual cost: after one call settled at
+    8 micro-dollars, three more worst cases fit in $0.0002 (8 + 3 x 62 = 194), a fourth not."""
     guard = make(store_url, RateLimit("$0.0002/day"))
-    ticket = call(guard)  # worst case 8 x $0.15/M + 100 x $0.60/M = $0.0000612
-    guard.settle(ticket, {"input_tokens": 8, "output_tokens": 100})
-    call(guard)
-    call(guard)
+    ticket = call(guard)  # reserves 62 micro-dollars
+    guard.settle(ticket, {"input_tokens": 8, "output_tokens": 10})  # 1.2 + 6 = 7.2: 8 charged
+    for _ in range(3):
+        call(guard)
     with pytest.raises(RateLimited):
         call(guard)
     guard.close()
@@ -216,17 +223,8 @@ def test_refused_limit_charges_no_budget(store_url: str) -> None:
     with pytest.raises(RateLimited):
         call(guard)
     status = guard.status()[0]
-    assert status["reserved_usd"] == call_reserved(guard)
+    assert status["reserved_usd"] == WORST_USD  # the first call's reservation alone
     guard.close()
-
-
-def call_reserved(guard: Guard) -> Any:
-    """The reservation of one call (for comparing with what a budget holds)."""
-    ticket, _ = guard.prepare(
-        model=MODEL, messages=HELLO, max_tokens=100, user_id="alice", feature=None, api_key=None,
-        endpoint=None, system=None, tools=None, input=None, instructions=None, reserve_usd=None,
-    )  # fmt: skip
-    return ticket.reserved_usd
 
 
 def _process_worker(url: str, attempts: int, queue: Any) -> None:
