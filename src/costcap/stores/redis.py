@@ -7,7 +7,8 @@ clocks agree. Amounts and sums are integers, exact up to 2**53 (Lua numbers are 
 Key layout (``prefix`` defaults to ``costcap``)::
 
     {prefix}:c:<counter>   hash    s = spent, r = reserved; TTL ≥ the longest ttl_s of the charges
-                                   that wrote it, set on every write and never shortened
+                                   that wrote it, set on every write and never shortened, and
+                                   past the lease end of a reservation extended on it
     {prefix}:r:<id>        hash    d = JSON [[counter key, amount, ttl ms, spend], …] (spend: 1 =
                                    on_expiry "spend", 0 = "release"; an entry without it, written
                                    by an older costcap, is "spend"), u = lease end (ms), c = 1 once
