@@ -2,7 +2,9 @@
 
 Compares costcap's runtime counter (bpe-openai's Rust ``count``, loaded without importing
 the ``bpe_openai`` package) with tiktoken built offline from the same bundled ranks, for
-o200k_base and cl100k_base, on English and multilingual text from tests/tokens/corpus.
+o200k_base and cl100k_base, on English and multilingual text from tests/tokens/corpus; then
+the paths for a model without a public tokenizer: ``count_text`` (the calibrated estimate)
+and ``upper_bound_text`` (the guaranteed bound) for a Claude model, on the same texts.
 
 Run:  .venv/bin/python benchmarks/bench_tokens.py [--runs 5] [--megabytes 2]
 Load time and resident-memory growth (VmRSS, Linux) are measured in a fresh subprocess
@@ -25,6 +27,7 @@ CORPUS = Path(__file__).resolve().parent.parent / "tests" / "tokens" / "corpus"
 ENGLISH = ["english", "code"]
 MULTILINGUAL = ["english", "code", "chinese", "japanese", "arabic", "hindi", "russian", "emoji"]
 ENCODINGS = ["o200k_base", "cl100k_base"]
+ESTIMATED_MODEL = "claude-sonnet-4-5"
 
 # Fresh-process probe: load a counter, count a short string, report seconds and RSS growth.
 _PROBE = """
@@ -124,7 +127,24 @@ def main(argv: list[str] | None = None) -> int:
                     mbps, _ = _throughput(count, text, args.runs)
                     cells.append(f"{mbps:.1f}")
             print(f"| {name} | {encoding} | {load_s:.3f} | {rss:.0f} | {cells[0]} | {cells[1]} |")
+    print()
+    _estimates(texts, args.runs)
     return 0
+
+
+def _estimates(texts: dict[str, str], runs: int) -> None:
+    """MB/s of the estimate and of the bound for a model without a public tokenizer."""
+    from costcap.tokens import count_text, upper_bound_text
+
+    paths: dict[str, Callable[[str], int]] = {
+        "count_text (estimate)": lambda t: count_text(t, ESTIMATED_MODEL),
+        "upper_bound_text (bound)": upper_bound_text,
+    }
+    print(f"| {ESTIMATED_MODEL} | English MB/s | multilingual MB/s |")
+    print("|---|---:|---:|")
+    for name, path in paths.items():
+        cells = [f"{_throughput(path, text, runs)[0]:.1f}" for text in texts.values()]
+        print(f"| {name} | {cells[0]} | {cells[1]} |")
 
 
 if __name__ == "__main__":

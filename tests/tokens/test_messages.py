@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costcap.tokens import UncountableContent, count_messages, count_responses_input
+from costcap.tokens._reference import reference_encoding
 
 # Each of "user", "system", "assistant", "Hello", "bob" is 1 token; "Hi there" is 2 and
 # "Be brief." is 3, in both o200k_base and cl100k_base (checked in test_word_counts).
@@ -100,6 +101,36 @@ def test_text_parts_count_like_a_string() -> None:
     """Content as a list of text parts counts the same as the joined-by-part strings."""
     parts = {"role": "user", "content": [{"type": "text", "text": "Hello"}]}
     assert count_messages([parts], "gpt-4o") == count_messages([USER_HELLO], "gpt-4o")
+
+
+def test_several_text_parts_count_part_by_part_and_not_exact() -> None:
+    """Two text parts count each part on its own (as OpenAI's public harmony renderer does)
+    but the hosted models' join is unpublished, so the count is not exact."""
+    texts = ["Budgets are promises that software", " makes on behalf of people."]
+    o200k = reference_encoding("o200k_base")
+    message = {"role": "user", "content": [{"type": "text", "text": text} for text in texts]}
+    result = count_messages([message], "gpt-4o")
+    assert not result.exact
+    # 3 (message) + 1 ("user") + each part + 3 (priming)
+    assert result.tokens == 3 + 1 + sum(len(o200k.encode_ordinary(t)) for t in texts) + 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(st.text(max_size=40), min_size=2, max_size=4),
+    separator=st.sampled_from(["", " ", "\n", "\n\n"]),
+    model=st.sampled_from(["gpt-4o", "gpt-4"]),
+)
+def test_several_text_parts_bound_covers_any_join(
+    parts: list[str], separator: str, model: str
+) -> None:
+    """Whether the parts are joined with nothing, a space, a newline or a blank line and
+    tokenized as one text, the Cookbook count of that message stays under the bound."""
+    encoding = reference_encoding("o200k_base" if model == "gpt-4o" else "cl100k_base")
+    content = [{"type": "text", "text": part} for part in parts]
+    bound = count_messages([{"role": "user", "content": content}], model).upper_bound
+    joined = len(encoding.encode_ordinary(separator.join(parts)))
+    assert 3 + 1 + joined + 3 <= bound
 
 
 def test_tool_calls_are_counted_and_not_exact() -> None:

@@ -7,6 +7,7 @@ Counting runs offline: OpenAI's ``o200k_base`` and ``cl100k_base`` ranks ship in
 from __future__ import annotations
 
 from costcap.errors import UncountableContent
+from costcap.tokens._bound import upper_bound_text
 from costcap.tokens._count import (
     count_messages,
     count_responses_input,
@@ -14,7 +15,6 @@ from costcap.tokens._count import (
     upper_bound_messages,
 )
 from costcap.tokens._encodings import EncodingName, encoding_for_model
-from costcap.tokens._estimate import upper_bound_text
 from costcap.tokens._types import Method, TokenCount
 
 __all__ = [

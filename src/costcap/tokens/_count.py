@@ -47,7 +47,7 @@ def _result(tally: Tally, model: str, image_tokens: int | None, prefer: Prefer) 
     bound = bound_tally(tally, model, image_tokens)
     if prefer == "upper-bound":
         return TokenCount(tokens=bound, exact=False, method="upper-bound", upper_bound=bound)
-    estimate = estimate_tally(tally, model, image_tokens)
+    estimate = estimate_tally(tally, model, image_tokens, bound)
     return TokenCount(tokens=estimate, exact=False, method="estimate", upper_bound=bound)
 
 

@@ -3,6 +3,12 @@
 A tally separates what the model reads verbatim (``texts``: counted exactly for OpenAI
 models), what it reads in a format we can only approximate (``approx``: tool definitions,
 tool-call arguments, ids — counted as compact JSON), images, and message framing.
+
+Content given as several text parts is counted part by part, as OpenAI's one public
+renderer (``openai/harmony``, the gpt-oss chat format) tokenizes them: each part on its own,
+nothing between them. How the hosted models join parts is not published (a separator, or
+the joined text tokenized as one, can count more or fewer tokens), so every extra part is a
+``join``: the count is then not exact and its bound carries an allowance per join.
 Unknown part types raise ``UncountableContent``: nothing is ever counted as 0 silently.
 """
 
@@ -30,6 +36,7 @@ class Tally:
     images: int = 0
     messages: int = 0  # each gets the per-message framing
     names: int = 0  # OpenAI: +1 token per ``name`` field
+    joins: int = 0  # text parts beyond the first in one content list (rendering unpublished)
     has_system: bool = False
     has_tools: bool = False
     documented_framing: bool = True  # False for the Responses API (framing unpublished)
@@ -37,7 +44,7 @@ class Tally:
     @property
     def exact(self) -> bool:
         """True when an OpenAI count of this tally follows the documented formula only."""
-        return self.documented_framing and not self.approx and not self.images
+        return self.documented_framing and not self.approx and not self.images and not self.joins
 
 
 def to_json(value: object) -> str:
@@ -58,13 +65,17 @@ def _add_parts(tally: Tally, content: object, where: str) -> None:
         return
     if not isinstance(content, Sequence) or isinstance(content, bytes | bytearray):
         raise UncountableContent(type(content).__name__, f"{where} content")
+    pieces = 0  # parts that add text: each after the first is a join
     for part in content:
+        before = len(tally.texts)
         if isinstance(part, str):
             tally.texts.append(part)
-            continue
-        if not isinstance(part, Mapping):
+        elif isinstance(part, Mapping):
+            _add_part(tally, part, where)
+        else:
             raise UncountableContent(type(part).__name__, f"{where} content part")
-        _add_part(tally, part, where)
+        pieces += len(tally.texts) > before
+    tally.joins += max(pieces - 1, 0)
 
 
 def _add_part(tally: Tally, part: Mapping[str, Any], where: str) -> None:
