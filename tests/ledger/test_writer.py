@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,8 +22,9 @@ from costcap import Budget, Guard
 from costcap.errors import BudgetExceeded, ConfigError
 from costcap.ledger import FSYNC_POLICIES, CostEvent, FsyncPolicy, Ledger
 from costcap.ledger import _writer as writer
-from costcap.ledger._spool import MAPPED
+from costcap.ledger._spool import MAPPED, adopt_orphans
 from tests.ledger.conftest import Switch, event, fetch, totals
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Hello"}]
@@ -117,10 +119,7 @@ def test_spooled_events_are_drained_once_the_sink_is_back(
         for n in range(300):
             ledger.record(event(n))
         assert ledger.flush(timeout=0.3) is False
-        deadline = time.monotonic() + 10
-        while switch.attempts < 2 and time.monotonic() < deadline:  # it keeps retrying
-            time.sleep(0.01)
-        assert switch.attempts >= 2
+        wait_for(lambda: switch.attempts >= 2)  # it keeps retrying
         switch.down = False
         for n in range(300, 320):
             ledger.record(event(n))
@@ -172,7 +171,8 @@ def test_every_fsync_policy_records_and_drains(policy: FsyncPolicy, tmp_path: Pa
     with Ledger(url, fsync=policy, fsync_interval_s=0.01) as ledger:
         for n in range(20):
             ledger.record(event(n))
-        time.sleep(0.03)
+        if policy == "interval":  # the fsync thread catches up with what was recorded
+            wait_for(lambda: ledger._live.synced == ledger._live.end)
         assert ledger.flush()
     assert totals(url)["costcap_events"][0] == 20
 
@@ -350,24 +350,29 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_event(ledger_url: str, tmp_
 
 @pytest.mark.slow
 def test_a_live_writers_segments_are_left_alone_until_it_dies(
-    ledger_url: str, tmp_path: Path
+    ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two processes share a spool: the segments of a live writer are not adopted; once it is
     killed, the other ledger adopts and drains them."""
     spool = tmp_path / "spool"
+    scans: list[object] = []
+
+    def counted(*args: Any) -> Any:
+        scans.append(args)
+        return adopt_orphans(*args)
+
+    monkeypatch.setattr(writer, "adopt_orphans", counted)
     child = _spawn("hold", ledger_url, str(spool), "25")
     assert child.stdout is not None
     try:
         assert child.stdout.readline() == b"ready\n"
         with Ledger(ledger_url, spool_dir=spool, adopt_interval_s=0.05) as ledger:
             assert ledger.flush()
-            time.sleep(0.3)  # several adoption scans
+            wait_for(lambda: len(scans) >= 4)  # the scan at start, then three more
             assert totals(ledger_url)["costcap_events"][0] == 0
             os.kill(child.pid, signal.SIGKILL)
             child.wait(10)
-            deadline = time.monotonic() + 10
-            while totals(ledger_url)["costcap_events"][0] < 25 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for(lambda: totals(ledger_url)["costcap_events"][0] == 25)
             assert ledger.flush()
         assert totals(ledger_url)["costcap_events"] == (25, sum(1000 + n % 13 for n in range(25)))
     finally:
