@@ -6,13 +6,53 @@ import asyncio
 import multiprocessing
 import threading
 import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from costcap.stores import Charge, CounterState, Store, open_async_store, open_store
+from costcap.stores.memory import MemoryStore
+from costcap.stores.sqlite import SQLiteStore
 from tests.stores.helpers import rid
+from tests.waiting import store_clock, wait_past
 
 LEASE = 60.0
+
+Timed = tuple[Store, Callable[[float], None]]
+
+
+class FakeClock:
+    """A process clock the test moves forward by hand."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def timed(store_url: str) -> Iterator[Timed]:
+    """The store of ``store_url`` and a function that lets seconds pass on the clock its leases
+    end by: a fake clock moved forward for memory and SQLite, the server's own clock waited on
+    for Redis and PostgreSQL (their leases really expire there)."""
+    scheme = store_url.partition(":")[0]
+    if scheme in ("memory", "sqlite"):
+        clock = FakeClock()
+        if scheme == "memory":
+            store: Store = MemoryStore(clock=clock)
+        else:
+            store = SQLiteStore.from_url(store_url, clock=clock)
+        yield store, clock.advance
+        store.close()
+        return
+    store = open_store(store_url)
+    with store_clock(store_url) as server:
+        yield store, lambda seconds: wait_past(server, seconds)
+    store.close()
 
 
 def one(key: str = "b:day", limit: int = 100, amount: int = 10, *, hard: bool = True) -> Charge:
@@ -115,48 +155,53 @@ def test_duplicate_reservation_id_is_an_error(store: Store) -> None:
         store.admit(r, [one(amount=1)], LEASE)
 
 
-def test_expired_lease_is_charged_in_full(store: Store) -> None:
+def test_expired_lease_is_charged_in_full(timed: Timed) -> None:
     """A reservation whose holder never came back is spent in full, no longer reserved."""
+    store, lapse = timed
     store.admit(rid(), [one(amount=40)], 0.2)
-    time.sleep(0.5)
+    lapse(0.3)
     assert store.expire() == 1
     assert store.read([("b:day",)]) == [CounterState(spent=40, reserved=0)]
 
 
-def test_admit_expires_stale_leases_first(store: Store) -> None:
+def test_admit_expires_stale_leases_first(timed: Timed) -> None:
     """Admission charges expired reservations itself; no sweeper is needed."""
+    store, lapse = timed
     store.admit(rid(), [one(amount=40)], 0.2)
-    time.sleep(0.5)
+    lapse(0.3)
     result = store.admit(rid(), [one(amount=1)], LEASE)
     assert result.states == (CounterState(spent=40, reserved=1),)
 
 
-def test_settle_after_expiry_corrects_to_actual(store: Store) -> None:
+def test_settle_after_expiry_corrects_to_actual(timed: Timed) -> None:
     """A slow holder that settles after its lease ran out replaces the full charge by the actual."""
+    store, lapse = timed
     r = rid()
     store.admit(r, [one(amount=40)], 0.2)
-    time.sleep(0.5)
+    lapse(0.3)
     store.expire()
     assert store.settle(r, [15])
     assert store.read([("b:day",)]) == [CounterState(spent=15, reserved=0)]
 
 
-def test_release_after_expiry_undoes_the_charge(store: Store) -> None:
+def test_release_after_expiry_undoes_the_charge(timed: Timed) -> None:
     """A call that failed unbilled after its lease ran out gives the full charge back."""
+    store, lapse = timed
     r = rid()
     store.admit(r, [one(amount=40)], 0.2)
-    time.sleep(0.5)
+    lapse(0.3)
     store.expire()
     assert store.release(r)
     assert store.read([("b:day",)]) == [CounterState(0, 0)]
 
 
-def test_extend_keeps_the_lease_alive(store: Store) -> None:
+def test_extend_keeps_the_lease_alive(timed: Timed) -> None:
     """An extended lease is not charged at its first expiry time."""
+    store, lapse = timed
     r = rid()
-    store.admit(r, [one(amount=40)], 0.3)
+    store.admit(r, [one(amount=40)], 0.5)
     assert store.extend(r, LEASE)
-    time.sleep(0.5)
+    lapse(0.7)  # past the first lease's end
     assert store.expire() == 0
     assert store.read([("b:day",)]) == [CounterState(0, 40)]
 
@@ -236,29 +281,32 @@ def slot(limit: int = 2) -> Charge:
     return Charge(key="conc", window=("conc",), limit=limit, amount=1, on_expiry="release")
 
 
-def test_release_on_expiry_frees_a_slot_without_spending(store: Store) -> None:
+def test_release_on_expiry_frees_a_slot_without_spending(timed: Timed) -> None:
     """A concurrency slot whose holder died is freed at lease expiry, while the money is spent."""
+    store, lapse = timed
     store.admit(rid(), [slot(), one(amount=40)], 0.2)
-    time.sleep(0.5)
+    lapse(0.3)
     assert store.expire() == 1
     assert store.read([("conc",), ("b:day",)]) == [CounterState(0, 0), CounterState(40, 0)]
 
 
-def test_settle_after_expiry_of_a_slot_charges_only_the_actual(store: Store) -> None:
+def test_settle_after_expiry_of_a_slot_charges_only_the_actual(timed: Timed) -> None:
     """A late settle adds its actual to a released-on-expiry charge (expiry charged it nothing)."""
+    store, lapse = timed
     r = rid()
     store.admit(r, [slot(), one(amount=40)], 0.2)
-    time.sleep(0.5)
+    lapse(0.3)
     store.expire()
     assert store.settle(r, [0, 15])
     assert store.read([("conc",), ("b:day",)]) == [CounterState(0, 0), CounterState(15, 0)]
 
 
-def test_release_after_expiry_of_a_slot_gives_back_only_what_was_spent(store: Store) -> None:
+def test_release_after_expiry_of_a_slot_gives_back_only_what_was_spent(timed: Timed) -> None:
     """A late release undoes the money charged at expiry and leaves the freed slot alone."""
+    store, lapse = timed
     r = rid()
     store.admit(r, [slot(), one(amount=40)], 0.2)
-    time.sleep(0.5)
+    lapse(0.3)
     store.expire()
     assert store.release(r)
     assert store.read([("conc",), ("b:day",)]) == [CounterState(0, 0), CounterState(0, 0)]
