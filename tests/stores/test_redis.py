@@ -26,6 +26,7 @@ from costcap.stores.memory import TOMBSTONE_S, MemoryStore
 from costcap.stores.redis import EXPIRE_BATCH, AsyncRedisStore, RedisStore
 from tests.services import redis_url
 from tests.stores.helpers import rid
+from tests.waiting import store_clock, wait_past
 
 LEASE = 60.0
 
@@ -69,6 +70,25 @@ def store(url: str) -> Iterator[RedisStore]:
 
 def key(url: str, kind: str, name: str = "") -> str:
     return f"{{{prefix_of(url)}}}:{kind}{name}"
+
+
+def lapse(url: str, seconds: float) -> None:
+    """Wait until ``seconds`` have passed on the Redis server's clock, which leases end by."""
+    with store_clock(url) as server:
+        wait_past(server, seconds)
+
+
+def due_leases(store: RedisStore, url: str, count: int, amount: int) -> None:
+    """``count`` reservations of ``amount`` on "b" whose leases have ended: admitted on a long
+    lease (none can expire while the rest are admitted, however slow), then each cut to 10 ms
+    and the server's clock waited past that."""
+    ids = [rid() for _ in range(count)]
+    for r in ids:
+        store.admit(r, [one(limit=10**6, amount=amount)], LEASE)
+    assert store.read([("b",)]) == [CounterState(0, count * amount)]  # none expired yet
+    for r in ids:
+        assert store.extend(r, 0.01)
+    lapse(url, 0.05)
 
 
 class CountingRedis(redis.Redis):
@@ -239,7 +259,7 @@ def test_live_reservations_never_expire_but_tombstones_do(
     live, dead = rid(), rid()
     store.admit(live, [one()], LEASE)
     store.admit(dead, [one()], 0.05)
-    time.sleep(0.2)
+    lapse(url, 0.1)
     assert store.expire() == 1
     assert raw.pttl(key(url, "r:", live)) == -1
     assert TOMBSTONE_S * 1000 - 10_000 < raw.pttl(key(url, "r:", dead)) <= TOMBSTONE_S * 1000
@@ -261,16 +281,16 @@ def test_lease_end_is_server_time(store: RedisStore, raw: redis.Redis, url: str)
 
 
 def test_a_skewed_local_clock_does_not_move_expiry(
-    store: RedisStore, monkeypatch: pytest.MonkeyPatch
+    store: RedisStore, url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The store reads no local clock: with time.time an hour off, leases still end on time."""
     assert not {"time", "datetime"} & set(vars(redis_module))
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() + 3600)
-    store.admit(rid(), [one(amount=40)], 0.3)
+    store.admit(rid(), [one(amount=40)], 1.0)
     assert store.expire() == 0
     monkeypatch.setattr(time, "time", lambda: real() - 3600)
-    time.sleep(0.5)
+    lapse(url, 1.0)
     assert store.expire() == 1
     assert store.read([("b",)]) == [CounterState(40, 0)]
 
@@ -291,20 +311,20 @@ def test_a_killed_holder_is_charged_in_full_at_lease_end(store: RedisStore, url:
     done = subprocess.run([sys.executable, "-c", _DOOMED, url], timeout=60, check=False)
     assert done.returncode == -9
     assert store.read([("b",)]) == [CounterState(0, 40)]
-    time.sleep(0.7)
+    lapse(url, 0.5)  # the dead holder's lease of 0.5 s ends
     assert store.admit(rid(), [one(amount=1)], LEASE).states == (CounterState(40, 1),)
     assert store.settle("doomed", [25])  # a late settle from a survivor still corrects it
     assert store.read([("b",)]) == [CounterState(25, 1)]
 
 
-def test_amounts_near_2_53_stay_exact(store: RedisStore) -> None:
+def test_amounts_near_2_53_stay_exact(store: RedisStore, url: str) -> None:
     """Large integers survive every path (admit, expiry, late settle) without float formatting:
     amounts up to MAX_AMOUNT, and sums above it up to 2**53."""
     big = MAX_AMOUNT - 1
     r = rid()
     result = store.admit(r, [one(limit=MAX_AMOUNT, amount=big)], 0.05)
     assert result.states == (CounterState(0, big),)
-    time.sleep(0.2)
+    lapse(url, 0.1)
     assert store.expire() == 1
     assert store.read([("b",)]) == [CounterState(big, 0)]
     assert store.settle(r, [big - 12_345])
@@ -346,23 +366,17 @@ def test_an_admit_script_called_directly_checks_its_amounts_before_writing(
     assert store.admit(r, [one("a", amount=3)], LEASE).admitted
 
 
-def test_admit_charges_at_most_one_batch_of_expired_leases(store: RedisStore) -> None:
+def test_admit_charges_at_most_one_batch_of_expired_leases(store: RedisStore, url: str) -> None:
     """Admission's expiry work is bounded; the rest stays counted as reserved until charged."""
-    for _ in range(EXPIRE_BATCH + 50):
-        store.admit(rid(), [one(limit=10**6, amount=1)], 1.0)
-    assert store.read([("b",)]) == [CounterState(0, EXPIRE_BATCH + 50)]  # none expired yet
-    time.sleep(1.2)
+    due_leases(store, url, EXPIRE_BATCH + 50, amount=1)
     result = store.admit(rid(), [one(limit=10**6, amount=1)], LEASE)
     assert result.states == (CounterState(EXPIRE_BATCH, 51),)
     assert store.read([("b",)]) == [CounterState(EXPIRE_BATCH + 50, 1)]
 
 
-def test_expire_charges_every_due_lease(store: RedisStore) -> None:
+def test_expire_charges_every_due_lease(store: RedisStore, url: str) -> None:
     """expire() loops over batches until no expired lease is left."""
-    for _ in range(2 * EXPIRE_BATCH + 30):
-        store.admit(rid(), [one(limit=10**6, amount=2)], 1.0)
-    assert store.read([("b",)]) == [CounterState(0, 2 * (2 * EXPIRE_BATCH + 30))]
-    time.sleep(1.2)
+    due_leases(store, url, 2 * EXPIRE_BATCH + 30, amount=2)
     assert store.expire() == 2 * EXPIRE_BATCH + 30
     assert store.expire() == 0
 
