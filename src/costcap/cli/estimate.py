@@ -34,6 +34,7 @@ from costcap.planning import (
     plan,
 )
 from costcap.samples import MAX_SAMPLE_TOKENS, load_sample, shapes_for_model
+from costcap.service_tiers import UnknownServiceTier, check_tier, price_context
 
 # Far above any real workload, and low enough that every figure keeps to decimal's 28 digits.
 MAX_DAILY_CALLS = 1_000_000_000
@@ -72,6 +73,13 @@ def estimate(
     profile: Profile = None,
     timezone: Timezone = None,
     at: At = None,
+    service_tier: Annotated[
+        str | None,
+        typer.Option(
+            help="Price at this service tier: flex, priority, fast (OpenAI priority, Anthropic "
+            "fast mode), batch, … (default: the standard price)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     config: Annotated[
         Path | None, typer.Option(help="costcap.toml with price overrides and a traffic profile.")
@@ -108,6 +116,12 @@ def estimate(
             param_hint="--input-tokens",
         )
 
+    try:
+        tier = check_tier(service_tier, "--service-tier")
+    except UnknownServiceTier as exc:
+        raise typer.BadParameter(
+            str(exc).removeprefix("--service-tier "), param_hint="--service-tier"
+        ) from None
     timing = price_timing(at=at, profile=profile, timezone=timezone, config=config)
     catalog = catalog_from(config)
     sample = load_sample(from_sample) if from_sample is not None else None
@@ -126,6 +140,7 @@ def estimate(
             profile=timing.profile,
             day=timing.day,
             at=timing.at,
+            context=price_context(catalog.resolve(name).provider, tier),
         )
 
     base = plan_for(model)
@@ -141,9 +156,10 @@ def estimate(
         payload = _as_json(
             base, comparisons, warning, sample_size=None if sample is None else len(sample)
         )
+        payload["service_tier"] = tier
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     else:
-        render_plans(Console(), base, comparisons)
+        render_plans(Console(), base, comparisons, tier)
     if warning:
         sys.stderr.write(f"costcap: warning: {warning}\n")
 
@@ -220,10 +236,13 @@ def _as_json(
     return out
 
 
-def render_plans(console: Console, base: Plan, comparisons: list[Comparison]) -> None:
+def render_plans(
+    console: Console, base: Plan, comparisons: list[Comparison], tier: str | None = None
+) -> None:
     period = "monthly" if base.days == DEFAULT_DAYS else f"{base.days} days"
     table = Table(
-        title=f"{base.model} · {base.daily_calls:,} calls a day · {base.days} days",
+        title=f"{base.model} · {base.daily_calls:,} calls a day · {base.days} days"
+        + (f" · {tier} tier" if tier else ""),
         title_justify="left",
     )
     for header in ("", "tokens / call", "per call", "daily", period):
