@@ -116,14 +116,14 @@ class AsyncGuard(GuardCore):
             raise
         if not charges:
             self.timed(started, "admitted")
-            return ticket
+            return self.in_flight(ticket)
         try:
             result = await self._reserve(ticket.id, charges)
         except StoreUnavailable as exc:
             self.timed(started, "store_unavailable")
             if not self.fail_open:
                 self.emit(ticket, "refused", refused_by="store unavailable")
-            return self.unavailable(exc, ticket)
+            return self.in_flight(self.unavailable(exc, ticket))
         if not result.admitted:
             await self._refuse(ticket, result, started)
         try:
@@ -132,7 +132,7 @@ class AsyncGuard(GuardCore):
             await self._undo(self._give_back(ticket.id))
             raise
         self.timed(started, "admitted")
-        return ticket
+        return self.in_flight(ticket)
 
     async def _refuse(self, ticket: Ticket, result: Admission, started: float) -> None:
         hit = self.refused_limit(ticket, result)
@@ -214,8 +214,8 @@ class AsyncGuard(GuardCore):
 
     async def extend(self, ticket: Ticket) -> bool:
         if not ticket.reserved or ticket.done:
-            return False
-        return await self.store.extend(ticket.id, self.lease_s)
+            return self.renewed(ticket, False)
+        return self.renewed(ticket, await self.store.extend(ticket.id, self.lease_s))
 
     async def release(self, ticket: Ticket) -> None:
         if ticket.done:

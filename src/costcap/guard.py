@@ -115,19 +115,19 @@ class Guard(GuardCore):
             raise
         if not charges:
             self.timed(started, "admitted")
-            return ticket
+            return self.in_flight(ticket)
         try:
             result = self.store.admit(ticket.id, charges, self.lease_s)
         except StoreUnavailable as exc:
             self.timed(started, "store_unavailable")
             if not self.fail_open:
                 self.emit(ticket, "refused", refused_by="store unavailable")
-            return self.unavailable(exc, ticket)
+            return self.in_flight(self.unavailable(exc, ticket))
         if not result.admitted:
             self._refuse(ticket, result, started)
         self._fire(self.admitted(ticket, result))
         self.timed(started, "admitted")
-        return ticket
+        return self.in_flight(ticket)
 
     def _refuse(self, ticket: Ticket, result: Admission, started: float) -> None:
         hit = self.refused_limit(ticket, result)
@@ -217,9 +217,10 @@ class Guard(GuardCore):
 
     def extend(self, ticket: Ticket) -> bool:
         """Renew the ticket's lease (a long stream): it runs ``lease_s`` from now again."""
-        return bool(
+        extended = (
             ticket.reserved and not ticket.done and self.store.extend(ticket.id, self.lease_s)
         )
+        return self.renewed(ticket, bool(extended))
 
     def release(self, ticket: Ticket) -> None:
         """The call failed before the provider billed it: give the reservation back."""

@@ -21,7 +21,7 @@ from costcap._checks import usd
 from costcap.alerts import Alert, CallableNotifier, LogNotifier, Notifier, notify_all
 from costcap.budgets import MAX_ROLLING_S, Budget, CallScope
 from costcap.errors import BudgetExceeded, ConfigError, StoreUnavailable, UsageError
-from costcap.ledger import CostEvent, Status
+from costcap.ledger import CostEvent, InFlight, Status
 from costcap.limits import (
     AppliedLimit,
     Kind,
@@ -31,8 +31,21 @@ from costcap.limits import (
     retry_after_s,
     settled_amount,
 )
-from costcap.money import micros_ceil_from_usd, parse_usd, to_micros_ceil, usd_text
-from costcap.observe import AdmissionObserver, Observer, notify_admission, notify_event
+from costcap.money import (
+    PICO_PER_MICRO,
+    micros_ceil_from_usd,
+    parse_usd,
+    to_micros_ceil,
+    usd_text,
+)
+from costcap.observe import (
+    AdmissionObserver,
+    InFlightObserver,
+    Observer,
+    notify_admission,
+    notify_event,
+    notify_in_flight,
+)
 from costcap.policy import Bounds, CostCapExceeded, Policy
 from costcap.pricing import Cost, PriceCatalog, Usage, default_catalog, usage_from
 from costcap.service_tiers import TIERS, check_tier, price_context
@@ -105,6 +118,7 @@ class GuardCore:
         self._timing_observers = tuple(
             o for o in self.observers if isinstance(o, AdmissionObserver)
         )
+        self._flight_observers = tuple(o for o in self.observers if isinstance(o, InFlightObserver))
         self.budgets: tuple[Budget, ...] = tuple(budgets)
         self.limits: tuple[RateLimit, ...] = tuple(limits)
         for kind, ids in (
@@ -302,6 +316,31 @@ class GuardCore:
             service_tier=ticket.service_tier,
         )
         notify_event(self._event_observers, event)
+
+    def in_flight(self, ticket: Ticket) -> Ticket:
+        """Tell the observers that keep calls in flight (the ledger) that ``ticket`` was admitted,
+        or its lease renewed: it holds its reservation for ``lease_s`` from now. Returns it."""
+        if self._flight_observers:
+            if self.clock is utc_now:  # microseconds since the epoch, without a datetime
+                at = time.time_ns() // 1000
+            else:
+                at = round(self.clock().timestamp() * 1e6)
+            scope = ticket.scope
+            call = InFlight(
+                ticket.id, at, at + round(self.lease_s * 1e6), ticket.model,
+                ticket.requested_model, ticket.price.provider, scope.user_id, scope.feature,
+                scope.api_key, scope.endpoint, ticket.reserved_micros * PICO_PER_MICRO,
+                ticket.input_tokens, ticket.max_tokens,
+            )  # fmt: skip
+            notify_in_flight(self._flight_observers, call)
+        return ticket
+
+    def renewed(self, ticket: Ticket, extended: bool) -> bool:
+        """After a lease renewal (``extended``: the store renewed it): the call is still in
+        flight (also without a reservation, whose lease is only the ledger's). ``extended``."""
+        if extended or not (ticket.reserved or ticket.done):
+            self.in_flight(ticket)
+        return extended
 
     def emit_refused_early(  # noqa: PLR0917 - a private step with the admit arguments
         self, model: str, user_id: str | None, feature: str | None, api_key: str | None,

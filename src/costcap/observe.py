@@ -2,7 +2,9 @@
 
 An observer is any object with ``on_event(event)``; it may also have
 ``on_admission(seconds, outcome)`` (outcome: ``admitted``, ``budget``, ``rate_limit``,
-``policy``, ``store_unavailable``). The Guard calls them in order, in the calling thread, after
+``policy``, ``store_unavailable``) and ``on_in_flight(call)`` (a call admitted, or its lease
+renewed: the ledger keeps it until the call's event arrives). The Guard calls them in order,
+in the calling thread, after
 the store step; an observer that raises is logged and never breaks the call (a broken metrics
 exporter must not refuse paid traffic). The ledger is the exception that matters: its
 ``on_event`` only appends to a local spool file, so it is cheap and does not fail for a
@@ -15,9 +17,16 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from costcap.ledger import CostEvent
+from costcap.ledger import CostEvent, InFlight
 
-__all__ = ["AdmissionObserver", "Observer", "notify_admission", "notify_event"]
+__all__ = [
+    "AdmissionObserver",
+    "InFlightObserver",
+    "Observer",
+    "notify_admission",
+    "notify_event",
+    "notify_in_flight",
+]
 
 log = logging.getLogger("costcap.observe")
 
@@ -32,12 +41,25 @@ class AdmissionObserver(Protocol):
     def on_admission(self, seconds: float, outcome: str) -> None: ...
 
 
+@runtime_checkable
+class InFlightObserver(Protocol):
+    def on_in_flight(self, call: InFlight) -> None: ...
+
+
 def notify_event(observers: Sequence[Observer], event: CostEvent) -> None:
     for observer in observers:
         try:
             observer.on_event(event)
         except Exception:  # an observer must not break a paid call; logged loudly
             log.exception("observer %r failed on event %s", observer, event.request_id)
+
+
+def notify_in_flight(observers: Sequence[InFlightObserver], call: InFlight) -> None:
+    for observer in observers:
+        try:
+            observer.on_in_flight(call)
+        except Exception:  # as above
+            log.exception("observer %r failed on call %s in flight", observer, call.request_id)
 
 
 def notify_admission(observers: Sequence[AdmissionObserver], seconds: float, outcome: str) -> None:

@@ -3,6 +3,9 @@
 ``burst URL SPOOL``  record events in a tight loop; after each ``record`` returns, write its
                      request_id and a newline to stdout (one ``os.write``: what was acknowledged).
 ``hold URL SPOOL N`` record N events, never drain them, print ``ready`` and wait to be killed.
+``call URL SPOOL BASE_URL`` make one wrapped OpenAI chat call (alice, chat, gpt-4o-mini, "hi",
+                     max_tokens 100) to the fake provider at BASE_URL, answered after a minute:
+                     the call stays in flight until the process is killed.
 """
 
 from __future__ import annotations
@@ -47,9 +50,29 @@ def hold(url: str, spool: str, count: int) -> None:
     time.sleep(3600)
 
 
+def call(url: str, spool: str, base_url: str) -> None:
+    import openai
+
+    from costcap import Budget, Guard, wrap
+
+    ledger = Ledger(url, spool_dir=spool, flush_interval_s=3600)  # drains nothing: killed first
+    guard = Guard("memory://", budgets=[Budget(scope="global", period="day", limit_usd=10)],
+                  observers=[ledger])  # fmt: skip
+    client = wrap(openai.OpenAI(base_url=base_url, api_key="test", max_retries=0), guard=guard,
+                  user_id="alice", feature="chat")  # fmt: skip
+    client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "hi"}],
+        max_tokens=100,
+        extra_headers={"x-fake-latency-ms": "60000"},
+    )
+
+
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "burst":
         burst(*args)
+    elif mode == "call":
+        call(*args)
     else:
         hold(args[0], args[1], int(args[2]))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from costcap.errors import StoreUnavailable
-from costcap.ledger import CostEvent, LedgerSink, PostgresSink, SQLiteSink, open_sink
+from costcap.ledger import CostEvent, InFlight, LedgerSink, PostgresSink, SQLiteSink, open_sink
 from costcap.ledger import _drain as drain
 from costcap.ledger import _writer as writer
 from tests.services import drop_postgres_schema, postgres_url
@@ -49,6 +49,30 @@ def event(n: int, **fields: Any) -> CostEvent:
     }
     values.update(fields)
     return CostEvent(**values)
+
+
+# 2026-03-01T12:00:00Z, in microseconds since the epoch (in-flight records count time so)
+T0_US = 1_772_366_400_000_000
+LEASE_US = 600_000_000  # the Guard's default lease, 600 s
+
+
+def in_flight(request_id: str = "r1", **fields: Any) -> InFlight:
+    """A call admitted at T0 (2026-03-01 12:00 UTC) under a 600 s lease: alice's chat call to
+    gpt-4o-mini, 8 input tokens and max_tokens 100, reserving 62 micro-dollars."""
+    values: dict[str, Any] = {
+        "request_id": request_id,
+        "at_us": T0_US,
+        "lease_until_us": T0_US + LEASE_US,
+        "model": "gpt-4o-mini",
+        "provider": "openai",
+        "user_id": "alice",
+        "feature": "chat",
+        "reserved_pico": 62_000_000,
+        "input_tokens": 8,
+        "max_tokens": 100,
+    }
+    values.update(fields)
+    return InFlight(**values)
 
 
 # The fields every event line needs.
@@ -165,6 +189,11 @@ class _Flaky:
 
     def query(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         return self._sink.query(sql, params)
+
+    def convert_lost(self, cutoff: datetime) -> tuple[int, int]:
+        if self._switch.down:
+            raise StoreUnavailable("ledger database went away (test)")
+        return self._sink.convert_lost(cutoff)
 
     def close(self) -> None:
         self._sink.close()

@@ -1,5 +1,6 @@
-"""Opening a version-1 ledger migrates it to version 2: new rollups backfilled from the events,
-indexes changed, nothing else touched (SQLite and PostgreSQL)."""
+"""Opening a version-1 ledger migrates it to the current version: new rollups backfilled from the
+events, indexes changed, nothing else touched; a version-3 ledger gains the in-flight table
+(SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import pytest
 
 from costcap.errors import ConfigError
 from costcap.ledger import open_sink
-from costcap.ledger._schema import SCHEMA_VERSION, SPEND_ROLLUPS
+from costcap.ledger._schema import ROLLUPS_ALL, SCHEMA_VERSION, SPEND_ROLLUPS
 from costcap.ledger._sinks import sqlite_path
 from tests.ledger import schema_v1
-from tests.ledger.conftest import fetch
+from tests.ledger.conftest import fetch, in_flight
 from tests.ledger.rollups import NEW_ROLLUPS, contents, expected, make_events
 
 EVENTS = make_events()
@@ -128,3 +129,25 @@ def test_a_newer_ledger_is_refused(ledger_url: str) -> None:
     execute(ledger_url, f"UPDATE costcap_ledger_meta SET value = '{SCHEMA_VERSION + 1}'")
     with pytest.raises(ConfigError, match="newer than this costcap"):
         open_sink(ledger_url)
+
+
+def test_version_3_gains_the_in_flight_table_and_keeps_its_data(ledger_url: str) -> None:
+    """A version-3 ledger (no ``costcap_inflight``) opened by a sink is version 4: its events and
+    rollups as they were, an empty in-flight table that takes calls in flight at once."""
+    sink = open_sink(ledger_url)
+    sink.write(EVENTS)
+    sink.close()
+    execute(ledger_url, "DROP TABLE costcap_inflight")
+    execute(ledger_url, "UPDATE costcap_ledger_meta SET value = '3'")
+    queries = {r.table: f"SELECT * FROM {r.table}" for r in ROLLUPS_ALL}
+    queries["costcap_events"] = "SELECT * FROM costcap_events"
+    dumps = {t: sorted(map(repr, execute(ledger_url, q))) for t, q in queries.items()}
+    sink = open_sink(ledger_url)
+    try:
+        assert fetch(ledger_url, VERSION) == [("4",)]
+        assert {t: sorted(map(repr, execute(ledger_url, q))) for t, q in queries.items()} == dumps
+        assert execute(ledger_url, "SELECT COUNT(*) FROM costcap_inflight") == [(0,)]
+        sink.write([in_flight("r-new")])
+        assert execute(ledger_url, "SELECT request_id FROM costcap_inflight") == [("r-new",)]
+    finally:
+        sink.close()

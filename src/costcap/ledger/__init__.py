@@ -7,6 +7,7 @@ batches to a sink (SQLite or PostgreSQL) in the background; see :mod:`costcap.le
 from __future__ import annotations
 
 from costcap.ledger._event import STATUSES, CostEvent, Status
+from costcap.ledger._inflight import InFlight
 from costcap.ledger._sinks import LedgerSink, PostgresSink, SQLiteSink, open_sink
 from costcap.ledger._writer import FSYNC_POLICIES, FsyncPolicy, Ledger
 
@@ -15,6 +16,7 @@ __all__ = [
     "STATUSES",
     "CostEvent",
     "FsyncPolicy",
+    "InFlight",
     "Ledger",
     "LedgerSink",
     "PostgresSink",

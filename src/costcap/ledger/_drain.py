@@ -7,23 +7,36 @@ transaction and the checkpoint moves past it only after the commit; a batch the 
 is kept and retried as is — unless the sink refused it for good for the data of some of its
 events (:class:`EventsRefused`): those are isolated by bisection, moved to the segment's
 ``.bad`` file, and the rest is written. Spool lines that are not events never reach the sink
-(:func:`costcap.ledger._spool.read_batch` moves them aside as it reads).
+(:func:`costcap.ledger._spool.read_batch` moves them aside as it reads). In-flight records
+(:mod:`costcap.ledger._inflight`) travel with the events, in spool order; :meth:`Drain.convert`
+turns the calls in flight of processes that died into ``lost`` events.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from costcap.ledger._event import CostEvent, EventsRefused
+from costcap.ledger._inflight import InFlight
 from costcap.ledger._sinks import LedgerSink, open_sink
 from costcap.ledger._spool import Batch, Segment, move_aside, read_batch, retire, write_checkpoint
 
-__all__ = ["Drain", "Pending"]
+__all__ = ["LEASE_GRACE_S", "Drain", "Pending", "Record", "utc_now"]
 
 log = logging.getLogger("costcap.ledger")
 
-Pending = tuple[CostEvent, Segment, int, int]  # event, segment, start offset, end offset
+LEASE_GRACE_S = 60.0  # how long after its lease's end a call in flight is recorded as lost
+Record = CostEvent | InFlight  # what a spool line holds
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+Pending = tuple[Record, Segment, int, int]  # record, segment, start offset, end offset
 
 
 class Drain:
@@ -42,6 +55,8 @@ class Drain:
         pending: deque[Pending],
         own: deque[Segment],
         adopted: list[Segment],
+        grace: timedelta = timedelta(seconds=LEASE_GRACE_S),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.url = url
         self.drained = 0  # bytes of own segments in the sink
@@ -50,6 +65,8 @@ class Drain:
         self._pending = pending
         self._own = own
         self._adopted = adopted
+        self._grace = grace
+        self._clock = clock
         self._held: dict[Segment, Batch] = {}  # a batch the sink failed, retried as is
         self._sink: LedgerSink | None = None
         self.refused = 0  # events the sink refused for good, moved to .bad files
@@ -100,7 +117,7 @@ class Drain:
         """The contiguous run of in-memory events that starts at the checkpoint of ``seg``."""
         self._drop_pending(seg, seg.drained)
         pending, offset = self._pending, seg.drained
-        events: list[CostEvent] = []
+        events: list[Record] = []
         while pending and len(events) < self._batch_size:
             event, owner, start, end = pending[0]
             if owner is not seg or start != offset:
@@ -149,7 +166,7 @@ class Drain:
         except EventsRefused as exc:
             log.warning("%s refused a batch (%s); isolating the bad events", self.url, exc)
             refusal = exc
-        moved: list[CostEvent] = []
+        moved: list[Record] = []
         try:
             self._isolate(seg, batch.events, refusal, moved)
         finally:  # a retry after a transient error must not move them aside twice
@@ -158,7 +175,7 @@ class Drain:
                 batch.events = [event for event in batch.events if id(event) not in gone]
 
     def _isolate(
-        self, seg: Segment, events: list[CostEvent], exc: EventsRefused, moved: list[CostEvent]
+        self, seg: Segment, events: list[Record], exc: EventsRefused, moved: list[Record]
     ) -> None:
         """``events``, which the sink refused as a whole (``exc``): a single event goes to the
         ``.bad`` file (and to ``moved``); a run is written half by half, each half the sink
@@ -177,6 +194,13 @@ class Drain:
                 self._sink.write(part)
             except EventsRefused as refused:
                 self._isolate(seg, part, refused, moved)
+
+    def convert(self) -> tuple[int, int]:
+        """Turn the calls in flight whose lease ended more than the grace ago into ``lost``
+        events (any process's: see :mod:`costcap.ledger._lost`); how many, and their cost."""
+        if self._sink is None:
+            self._sink = open_sink(self.url)
+        return self._sink.convert_lost(self._clock() - self._grace)
 
     def drop_sink(self) -> None:
         sink, self._sink = self._sink, None

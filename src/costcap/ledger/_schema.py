@@ -1,6 +1,8 @@
-"""The ledger's tables, for SQLite and PostgreSQL (schema version 2).
+"""The ledger's tables, for SQLite and PostgreSQL (schema version 4).
 
 ``costcap_events``      one row per call, keyed by ``request_id`` (replays are ignored)
+``costcap_inflight``    one row per admitted call whose event has not arrived yet, with its
+                        reservation and lease end (:mod:`costcap.ledger._lost`)
 ``cost_logs``           a view with the seed's column names, so its SQL runs as written
 ``costcap_rollup_*``    sums maintained in the same transaction as the events they count:
     ``_daily``               day × user × feature × model (every measure)
@@ -26,6 +28,8 @@ Versions (``costcap_ledger_meta.ledger_schema_version``; :mod:`costcap.ledger._m
 3. adds ``costcap_events.flag``: what was wrong with a call's report (``usage_beyond_request``:
    usage past what the request allows, charged at its bounds; ``unread_output_charged``: a strict
    stream left early, charged its output reservation). Reports read version 2 as well.
+4. adds ``costcap_inflight`` (and its index on ``lease_until``): calls in flight, which the
+   status ``lost`` comes from. Nothing to backfill: no call is known to be in flight before.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from dataclasses import dataclass
 __all__ = [
     "DROPPED_INDEXES",
     "INDEXES",
+    "INFLIGHT_COLUMNS",
     "MEASURES",
     "MINUTE_FEATURE",
     "REFUSED",
@@ -51,7 +56,7 @@ __all__ = [
     "key_sql",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Every spend rollup carries these sums (name, SQL expression over an event row ``e``).
 MEASURES: tuple[tuple[str, str], ...] = (
@@ -188,19 +193,23 @@ def _rollup_table(rollup: Rollup, types: _Types) -> str:
     return f"CREATE TABLE IF NOT EXISTS {rollup.table} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
+# Who a call was for and what it ran on: the same columns for events and calls in flight.
+_CALL_COLUMNS = """model TEXT NOT NULL,
+  requested_model TEXT,
+  provider TEXT,
+  user_id TEXT,
+  feature TEXT,
+  api_key_id TEXT,
+  endpoint TEXT"""
+
+
 def _events_table(t: _Types) -> str:
     return f"""CREATE TABLE IF NOT EXISTS costcap_events (
   request_id TEXT PRIMARY KEY,
   ts {t.ts} NOT NULL,
   day {t.day} NOT NULL,
   status TEXT NOT NULL,
-  model TEXT NOT NULL,
-  requested_model TEXT,
-  provider TEXT,
-  user_id TEXT,
-  feature TEXT,
-  api_key_id TEXT,
-  endpoint TEXT,
+  {_CALL_COLUMNS},
   input_tokens {t.integer} NOT NULL DEFAULT 0,
   output_tokens {t.integer} NOT NULL DEFAULT 0,
   cache_read_tokens {t.integer} NOT NULL DEFAULT 0,
@@ -213,6 +222,26 @@ def _events_table(t: _Types) -> str:
   refused_by TEXT,
   prompt_hash TEXT,
   flag TEXT
+)"""
+
+
+INFLIGHT_COLUMNS: tuple[str, ...] = (
+    "request_id", "ts", "lease_until", "model", "requested_model", "provider", "user_id",
+    "feature", "api_key_id", "endpoint", "reserved_pico", "input_tokens", "max_tokens",
+)  # fmt: skip
+
+
+def _inflight_table(t: _Types) -> str:
+    """Calls admitted and not yet ended: ``ts`` the admission, ``lease_until`` when the store's
+    lease charges ``reserved_pico`` (renewals move it), the tokens reserved."""
+    return f"""CREATE TABLE IF NOT EXISTS costcap_inflight (
+  request_id TEXT PRIMARY KEY,
+  ts {t.ts} NOT NULL,
+  lease_until {t.ts} NOT NULL,
+  {_CALL_COLUMNS},
+  reserved_pico {t.integer} NOT NULL DEFAULT 0,
+  input_tokens {t.integer} NOT NULL DEFAULT 0,
+  max_tokens {t.integer} NOT NULL DEFAULT 0
 )"""
 
 
@@ -279,6 +308,8 @@ def ddl(dialect: str) -> list[str]:
         "(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         _events_table(types),
         *INDEXES,
+        _inflight_table(types),
+        "CREATE INDEX IF NOT EXISTS costcap_inflight_lease ON costcap_inflight (lease_until)",
         _view(dialect),
         *(_rollup_table(r, types) for r in ROLLUPS_ALL),
         *ROLLUP_INDEXES,

@@ -2,13 +2,14 @@
 
 A spool directory holds, per segment ``<pid>-<random>-<seq>.seg``:
 
-``X.seg``       one :meth:`CostEvent.to_json` line per event, copied by its writer into a shared
-                memory map of the file (space reserved ahead with ``posix_fallocate``, so a
-                full disk is an ``OSError`` when reserving, never a ``SIGBUS``); the reserved
-                tail reads as zero bytes until it is cut when the segment is sealed (Linux;
-                elsewhere each line is written with ``pwrite``). Whoever is
-                responsible for a segment (its writer, or a process that adopted it) holds an
-                exclusive ``fcntl.flock`` on it.
+``X.seg``       one :meth:`CostEvent.to_json` line per event (or :meth:`InFlight.to_json` per
+                call admitted or renewed, :mod:`costcap.ledger._inflight`), copied by its
+                writer into a shared memory map of the file (space reserved ahead with
+                ``posix_fallocate``, so a full disk is an ``OSError`` when reserving, never a
+                ``SIGBUS``); the reserved tail reads as zero bytes until it is cut when the
+                segment is sealed (Linux; elsewhere each line is written with ``pwrite``).
+                Whoever is responsible for a segment (its writer, or a process that adopted
+                it) holds an exclusive ``fcntl.flock`` on it.
 ``X.seg.ckpt``  the byte offset up to which the segment is in the sink, replaced atomically
                 (write a temporary file, fsync, ``os.replace``). Missing or unreadable: 0, the
                 segment is replayed from its start (the sink ignores events it already has).
@@ -46,6 +47,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from costcap.errors import ConfigError
 from costcap.ledger._event import CostEvent
+from costcap.ledger._inflight import MARKER, InFlight
 from costcap.ledger._sinks import sqlite_path
 
 __all__ = [
@@ -313,10 +315,10 @@ def data_end(fd: int) -> int:
 
 @dataclass
 class Batch:
-    """Events read from a segment, and the offset after them; ``unreadable``: the lines that
-    were not events, moved to the ``.bad`` file while reading."""
+    """Events (and in-flight records) read from a segment, and the offset after them;
+    ``unreadable``: the lines that were neither, moved to the ``.bad`` file while reading."""
 
-    events: list[CostEvent]
+    events: list[CostEvent | InFlight]
     end: int
     unreadable: int = 0
 
@@ -329,10 +331,14 @@ def _lines(data: bytes, start: int) -> Iterator[tuple[int, bytes]]:
         pos = nl + 1
 
 
-def _parse(line: bytes) -> CostEvent | str:
-    """The event of a spool line, or why it is not one (any line: nothing else escapes)."""
+def _parse(line: bytes) -> CostEvent | InFlight | str:
+    """The event (or in-flight record) of a spool line, or why it is not one (any line:
+    nothing else escapes)."""
+    line = line.lstrip(b"\0")
     try:
-        return CostEvent.from_json(line.lstrip(b"\0").decode())
+        if line.startswith(MARKER):
+            return InFlight.from_json(line.decode())
+        return CostEvent.from_json(line.decode())
     except ValueError as exc:  # not UTF-8, not JSON, not an event (CostEvent.from_json)
         return str(exc)
 
@@ -343,7 +349,7 @@ def read_batch(segment: Segment, limit: int, max_events: int, *, durable: bool) 
     (then it was torn). Complete lines that are not events (whatever they hold) go to the
     ``.bad`` file before the batch is returned, so the checkpoint may move past them."""
     start = segment.drained
-    events: list[CostEvent] = []
+    events: list[CostEvent | InFlight] = []
     bad: list[tuple[bytes, str]] = []
     size = min(_READ_CHUNK, limit - start)
     data = os.pread(segment.fd, size, start) if size > 0 else b""
@@ -358,7 +364,7 @@ def read_batch(segment: Segment, limit: int, max_events: int, *, durable: bool) 
         if not line.strip(b"\0 \t\r"):
             continue
         event = _parse(line)
-        if isinstance(event, CostEvent):
+        if not isinstance(event, str):
             events.append(event)
         elif at >= segment.bad_upto:
             bad.append((line, f"line at byte {at} unparseable ({event})"))
@@ -366,7 +372,7 @@ def read_batch(segment: Segment, limit: int, max_events: int, *, durable: bool) 
     if tail and segment.sealed and offset < limit:
         torn = data[offset - start :]
         whole = _parse(torn) if torn.strip(b"\0") else None
-        if isinstance(whole, CostEvent):
+        if whole is not None and not isinstance(whole, str):
             events.append(whole)
         elif whole is not None:
             log.warning(

@@ -9,7 +9,14 @@ from operator import attrgetter
 from costcap.ledger._event import CostEvent
 from costcap.ledger._schema import ROLLUPS_ALL, Rollup, key_sql
 
-__all__ = ["EVENT_COLUMNS", "event_row", "merge_statements", "rollup_select", "rollup_upsert"]
+__all__ = [
+    "EVENT_COLUMNS",
+    "event_row",
+    "merge_statements",
+    "rollup_ctes",
+    "rollup_select",
+    "rollup_upsert",
+]
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "request_id", "ts", "day", "status", "model", "requested_model", "provider", "user_id",
@@ -34,11 +41,21 @@ def event_row(event: CostEvent, *, text_time: bool) -> tuple[object, ...]:
     return (event.request_id, ts, ts.date(), *_REST(event))
 
 
-def rollup_select(rollup: Rollup, dialect: str, source: str, conditions: Sequence[str] = ()) -> str:
+def rollup_select(
+    rollup: Rollup,
+    dialect: str,
+    source: str,
+    conditions: Sequence[str] = (),
+    *,
+    negate: bool = False,
+) -> str:
     """``SELECT keys…, aggregates… FROM source WHERE … GROUP BY keys…`` over event rows
-    (``source``: a table of events aliased ``e``, e.g. ``costcap_events e``)."""
+    (``source``: a table of events aliased ``e``, e.g. ``costcap_events e``); ``negate``: the
+    sums with their sign changed (a rollup of sums only)."""
     keys = [key_sql(k, dialect) for k in rollup.keys]
-    aggregates = [f"{aggregate}({expr})" for _, aggregate, expr in rollup.measures]
+    sign = "-" if negate else ""
+    assert not negate or all(aggregate == "SUM" for _, aggregate, _ in rollup.measures)
+    aggregates = [f"{sign}{aggregate}({expr})" for _, aggregate, expr in rollup.measures]
     where = [*conditions, *([rollup.where] if rollup.where else [])] or ["true"]
     return (
         f"SELECT {', '.join([*keys, *aggregates])} FROM {source} "
@@ -46,10 +63,18 @@ def rollup_select(rollup: Rollup, dialect: str, source: str, conditions: Sequenc
     )
 
 
-def rollup_upsert(rollup: Rollup, dialect: str, source: str, conditions: Sequence[str] = ()) -> str:
+def rollup_upsert(
+    rollup: Rollup,
+    dialect: str,
+    source: str,
+    conditions: Sequence[str] = (),
+    *,
+    negate: bool = False,
+) -> str:
     """Add the events of ``source`` (a table of events aliased ``e``, with ``conditions``) to
-    ``rollup``: one upsert, its rows taken in key order, so that concurrent writers lock the
-    rows they share in one order (PostgreSQL batches cannot deadlock)."""
+    ``rollup`` (``negate``: take them out of it): one upsert, its rows taken in key order, so
+    that concurrent writers lock the rows they share in one order (PostgreSQL batches cannot
+    deadlock)."""
     table = rollup.table
     updates = []
     for name, aggregate, _ in rollup.measures:
@@ -64,8 +89,16 @@ def rollup_upsert(rollup: Rollup, dialect: str, source: str, conditions: Sequenc
     order = ", ".join(str(i + 1) for i in range(len(rollup.keys)))
     return (
         f"INSERT INTO {table} ({', '.join([*rollup.keys, *rollup.names])}) "
-        f"{rollup_select(rollup, dialect, source, conditions)} ORDER BY {order} "
+        f"{rollup_select(rollup, dialect, source, conditions, negate=negate)} ORDER BY {order} "
         f"ON CONFLICT ({', '.join(rollup.keys)}) DO UPDATE SET {', '.join(updates)}"
+    )
+
+
+def rollup_ctes(new: str) -> str:
+    """PostgreSQL: data-modifying CTEs (``r0 AS (…), r1 AS (…), …``) that add the events of the
+    CTE ``new`` to every rollup."""
+    return ",\n".join(
+        f"r{i} AS ({rollup_upsert(r, 'postgres', f'{new} e')})" for i, r in enumerate(ROLLUPS_ALL)
     )
 
 
@@ -80,12 +113,9 @@ def merge_statements(batch: str, dialect: str) -> list[str]:
     every rollup, with no lookup of the batch in the ledger beforehand."""
     columns = ", ".join(EVENT_COLUMNS)
     if dialect == "postgres":
-        upserts = ",\n".join(
-            f"r{i} AS ({rollup_upsert(r, dialect, 'new e')})" for i, r in enumerate(ROLLUPS_ALL)
-        )
         return [
             f"WITH new AS (INSERT INTO costcap_events ({columns}) SELECT {columns} FROM {batch} "
-            f"ON CONFLICT (request_id) DO NOTHING RETURNING *),\n{upserts}\n"
+            f"ON CONFLICT (request_id) DO NOTHING RETURNING *),\n{rollup_ctes('new')}\n"
             "SELECT COUNT(*) FROM new"
         ]
     return [

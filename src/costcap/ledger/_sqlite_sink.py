@@ -9,21 +9,39 @@ insert — so every rollup is updated from that rowid range, with no staging tab
 Why multi-row statements: ``executemany`` steps once per row and the drain thread must take the
 GIL back after each step; while the application records events (holding the GIL) each row then
 waits its turn. One statement per 1,024 rows binds them in one go and steps once.
+
+In-flight records are upserted into ``costcap_inflight`` in the same transaction (from
+multi-row ``VALUES`` too), and the rows of the calls whose event is now stored are deleted;
+converting expired rows into ``lost`` events and replacing those by late events is in
+:mod:`costcap.ledger._lost`.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from costcap.errors import StoreUnavailable
 from costcap.ledger._event import CostEvent, EventsRefused
+from costcap.ledger._inflight import InFlight
+from costcap.ledger._lost import (
+    DELETE_ENDED,
+    REPLACED,
+    convert_sql,
+    inflight_row,
+    lost_probe,
+    replace_statements,
+    sort_out,
+    upsert_sql,
+)
 from costcap.ledger._migrate import META_TABLE, VERSION_QUERY, check_version, upgrade_statements
-from costcap.ledger._schema import ROLLUPS_ALL
+from costcap.ledger._schema import INFLIGHT_COLUMNS, ROLLUPS_ALL
 from costcap.ledger._sql import EVENT_COLUMNS, event_row, rollup_upsert
 
 __all__ = ["PRAGMAS", "SQLiteSink"]
@@ -55,7 +73,10 @@ _UNBINDABLE = (
     sqlite3.InterfaceError,
 )
 _LAST_ROWID = "SELECT COALESCE(MAX(rowid), 0) FROM costcap_events"
+_NEW_COST = "SELECT COALESCE(SUM(cost_pico), 0) FROM costcap_events NOT INDEXED WHERE rowid > ?"
 _MOST_ROWS = 1024  # rows per INSERT statement (a power of two)
+# the ids of a batch, passed as one JSON array: the rare replacement of lost events needs them
+_BATCH_IDS = "(SELECT value AS request_id FROM json_each(?))"
 
 
 @cache
@@ -65,6 +86,13 @@ def _insert_sql(rows: int) -> str:
         f"INSERT INTO costcap_events ({', '.join(EVENT_COLUMNS)}) VALUES "
         f"{', '.join([one] * rows)} ON CONFLICT (request_id) DO NOTHING"
     )
+
+
+@cache
+def _upsert_sql(rows: int) -> str:
+    one = f"({', '.join('?' * len(INFLIGHT_COLUMNS))})"
+    values = f"WITH v ({', '.join(INFLIGHT_COLUMNS)}) AS (VALUES {', '.join([one] * rows)}) "
+    return values + upsert_sql("sqlite", "v")
 
 
 class SQLiteSink:
@@ -98,6 +126,8 @@ class SQLiteSink:
         # that orders its GROUP BY, and each batch then costs as much as the ledger holds
         new_rows = "costcap_events e NOT INDEXED"
         self._rollups = [rollup_upsert(r, "sqlite", new_rows, ["e.rowid > ?"]) for r in ROLLUPS_ALL]
+        self._replace = replace_statements("sqlite", _BATCH_IDS)
+        self._convert = convert_sql("sqlite")
 
     def _open_schema(self, path: str) -> None:
         db = self._db
@@ -108,35 +138,37 @@ class SQLiteSink:
             for statement in upgrade_statements(check_version(row and row[0], path), "sqlite"):
                 db.execute(statement)
             db.execute("COMMIT")
+            # the lost events a batch replaces, copied here (a temporary table: this connection)
+            db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {REPLACED} AS "
+                       "SELECT * FROM costcap_events WHERE 0")  # fmt: skip
         finally:
             if db.in_transaction:
                 db.execute("ROLLBACK")
 
-    def write(self, events: Sequence[CostEvent]) -> int:
-        """Record ``events`` in one transaction; how many were new. ``EventsRefused``: the
-        database refuses their data for good (a constraint, a value it cannot bind);
-        ``StoreUnavailable``: it cannot write now (locked, I/O error, …), try again."""
-        if not events:
+    def write(self, records: Sequence[CostEvent | InFlight]) -> int:
+        """Record ``records`` (events, and calls in flight) in one transaction; how many events
+        were new. ``EventsRefused``: the database refuses their data for good (a constraint, a
+        value it cannot bind); ``StoreUnavailable``: it cannot write now (locked, I/O error,
+        …), try again."""
+        if not records:
             return 0
+        events, flights = sort_out(records)
         try:
             rows = [event_row(e, text_time=True) for e in events]
+            flying = [inflight_row(f, text_time=True) for f in flights]
         except _UNBINDABLE as exc:  # a time out of range in UTC
             raise EventsRefused(f"ledger {self.url}: events refused: {exc}") from None
         with self._lock:
             db = self._db
             try:
                 db.execute("BEGIN IMMEDIATE")
-                (last,) = db.execute(_LAST_ROWID).fetchone()
-                inserted = self._insert(rows)
-                if inserted:
-                    (now,) = db.execute(_LAST_ROWID).fetchone()
-                    if now - last != inserted:  # new rows not numbered after the old ones
-                        raise StoreUnavailable(
-                            f"ledger {self.url}: {inserted} events inserted but the rowids "
-                            f"went from {last} to {now}; batch rolled back"
-                        )
-                    for statement in self._rollups:
-                        db.execute(statement, (last,))
+                inserted = self._add(rows)
+                if inserted < len(rows):  # replays, or events of calls recorded as lost
+                    inserted += self._add(self._take_out_lost(rows))
+                if flying:
+                    self._insert(flying, _upsert_sql)
+                if rows:
+                    db.execute(DELETE_ENDED)
                 db.execute("COMMIT")
             except (sqlite3.IntegrityError, sqlite3.DataError) as exc:  # NOT NULL, CHECK, too big
                 raise EventsRefused(f"ledger {self.url}: events refused: {exc}") from None
@@ -149,14 +181,77 @@ class SQLiteSink:
                     db.execute("ROLLBACK")
         return inserted
 
-    def _insert(self, rows: list[tuple[object, ...]]) -> int:
-        """Insert ``rows`` (in order) in statements of the cached sizes; how many were new."""
+    def _add(self, rows: list[tuple[object, ...]]) -> int:
+        """Insert the event ``rows`` not recorded yet and add them to every rollup: they are
+        the rows past the largest rowid before the insert. How many were new."""
+        db = self._db
+        (last,) = db.execute(_LAST_ROWID).fetchone()
+        inserted = self._insert(rows)
+        if inserted:
+            (now,) = db.execute(_LAST_ROWID).fetchone()
+            if now - last != inserted:  # new rows not numbered after the old ones
+                raise StoreUnavailable(
+                    f"ledger {self.url}: {inserted} events inserted but the rowids "
+                    f"went from {last} to {now}; batch rolled back"
+                )
+            for statement in self._rollups:
+                db.execute(statement, (last,))
+        return inserted
+
+    def _take_out_lost(self, rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
+        """The event ``rows`` whose call is recorded as lost (the first row of each): the lost
+        events are taken out of the rollups and deleted, for those rows to replace them."""
+        db = self._db
+        copy, take_out = self._replace
+        ids = json.dumps([row[0] for row in rows])
+        if not db.execute(copy, (ids,)).rowcount:
+            return []
+        for statement in take_out:
+            db.execute(statement)
+        lost = {request_id for (request_id,) in db.execute(f"SELECT request_id FROM {REPLACED}")}
+        db.execute(f"DELETE FROM {REPLACED}")
+        again: dict[object, tuple[object, ...]] = {}
+        for row in rows:
+            if row[0] in lost:
+                again.setdefault(row[0], row)
+        return list(again.values())
+
+    def convert_lost(self, cutoff: datetime) -> tuple[int, int]:
+        """Turn the in-flight rows whose lease ended before ``cutoff`` into ``lost`` events
+        (:mod:`costcap.ledger._lost`); how many, and their cost in picodollars."""
+        text = cutoff.astimezone(UTC).isoformat()
+        with self._lock:
+            db = self._db
+            try:
+                if db.execute(lost_probe("sqlite"), (text,)).fetchone() is None:
+                    return 0, 0
+                db.execute("BEGIN IMMEDIATE")
+                (last,) = db.execute(_LAST_ROWID).fetchone()
+                insert, delete = self._convert
+                converted = db.execute(insert, (text,)).rowcount
+                (cost,) = db.execute(_NEW_COST, (last,)).fetchone()
+                for statement in self._rollups if converted else ():
+                    db.execute(statement, (last,))
+                db.execute(delete, (text,))
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"ledger {self.url}: write failed: {exc}") from None
+            finally:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+        return converted, cost
+
+    def _insert(
+        self, rows: list[tuple[object, ...]], sql: Callable[[int], str] = _insert_sql
+    ) -> int:
+        """Insert ``rows`` (in order) in statements of the cached sizes (``sql``: the statement
+        for a number of rows; events by default); how many rows were inserted or changed."""
         inserted, start = 0, 0
         for size in self._sizes:
             while len(rows) - start >= size:
                 values = [v for row in rows[start : start + size] for v in row]
                 try:
-                    inserted += self._db.execute(_insert_sql(size), values).rowcount
+                    inserted += self._db.execute(sql(size), values).rowcount
                 except _UNBINDABLE as exc:
                     raise EventsRefused(f"ledger {self.url}: events refused: {exc}") from None
                 start += size

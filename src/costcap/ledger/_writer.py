@@ -11,7 +11,9 @@ batches to the sink by a background thread.
 
 Each segment has a checkpoint (the byte offset in the sink) and is deleted once drained and
 rotated; segments of dead writers are adopted (:mod:`costcap.ledger._spool`). The durability
-of each ``fsync`` policy is in the :class:`Ledger` docstring.
+of each ``fsync`` policy is in the :class:`Ledger` docstring. Calls in flight take the same
+path (``on_in_flight``), and the drain thread turns those of dead processes into ``lost``
+events once their lease ended ``lease_grace_s`` ago (:mod:`costcap.ledger._lost`).
 """
 
 from __future__ import annotations
@@ -28,14 +30,17 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
 from urllib.parse import urlsplit
 
 from costcap.errors import ConfigError, StoreUnavailable
-from costcap.ledger._drain import Drain, Pending
+from costcap.ledger._drain import LEASE_GRACE_S, Drain, Pending, Record, utc_now
 from costcap.ledger._event import CostEvent
+from costcap.ledger._inflight import InFlight
 from costcap.ledger._sinks import sqlite_path
 from costcap.ledger._spool import (
     Segment,
@@ -45,6 +50,7 @@ from costcap.ledger._spool import (
     retire,
 )
 from costcap.ledger._urls import check_ledger_url
+from costcap.money import usd_text
 
 __all__ = ["FSYNC_POLICIES", "FsyncPolicy", "Ledger", "default_spool_dir"]
 
@@ -87,6 +93,13 @@ def _check_positive(**settings: float) -> None:
             raise ConfigError(f"Ledger {name}={value!r}: must be a positive number")
 
 
+def _grace(seconds: float) -> timedelta:
+    number = isinstance(seconds, int | float) and not isinstance(seconds, bool)
+    if not number or not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(f"Ledger lease_grace_s={seconds!r}: must be a number of seconds >= 0")
+    return timedelta(seconds=seconds)
+
+
 def _after_fork_in_child(ref: weakref.ref[Ledger]) -> None:
     ledger = ref()
     if ledger is not None:
@@ -107,6 +120,14 @@ class Ledger:
     batches, more work per event in the drain thread, and that work competes with the app's
     own threads for the CPU (measured in ``benchmarks/results/wrap.md``: at 0.2 s a wrapped
     call cost ~40 µs more than at 1 s).
+
+    Calls in flight: as a Guard observer the Ledger also spools a short line when a call is
+    admitted and when its lease is renewed (``on_in_flight``, ~2 µs), kept in
+    ``costcap_inflight`` until the call's event deletes it. A call whose lease ended more than
+    ``lease_grace_s`` (60 s) ago with no event belongs to a process that died with it in flight:
+    the drain (of any process on the database) records it as a ``lost`` event charged its
+    reservation — what the store's lease charged the budget. An event that arrives later (a
+    live process whose drain was slow) replaces it. ``clock`` (UTC ``datetime``) is for tests.
 
     ``spool_dir`` defaults to ``<db path>.spool/`` for ``sqlite:///<db path>`` and to
     ``./.costcap-spool/`` for PostgreSQL. Several processes may share a spool directory (it
@@ -150,6 +171,8 @@ class Ledger:
         flush_interval_s: float = 1.0,
         segment_bytes: int = 64 * 2**20,
         adopt_interval_s: float = 5.0,
+        lease_grace_s: float = LEASE_GRACE_S,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         if os.name != "posix":
             raise ConfigError("the Ledger's spool needs a POSIX system (flock, pread, fork)")
@@ -162,6 +185,7 @@ class Ledger:
             segment_bytes=segment_bytes,
             adopt_interval_s=adopt_interval_s,
         )
+        grace = _grace(lease_grace_s)
         check_ledger_url(url)
         self.url = url
         self.fsync: FsyncPolicy = fsync
@@ -171,6 +195,7 @@ class Ledger:
         self._fsync_interval_s = fsync_interval_s
         self._segment_bytes = segment_bytes
         self._adopt_interval_s = adopt_interval_s
+        self._lost_logged = 0.0  # when a failed conversion was last logged
         chosen = Path(spool_dir).resolve() if spool_dir is not None else default_spool_dir(url)
         self._temporary = chosen is None
         if chosen is None:
@@ -206,6 +231,8 @@ class Ledger:
             pending=self._pending,
             own=self._own,
             adopted=self._adopted,
+            grace=grace,
+            clock=clock,
         )
         self._outage_logged = 0.0
         self._progress = threading.Condition()
@@ -240,6 +267,19 @@ class Ledger:
         ``costcap.costs`` logger at INFO, when that logger is enabled. Raises ``OSError`` if the
         spool cannot be written (disk full): the event was NOT recorded."""
         line = event.to_json()
+        self._append(event, line)
+        if costs_log.isEnabledFor(logging.INFO):
+            costs_log.info(line)
+
+    on_event = record  # the observer protocol: Guard(..., observers=[ledger])
+
+    def on_in_flight(self, call: InFlight) -> None:
+        """Spool that ``call`` was admitted, or that its lease was renewed (the Guard calls
+        this): until its event arrives, the ledger can tell it was in flight. ``OSError`` as
+        for :meth:`record`."""
+        self._append(call, call.to_json())
+
+    def _append(self, record: Record, line: str) -> None:
         data = (line + "\n").encode()
         if self._closed is not None:
             raise RuntimeError(f"{self!r} {self._closed}")
@@ -255,13 +295,11 @@ class Ledger:
             end = seg.end
             self._recorded += len(data)
             if len(self._pending) < self._max_pending:
-                self._pending.append((event, seg, start, end))
+                self._pending.append((record, seg, start, end))
         if self.fsync == "always":
             seg.sync_to(end)
         if len(self._pending) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
-        if costs_log.isEnabledFor(logging.INFO):
-            costs_log.info(line)
         now = time.monotonic()
         if now >= self._next_handoff:
             self._next_handoff = now + HANDOFF_EVERY_S
@@ -269,8 +307,6 @@ class Ledger:
                 self._syncer is not None and now - self._synced_at > 2 * self._fsync_interval_s
             ):
                 time.sleep(HANDOFF_SLEEP_S)
-
-    on_event = record  # the observer protocol: Guard(..., observers=[ledger])
 
     def _rotate(self) -> Segment:
         """Seal the live segment and start the next one (under ``self._lock``); ``OSError``
@@ -383,6 +419,7 @@ class Ledger:
         failures = 0
         delay = self._flush_interval_s
         next_adoption = time.monotonic() + self._adopt_interval_s
+        next_conversion = 0.0
         while True:
             self._wake.wait(delay)
             self._wake.clear()
@@ -394,6 +431,9 @@ class Ledger:
                     next_adoption = time.monotonic() + self._adopt_interval_s
                     self._adopt()
                 failures = self._drain_all(failures)
+                if not failures and time.monotonic() >= next_conversion:
+                    next_conversion = time.monotonic() + self._flush_interval_s
+                    self._convert_lost()
             finally:
                 self._draining = False
             self._failing = failures > 0
@@ -419,6 +459,26 @@ class Ledger:
         if failures:
             log.warning("%r: sink reachable again; spooled events drained", self)
         return 0
+
+    def _convert_lost(self) -> None:
+        """Record the calls in flight whose lease ended ``lease_grace_s`` ago as ``lost``
+        (after the drain caught up: this process's own events land first). A failure is logged
+        (at most once a minute) and tried again next round; it never holds the events back."""
+        try:
+            count, pico = self._drain.convert()
+        except Exception as exc:  # noqa: BLE001 - logged; the rows stay, tried again
+            self._drain.drop_sink()
+            now = time.monotonic()
+            if now - self._lost_logged > 60:
+                self._lost_logged = now
+                log.warning("%r: recording lost calls in flight failed: %s", self, exc)
+            return
+        if count:
+            log.warning(
+                "%r: %d calls in flight in processes that died recorded as lost, charged their "
+                "reservations ($%s, what the store's leases charged)",
+                self, count, usd_text(pico),
+            )  # fmt: skip
 
     def _log_outage(self, exc: Exception, failures: int) -> None:
         now = time.monotonic()

@@ -61,6 +61,9 @@ class _ReadOnly:
     def write(self, events: Sequence[object]) -> int:
         raise TypeError("a ledger opened for reports is read-only")
 
+    def convert_lost(self, cutoff: object) -> tuple[int, int]:
+        raise TypeError("a ledger opened for reports is read-only")
+
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return list(self._db.execute(sql, tuple(params)).fetchall())
