@@ -2,7 +2,8 @@
 
 Each helper polls until what the test needs holds, with a generous deadline: a busy machine
 makes the wait longer, never the test wrong. ``store_clock`` reads the clock a store ends its
-leases by (the server's own for Redis and PostgreSQL), to wait until a lease has really ended.
+leases by (the server's own for Redis and PostgreSQL); ``lapse`` waits until a lease has really
+ended by it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 import psycopg
 import redis
 
-__all__ = ["store_clock", "until", "wait_for", "wait_past"]
+__all__ = ["lapse", "store_clock", "until", "wait_for", "wait_past"]
 
 TIMEOUT_S = 10.0
 POLL_S = 0.01
@@ -43,6 +44,12 @@ def wait_past(clock: Callable[[], float], seconds: float, timeout: float = TIMEO
     """Wait until ``clock`` (seconds) reads more than ``seconds`` past what it reads now."""
     end = clock() + seconds
     wait_for(lambda: clock() > end, timeout)
+
+
+def lapse(url: str, seconds: float) -> None:
+    """Wait until ``seconds`` have passed on the clock the store at ``url`` ends leases by."""
+    with store_clock(url) as clock:
+        wait_past(clock, seconds)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from costcap.stores import Charge, CounterState, Store, open_async_store, open_s
 from costcap.stores.memory import MemoryStore
 from costcap.stores.sqlite import SQLiteStore
 from tests.stores.helpers import rid
-from tests.waiting import store_clock, wait_past
+from tests.waiting import lapse
 
 LEASE = 60.0
 
@@ -50,8 +50,7 @@ def timed(store_url: str) -> Iterator[Timed]:
         store.close()
         return
     store = open_store(store_url)
-    with store_clock(store_url) as server:
-        yield store, lambda seconds: wait_past(server, seconds)
+    yield store, lambda seconds: lapse(store_url, seconds)
     store.close()
 
 

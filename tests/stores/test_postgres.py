@@ -20,6 +20,7 @@ from costcap.stores import Charge, CounterState, open_async_store, open_store, p
 from costcap.stores.postgres import SCHEMA_VERSION, AsyncPostgresStore, PostgresStore
 from tests.services import POSTGRES_URL, drop_postgres_schema, postgres_url
 from tests.stores.helpers import rid
+from tests.waiting import lapse
 
 LEASE = 60.0
 
@@ -90,7 +91,7 @@ def test_version_1_schema_with_an_open_reservation_is_migrated(
     assert query(f"SELECT schema_version FROM {s}.meta") == [(SCHEMA_VERSION,)]
     assert query(f"SELECT spend_on_expiry FROM {s}.reservations") == [(None,)]
     assert store.read([("old",)]) == [CounterState(0, 40)]
-    time.sleep(0.7)
+    lapse(url, 0.5)  # the version-1 lease of 0.5 s ends
     assert store.expire() == 1
     assert store.read([("old",)]) == [CounterState(40, 0)]
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
@@ -127,9 +128,9 @@ async def test_async_store_runs_every_step(url: str) -> None:
     assert (await store.admit(released, charge, LEASE)).admitted
     assert await store.release(released)
     assert not await store.release(released)
-    await store.admit(expiring, [Charge("k", ("k",), 100, 5)], 0.2)
+    await store.admit(expiring, [Charge("k", ("k",), 100, 5)], LEASE)
     assert await store.extend(expiring, 0.3)
-    await asyncio.sleep(0.5)
+    await asyncio.to_thread(lapse, url, 0.3)
     assert not await store.extend(expiring, LEASE)
     assert await store.expire() == 1
     assert await store.read([("k",), ()]) == [CounterState(15, 0), CounterState(0, 0)]
@@ -252,7 +253,7 @@ def test_killed_holder_is_charged_in_full_at_expiry(store: PostgresStore, url: s
     proc.join(timeout=60)
     assert proc.exitcode == -signal.SIGKILL
     assert store.read([("dead",)]) == [CounterState(0, 40)]
-    time.sleep(0.7)
+    lapse(url, 0.5)  # the dead holder's lease of 0.5 s ends
     assert store.expire() == 1
     assert store.read([("dead",)]) == [CounterState(40, 0)]
 

@@ -26,7 +26,7 @@ from costcap.stores.memory import TOMBSTONE_S, MemoryStore
 from costcap.stores.redis import EXPIRE_BATCH, AsyncRedisStore, RedisStore
 from tests.services import redis_url
 from tests.stores.helpers import rid
-from tests.waiting import store_clock, wait_past
+from tests.waiting import lapse
 
 LEASE = 60.0
 
@@ -70,12 +70,6 @@ def store(url: str) -> Iterator[RedisStore]:
 
 def key(url: str, kind: str, name: str = "") -> str:
     return f"{{{prefix_of(url)}}}:{kind}{name}"
-
-
-def lapse(url: str, seconds: float) -> None:
-    """Wait until ``seconds`` have passed on the Redis server's clock, which leases end by."""
-    with store_clock(url) as server:
-        wait_past(server, seconds)
 
 
 def due_leases(store: RedisStore, url: str, count: int, amount: int) -> None:
