@@ -35,7 +35,10 @@ DecimalRates = tuple[Decimal, Decimal | None, Decimal, Decimal, Decimal, Decimal
 _MAX_SCALE = 18  # a price finer than 10⁻³⁰ USD per token is not a price
 
 
-@dataclass(frozen=True, slots=True)
+_set = object.__setattr__  # how a frozen dataclass sets its fields
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Cost:
     """The cost of one call. Amounts are integer picodollars (10⁻¹² USD).
 
@@ -58,6 +61,33 @@ class Cost:
     exact: bool = True
     exact_usd: Decimal | None = field(default=None, repr=False)
     flag: str | None = None
+
+    def __init__(  # noqa: PLR0917 - one parameter per field, as a dataclass has
+        self,
+        model: str,
+        provider: str,
+        input_pico: int,
+        output_pico: int,
+        cache_read_pico: int,
+        cache_write_pico: int,
+        request_pico: int,
+        total_pico: int,
+        exact: bool = True,
+        exact_usd: Decimal | None = None,
+        flag: str | None = None,
+    ) -> None:
+        # Written out (not generated) to keep it cheap: a Cost is built for every call priced.
+        _set(self, "model", model)
+        _set(self, "provider", provider)
+        _set(self, "input_pico", input_pico)
+        _set(self, "output_pico", output_pico)
+        _set(self, "cache_read_pico", cache_read_pico)
+        _set(self, "cache_write_pico", cache_write_pico)
+        _set(self, "request_pico", request_pico)
+        _set(self, "total_pico", total_pico)
+        _set(self, "exact", exact)
+        _set(self, "exact_usd", exact_usd)
+        _set(self, "flag", flag)
 
     @property
     def total_usd(self) -> Decimal:
@@ -127,7 +157,6 @@ class ModelPrice:
     _base: _Rates = field(init=False, repr=False, compare=False)
     _tiers_desc: tuple[tuple[int, _Rates], ...] = field(init=False, repr=False, compare=False)
     _expires_at: float = field(init=False, repr=False, compare=False)
-    _images: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         base = (
@@ -144,8 +173,6 @@ class ModelPrice:
         object.__setattr__(self, "_tiers_desc", desc)
         expires = self.valid_until.timestamp() if self.valid_until is not None else math.inf
         object.__setattr__(self, "_expires_at", expires)
-        media = [self.media, *(tier.media for tier in tiers)]
-        object.__setattr__(self, "_images", any(m is not None and m.prices_images for m in media))
 
     def usd_per_mtok(self, rate: int | None) -> Decimal | None:
         """A rate of this model (e.g. ``price.input_pico_per_token``) in USD per million tokens."""
@@ -184,11 +211,7 @@ class ModelPrice:
     def cost(self, usage: object) -> Cost:
         """The exact cost of ``usage`` (a :class:`Usage` or anything :func:`usage_from` reads)."""
         u = usage if type(usage) is Usage else usage_from(usage)
-        if (
-            u.input_audio_tokens
-            or u.output_audio_tokens
-            or (self._images and (u.input_image_tokens or u.output_image_tokens))
-        ):
+        if u._media is not None:  # audio or image tokens
             return self._media_cost(u)
         total_in = u.input_tokens
         r_in, r_out, r_read, r_write, r_write_1h = self._rates_for(total_in)

@@ -55,14 +55,6 @@ class MediaRates:
     cache_image_read_pico_per_token: int | None = None
     output_image_pico_per_token: int | None = None
 
-    @property
-    def prices_images(self) -> bool:
-        """Whether any image token has its own rate (otherwise images are priced as text)."""
-        return (
-            self.input_image_pico_per_token is not None
-            or self.output_image_pico_per_token is not None
-        )
-
 
 _NO_MEDIA = MediaRates()
 
