@@ -24,6 +24,7 @@ from costcap.errors import (
     StoreUnavailable,
     UncountableContent,
     UnknownModel,
+    UnpricedModality,
     UsageError,
 )
 from costcap.guard import AsyncGuard, Guard, Ticket
@@ -71,6 +72,7 @@ __all__ = [
     "UncountableContent",
     "UnknownModel",
     "UnknownServiceTier",
+    "UnpricedModality",
     "Usage",
     "UsageError",
     "WebhookNotifier",

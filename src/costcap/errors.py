@@ -3,6 +3,7 @@
 CostcapError
 ├── ConfigError            bad costcap.toml / bad arguments (names file, key and problem)
 ├── UnknownModel           a model with no known price (names the closest known models)
+├── UnpricedModality       a request for audio a model's price data has no audio price for
 ├── UsageError             a usage object costcap cannot read (never priced as $0)
 ├── UncountableContent     request content costcap cannot count or bound (audio, files…)
 ├── StoreUnavailable       the budget store cannot be reached (fail closed)
@@ -23,6 +24,7 @@ __all__ = [
     "StoreUnavailable",
     "UncountableContent",
     "UnknownModel",
+    "UnpricedModality",
     "UsageError",
 ]
 
@@ -53,6 +55,22 @@ class UnknownModel(CostcapError, LookupError):
 
     def __reduce__(self) -> tuple[type[UnknownModel], tuple[str, tuple[str, ...]]]:
         return (type(self), (self.model, self.suggestions))
+
+
+class UnpricedModality(CostcapError, LookupError):
+    """A request with audio (``modality``: ``"input audio"`` or ``"output audio"``) for a model
+    whose price data has no price for it, refused before the call: audio is billed well above
+    text, and pricing it as text would reserve too little."""
+
+    def __init__(self, model: str, modality: str, key: str) -> None:
+        self.model, self.modality, self.key = model, modality, key
+        super().__init__(
+            f"model {model!r} has no {modality} price in the price data (refused rather than "
+            f'priced as text); set {key} under [models."{model}"] in costcap.toml to price it'
+        )
+
+    def __reduce__(self) -> tuple[type[UnpricedModality], tuple[str, str, str]]:
+        return (type(self), (self.model, self.modality, self.key))
 
 
 class UncountableContent(CostcapError, ValueError):

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from pathlib import Path
 from random import getrandbits
 from typing import Any, Literal
@@ -19,7 +19,7 @@ from typing import Any, Literal
 from costcap import admission as adm
 from costcap._checks import usd
 from costcap.alerts import Alert, CallableNotifier, LogNotifier, Notifier, notify_all
-from costcap.budgets import MAX_ROLLING_S, Budget, CallScope
+from costcap.budgets import MAX_LIMIT_USD, MAX_ROLLING_S, Budget, CallScope
 from costcap.errors import BudgetExceeded, ConfigError, StoreUnavailable, UsageError
 from costcap.ledger import CostEvent, InFlight, Status
 from costcap.limits import (
@@ -35,6 +35,7 @@ from costcap.money import (
     PICO_PER_MICRO,
     micros_ceil_from_usd,
     parse_usd,
+    pico_ceil_from_usd,
     to_micros_ceil,
     usd_text,
 )
@@ -49,16 +50,11 @@ from costcap.observe import (
 from costcap.policy import Bounds, CostCapExceeded, Policy
 from costcap.pricing import Cost, PriceCatalog, Usage, default_catalog, usage_from
 from costcap.service_tiers import TIERS, check_tier, price_context
-from costcap.stores import MAX_AMOUNT, Admission, Charge, CounterState
+from costcap.stores import Admission, Charge, CounterState
 from costcap.ticket import Hit, Ticket
 from costcap.tokens import TokenCount, count_messages, count_responses_input
 from costcap.usage_bounds import BEYOND_REQUEST, beyond_alert, bounded_usage
-from costcap.worst_case import (
-    WorstCase,
-    dearer_cache_writes,
-    has_cache_control,
-    worst_case_for,
-)
+from costcap.worst_case import WorstCase, cache_write_possible, worst_case_for
 
 __all__ = [
     "DEFAULT_LEASE_S",
@@ -180,14 +176,15 @@ class GuardCore:
         input_tokens = 0
         cache = False
         if reserve_usd is not None:
-            amount = micros_ceil_from_usd(usd(reserve_usd, "reserve_usd"))
-            if amount > MAX_AMOUNT:
+            value = usd(reserve_usd, "reserve_usd")
+            if value > MAX_LIMIT_USD:
                 raise ConfigError(f"reserve_usd is at most $1,000,000,000, not {reserve_usd!r}")
+            amount = micros_ceil_from_usd(value)
         else:
             counted = self._count(model, messages, system, tools, input, instructions)
             input_tokens = counted.upper_bound if self.strict else counted.tokens
-            # only a model whose cache writes cost more than input needs the (slower) scan
-            cache = dearer_cache_writes(price) and has_cache_control(messages, system, tools)
+            # the input may be billed as a cache write dearer than input (see worst_case.py)
+            cache = cache_write_possible(price, messages, system, tools, input)
             if bounds.max_cost_usd is not None:  # priced in full, as the cap is in dollars
                 worst = worst_case_for(price, counted, max_tokens=bounds.max_tokens,
                                        strict=self.strict, cache_write=cache)  # fmt: skip
@@ -449,6 +446,8 @@ class GuardCore:
         if served is not None and served != ticket.service_tier:
             self._served_at(ticket, served)
         cost = ticket.price.cost(normalized)
+        if cost.flag is not None:  # audio the price data has no price for, charged dearest
+            ticket.flag = ticket.flag or cost.flag
         if ticket.beyond:
             log.error(
                 "call %s (%s) reported usage beyond its request: %s; charged $%s, flagged %s",
@@ -483,7 +482,11 @@ class GuardCore:
             amount = parse_usd(cost_usd, what="cost_usd")
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        pico = int((amount * 10**12).to_integral_value(rounding=ROUND_CEILING))
+        if amount > MAX_LIMIT_USD:  # no store counts it: refused before anything is recorded
+            raise UsageError(
+                f"cost_usd is at most $1,000,000,000, not {cost_usd!r}; nothing was settled"
+            )
+        pico = pico_ceil_from_usd(amount)
         actual = micros_ceil_from_usd(amount)
         return pico, self._actuals(ticket, actual, ticket.reserved_tokens)
 

@@ -15,7 +15,8 @@ what the model can physically do — 10^15 tokens would otherwise lock a budget 
 * a call admitted with a dollar amount (no count; its ``max_tokens`` may not have been sent):
   each count up to :data:`MAX_TOKENS`, flagged above it.
 
-Cache reads and writes are parts of the input and are cut with it.
+Cache reads and writes, audio and image tokens are parts of the input (or output) and are cut
+with it.
 """
 
 from __future__ import annotations
@@ -68,16 +69,7 @@ def bounded_usage(ticket: Ticket, usage: Usage) -> tuple[Usage, str | None]:
         beyond.append(f"input {usage.input_tokens:,} > {most_in:,}")
     if usage.input_tokens <= most_in and usage.output_tokens <= most_out:
         return usage, "; ".join(beyond)  # past the request, within what the model can do
-    total = min(usage.input_tokens, most_in)
-    read = min(usage.cache_read_tokens, total)
-    write = min(usage.cache_write_tokens, total - read)
-    charged = Usage(
-        input_tokens=total,
-        output_tokens=min(usage.output_tokens, most_out),
-        cache_read_tokens=read,
-        cache_write_tokens=write,
-        cache_write_1h_tokens=min(usage.cache_write_1h_tokens, write),
-    )
+    charged = usage.bounded(most_in, most_out)  # its cache, audio and image parts cut with it
     cut = f"; charged as input {charged.input_tokens:,}, output {charged.output_tokens:,}"
     return charged, "; ".join(beyond) + cut
 
