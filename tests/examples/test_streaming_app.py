@@ -8,7 +8,6 @@ whose cost is exactly what the provider billed — never $0.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +20,7 @@ from costcap.ledger import CostEvent, open_sink
 from costcap.pricing import default_catalog
 from costcap.testing import FakeProviderConfig, FakeProviderServer, run_fake_provider, serve_asgi
 from examples.streaming_app import URL, Settings, create_app
+from tests.waiting import wait_for
 
 Serve = Callable[..., tuple[str, FakeProviderServer]]
 
@@ -63,14 +63,6 @@ def serve(tmp_path: Path, recorder: Recorder) -> Iterator[Serve]:
         manager.__exit__(None, None, None)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-
-
 def billed_pico(fp: FakeProviderServer) -> int:
     catalog = default_catalog()
     return sum(
@@ -109,7 +101,7 @@ def test_browser_leaving_stops_the_spend(serve: Serve, recorder: Recorder) -> No
         assert response.headers["content-type"].startswith("text/event-stream")
         events = sse_events(response.iter_lines(), limit=3)
     assert [name for name, _ in events] == ["text"] * 3
-    wait_until(lambda: bool(fp.requests) and bool(recorder.events))
+    wait_for(lambda: bool(fp.requests) and bool(recorder.events))
     [request] = fp.requests
     assert request.disconnect == "client"
     assert 3 <= request.output_text.count("hello") < 20  # the upstream stopped early

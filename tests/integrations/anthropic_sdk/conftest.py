@@ -8,10 +8,8 @@ costcap RECORDED (the CostEvents), to the picodollar.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
@@ -24,6 +22,7 @@ from costcap.integrations.wrap import wrap
 from costcap.ledger import CostEvent
 from costcap.pricing import default_catalog
 from costcap.testing import FakeProviderConfig, FakeProviderServer, run_fake_provider
+from tests.waiting import wait_for
 
 MODEL = "claude-haiku-4-5"
 MESSAGES: list[MessageParam] = [{"role": "user", "content": "Say hello."}]
@@ -61,27 +60,9 @@ def billed_pico(fp: FakeProviderServer) -> int:
     )  # fmt: skip
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``condition`` (the fake provider records a stream from its own thread)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """``wait_until`` for async tests: lets the event loop run while polling."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
 def served(fp: FakeProviderServer, count: int = 1) -> None:
     """Wait until the fake provider has recorded ``count`` requests."""
-    wait_until(lambda: len(fp.requests) >= count)
+    wait_for(lambda: len(fp.requests) >= count)
 
 
 def reserved_usd(guard: Guard) -> Any:

@@ -39,8 +39,8 @@ from tests.integrations.anthropic_sdk.conftest import (
     reserved_usd,
     sdk_client,
     served,
-    until,
 )
+from tests.waiting import until
 
 FULL = 20  # the fake provider's default output length, in tokens
 

@@ -20,7 +20,7 @@ from costcap.integrations.wrap import wrap
 from costcap.ledger import CostEvent
 from costcap.pricing import default_catalog
 from costcap.testing import FakeProviderConfig, FakeProviderServer, run_fake_provider
-from tests.testing.helpers import wait_for
+from tests.waiting import wait_for
 
 MODEL = "gpt-4o-mini"
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hello."}]

@@ -7,6 +7,7 @@ with what costcap recorded (the CostEvents): they are equal to the picodollar.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import openai
@@ -18,7 +19,7 @@ from costcap import AsyncGuard, Budget, BudgetExceeded, Guard, Policy
 from costcap.integrations._attribution import Attribution, attribute
 from costcap.integrations.openai import guarded_openai
 from costcap.integrations.wrap import wrap
-from costcap.testing import FakeProviderServer
+from costcap.testing import FakeProviderServer, create_fake_provider, serve_asgi
 from costcap.ticket import Ticket
 from tests.integrations.openai_sdk.conftest import (
     MESSAGES,
@@ -27,6 +28,7 @@ from tests.integrations.openai_sdk.conftest import (
     Wire,
     async_sdk_client,
     billed_pico,
+    make_async_guard,
     make_guard,
     reserved_usd,
     sdk_client,
@@ -297,28 +299,42 @@ def test_budget_refusal_sends_nothing(fp: FakeProviderServer, recorder: Recorder
     guard.close()
 
 
-async def test_cancelled_call_is_charged_its_worst_case(
-    aclient: openai.AsyncOpenAI, fp: FakeProviderServer, aguard: AsyncGuard, recorder: Recorder
-) -> None:
-    """A non-streamed call cancelled in flight is still generated and billed by the provider:
-    costcap charges its worst case (here the cap equals the output, so they agree exactly)."""
-    task = asyncio.create_task(
-        aclient.chat.completions.create(
-            model=MODEL,
-            messages=MESSAGES,
-            max_tokens=20,
-            extra_headers={"x-fake-latency-ms": "300"},
-        )
-    )
-    await asyncio.sleep(0.1)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await asyncio.to_thread(served, fp)
+async def test_cancelled_call_is_charged_its_worst_case(recorder: Recorder) -> None:
+    """A non-streamed call cancelled in flight (the provider has it, and answers a second later)
+    is still generated and billed by the provider: costcap charges its worst case (here the cap
+    equals the output, so they agree exactly)."""
+    provider = create_fake_provider()
+    arrived = threading.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            arrived.set()
+        await provider.app(scope, receive, send)
+
+    guard = make_async_guard(recorder)
+    with serve_asgi(app) as port:
+        fp = FakeProviderServer(provider, "127.0.0.1", port)
+        async with wrap(async_sdk_client(fp), guard=guard) as client:
+            task = asyncio.create_task(
+                client.chat.completions.create(
+                    model=MODEL,
+                    messages=MESSAGES,
+                    max_tokens=20,
+                    extra_headers={"x-fake-latency-ms": "1000"},
+                )
+            )
+            assert await asyncio.to_thread(arrived.wait, 10)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.to_thread(served, fp)
     assert fp.last.output_tokens == 20
     assert recorder.statuses() == ["cut"]
-    assert recorder.cost_pico == billed_pico(fp) > 0
-    assert reserved_usd(await aguard.status()) == 0
+    # "Say hello." is 10 input tokens (3 of text, 7 of framing); gpt-4o-mini at $0.15 / $0.60
+    # per million: 10 x 0.15 + 20 x 0.6 = 13.5 micro-dollars
+    assert recorder.cost_pico == billed_pico(fp) == 13_500_000
+    assert reserved_usd(await guard.status()) == 0
+    await guard.close()
 
 
 # -- who the call is for --------------------------------------------------------------------------

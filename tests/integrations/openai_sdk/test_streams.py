@@ -36,6 +36,7 @@ from tests.integrations.openai_sdk.conftest import (
     sdk_client,
     served,
 )
+from tests.waiting import until
 
 
 def content(chunk: ChatCompletionChunk) -> str:
@@ -259,10 +260,7 @@ async def test_async_break_closes_upstream_and_records_the_partial_cost(
         words += bool(content(chunk))
         if words == 4:
             break
-    for _ in range(50):
-        if recorder.events:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(recorder.events))
     assert recorder.statuses() == ["cut"]
     await asyncio.to_thread(served, fp)
     assert fp.last.disconnect == "client"
@@ -468,10 +466,7 @@ async def test_async_stream_dropped_unread_is_settled(
         extra_headers={**SLOW, "x-fake-output-tokens": "50"},
     )  # fmt: skip
     del stream  # the last reference: collected now, its settlement scheduled on this loop
-    for _ in range(50):
-        if recorder.events:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(recorder.events))
     assert recorder.statuses() == ["cut"]
     await asyncio.to_thread(served, fp)
     assert fp.last.disconnect == "client"
