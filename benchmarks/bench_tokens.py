@@ -4,7 +4,10 @@ Compares costcap's runtime counter (bpe-openai's Rust ``count``, loaded without 
 the ``bpe_openai`` package) with tiktoken built offline from the same bundled ranks, for
 o200k_base and cl100k_base, on English and multilingual text from tests/tokens/corpus; then
 the paths for a model without a public tokenizer: ``count_text`` (the calibrated estimate)
-and ``upper_bound_text`` (the guaranteed bound) for a Claude model, on the same texts.
+and ``upper_bound_text`` (the guaranteed bound) for a Claude model, on the same texts; and
+last, per script, how the Claude estimate and bound compare with the public Claude
+tokenizer (tests/tokens/data, run with the ``tokenizers`` dev dependency) on every text of
+tests/tokens/corpus and tests/tokens/heldout.
 
 Run:  .venv/bin/python benchmarks/bench_tokens.py [--runs 5] [--megabytes 2]
 Load time and resident-memory growth (VmRSS, Linux) are measured in a fresh subprocess
@@ -23,7 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "tokens" / "corpus"
+TOKEN_TESTS = Path(__file__).resolve().parent.parent / "tests" / "tokens"
+CORPUS = TOKEN_TESTS / "corpus"
 ENGLISH = ["english", "code"]
 MULTILINGUAL = ["english", "code", "chinese", "japanese", "arabic", "hindi", "russian", "emoji"]
 ENCODINGS = ["o200k_base", "cl100k_base"]
@@ -129,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | {encoding} | {load_s:.3f} | {rss:.0f} | {cells[0]} | {cells[1]} |")
     print()
     _estimates(texts, args.runs)
+    print()
+    _calibration()
     return 0
 
 
@@ -149,3 +155,32 @@ def _estimates(texts: dict[str, str], runs: int) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _calibration() -> None:
+    """Per text: the Claude estimate and bound over the public Claude tokenizer's count."""
+    import math
+
+    from tokenizers import Tokenizer  # dev-only dependency
+
+    from costcap.tokens import count_text, upper_bound_text
+    from costcap.tokens._encodings import count_encoded
+
+    tokenizer = Tokenizer.from_file(str(TOKEN_TESTS / "data" / "claude-2-tokenizer.json"))
+    print(
+        "| text | Claude 0.34.2 tokens | o200k_base | flat 1.25x / Claude | "
+        "estimate / Claude | bound / Claude |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for folder in ("corpus", "heldout"):
+        for path in sorted((TOKEN_TESTS / folder).glob("*.txt")):
+            text = path.read_text(encoding="utf-8")
+            claude = len(tokenizer.encode(text, add_special_tokens=False).ids)
+            o200k = count_encoded(text, "o200k_base")
+            flat = math.ceil(o200k * 1.25) / claude
+            estimate = count_text(text, ESTIMATED_MODEL) / claude
+            bound = upper_bound_text(text) / claude
+            print(
+                f"| {folder}/{path.stem} | {claude:,} | {o200k:,} | {flat:.2f} | "
+                f"{estimate:.2f} | {bound:.2f} |"
+            )

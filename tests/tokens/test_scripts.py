@@ -29,13 +29,18 @@ def _counts(text: str) -> dict[str, int]:
         ("தமிழ்", {"tamil": 5}),
         ("ภาษาไทย", {"thai": 7}),
         ("漢字，", {"cjk": 3}),  # the fullwidth comma counts with CJK
-        ("ひらがなカタカナ", {"kana": 8}),
+        ("ひらがなカタカナ", {"cjk": 8}),
         ("한국어", {"hangul": 3}),
         ("ok 👍🏽", {"emoji": 2}),
         ("a\u00a0b — c", {"symbol": 2}),  # NBSP and an em dash
         ("Հայաստան", {"other": 8}),  # Armenian: unmeasured
         ("ગુજરાતી", {"other": 7}),  # Gujarati: in the Indic block, unmeasured
-        ("𝐀𐌰", {"other": 2}),  # mathematical bold A, Gothic ahsa: 4-byte, unmeasured
+        ("हिन्दी தமிழ் ไทย", {"devanagari": 6, "tamil": 5, "thai": 3}),  # one block, split
+        ("हिन्दी — தமிழ்", {"devanagari": 6, "tamil": 5, "symbol": 1}),
+        # Mixed with other non-ASCII text, the scripts of the first and last are counted;
+        # a third one in between counts as "other".
+        ("हिन्दी — ไทย — தமிழ்", {"devanagari": 6, "tamil": 5, "other": 3, "symbol": 2}),
+        ("𝐀𐌰", {"emoji": 2}),  # mathematical bold A, Gothic ahsa: above U+FFFF
     ],
 )
 def test_class_counts(text: str, expected: dict[str, int]) -> None:

@@ -24,7 +24,10 @@ bytes) into 18 letters and spaces (33 bytes). So the bound is taken on the worst
 The sum is computed without a loop over characters: the code points whose NFKD is *shorter*
 than themselves (fullwidth forms, NBSP, ligatures, mathematical letters — 2,562 in Unicode
 14) and the Hangul syllables are cut out and counted as themselves; NFKD of the rest is
-counted as a whole (decomposition is per code point, so its length adds up).
+counted as a whole (decomposition is per code point, so its length adds up). Only text that
+NFKC would change takes this path: NFKC text costs one ``unicodedata.is_normalized`` (which
+runs a full normalisation when the text holds composing marks: Bengali or Tamil vowel
+signs, conjoining jamo).
 """
 
 from __future__ import annotations
@@ -52,29 +55,51 @@ def upper_bound_text(text: str) -> int:
         return 0
     if text.isascii():
         return len(text) + 1
-    size = len(text.encode("utf-8", "surrogatepass"))
+    utf8 = text.encode("utf-8", "surrogatepass")
     if unicodedata.is_normalized("NFKC", text):
-        return size + 1
-    rest = _kept_as_is().sub("", text)
-    as_is = size - _utf8_size(rest)
-    return as_is + _utf8_size(unicodedata.normalize("NFKD", rest)) + 1
+        return len(utf8) + 1
+    rest = _kept_as_is(astral=False).sub("", text)
+    size = len(utf8) - _utf8_size(rest) + _nfkd_size(rest)
+    if utf8.translate(None, _BELOW_ASTRAL_LEAD):  # some code point above U+FFFF
+        # NFKD counted the ones that shrink under it at their NFKD size: count them as
+        # themselves. Cut out first (one range: fast), the text's few astral code points.
+        astral = "".join(_kept_as_is(astral=True).findall(rest))
+        kept = "".join(_kept_as_is(astral=True, shrinking=True).findall(astral))
+        size += _utf8_size(kept) - _nfkd_size(kept)
+    return size + 1
+
+
+_BELOW_ASTRAL_LEAD: Final = bytes(range(0xF0))  # UTF-8 lead bytes of U+10000 and up: F0-F4
 
 
 def _utf8_size(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
+def _nfkd_size(text: str) -> int:
+    if unicodedata.is_normalized("NFKD", text):  # a quick check with no "maybe": fast
+        return _utf8_size(text)
+    return _utf8_size(unicodedata.normalize("NFKD", text))
+
+
 @functools.cache
-def _kept_as_is() -> re.Pattern[str]:
-    """Runs of code points counted as themselves: NFKD-shrinking ones and Hangul syllables."""
+def _kept_as_is(*, astral: bool, shrinking: bool = False) -> re.Pattern[str]:
+    """Runs of code points counted as themselves: NFKD-shrinking ones and Hangul syllables
+    below U+10000; every code point above (``astral``), or only the shrinking ones there.
+    Split so, because ``re`` tests a class of code points below U+10000 with one table
+    lookup, but walks a list of ranges, at every position, for a class that reaches above."""
+    if astral and not shrinking:
+        return re.compile("[\U00010000-\U0010ffff]+")
     if unicodedata.unidata_version == _nfkd_table.UNICODE_VERSION:
         ranges = parse_spans(_nfkd_table.NFKD_SHRINKING)
     else:  # another Python's database: scan it once (~0.2 s) rather than trust the table
         ranges = nfkd_shrinking_ranges()
-    spans = "".join(
-        f"{re.escape(chr(low))}-{re.escape(chr(high))}"
+    chosen = [
+        (max(low, 0x10000), high) if astral else (low, min(high, 0xFFFF))
         for low, high in (*ranges, _HANGUL_SYLLABLES)
-    )
+        if (high > 0xFFFF if astral else low <= 0xFFFF)
+    ]
+    spans = "".join(f"{re.escape(chr(low))}-{re.escape(chr(high))}" for low, high in chosen)
     return re.compile(f"[{spans}]+")
 
 

@@ -31,7 +31,7 @@ Models without a public tokenizer (Claude, Gemini, …):
   o200k_base's) = 1.18x its count, midway between it and a tokenizer 1.35x larger. Without
   them the estimate was 0.25-0.96x that tokenizer's count on non-Latin scripts; with them
   it is 1.10-1.32x on held-out text (``tests/tokens/heldout``). Unmeasured scripts get
-  0.8, 1.6 or 2.0 tokens per character of 2, 3 or 4 UTF-8 bytes. Gemini keeps its flat
+  0.8 or 1.6 tokens per character of 2 or 3 UTF-8 bytes. Gemini keeps its flat
   factor (not measured per script). Expect ±30 % per request; use it for display and
   forecasting only.
 * upper bound = Σ text bounds (``_bound.py``: UTF-8 bytes of the text's longest normal
@@ -98,7 +98,7 @@ BOUND_TOOLS_TOKENS: Final = 600
 # fitted on tests/tokens/corpus against the anthropic 0.34.2 tokenizer (see docstring).
 _CLAUDE_EXTRA: Final[Mapping[bytes, float]] = {
     b"l": 1.90,  # accented Latin (French)
-    b"L": 2.38,  # Latin Extended Additional (Vietnamese)
+    b"L": 2.38,  # U+1000-U+1FFF (Vietnamese)
     b"g": 1.04,  # Greek
     b"c": 0.33,  # Cyrillic
     b"h": 0.70,  # Hebrew
@@ -106,14 +106,12 @@ _CLAUDE_EXTRA: Final[Mapping[bytes, float]] = {
     b"d": 1.15,  # Devanagari
     b"b": 1.96,  # Bengali
     b"t": 2.04,  # Tamil
-    b"T": 1.63,  # Thai
-    b"k": 0.23,  # CJK ideographs and punctuation
-    b"j": 0.27,  # kana
+    b"T": 1.62,  # Thai
+    b"k": 0.24,  # CJK ideographs, kana, CJK punctuation and fullwidth forms
     b"K": 0.81,  # Hangul
-    b"e": 0.47,  # emoji
+    b"e": 0.41,  # U+10000 and up (emoji)
     b"2": 0.8,  # unmeasured scripts, by UTF-8 length
     b"3": 1.6,
-    b"4": 2.0,
 }
 
 

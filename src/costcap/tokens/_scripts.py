@@ -9,7 +9,7 @@ A character's class is read off its UTF-8 lead byte (one block of 64, 4,096 or 2
 points) and, where one lead byte spans several scripts (U+0800-U+0FFF holds every Indic
 script and Thai), off the lead and second byte. So the count is one ``bytes.translate`` of the
 encoded text (ASCII and continuation bytes dropped, each lead byte replaced by its class
-code) and one ``bytes.count`` per class — no Python loop over characters.
+code) and one ``bytes.count`` per class present — no Python loop over characters.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Final
 __all__ = ["CLASSES", "class_counts"]
 
 # Class codes, one byte each, in the translated text. Each class is named for the script
-# (or the kind of character) that fills its code points.
+# (or the kind of character) that fills most of its code points.
 CLASSES: Final[dict[bytes, str]] = {
     b"l": "latin",  # U+00C0-U+036F: accented Latin letters, IPA, combining marks
-    b"L": "latin-additional",  # U+1E00-U+1EFF: Vietnamese and other stacked diacritics
+    b"L": "latin-additional",  # U+1000-U+1FFF: Vietnamese letters (and Georgian, Khmer, …)
     b"s": "symbol",  # U+0080-U+00BF, U+2000-U+2FFF: punctuation, symbols, NBSP
     b"g": "greek",
     b"c": "cyrillic",
@@ -32,17 +32,26 @@ CLASSES: Final[dict[bytes, str]] = {
     b"b": "bengali",
     b"t": "tamil",
     b"T": "thai",
-    b"k": "cjk",  # CJK ideographs, CJK punctuation, fullwidth forms
-    b"j": "kana",
-    b"K": "hangul",
-    b"e": "emoji",  # U+1F000-U+1FFFF
-    b"2": "other",  # unmeasured scripts, by UTF-8 length: 2, 3 or 4 bytes
+    b"k": "cjk",  # U+3000-U+9FFF, U+F000-U+FFFF: ideographs, kana, fullwidth forms
+    b"K": "hangul",  # U+A000-U+DFFF: Hangul syllables (from U+AC00)
+    b"e": "emoji",  # U+10000 and up: emoji, and rarer ideographs and symbols
+    b"2": "other",  # unmeasured scripts, by UTF-8 length: 2 or 3 bytes
     b"3": "other",
-    b"4": "other",
 }
 
-# Lead bytes that need their second byte: their own codes, split by ``_SPLITS`` below.
-_E0, _E1, _E3, _F0 = b"0", b"1", b"5", b"6"
+# U+0800-U+0FFF (lead byte E0) holds every Indic script and Thai; its own code, split by
+# the second byte (one 64-code-point block each) into these, the rest "other".
+_E0: Final = b"0"
+_E0_SCRIPTS: Final[dict[int, bytes]] = {
+    0xA4: b"d",
+    0xA5: b"d",
+    0xA6: b"b",
+    0xA7: b"b",
+    0xAE: b"t",
+    0xAF: b"t",
+    0xB8: b"T",
+    0xB9: b"T",
+}
 
 
 def _lead_table() -> bytes:
@@ -55,44 +64,30 @@ def _lead_table() -> bytes:
         ((0xD6, 0xD7), b"h"),
         (range(0xD8, 0xDC), b"a"),
         ((0xE0,), _E0),
-        ((0xE1,), _E1),
+        ((0xE1,), b"L"),
         ((0xE2,), b"s"),
-        ((0xE3,), _E3),
-        (range(0xE4, 0xEA), b"k"),
-        (range(0xEA, 0xEE), b"K"),  # U+A000-U+DFFF: Hangul syllables start at U+AC00
+        (range(0xE3, 0xEA), b"k"),
+        (range(0xEA, 0xEE), b"K"),
         ((0xEE,), b"3"),
         ((0xEF,), b"k"),
-        ((0xF0,), _F0),
-        (range(0xF1, 0xF5), b"4"),
+        (range(0xF0, 0xF5), b"e"),
     ):
         for byte in lead:
             table[byte] = code[0]
     return bytes(table)
 
 
-_TABLE: Final = _lead_table()
-_DROP: Final = bytes(range(0xC0))  # ASCII and continuation bytes: one code per character
+def _second_table() -> bytes:
+    table = bytearray(b"3" * 256)
+    for second, code in _E0_SCRIPTS.items():
+        table[second] = code[0]
+    return bytes(table)
 
-# (lead code, class code of the rest, ((second-byte prefix, class code), ...)).
-_SPLITS: Final = (
-    (
-        _E0,
-        b"3",
-        (
-            (b"\xe0\xa4", b"d"),
-            (b"\xe0\xa5", b"d"),
-            (b"\xe0\xa6", b"b"),
-            (b"\xe0\xa7", b"b"),
-            (b"\xe0\xae", b"t"),
-            (b"\xe0\xaf", b"t"),
-            (b"\xe0\xb8", b"T"),
-            (b"\xe0\xb9", b"T"),
-        ),
-    ),
-    (_E1, b"3", tuple((bytes((0xE1, second)), b"L") for second in range(0xB8, 0xBC))),
-    (_E3, b"k", ((b"\xe3\x81", b"j"), (b"\xe3\x82", b"j"), (b"\xe3\x83", b"j"))),
-    (_F0, b"4", ((b"\xf0\x9f", b"e"),)),
-)
+
+_TABLE: Final = _lead_table()
+_SECOND_TABLE: Final = _second_table()
+_DROP: Final = bytes(range(0xC0))  # ASCII and continuation bytes: one code per character
+_ASCII: Final = bytes(range(0x80))
 
 
 def class_counts(utf8: bytes) -> dict[bytes, int]:
@@ -102,22 +97,43 @@ def class_counts(utf8: bytes) -> dict[bytes, int]:
     U+D000-U+DFFF's); any other byte sequence counts once per lead byte.
     """
     codes = utf8.translate(_TABLE, _DROP)
+    counts = _tally(codes)
+    e0 = counts.pop(_E0, 0)
+    if e0 == len(codes):
+        # Only U+0800-U+0FFF beyond ASCII (text in one Indic script or Thai, with ASCII
+        # punctuation): without its ASCII the text is a run of 3-byte sequences, so every
+        # third byte from the second is a second byte.
+        seconds = utf8.translate(None, _ASCII)[1::3]
+        return _tally(seconds.translate(_SECOND_TABLE))
+    if e0:
+        _split_e0(utf8, counts, e0)
+    return counts
+
+
+def _tally(codes: bytes) -> dict[bytes, int]:
+    """How often each byte occurs in ``codes``: one count and one deletion per distinct byte
+    (a text holds a few classes), each on what the previous ones left."""
     counts: dict[bytes, int] = {}
-    if not codes:
-        return counts
-    for code in CLASSES:
-        found = codes.count(code)
-        if found:
-            counts[code] = found
-    for lead, rest, prefixes in _SPLITS:
-        left = codes.count(lead)
-        for prefix, code in prefixes:
-            if not left:
-                break
-            found = utf8.count(prefix)
+    while codes:
+        code = codes[:1]
+        counts[code] = codes.count(code)
+        codes = codes.translate(None, code)
+    return counts
+
+
+def _split_e0(utf8: bytes, counts: dict[bytes, int], left: int) -> None:
+    """Add ``left`` characters of U+0800-U+0FFF to ``counts`` by script: one ``bytes.count``
+    per 64-code-point block of the scripts of the first and last such characters (text is
+    mostly in one script); what is left (a third script in between) counts as "other"."""
+    ends = {
+        _E0_SCRIPTS.get(utf8[utf8.index(0xE0) + 1]),
+        _E0_SCRIPTS.get(utf8[utf8.rindex(0xE0) + 1]),
+    }
+    for second, code in _E0_SCRIPTS.items():
+        if code in ends:
+            found = utf8.count(bytes((0xE0, second)))
             if found:
                 counts[code] = counts.get(code, 0) + found
                 left -= found
-        if left:
-            counts[rest] = counts.get(rest, 0) + left
-    return counts
+    if left:
+        counts[b"3"] = counts.get(b"3", 0) + left
