@@ -11,7 +11,7 @@ from decimal import Decimal
 from costcap.errors import ConfigError
 from costcap.money import parse_usd
 
-__all__ = ["count", "text", "usd"]
+__all__ = ["count", "dollars", "text", "usd"]
 
 
 def usd(value: object, what: str) -> Decimal:
@@ -22,6 +22,15 @@ def usd(value: object, what: str) -> Decimal:
         return parse_usd(value, what=what)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def dollars(amount: Decimal) -> str:
+    """An amount as a message shows it: ``$1,000,000,001``, and an absurd one in scientific
+    notation (``$1E+400``), never a number of hundreds of digits."""
+    if amount.adjusted() < 30:
+        return f"${amount:,f}"
+    digits = "".join(map(str, amount.as_tuple().digits)).rstrip("0")
+    return f"${digits[0]}{'.' if digits[1:] else ''}{digits[1:]}E+{amount.adjusted()}"
 
 
 def count(value: object, what: str, *, most: int) -> int:

@@ -12,7 +12,8 @@ rounds a cost *up* to the next micro-dollar so that a budget counter can never u
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+import re
+from decimal import Decimal, InvalidOperation
 
 __all__ = [
     "PICO_PER_MICRO",
@@ -20,6 +21,7 @@ __all__ = [
     "format_usd",
     "micros_ceil_from_usd",
     "parse_usd",
+    "pico_ceil_from_usd",
     "pico_from_usd",
     "to_micros_ceil",
     "usd_from_pico",
@@ -62,30 +64,37 @@ def usd_text(pico: int) -> str:
 
 
 _DECIMAL_DIGITS = 28  # decimal's default context precision
+_MOST_DIGITS = 40  # whole digits of a scaled amount worth counting (stores count up to 16)
+_STRAY_UNDERSCORE = re.compile(r"(?<![0-9])_|_(?![0-9])")  # one not between two digits
 
 
 def pico_from_usd(usd: Decimal | int | str) -> int:
     """Picodollars in ``usd``; raises ``ValueError`` if it is not a whole number of picodollars."""
     value = Decimal(usd) if not isinstance(usd, Decimal) else usd
-    scaled = value * _PICO
-    if scaled != scaled.to_integral_value():
+    pico = _scaled_ceil(value, 12)
+    if pico != -_scaled_ceil(-value, 12):
         raise ValueError(f"{usd} USD is finer than a picodollar")
-    return int(scaled)
+    return pico
 
 
 def parse_usd(text: str | int | float | Decimal, *, what: str = "amount") -> Decimal:
     """Parse a dollar amount such as ``"12.50"``, ``"$0.003"``, ``5`` or ``0.5``.
 
     A ``float`` is read through its shortest repr (``0.1`` is ``Decimal("0.1")``, what was typed),
-    never through its binary value. Raises ``ValueError`` for anything else, including negatives.
+    never through its binary value. Text is ASCII: digits with an optional sign, point and
+    exponent, one leading ``$``, underscores only between digits (``"1_000"``, as in Python),
+    spaces around. Raises ``ValueError`` for anything else, including negatives, NaN and
+    infinities, ``True``/``False`` and other types.
     """
-    if isinstance(text, bool):
+    if isinstance(text, bool) or not isinstance(text, str | int | float | Decimal):
         raise ValueError(f"{what} is not a dollar amount: {text!r}")
     raw: str | int | Decimal
     if isinstance(text, float):
         raw = repr(text)
     elif isinstance(text, str):
-        raw = text.strip().removeprefix("$").replace("_", "")
+        raw = text.strip().removeprefix("$")
+        if not raw.isascii() or _STRAY_UNDERSCORE.search(raw):
+            raise ValueError(f"{what} is not a dollar amount: {text!r}")
     else:
         raw = text
     try:
@@ -105,8 +114,36 @@ def to_micros_ceil(pico: int) -> int:
 
 
 def micros_ceil_from_usd(usd: Decimal) -> int:
-    """Whole micro-dollars in ``usd``, rounded up."""
-    return int((usd * 1_000_000).to_integral_value(rounding=ROUND_CEILING))
+    """Whole micro-dollars in ``usd`` (finite), rounded up."""
+    return _scaled_ceil(usd, 6)
+
+
+def pico_ceil_from_usd(usd: Decimal) -> int:
+    """Whole picodollars in ``usd`` (finite), rounded up."""
+    return _scaled_ceil(usd, 12)
+
+
+def _scaled_ceil(value: Decimal, places: int) -> int:
+    """``ceil(value × 10**places)`` in integers, exact for every digit of ``value``: decimal's
+    arithmetic would first round the product to 28 digits, and could round it down
+    (``0.0000010000000000000000000000000001`` would be 1 micro-dollar, not 2). A product of
+    ``_MOST_DIGITS`` digits or more (no store counts it) is a ValueError, not an integer of a
+    million digits."""
+    sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        raise ValueError(f"{value} is not a finite amount")
+    whole = int("".join(map(str, digits)))
+    if whole and value.adjusted() + places >= _MOST_DIGITS:
+        raise ValueError(f"{value:E} USD is too large to count")
+    shift = exponent + places
+    if shift >= 0:
+        low = high = whole * int(10**shift)
+    elif -shift > len(digits):  # under one unit (and 10**-shift may be huge)
+        low, high = 0, 1 if whole else 0
+    else:
+        low, rest = divmod(whole, int(10**-shift))
+        high = low + 1 if rest else low
+    return -low if sign else high  # ceil(-x) = -floor(x)
 
 
 def format_usd(value: Decimal | int, *, places: int = 2) -> str:

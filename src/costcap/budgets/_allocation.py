@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import ROUND_FLOOR, Decimal
 from typing import Literal
 
-from costcap._checks import text, usd
+from costcap._checks import dollars, text, usd
 from costcap.budgets._budget import MAX_LIMIT_USD, Budget
 from costcap.errors import ConfigError
 
@@ -31,8 +31,8 @@ def allocate(
     total = usd(total_usd, "allocation.total_usd")
     if total > MAX_LIMIT_USD:
         raise ConfigError(
-            f"allocation.total_usd ${total:,f} is above the largest limit every store counts "
-            f"exactly, ${MAX_LIMIT_USD:,}"
+            f"allocation.total_usd {dollars(total)} is above the largest limit every store "
+            f"counts exactly, ${MAX_LIMIT_USD:,}"
         )
     if not isinstance(shares, Mapping):
         raise ConfigError(

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
 from typing import Literal, NoReturn
 
-from costcap._checks import text, usd
+from costcap._checks import dollars, text, usd
 from costcap.budgets._periods import ROLLING_BUCKETS, Period, PeriodWindow, parse_period
 from costcap.errors import ConfigError
+from costcap.money import micros_ceil_from_usd
 from costcap.policy import PolicyViolation
 from costcap.stores import MAX_AMOUNT
 
@@ -118,13 +119,13 @@ class Budget:
         limit = usd(self.limit_usd, f"{where}: limit_usd")
         if limit > MAX_LIMIT_USD:
             raise ConfigError(
-                f"{where}: limit_usd ${limit:,f} is above the largest limit every store counts "
-                f"exactly, ${MAX_LIMIT_USD:,}"
+                f"{where}: limit_usd {dollars(limit)} is above the largest limit every store "
+                f"counts exactly, ${MAX_LIMIT_USD:,}"
             )
-        micros = limit * 1_000_000
-        if micros != micros.to_integral_value():
+        micros = micros_ceil_from_usd(limit)
+        if micros != -micros_ceil_from_usd(-limit):  # rounding up and down differ
             raise ConfigError(f"{where}: limit_usd is finer than a micro-dollar: {limit:f}")
-        set_(self, "limit_micros", int(micros))
+        set_(self, "limit_micros", micros)
         if self.mode not in ("hard", "soft"):
             raise ConfigError(f"{where}: mode must be 'hard' or 'soft', not {self.mode!r}")
         set_(self, "hard", self.mode == "hard")
