@@ -29,8 +29,12 @@ What runs, all on loopback:
   starts at once);
 * a sampler thread reading ``guard.status()`` every 100 ms: spent ≤ limit at all times.
 
-At the end: workers are stopped, a last Ledger adopts and drains every spool, the script waits
-past the lease, calls the store's ``expire()`` and checks reserved == 0. Each call carries a
+Every Ledger has ``lease_grace_s`` = 2 s (``LEDGER_GRACE_S``): a call in flight in a killed
+worker is recorded ``lost`` by a live worker's drain 2 s after its lease ended.
+
+At the end: workers are stopped, the script waits past the lease and the grace, a last Ledger
+adopts and drains every spool and records the calls still in flight as lost, the script calls
+the store's ``expire()`` and checks reserved == 0. Each call carries a
 unique id (as the costcap user and as ``x-fake-request-key``), and each worker journals its
 calls (started, admitted under which reservation, ended how), so every call is followed through
 the journal, the provider's record (priced with ``default_catalog()``), the ledger and the
@@ -64,7 +68,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -76,7 +80,7 @@ from openai.types.chat import ChatCompletionMessageParam
 import costcap
 from costcap import AsyncGuard, Budget, Guard, StoreUnavailable, Usage
 from costcap.admission import BudgetStatus
-from costcap.ledger import Ledger
+from costcap.ledger import Ledger, open_sink
 from costcap.stores import (
     Admission,
     AsyncStore,
@@ -102,6 +106,9 @@ BACKOFF_S = 0.2  # a caller's pause after a refusal (budget, store down), as an 
 STORE_KILL_EVERY_S = 9.0  # mean gaps of the chaos schedule (exponential)
 WORKER_KILL_EVERY_S = 6.0
 SAMPLE_EVERY_S = 0.1
+# Every Ledger's lease_grace_s: with the 4 s lease a killed worker's calls are recorded lost
+# within seconds (the default 60 s would outlast most of a 90 s run).
+LEDGER_GRACE_S = 2.0
 HEX_ID = re.compile(r"\b(0x[0-9a-f]+|[0-9a-f]{32})\b")
 
 # -- the worker side ---------------------------------------------------------------------------
@@ -266,7 +273,7 @@ class Worker:
         self.journal = Journal(cfg.journal)
         self.parent = os.getppid()
         budget = Budget(scope="global", period="day", limit_usd=cfg.limit_usd, name="hard-global")
-        self.ledger = Ledger(cfg.ledger_url)
+        self.ledger = Ledger(cfg.ledger_url, lease_grace_s=LEDGER_GRACE_S)
         self.guard = Guard(
             JournaledStore(open_store(cfg.store_url), self.journal),
             budgets=[budget],
@@ -762,6 +769,9 @@ class Reconciliation:
         self.cat_pico: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # provider, ledger
         self.killed_billed = [0, 0]  # calls, pico: billed, unrecorded, in flight at a kill
         self.killed_charged = [0, 0]  # calls, micros: … whose reservation the lease charged
+        self.lost_billed = [0, 0, 0]  # calls, pico billed, pico recorded: billed, recorded lost
+        self.lost_unbilled = [0, 0]  # calls, pico recorded: recorded lost, nothing billed
+        self.lost_off = 0  # lost rows whose cost is not the lease's charge
         self.killed_unlinked = 0  # … killed before the journal linked call and reservation
         self.unsent = Counter[str]()  # admitted, never sent nor recorded: released / charged
         self.under: list[tuple[int, str]] = []  # (pico under, what)
@@ -792,7 +802,9 @@ class Reconciliation:
         why = trace.outcome if trace is not None and trace.outcome else "?"
         worker = call_id.partition("-")[0]
         in_flight_at_kill = worker in self.killed and (trace is None or trace.outcome is None)
-        if rows and rows[0].status == "refused":
+        if rows and rows[0].status == "lost":
+            self.lost_row(call_id, trace, rows[0], billed, in_flight_at_kill)
+        elif rows and rows[0].status == "refused":
             if reqs:
                 self.unexplained.append(f"{call_id}: refused in the ledger, yet sent")
             self.put("refused" + (", YET SENT" if reqs else " (nothing sent)"), billed, recorded)
@@ -822,6 +834,33 @@ class Reconciliation:
             if trace is not None and trace.reservation is not None and not in_flight_at_kill:
                 charged = trace.reservation in self.out.tombstones
                 self.unsent["charged by the lease" if charged else "released"] += 1
+
+    def lost_row(
+        self,
+        call_id: str,
+        trace: CallTrace | None,
+        row: LedgerRow,
+        billed: int,
+        in_flight_at_kill: bool,
+    ) -> None:
+        """A call the ledger recorded lost: in flight in a killed worker, charged what its
+        reservation's lease charged the budget."""
+        where = "in flight in a killed worker" if in_flight_at_kill else "ITS WORKER LIVED"
+        what = "billed" if billed else "nothing billed"
+        self.put(f"{what}, recorded lost: {where} (at the lease's charge)", billed, row.cost_pico)
+        if not in_flight_at_kill:
+            self.unexplained.append(f"{call_id}: recorded lost, yet its call had returned")
+        if billed:
+            self.lost_billed[0] += 1
+            self.lost_billed[1] += billed
+            self.lost_billed[2] += row.cost_pico
+        else:
+            self.lost_unbilled[0] += 1
+            self.lost_unbilled[1] += row.cost_pico
+        reservation = trace.reservation if trace is not None else None
+        charged = self.out.tombstones.get(reservation) if reservation is not None else None
+        if charged is None or charged * 10**6 != row.cost_pico:
+            self.lost_off += 1
 
     def billed_unrecorded(
         self, call_id: str, trace: CallTrace | None, billed: int, in_flight_at_kill: bool
@@ -926,7 +965,7 @@ class Reconciliation:
             ("**ledger rows**", f"**{len(out.ledger):,}**", f"**{usd(ledger_pico)}**"),
         ]
         rows += [(f"… {s}", f"{statuses[s]:,}", usd(status_pico[s]))
-                 for s in ("ok", "cut", "error", "refused")]  # fmt: skip
+                 for s in ("ok", "cut", "error", "lost", "refused")]  # fmt: skip
         rows += [(f"… … refused by {k}", f"{n:,}", "") for k, n in sorted(refusals.items())]
         rows += [
             ("ledger − provider", "", usd(ledger_pico - billed_pico)),
@@ -943,14 +982,28 @@ class Reconciliation:
 
     def explain(self) -> None:
         out = self.out
-        with_row = {rid: m for rid, m in out.tombstones.items() if rid in self.by_request}
+        with_row = {
+            rid: m
+            for rid, m in out.tombstones.items()
+            if rid in self.by_request and self.by_request[rid].status != "lost"
+        }
+        lost_rows = sum(1 for r in out.ledger if r.status == "lost")
         statuses = Counter(self.by_request[rid].status for rid in with_row)
         over = sum(m - -(-self.by_request[rid].cost_pico // 10**6) for rid, m in with_row.items())
         not_charged = self.killed_billed[0] - self.killed_charged[0] - self.killed_unlinked
         from_killed = sum(1 for r in out.ledger if r.user_id.partition("-")[0] in self.killed)
         self.add(
-            f"- Billed but not recorded because their worker was killed with the call in flight "
-            f"(between the provider's answer and the ledger's record, or mid-stream): "
+            f"- Billed while in flight in a worker killed with `kill -9` (between admission and "
+            f"the call's event: before, during or after the provider's answer) and recorded "
+            f"`lost` by a Ledger once the lease and the grace were over: "
+            f"**{self.lost_billed[0]}** calls, {usd(self.lost_billed[1])} billed, recorded at "
+            f"{usd(self.lost_billed[2])} — the reservations their leases charged the budget "
+            f"({self.lost_off} lost rows differ from the lease's charge). Recorded lost though "
+            f"the provider billed nothing (killed before the request was answered or counted): "
+            f"{self.lost_unbilled[0]}, {usd(self.lost_unbilled[1])}."
+        )
+        self.add(
+            f"- Billed but not recorded because their worker was killed with the call in flight: "
             f"**{self.killed_billed[0]}** calls, {usd(self.killed_billed[1])} billed. Their "
             f"reservation was charged in full by the lease for **{self.killed_charged[0]}** of "
             f"them ({micros_usd(self.killed_charged[1])}); {self.killed_unlinked} were killed "
@@ -958,7 +1011,8 @@ class Reconciliation:
         )
         self.add(
             f"- Reservations charged by their lease: {len(out.tombstones) - len(with_row)} "
-            f"without a ledger row (calls of killed workers), {len(with_row)} with one "
+            f"without an event of their call ({lost_rows} of them recorded lost: calls of "
+            f"killed workers), {len(with_row)} with one "
             f"({', '.join(f'{k} {v}' for k, v in sorted(statuses.items())) or 'none'}): the "
             f"settle did not reach the store (down at that moment) and costcap does not retry "
             f"it, so the full reservation stands — {micros_usd(over)} above what the ledger "
@@ -976,6 +1030,10 @@ class Reconciliation:
         self.add()
         if not_charged:
             self.failures.append(f"{not_charged} calls billed, unrecorded and not charged")
+        if self.killed_billed[0]:
+            self.failures.append(f"{self.killed_billed[0]} calls billed and not in the ledger")
+        if self.lost_off:
+            self.failures.append(f"{self.lost_off} lost rows not at their lease's charge")
 
     def budget(self) -> None:
         out, s = self.out, self.out.sampler
@@ -1131,10 +1189,16 @@ def run(args: argparse.Namespace, tmp: Path, chaos: Chaos) -> Outcome:
             finally:
                 fleet.kill_all()
             stopped = time.monotonic()
-            last = Ledger(fleet.ledger_url)  # adopts every spool left, killed workers' too
+            # past the lease and the grace: the calls of killed workers are lost by now
+            time.sleep(max(0.0, stopped + args.lease_s + LEDGER_GRACE_S + 1.0 - time.monotonic()))
+            last = Ledger(fleet.ledger_url, lease_grace_s=LEDGER_GRACE_S)  # adopts every spool
             drained = last.flush(timeout=120)
             last.close(timeout=60)
-            time.sleep(max(0.0, stopped + args.lease_s + 1.0 - time.monotonic()))
+            sweep = open_sink(fleet.ledger_url)  # and a last sweep, as its drain makes
+            try:
+                sweep.convert_lost(datetime.now(UTC) - timedelta(seconds=LEDGER_GRACE_S))
+            finally:
+                sweep.close()
             expired = guard.store.expire()
             sampler.stop.set()
             sampling.join()

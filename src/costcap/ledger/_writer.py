@@ -475,8 +475,8 @@ class Ledger:
             return
         if count:
             log.warning(
-                "%r: %d calls in flight in processes that died recorded as lost, charged their "
-                "reservations ($%s, what the store's leases charged)",
+                "%r: %d call(s) in flight in processes that died recorded as lost, charged "
+                "their reservations ($%s, what the store's leases charged)",
                 self, count, usd_text(pico),
             )  # fmt: skip
 

@@ -2,8 +2,9 @@
 
 Counts of calls mean the same in every row: ``calls`` is every call recorded, refused ones
 included; ``answered`` the calls that were not refused (sent to the provider or served from the
-cache, whether they then succeeded, failed or were cut); ``refused`` the calls a budget, rate
-limit or policy refused before sending (they cost nothing). ``calls = answered + refused``.
+cache, whether they then succeeded, failed, were cut or were lost with their process: a ``lost``
+event is charged its reservation); ``refused`` the calls a budget, rate limit or policy refused
+before sending (they cost nothing). ``calls = answered + refused``.
 Averages per call are per answered call, and their names say so (``cost_per_answered_usd``):
 a refused call has no tokens and no cost to average.
 
