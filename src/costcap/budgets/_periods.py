@@ -38,7 +38,7 @@ class PeriodWindow:
     bucket: str  # the counter bucket charged now
     window: tuple[str, ...]  # every bucket summed against the limit (includes ``bucket``)
     start: datetime  # in UTC
-    resets_at: datetime  # in UTC: when the charged bucket stops counting
+    resets_at: datetime  # in UTC: when the oldest bucket summed stops counting (the period end)
     ttl_s: int  # how long a store must keep these counters
 
 
