@@ -80,3 +80,32 @@ def test_usage_within_the_request_is_not_flagged() -> None:
     guard.settle(ticket, {"input_tokens": 10, "output_tokens": 100})
     [event] = events.events
     assert (event.cost_pico, event.flag, alerts) == (1_025_000_000, None, [])
+
+
+def test_a_cut_usage_keeps_its_audio() -> None:
+    """gpt-realtime (32,000-token window; audio $32 in / $64 out per million) reporting 10^15
+    audio tokens each way on a call capped at 100: cut to 32,000 audio in ($1.024) and 1,600
+    audio out ($0.1024) = $1.1264, still priced as audio (as text: $0.1536)."""
+    events, alerts = Events(), list[Alert]()
+    guard = guard_on("memory://", events, alerts)
+    ticket = guard.admit(model="gpt-realtime", messages=MESSAGES, max_tokens=100)
+    huge = 10**15
+    guard.settle(ticket, {"input_tokens": huge, "output_tokens": huge,
+                          "input_audio_tokens": huge, "output_audio_tokens": huge})  # fmt: skip
+    [event] = events.events
+    assert (event.input_tokens, event.output_tokens) == (32_000, 1_600)
+    assert (event.cost_pico, event.flag) == (1_126_400_000_000, BEYOND_REQUEST)
+    guard.close()
+
+
+def test_audio_without_a_price_flags_the_event() -> None:
+    """gpt-4o-audio-preview's data has no audio price: 50 audio output tokens are charged at its
+    dearest rate ($10/M) and the event says so. 10 x $2.50 + 50 x $10 per million = $0.000525."""
+    events, alerts = Events(), list[Alert]()
+    guard = guard_on("memory://", events, alerts)
+    ticket = guard.admit(model="gpt-4o-audio-preview", messages=MESSAGES, max_tokens=100)
+    guard.settle(ticket, {"prompt_tokens": 10, "completion_tokens": 50,
+                          "completion_tokens_details": {"audio_tokens": 50}})  # fmt: skip
+    [event] = events.events
+    assert (event.cost_pico, event.flag) == (525_000_000, "unpriced_audio")
+    guard.close()

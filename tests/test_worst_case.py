@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from costcap.errors import ConfigError
+from costcap.budgets import Budget
+from costcap.errors import ConfigError, UncountableContent, UnpricedModality
+from costcap.guard import Guard
 from costcap.pricing import PriceCatalog, default_catalog
 from costcap.tokens import count_messages
 from costcap.worst_case import worst_case_cost
@@ -65,3 +68,57 @@ def test_long_context_tier_applies_to_the_worst_case() -> None:
     tier_output = price.tiers[0].output_pico_per_token
     assert tier_output is not None
     assert worst.cost.output_pico == 1000 * tier_output
+
+
+def test_openai_cache_writes_price_the_input_at_the_write_rate() -> None:
+    """gpt-5.6-sol lists a cache write ($5/M) above its input ($4/M) and OpenAI caches prompts
+    on its own: 8 input tokens x $5/M + 500 x $20/M = $0.01004 (as plain input: $0.010032)."""
+    worst = worst_case_cost("gpt-5.6-sol", HELLO, max_tokens=500)
+    assert worst.input_tokens == 8
+    assert worst.cost.cache_write_pico == 8 * 5_000_000
+    assert worst.usd == Decimal("0.01004")
+
+
+def test_the_guard_reserves_openai_cache_writes() -> None:
+    """Admission reserves the same: $0.01004 for gpt-5.6-sol, 8 tokens in, 500 out."""
+    budget = Budget(scope="global", period="day", limit_usd=1, thresholds=())
+    guard = Guard("memory://", budgets=[budget])
+    ticket = guard.admit(model="gpt-5.6-sol", messages=HELLO, max_tokens=500)
+    assert ticket.reserved_usd == Decimal("0.01004")
+    guard.close()
+
+
+def test_claude_without_cache_control_is_priced_as_plain_input() -> None:
+    """A Claude prompt writes the cache only where it is marked: unmarked, no write is priced."""
+    assert worst_case_cost("claude-sonnet-4-5", HELLO, max_tokens=100).cost.cache_write_pico == 0
+
+
+def test_audio_output_is_priced_at_the_output_audio_rate() -> None:
+    """gpt-audio asked for audio (modalities): 500 output tokens x $64/M, not x $10/M."""
+    worst = worst_case_cost("gpt-audio", HELLO, max_tokens=500, modalities=["text", "audio"])
+    assert worst.cost.output_pico == 500 * 64_000_000
+
+
+def test_audio_output_without_an_audio_price_is_refused() -> None:
+    """gpt-4o-audio-preview's data has no audio price: the request is refused before the call,
+    naming the model and the costcap.toml key that would price it."""
+    with pytest.raises(UnpricedModality, match="output_audio") as info:
+        worst_case_cost("gpt-4o-audio-preview", HELLO, max_tokens=500, modalities=["audio"])
+    assert (info.value.model, info.value.modality) == ("gpt-4o-audio-preview", "output audio")
+
+
+AUDIO_IN = [{"role": "user", "content": [
+    {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+]}]  # fmt: skip
+
+
+def test_audio_input_without_an_audio_price_is_refused() -> None:
+    """Audio sent to a model with no audio input price: UnpricedModality, not a text price."""
+    with pytest.raises(UnpricedModality, match="input_audio"):
+        worst_case_cost("gpt-4o-audio-preview", AUDIO_IN, max_tokens=100)
+
+
+def test_audio_input_with_an_audio_price_is_still_uncountable() -> None:
+    """With an audio price the audio must still be counted, which costcap cannot do."""
+    with pytest.raises(UncountableContent):
+        worst_case_cost("gpt-audio", AUDIO_IN, max_tokens=100)

@@ -15,7 +15,7 @@ from costcap.errors import UsageError
 from costcap.money import PICO_PER_USD
 from costcap.pricing import Cost, PriceCatalog, Usage
 
-from .conftest import genai_total
+from .conftest import data_prices, genai_total, genai_usage
 
 AT = datetime(2026, 3, 2, 12, 30, tzinfo=UTC)  # a fixed instant: same prices on both sides
 
@@ -187,40 +187,17 @@ def test_cost_is_a_frozen_value() -> None:
 
 def test_every_priced_model_in_the_data_matches_genai_prices() -> None:
     """All ~2,000 priced models × several usages × batch/standard: compiled prices == calc_price."""
-    from genai_prices import Usage as GenaiUsage
-    from genai_prices.data_snapshot import get_snapshot
-
-    from costcap.pricing._corrections import CORRECTIONS
-    from costcap.pricing._genai import compile_price
-
     usages = [USAGES[2], USAGES[5], USAGES[8], Usage(123_457, 0, 1_234, 567, 89)]
-    corrected = {(row.provider, row.model) for row in CORRECTIONS}  # tested on their own
     checked = 0
-    for prov in get_snapshot().providers:
-        for info in prov.models:
-            if (prov.id, info.id) in corrected:
-                continue
-            for context in (None, {"processing": "batch"}):
-                price = compile_price(prov, info, at=AT, context=context)
-                if price is None:
-                    continue  # no token price: the catalog refuses it (tested elsewhere)
-                for usage in usages:
-                    if price.output_pico_per_token is None and usage.output_tokens:
-                        continue  # refused on purpose (test_embedding_model_with_output_tokens…)
-                    expected = info.calc_price(
-                        GenaiUsage(
-                            input_tokens=usage.input_tokens,
-                            output_tokens=usage.output_tokens,
-                            cache_read_tokens=usage.cache_read_tokens,
-                            cache_write_tokens=usage.cache_write_tokens,
-                            cache_write_1h_tokens=usage.cache_write_1h_tokens,
-                        ),
-                        prov,
-                        genai_request_timestamp=AT,
-                        price_context=context,
-                    ).total_price
-                    assert price.cost(usage).total_usd == expected, (prov.id, info.id, usage)
-                    checked += 1
+    for prov, info, context, price in data_prices(AT):
+        for usage in usages:
+            if price.output_pico_per_token is None and usage.output_tokens:
+                continue  # refused on purpose (test_embedding_model_with_output_tokens…)
+            expected = info.calc_price(
+                genai_usage(usage), prov, genai_request_timestamp=AT, price_context=context
+            ).total_price
+            assert price.cost(usage).total_usd == expected, (prov.id, info.id, usage)
+            checked += 1
     assert checked > 10_000
 
 

@@ -9,7 +9,8 @@ import pytest
 from anthropic.types import CacheCreation, MessageDeltaUsage
 from anthropic.types import Usage as AnthropicUsage
 from openai.types import CompletionUsage
-from openai.types.completion_usage import PromptTokensDetails
+from openai.types.completion_usage import CompletionTokensDetails, PromptTokensDetails
+from openai.types.realtime import RealtimeResponseUsage
 from openai.types.responses import ResponseUsage
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
@@ -202,3 +203,132 @@ def test_usage_from_object_and_keywords_together_is_an_error() -> None:
     """Passing both an object and keyword counts is ambiguous and refused."""
     with pytest.raises(UsageError):
         usage_from({"input_tokens": 1, "output_tokens": 1}, input_tokens=2)
+
+
+# -- audio and image tokens ------------------------------------------------------------------------
+
+
+def test_openai_chat_audio_tokens_are_read() -> None:
+    """prompt_tokens_details.audio_tokens and completion_tokens_details.audio_tokens become the
+    audio parts of the input and output."""
+    usage = CompletionUsage(
+        prompt_tokens=10_000,
+        completion_tokens=2_000,
+        total_tokens=12_000,
+        prompt_tokens_details=PromptTokensDetails(audio_tokens=8_000, cached_tokens=0),
+        completion_tokens_details=CompletionTokensDetails(audio_tokens=1_500),
+    )
+    assert usage_from(usage) == Usage(
+        10_000, 2_000, input_audio_tokens=8_000, output_audio_tokens=1_500
+    )
+
+
+def test_openai_chat_cached_audio_is_the_fewest_the_totals_allow() -> None:
+    """Chat does not say which cached tokens are audio: 4,000 cached and 8,000 audio of 10,000
+    leave 2,000 text tokens, so at least 4,000 - 2,000 = 2,000 cached tokens are audio."""
+    usage = CompletionUsage(
+        prompt_tokens=10_000,
+        completion_tokens=10,
+        total_tokens=10_010,
+        prompt_tokens_details=PromptTokensDetails(audio_tokens=8_000, cached_tokens=4_000),
+    )
+    expected = Usage(10_000, 10, cache_read_tokens=4_000, input_audio_tokens=8_000,
+                     cache_audio_read_tokens=2_000)  # fmt: skip
+    assert usage_from(usage) == expected
+
+
+def test_openai_chat_image_tokens_are_read() -> None:
+    """prompt_tokens_details.image_tokens becomes input_image_tokens."""
+    usage = CompletionUsage(
+        prompt_tokens=3_000,
+        completion_tokens=100,
+        total_tokens=3_100,
+        prompt_tokens_details=PromptTokensDetails(image_tokens=2_500),
+    )
+    assert usage_from(usage) == Usage(3_000, 100, input_image_tokens=2_500)
+
+
+def test_openai_responses_and_images_api_details_beyond_the_sdk_model_are_read() -> None:
+    """The Images API (gpt-image-1) reports input_tokens_details.image_tokens, a field the SDK's
+    InputTokensDetails does not declare: it is read from the model's extras."""
+    usage = ResponseUsage.model_validate(
+        {
+            "input_tokens": 6_000,
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0,
+                                     "image_tokens": 5_000, "text_tokens": 1_000},
+            "output_tokens": 4_160,
+            "output_tokens_details": {"reasoning_tokens": 0, "image_tokens": 4_160},
+            "total_tokens": 10_160,
+        }
+    )  # fmt: skip
+    assert usage_from(usage) == Usage(
+        6_000, 4_160, input_image_tokens=5_000, output_image_tokens=4_160
+    )
+
+
+REALTIME = {
+    "input_tokens": 10_000,
+    "output_tokens": 1_000,
+    "total_tokens": 11_000,
+    "input_token_details": {
+        "cached_tokens": 4_000,
+        "text_tokens": 2_000,
+        "audio_tokens": 8_000,
+        "image_tokens": 0,
+        "cached_tokens_details": {"text_tokens": 1_000, "audio_tokens": 3_000, "image_tokens": 0},
+    },
+    "output_token_details": {"text_tokens": 1_000, "audio_tokens": 0},
+}
+
+
+@pytest.mark.parametrize("raw", [REALTIME, RealtimeResponseUsage.model_validate(REALTIME)])
+def test_openai_realtime_usage_with_cached_audio(raw: object) -> None:
+    """Realtime's input_token_details (and its cached_tokens_details) give the cached and audio
+    parts, as an SDK object or as the JSON of a response.done event."""
+    assert usage_from(raw) == Usage(
+        10_000, 1_000, cache_read_tokens=4_000, input_audio_tokens=8_000,
+        cache_audio_read_tokens=3_000,
+    )  # fmt: skip
+
+
+def test_plain_counts_take_audio_and_image_keywords() -> None:
+    """The genai-prices names work as keywords and in a plain dict."""
+    kwargs = {"input_tokens": 100, "output_tokens": 10, "input_image_tokens": 40,
+              "output_audio_tokens": 5}  # fmt: skip
+    expected = Usage(100, 10, input_image_tokens=40, output_audio_tokens=5)
+    assert usage_from(**kwargs) == usage_from(kwargs) == expected
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"input_audio_tokens": 101},  # more audio than input
+        {"input_audio_tokens": 60, "input_image_tokens": 50},  # audio + images > input
+        {"input_audio_tokens": 10, "cache_audio_read_tokens": 11},  # cached audio > audio
+        {"cache_read_tokens": 5, "input_audio_tokens": 10, "cache_audio_read_tokens": 6},
+        {"output_audio_tokens": 11},  # more audio than output
+        {"input_image_tokens": -1},
+        {"output_image_tokens": 2.0},
+    ],
+)
+def test_inconsistent_audio_and_image_counts_are_refused(kwargs: dict[str, Any]) -> None:
+    """Audio and image counts are parts of their totals; anything else is a UsageError."""
+    with pytest.raises(UsageError):
+        Usage(100, 10, **kwargs)
+
+
+def test_a_usage_with_audio_is_not_equal_to_one_without() -> None:
+    """Audio counts take part in equality and in the repr."""
+    audio = Usage(100, 10, input_audio_tokens=50)
+    assert audio != Usage(100, 10)
+    assert "input_audio_tokens=50" in repr(audio)
+
+
+def test_bounded_cuts_every_part_with_its_whole() -> None:
+    """A usage cut to 1,000 input and 100 output tokens keeps its audio within those totals."""
+    usage = Usage(5_000, 500, cache_read_tokens=3_000, input_audio_tokens=4_000,
+                  cache_audio_read_tokens=2_500, output_audio_tokens=400)  # fmt: skip
+    assert usage.bounded(1_000, 100) == Usage(
+        1_000, 100, cache_read_tokens=1_000, input_audio_tokens=1_000,
+        cache_audio_read_tokens=1_000, output_audio_tokens=100,
+    )  # fmt: skip
