@@ -74,6 +74,7 @@ def usable_workdir(workdir: Path) -> None:
 def run_demo(console: Console, calls: int, users: int, where: Path) -> None:
     from costcap.demo import simulate_day
     from costcap.demo._report import render_day
+    from costcap.demo._traffic import FEATURES
 
     console.rule("[bold]1. Cost before you build[/bold]")
     console.print(
@@ -87,8 +88,11 @@ def run_demo(console: Console, calls: int, users: int, where: Path) -> None:
     render_plans(console, base, compare_plans(base, [haiku]))
 
     console.rule("[bold]2. A day of traffic through costcap[/bold]")
+    features = ", ".join(
+        f.name + (f" at {f.service_tier} tier" if f.service_tier else "") for f in FEATURES
+    )
     console.print(
-        f"{calls:,} calls from {users} users across 4 features (chat, summarize, search, code) "
+        f"{calls:,} calls from {users} users across {len(FEATURES)} features ({features}) "
         "through the real openai and anthropic SDKs wrapped by costcap (two lines) to costcap's "
         "fake provider. A costcap.toml sets the policy, the budgets (global $4/day, each user "
         "$0.12/day, code $0.30/month soft) and the rate limits (each user 30 calls a minute, "

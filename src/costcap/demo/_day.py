@@ -23,6 +23,7 @@ from costcap.ledger import CostEvent, Ledger
 from costcap.limits import RateLimited
 from costcap.policy import PolicyViolation
 from costcap.pricing import default_catalog
+from costcap.service_tiers import price_context
 from costcap.testing import run_fake_provider
 
 __all__ = ["DayResult", "Outcome", "simulate_day", "write_config"]
@@ -165,14 +166,17 @@ def simulate_day(
         for served in fp.requests:
             if not served.billed:
                 continue
+            model = served.model or ""
+            tier = price_context(catalog.resolve(model).provider, served.service_tier)
             pico = catalog.cost(
-                served.model or "",
+                model,
                 {
                     "input_tokens": served.input_tokens,
                     "output_tokens": served.output_tokens,
                     "cache_read_tokens": served.cached_tokens,
                     "cache_write_tokens": served.cache_write_tokens,
                 },
+                context=tier,
             ).total_pico
             billed += pico
             # by what the user did, not by what the provider saw: a stream abandoned after

@@ -46,6 +46,8 @@ def send(clients: Clients, request: Request) -> None:
     }
     if feature.max_tokens is not None:
         who["max_tokens"] = feature.max_tokens
+    if feature.service_tier is not None:
+        who["service_tier"] = feature.service_tier
     messages: Any = request.messages
     if feature.api == "anthropic":
         if request.stream:

@@ -20,6 +20,7 @@ class Feature:
     output: tuple[int, int]  # output tokens range
     stream: float  # share of calls streamed
     max_tokens: int | None  # what the feature's code asks for (None: relies on the policy)
+    service_tier: str | None = None  # processing asked for (flex: half price, slower)
 
 
 FEATURES = (
@@ -27,6 +28,7 @@ FEATURES = (
     Feature("summarize", "gpt-4o-mini", "openai-chat", 25, (60, 300), 0.3, None),
     Feature("search", "gpt-4.1-mini", "openai-responses", 20, (40, 200), 0.0, 400),
     Feature("code", "claude-haiku-4-5", "anthropic", 10, (200, 1200), 0.5, 8000),
+    Feature("triage", "gpt-5-mini", "openai-chat", 12, (20, 120), 0.0, 200, "flex"),
 )
 
 _TOPICS = (
