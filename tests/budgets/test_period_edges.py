@@ -12,18 +12,11 @@ import pytest
 
 from costcap import Budget, BudgetExceeded, Guard
 from costcap.budgets import parse_period
+from tests.clocks import Clock
 
 MODEL = "gpt-4o-mini"  # names the ticket only: dollar reservations price no tokens
 # Thursday 2026-03-05 12:00:00 UTC is 1,772,712,000 s since the epoch (29,545,200 minutes)
 NOON = datetime(2026, 3, 5, 12, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def test_rolling_hour_starts_at_the_oldest_minute_it_overlaps() -> None:
