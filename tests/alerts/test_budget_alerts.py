@@ -116,7 +116,7 @@ def test_soft_budget_passed_sends_each_threshold_once(
         guard.settle_cost(guard.admit(model=MODEL, reserve_usd=2), "1.5")
         assert [(a.threshold_pct, a.spent_usd) for a in alerts] == [
             (Decimal(pct), Decimal("1.5")) for pct in (50, 80, 100, 120)
-        ]  # fmt: skip
+        ]
     finally:
         guard.close()
 
