@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,7 @@ from costcap.budgets import Budget
 from costcap.errors import BudgetExceeded
 from costcap.guard import AsyncGuard, Guard
 from costcap.limits import RateLimit, RateLimited
+from tests.clocks import Clock
 
 MODEL = "gpt-4o-mini"
 # 8 input tokens on o200k_base: 1 for "Hello", 1 for the role, 3 framing the message and 3
@@ -24,17 +25,6 @@ HELLO = [{"role": "user", "content": "Hello"}]
 # gpt-4o-mini costs $0.15 / $0.60 per million input / output tokens: a call's worst case is
 # 8 x 0.15 + 100 x 0.6 = 1.2 + 60 = 61.2 micro-dollars, reserved rounded up: 62
 WORST_USD = Decimal("0.000062")
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def make(store_url: str, *rules: RateLimit, clock: Clock | None = None, **kw: Any) -> Guard:
