@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -157,6 +157,11 @@ class ModelPrice:
     _base: _Rates = field(init=False, repr=False, compare=False)
     _tiers_desc: tuple[tuple[int, _Rates], ...] = field(init=False, repr=False, compare=False)
     _expires_at: float = field(init=False, repr=False, compare=False)
+    # (audio and image rates, the dearest token rate) of the base prices and of each tier
+    _media_base: tuple[MediaRates | None, int] = field(init=False, repr=False, compare=False)
+    _media_desc: tuple[tuple[int, tuple[MediaRates | None, int]], ...] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         base = (
@@ -173,6 +178,11 @@ class ModelPrice:
         object.__setattr__(self, "_tiers_desc", desc)
         expires = self.valid_until.timestamp() if self.valid_until is not None else math.inf
         object.__setattr__(self, "_expires_at", expires)
+        object.__setattr__(self, "_media_base", _with_dearest(self.media, base))
+        media_desc = tuple(
+            (tier.threshold, _with_dearest(tier.media, tier._rates())) for tier in reversed(tiers)
+        )
+        object.__setattr__(self, "_media_desc", media_desc)
 
     def usd_per_mtok(self, rate: int | None) -> Decimal | None:
         """A rate of this model (e.g. ``price.input_pico_per_token``) in USD per million tokens."""
@@ -240,13 +250,10 @@ class ModelPrice:
 
     def _media_for(self, total_in: int) -> tuple[MediaRates | None, int]:
         """The audio and image rates at ``total_in`` input tokens, and the dearest token rate."""
-        media, rates = self.media, self._base
-        for tier in reversed(self.tiers):
-            if total_in > tier.threshold:
-                media, rates = tier.media, tier._rates()
-                break
-        known = [r for r in (*rates, *_media_values(media)) if r is not None]
-        return media, max(known)
+        for threshold, media in self._media_desc:
+            if total_in > threshold:
+                return media
+        return self._media_base
 
     def _media_cost(self, u: Usage) -> Cost:
         """The cost of a usage with audio or image tokens (see ``costcap.pricing._media``)."""
@@ -287,17 +294,12 @@ class ModelPrice:
         )
 
 
-def _media_values(media: MediaRates | None) -> tuple[int | None, ...]:
-    if media is None:
-        return ()
-    return (
-        media.input_audio_pico_per_token,
-        media.cache_audio_read_pico_per_token,
-        media.output_audio_pico_per_token,
-        media.input_image_pico_per_token,
-        media.cache_image_read_pico_per_token,
-        media.output_image_pico_per_token,
-    )
+def _with_dearest(media: MediaRates | None, rates: _Rates) -> tuple[MediaRates | None, int]:
+    """``media`` and the dearest of every token rate, text and media."""
+    known = [r for r in rates if r is not None]
+    if media is not None:
+        known += [r for r in astuple(media) if r is not None]
+    return media, max(known)
 
 
 def _decimals_needed(price: Decimal, shift: int) -> int:

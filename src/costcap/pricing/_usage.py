@@ -15,7 +15,6 @@ image generation, Realtime); they are parts of the input and output totals.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
@@ -78,9 +77,23 @@ class Usage:
             input_audio_tokens or cache_audio_read_tokens or output_audio_tokens
             or input_image_tokens or cache_image_read_tokens or output_image_tokens
         ):  # fmt: skip
-            media = (input_audio_tokens, cache_audio_read_tokens, output_audio_tokens,
-                     input_image_tokens, cache_image_read_tokens, output_image_tokens)  # fmt: skip
-            _set(self, "_media", tuple(0 if n is None else n for n in media))
+            ia, ca, oa, ii, ci, oi = media = tuple(
+                0 if n is None else n
+                for n in (input_audio_tokens, cache_audio_read_tokens, output_audio_tokens,
+                          input_image_tokens, cache_image_read_tokens, output_image_tokens)
+            )  # fmt: skip
+            _set(self, "_media", media)
+            i, o, r = input_tokens, output_tokens, cache_read_tokens
+            w, w1 = cache_write_tokens, cache_write_1h_tokens
+            if (
+                type(i) is int and type(o) is int and type(r) is int and type(w) is int
+                and type(w1) is int and type(ia) is int and type(ca) is int and type(oa) is int
+                and type(ii) is int and type(ci) is int and type(oi) is int
+                and o >= 0 and r >= 0 and w >= w1 >= 0 and r + w <= i
+                and ia >= ca >= 0 and ii >= ci >= 0 and ia + ii <= i and ca + ci <= r
+                and oa >= 0 and oi >= 0 and oa + oi <= o
+            ):  # fmt: skip
+                return  # a consistent usage with audio or images, checked in one expression
             self._validate()
             return
         _set(self, "_media", None)
@@ -226,23 +239,29 @@ _Values = Callable[[Any], tuple[Any, ...]]
 
 def _values(obj: Any, parts: tuple[tuple[str, ...], dict[type, _Values]]) -> tuple[Any, ...]:
     """The values ``parts[0]`` of a details object (``None`` where absent): an SDK model (its
-    undeclared extras too) or a dict. ``parts[1]`` caches one reader per class met: a class that
-    declares every name is read in one ``attrgetter`` call."""
-    cls = type(obj)
-    keys, readers = parts
-    read = readers.get(cls)
+    undeclared extras too) or a dict. ``parts[1]`` caches one reader per class met."""
+    read = parts[1].get(type(obj))
     if read is None:
-        declared = None if issubclass(cls, Mapping) else _declared(cls)
-        if declared is not None and declared.issuperset(keys):
-            read = attrgetter(*keys)
-        else:
-            read = functools.partial(_each_value, keys=keys)
-        readers[cls] = read
+        read = parts[1][type(obj)] = _reader(type(obj), parts[0])
     return read(obj)
 
 
-def _each_value(obj: Any, keys: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(_detail(obj, k) for k in keys)
+def _reader(cls: type, keys: tuple[str, ...]) -> _Values:
+    """How to read ``keys`` from instances of ``cls``: one ``attrgetter`` call when the class
+    declares them all; declared fields and the pydantic extras when it declares some."""
+    if issubclass(cls, Mapping):
+        return lambda obj: tuple(obj.get(k) for k in keys)
+    declared = _declared(cls)
+    if declared is None:
+        return lambda obj: tuple(getattr(obj, k, None) for k in keys)
+    if declared.issuperset(keys):
+        return attrgetter(*keys)
+
+    def read(obj: Any) -> tuple[Any, ...]:
+        extra = getattr(obj, "__pydantic_extra__", None) or _NO_EXTRA
+        return tuple(getattr(obj, k) if k in declared else extra.get(k) for k in keys)
+
+    return read
 
 
 def _counts(values: tuple[Any, ...], keys: tuple[str, ...]) -> list[int]:
