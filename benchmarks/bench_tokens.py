@@ -9,10 +9,11 @@ last, per script, how the Claude estimate and bound compare with the public Clau
 tokenizer (tests/tokens/data, run with the ``tokenizers`` dev dependency) on every text of
 tests/tokens/corpus and tests/tokens/heldout.
 
-Run:  .venv/bin/python benchmarks/bench_tokens.py [--runs 5] [--megabytes 2]
+Run:  .venv/bin/python benchmarks/bench_tokens.py [--runs 5] [--megabytes 2] [--clock cpu]
 Load time and resident-memory growth (VmRSS, Linux) are measured in a fresh subprocess
-per run; throughput in this process
-after a warm-up. All figures are medians. Output is a markdown table.
+per run; throughput in this process after a warm-up, by the wall clock or, with
+``--clock cpu``, by this process's CPU time (steadier on a shared machine: time spent
+waiting for a core is not counted). All figures are medians. Output is markdown tables.
 """
 
 from __future__ import annotations
@@ -84,14 +85,16 @@ def _load(counter: str, encoding: str, runs: int) -> tuple[float, float]:
     return statistics.median(seconds), statistics.median(rss)
 
 
-def _throughput(count: Callable[[str], int], text: str, runs: int) -> tuple[float, int]:
+def _throughput(
+    count: Callable[[str], int], text: str, runs: int, clock: Callable[[], float]
+) -> tuple[float, int]:
     size_mb = len(text.encode()) / 1_000_000
     tokens = count(text)  # warm-up
     times = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start = clock()
         count(text)
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return size_mb / statistics.median(times), tokens
 
 
@@ -99,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--megabytes", type=float, default=2.0)
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = parser.parse_args(argv)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
 
     from costcap.tokens._encodings import count_encoded
     from costcap.tokens._reference import reference_encoding
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "multilingual": _text(MULTILINGUAL, args.megabytes),
     }
     print(
-        f"Median of {args.runs} runs; {args.megabytes:g} MB per text; "
+        f"Median of {args.runs} runs; {args.megabytes:g} MB per text; {args.clock} clock; "
         f"Python {sys.version.split()[0]}"
     )
     print()
@@ -128,17 +133,17 @@ def main(argv: list[str] | None = None) -> int:
             if count is not None:
                 cells = []
                 for text in texts.values():
-                    mbps, _ = _throughput(count, text, args.runs)
+                    mbps, _ = _throughput(count, text, args.runs, clock)
                     cells.append(f"{mbps:.1f}")
             print(f"| {name} | {encoding} | {load_s:.3f} | {rss:.0f} | {cells[0]} | {cells[1]} |")
     print()
-    _estimates(texts, args.runs)
+    _estimates(texts, args.runs, clock)
     print()
     _calibration()
     return 0
 
 
-def _estimates(texts: dict[str, str], runs: int) -> None:
+def _estimates(texts: dict[str, str], runs: int, clock: Callable[[], float]) -> None:
     """MB/s of the estimate and of the bound for a model without a public tokenizer."""
     from costcap.tokens import count_text, upper_bound_text
 
@@ -149,12 +154,8 @@ def _estimates(texts: dict[str, str], runs: int) -> None:
     print(f"| {ESTIMATED_MODEL} | English MB/s | multilingual MB/s |")
     print("|---|---:|---:|")
     for name, path in paths.items():
-        cells = [f"{_throughput(path, text, runs)[0]:.1f}" for text in texts.values()]
+        cells = [f"{_throughput(path, text, runs, clock)[0]:.1f}" for text in texts.values()]
         print(f"| {name} | {cells[0]} | {cells[1]} |")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def _calibration() -> None:
@@ -184,3 +185,7 @@ def _calibration() -> None:
                 f"| {folder}/{path.stem} | {claude:,} | {o200k:,} | {flat:.2f} | "
                 f"{estimate:.2f} | {bound:.2f} |"
             )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
