@@ -443,6 +443,9 @@ class RedisServer:
             )
         deadline = time.monotonic() + 30
         while not self._ready():
+            with self.lock:
+                if self.process is not process:  # killed while starting: restarted by its timer
+                    return
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not start (see {self.log})")
             time.sleep(0.02)
