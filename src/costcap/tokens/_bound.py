@@ -46,7 +46,7 @@ _HANGUL_SYLLABLES: Final = (0xAC00, 0xD7A3)
 
 def upper_bound_text(text: str) -> int:
     """Tokens ``text`` can never exceed in a byte-level tokenizer that normalises with NFKC
-    (or NFC, or not at all): the UTF-8 bytes of its longest normal form, + 1.
+    (or not at all): the UTF-8 bytes of its longest normal form, + 1.
 
     Holds for every model (OpenAI's exact counts are always lower). Empty text is 0; text that
     NFKC leaves unchanged (all ASCII text) is its UTF-8 byte count + 1.
