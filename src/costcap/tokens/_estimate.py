@@ -28,8 +28,8 @@ Models without a public tokenizer (Claude, Gemini, …):
   ``tokenizer.json`` of the ``anthropic`` 0.34.2 SDK — an older tokenizer; newer Claude
   models count differently. They are fitted on ``tests/tokens/corpus`` so that every script
   keeps English's relation to it: 1.25 / 1.056 (that tokenizer's English count over
-  o200k_base's) = 1.18x its count, midway between it and a tokenizer 1.35x larger. Without
-  them the estimate was 0.25-0.96x that tokenizer's count on non-Latin scripts; with them
+  o200k_base's) = 1.18x its count, between it and a tokenizer 1.35x larger. Without
+  them the estimate was 0.24-0.97x that tokenizer's count on non-Latin scripts; with them
   it is 1.10-1.32x on held-out text (``tests/tokens/heldout``). Unmeasured scripts get
   0.8 or 1.6 tokens per character of 2 or 3 UTF-8 bytes. Gemini keeps its flat
   factor (not measured per script). Expect ±30 % per request; use it for display and
