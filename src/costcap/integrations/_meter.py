@@ -26,7 +26,7 @@ from costcap.pricing import Usage, usage_from
 from costcap.ticket import Ticket
 from costcap.tokens import EncodingName, encoding_for_model
 from costcap.tokens._encodings import count_encoded
-from costcap.tokens._estimate import estimate_factor
+from costcap.tokens._estimate import class_extra, estimate_factor
 
 __all__ = ["UNREAD_CHARGED", "Meter", "StreamCut"]
 
@@ -57,6 +57,7 @@ class Meter:
     _renewed: float = field(default_factory=time.monotonic)
     _o200k: int = 0  # o200k_base tokens of the text, for a model without a public tokenizer
     _bytes: int = 0
+    _extra: float = 0.0  # the estimate's per-script tokens of the text (class_extra)
     _encoding: EncodingName | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -81,9 +82,14 @@ class Meter:
             certain = self.output_tokens
         else:
             self._o200k += count_encoded(text, "o200k_base")
-            self._bytes += len(text.encode("utf-8", "surrogatepass"))
-            factor = estimate_factor(self.ticket.model)
-            self.output_tokens = min(math.ceil(self._o200k * factor), self._bytes + 1)
+            if text.isascii():
+                self._bytes += len(text)
+            else:  # the per-script part of the estimate adds up piece by piece
+                utf8 = text.encode("utf-8", "surrogatepass")
+                self._bytes += len(utf8)
+                self._extra += class_extra(utf8, self.ticket.model)
+            guess = self._o200k * estimate_factor(self.ticket.model) + self._extra
+            self.output_tokens = min(math.ceil(guess), self._bytes + 1)
             certain = self._o200k
         if certain > self.ticket.max_tokens:
             self.cut = True

@@ -55,6 +55,7 @@ from costcap.tokens._scripts import class_counts
 
 __all__ = [
     "bound_tally",
+    "class_extra",
     "estimate_factor",
     "estimate_tally",
     "estimate_text",
@@ -170,6 +171,16 @@ def estimate_factor(model: str) -> float:
     return _profile(model).factor
 
 
+def class_extra(utf8: bytes, model: str) -> float:
+    """The tokens ``model``'s tokenizer emits for the non-ASCII characters of ``utf8`` beyond
+    ``factor`` x their o200k_base tokens, per script class. Additive: the sum over the pieces of
+    a text equals the whole text's (a streamed answer is estimated piece by piece)."""
+    extra = _profile(model).extra
+    if not extra:
+        return 0.0
+    return sum(extra.get(code, 0.0) * count for code, count in class_counts(utf8).items())
+
+
 def estimate_text(text: str, model: str) -> int:
     """Calibrated estimate for a model without a public tokenizer, never above the bound."""
     if not text:
@@ -179,9 +190,7 @@ def estimate_text(text: str, model: str) -> int:
     if text.isascii():  # no class adds anything; the bound is the length + 1
         return min(math.ceil(guess), len(text) + 1)
     utf8 = text.encode("utf-8", "surrogatepass")
-    if profile.extra:
-        extra = profile.extra
-        guess += sum(extra.get(code, 0.0) * count for code, count in class_counts(utf8).items())
+    guess += class_extra(utf8, model)
     estimate = math.ceil(guess)
     if estimate <= len(utf8) + 1:  # the bound is never below this: no need to compute it
         return estimate

@@ -181,3 +181,16 @@ def test_meter_estimates_the_whole_text_for_claude() -> None:
         meter.add_text(" hello")
     assert meter.output_tokens == count_text(" hello" * 16, MODEL) == 20
     assert not meter.cut
+
+
+@pytest.mark.parametrize(
+    "piece",
+    [" γεια σου κόσμε", " สวัสดีชาวโลก", " नमस्ते दुनिया", " 안녕하세요 세계", " 你好世界"],
+)
+def test_meter_estimates_a_non_latin_text_as_a_whole(piece: str) -> None:
+    """A streamed answer in Greek, Thai, Hindi, Korean or Chinese is estimated as the whole text
+    would be, per-script calibration included (the flat English factor under-counted these)."""
+    meter = Meter(_ticket(max_tokens=4_000), 600)
+    for _ in range(12):
+        meter.add_text(piece)
+    assert meter.output_tokens == count_text(piece * 12, MODEL)
