@@ -14,6 +14,7 @@ from costcap.errors import ConfigError
 from costcap.ledger import open_sink
 from costcap.ledger._schema import ROLLUPS_ALL, SCHEMA_VERSION, SPEND_ROLLUPS
 from costcap.ledger._sinks import sqlite_path
+from costcap.ledger._sql import EVENT_COLUMNS
 from tests.ledger import schema_v1
 from tests.ledger.conftest import fetch, in_flight
 from tests.ledger.rollups import NEW_ROLLUPS, contents, expected, make_events
@@ -100,6 +101,22 @@ def test_migration_adds_the_flag_column(ledger_url: str) -> None:
     )
 
 
+def test_migration_adds_the_service_tier_column(ledger_url: str) -> None:
+    """A version-1 ledger gains ``costcap_events.service_tier`` (NULL for the events it held),
+    and an event priced at a tier written after the migration keeps it."""
+    schema_v1.create(ledger_url, EVENTS)
+    sink = open_sink(ledger_url)
+    try:
+        flex = replace(make_events(1, seed=4, prefix="t")[0], service_tier="flex")
+        assert sink.write([flex]) == 1
+    finally:
+        sink.close()
+    rows = execute(
+        ledger_url, "SELECT service_tier, COUNT(*) FROM costcap_events GROUP BY service_tier"
+    )
+    assert sorted(rows, key=repr) == sorted([(None, len(EVENTS)), ("flex", 1)], key=repr)
+
+
 @pytest.mark.parametrize("table", NEW_ROLLUPS)
 def test_a_migrated_ledger_takes_new_batches_and_replays(ledger_url: str, table: str) -> None:
     """After the backfill, new events (and a replay of old ones) are added like any batch."""
@@ -138,9 +155,11 @@ def test_version_3_gains_the_in_flight_table_and_keeps_its_data(ledger_url: str)
     sink.write(EVENTS)
     sink.close()
     execute(ledger_url, "DROP TABLE costcap_inflight")
+    execute(ledger_url, "ALTER TABLE costcap_events DROP COLUMN service_tier")
     execute(ledger_url, "UPDATE costcap_ledger_meta SET value = '3'")
     queries = {r.table: f"SELECT * FROM {r.table}" for r in ROLLUPS_ALL}
-    queries["costcap_events"] = "SELECT * FROM costcap_events"
+    v3_columns = ", ".join(c for c in EVENT_COLUMNS if c != "service_tier")
+    queries["costcap_events"] = f"SELECT {v3_columns} FROM costcap_events"
     dumps = {t: sorted(map(repr, execute(ledger_url, q))) for t, q in queries.items()}
     sink = open_sink(ledger_url)
     try:

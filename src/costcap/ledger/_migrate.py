@@ -52,6 +52,8 @@ def upgrade_statements(version: int, dialect: str) -> list[str]:
     out = [f"DROP INDEX IF EXISTS {name}" for name in DROPPED_INDEXES]
     if 0 < version < 3:  # the events table exists without the column version 3 added
         out.append("ALTER TABLE costcap_events ADD COLUMN flag TEXT")
+    if 0 < version < 4:  # nor the one version 4 added
+        out.append("ALTER TABLE costcap_events ADD COLUMN service_tier TEXT")
     out += ddl(dialect)
     for rollup in ROLLUPS_ALL:
         if rollup.since > version:

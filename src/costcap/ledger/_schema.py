@@ -30,6 +30,8 @@ Versions (``costcap_ledger_meta.ledger_schema_version``; :mod:`costcap.ledger._m
    stream left early, charged its output reservation). Reports read version 2 as well.
 4. adds ``costcap_inflight`` (and its index on ``lease_until``): calls in flight, which the
    status ``lost`` comes from. Nothing to backfill: no call is known to be in flight before.
+   Adds ``costcap_events.service_tier``: the tier a call was priced at (``priority``, ``flex``,
+   ``fast``, …; empty for the standard price or an older costcap's events).
 """
 
 from __future__ import annotations
@@ -221,7 +223,8 @@ def _events_table(t: _Types) -> str:
   stream {t.boolean} NOT NULL DEFAULT {t.false},
   refused_by TEXT,
   prompt_hash TEXT,
-  flag TEXT
+  flag TEXT,
+  service_tier TEXT
 )"""
 
 
