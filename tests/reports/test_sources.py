@@ -28,6 +28,9 @@ class SpySink:
     def write(self, events: Sequence[Any]) -> int:
         return self.inner.write(events)
 
+    def convert_lost(self, cutoff: datetime) -> tuple[int, int]:
+        return self.inner.convert_lost(cutoff)
+
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         self.sql.append(sql)
         self.params.append(params)
