@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from costcap import admission as adm
 from costcap.alerts import Alert, Notifier
 from costcap.budgets import Budget
-from costcap.errors import StoreUnavailable
+from costcap.errors import StoreUnavailable, UnpricedModality
 from costcap.guard_core import (
     DEFAULT_LEASE_S,
     DEFAULT_STORE,
@@ -101,6 +101,7 @@ class AsyncGuard(GuardCore):
         instructions: str | None = None,
         reserve_usd: Money | None = None,
         service_tier: str | None = None,
+        modalities: Iterable[str] | None = None,
     ) -> Ticket:
         started = time.perf_counter()
         try:
@@ -108,9 +109,9 @@ class AsyncGuard(GuardCore):
                 model=model, messages=messages, max_tokens=max_tokens, user_id=user_id,
                 feature=feature, api_key=api_key, endpoint=endpoint, system=system, tools=tools,
                 input=input, instructions=instructions, reserve_usd=reserve_usd,
-                service_tier=service_tier,
+                service_tier=service_tier, modalities=modalities,
             )  # fmt: skip
-        except (PolicyViolation, UnknownServiceTier) as exc:
+        except (PolicyViolation, UnknownServiceTier, UnpricedModality) as exc:
             self.emit_refused_early(model, user_id, feature, api_key, endpoint, f"policy: {exc}")
             self.timed(started, "policy")
             raise

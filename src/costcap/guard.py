@@ -24,7 +24,7 @@ from costcap import admission as adm
 from costcap.alerts import Alert, Notifier
 from costcap.async_guard import AsyncGuard  # the asyncio twin, re-exported here
 from costcap.budgets import Budget
-from costcap.errors import StoreUnavailable
+from costcap.errors import StoreUnavailable, UnpricedModality
 from costcap.guard_core import (
     DEFAULT_LEASE_S,
     DEFAULT_STORE,
@@ -97,6 +97,7 @@ class Guard(GuardCore):
         instructions: str | None = None,
         reserve_usd: Money | None = None,
         service_tier: str | None = None,
+        modalities: Iterable[str] | None = None,
     ) -> Ticket:
         """Bound the call and reserve its worst case in every budget and rate limit that applies,
         in one atomic step — or raise ``BudgetExceeded`` / ``RateLimited`` / a
@@ -107,9 +108,9 @@ class Guard(GuardCore):
                 model=model, messages=messages, max_tokens=max_tokens, user_id=user_id,
                 feature=feature, api_key=api_key, endpoint=endpoint, system=system, tools=tools,
                 input=input, instructions=instructions, reserve_usd=reserve_usd,
-                service_tier=service_tier,
+                service_tier=service_tier, modalities=modalities,
             )  # fmt: skip
-        except (PolicyViolation, UnknownServiceTier) as exc:
+        except (PolicyViolation, UnknownServiceTier, UnpricedModality) as exc:
             self.emit_refused_early(model, user_id, feature, api_key, endpoint, f"policy: {exc}")
             self.timed(started, "policy")
             raise

@@ -162,6 +162,7 @@ class GuardCore:
         instructions: str | None,
         reserve_usd: Decimal | int | float | str | None,
         service_tier: str | None = None,
+        modalities: Iterable[str] | None = None,
     ) -> tuple[Ticket, list[Charge]]:
         """Policy, worst case and the charges of every budget and limit; raises a
         PolicyViolation (or UnknownServiceTier) before anything is reserved."""
@@ -185,10 +186,12 @@ class GuardCore:
             input_tokens = counted.upper_bound if self.strict else counted.tokens
             # the input may be billed as a cache write dearer than input (see worst_case.py)
             cache = cache_write_possible(price, messages, system, tools, input)
-            if bounds.max_cost_usd is not None:  # priced in full, as the cap is in dollars
+            audio = modalities is not None and "audio" in modalities  # audio output asked for
+            if bounds.max_cost_usd is not None or audio:  # priced in full (dollar cap, audio)
                 worst = worst_case_for(price, counted, max_tokens=bounds.max_tokens,
-                                       strict=self.strict, cache_write=cache)  # fmt: skip
-                if worst.usd > bounds.max_cost_usd:
+                                       strict=self.strict, cache_write=cache,
+                                       audio_output=audio)  # fmt: skip
+                if bounds.max_cost_usd is not None and worst.usd > bounds.max_cost_usd:
                     raise CostCapExceeded(worst.usd, bounds.max_cost_usd)
                 pico = worst.pico
             else:

@@ -107,6 +107,7 @@ def chat_call(kwargs: dict[str, Any], default: Attribution) -> Call:
         "messages": _as_list(kwargs, "messages"),
         "tools": _as_list(kwargs, "tools"),
         "max_tokens": requested,
+        "modalities": _requested(kwargs, ("modalities",)),  # ["text", "audio"]: audio output
         **who,
     }
     return Call("chat", admission, kwargs.get("stream") is True, choices)
