@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from costcap.alerts import Alert, CallableNotifier, LogNotifier, Notifier, WebhookNotifier
 from costcap.budgets import Budget, allocate
 from costcap.costguard import CostGuard
@@ -44,9 +46,13 @@ from costcap.pricing import Cost, PriceCatalog, Usage, default_catalog
 from costcap.service_tiers import UnknownServiceTier
 from costcap.worst_case import WorstCase, worst_case_cost
 
+if TYPE_CHECKING:
+    from costcap.wire import AsyncGuardedTransport, GuardedTransport, async_http_client, http_client
+
 __all__ = [
     "Alert",
     "AsyncGuard",
+    "AsyncGuardedTransport",
     "Budget",
     "BudgetExceeded",
     "CallableNotifier",
@@ -56,6 +62,7 @@ __all__ = [
     "CostGuard",
     "CostcapError",
     "Guard",
+    "GuardedTransport",
     "LogNotifier",
     "MaxTokensExceeded",
     "ModelNotAllowed",
@@ -79,10 +86,25 @@ __all__ = [
     "WorstCase",
     "__version__",
     "allocate",
+    "async_http_client",
     "attribute",
     "default_catalog",
+    "http_client",
     "worst_case_cost",
     "wrap",
 ]
 
 __version__ = "0.1.0"
+
+#: Names imported when first used: the wire guard loads httpx2 (the SDKs' HTTP client).
+_WIRE = frozenset({"AsyncGuardedTransport", "GuardedTransport", "async_http_client", "http_client"})
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WIRE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import costcap.wire
+
+    value = getattr(costcap.wire, name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,183 @@
+"""What the sync and async transports share: reading a request, the request sent instead, and
+the responses handed back (refusals, read answers, metered streams).
+
+Requests and responses are built with the classes of the request the client handed over, so
+one transport serves ``httpx2`` clients (the OpenAI and Anthropic SDKs') and ``httpx`` ones.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, TypeVar
+
+import httpx2
+
+from costcap.errors import CostcapError
+from costcap.integrations._attribution import Attribution
+from costcap.pricing import Usage
+from costcap.ticket import Ticket
+from costcap.wire._answers import answer_usage, served_tier
+from costcap.wire._calls import FEATURE_HEADER, USER_HEADER, WireCall, read_call
+from costcap.wire._metering import WireStream
+from costcap.wire._refusals import (
+    REFUSAL_EXTENSION,
+    MalformedRequest,
+    UnmeteredEndpoint,
+    refusal_answer,
+)
+from costcap.wire._routes import Route, route
+
+__all__ = [
+    "REFUSALS",
+    "Exchange",
+    "answered",
+    "for_module",
+    "interrupted",
+    "is_event_stream",
+    "plan",
+    "refused",
+    "sent",
+    "streamed",
+    "unmetered",
+    "usage_of",
+    "wire_stream",
+]
+
+log = logging.getLogger("costcap.wire")
+
+T = TypeVar("T")
+
+#: What reading and admitting a request can raise: costcap's refusals, and the errors an odd
+#: body causes (a string where a list belongs…). The request is answered, never sent.
+REFUSALS = (CostcapError, TypeError, ValueError, LookupError, AttributeError)
+
+_COSTCAP_HEADERS = (USER_HEADER, FEATURE_HEADER)
+_BODY_HEADERS = ("content-length", "content-encoding", "transfer-encoding")
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request on its way: its route, and once read, the call and its ticket."""
+
+    request: httpx2.Request
+    route: Route
+    said: dict[str, str]  # the x-costcap-* headers it carried (removed)
+    call: WireCall | None = None
+    ticket: Ticket | None = None
+
+    def read(self, raw: bytes, default: Attribution) -> WireCall:
+        assert self.route.api is not None
+        self.call = read_call(self.route.api, raw, self.said, default)
+        return self.call
+
+    def refusal(self, error: Exception) -> httpx2.Response:
+        if not isinstance(error, CostcapError):
+            error = MalformedRequest(f"costcap could not read this request: {error}")
+        return refused(self.request, error, self.route)
+
+
+def plan(request: httpx2.Request) -> Exchange:
+    """Route ``request`` and take the ``x-costcap-*`` headers off it."""
+    headers = request.headers
+    said = {name: headers[name] for name in _COSTCAP_HEADERS if name in headers}
+    for name in said:
+        del headers[name]
+    return Exchange(request, route(request.method, request.url.path), said)
+
+
+def module_of(obj: object) -> ModuleType:
+    """``httpx2`` or ``httpx``: the package whose classes ``obj`` is."""
+    return sys.modules[type(obj).__module__.partition(".")[0]]
+
+
+def sent(request: httpx2.Request, body: bytes) -> httpx2.Request:
+    """``request`` carrying ``body`` instead of its own."""
+    headers = request.headers.copy()
+    for name in _BODY_HEADERS:
+        if name in headers:
+            del headers[name]
+    new: httpx2.Request = module_of(request).Request(
+        request.method, request.url, headers=headers, content=body,
+        extensions=request.extensions,
+    )  # fmt: skip
+    return new
+
+
+def refused(request: httpx2.Request, error: Exception, where: Route) -> httpx2.Response:
+    """The provider-format answer to a refused request (nothing was sent)."""
+    answer = refusal_answer(error, where.flavor)
+    log.info("refused %s %s: %s", request.method, request.url.path, error)
+    response: httpx2.Response = module_of(request).Response(
+        answer.status, headers=answer.headers, content=answer.body, request=request,
+        extensions={REFUSAL_EXTENSION: error},
+    )  # fmt: skip
+    return response
+
+
+def unmetered(request: httpx2.Request, where: Route) -> httpx2.Response:
+    return refused(request, UnmeteredEndpoint(request.url.path, where.what), where)
+
+
+def _headers(upstream: httpx2.Response) -> list[tuple[str, str]]:
+    """The upstream's headers but those describing its body as encoded: the body handed back
+    is decoded (costcap had to read it)."""
+    return [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _BODY_HEADERS]
+
+
+def answered(request: httpx2.Request, upstream: httpx2.Response) -> httpx2.Response:
+    """A read answer, handed back as received (decoded)."""
+    response: httpx2.Response = module_of(request).Response(
+        upstream.status_code, headers=_headers(upstream), content=upstream.content,
+        request=request, extensions=upstream.extensions,
+    )  # fmt: skip
+    return response
+
+
+def streamed(request: httpx2.Request, upstream: httpx2.Response, stream: object) -> httpx2.Response:
+    """A streamed answer, handed back reading through ``stream`` (a metered byte stream)."""
+    response: httpx2.Response = module_of(request).Response(
+        upstream.status_code, headers=_headers(upstream), stream=stream, request=request,
+        extensions=upstream.extensions,
+    )  # fmt: skip
+    return response
+
+
+def is_event_stream(upstream: httpx2.Response) -> bool:
+    return upstream.headers.get("content-type", "").startswith("text/event-stream")
+
+
+def usage_of(call: WireCall, ticket: Ticket, content: bytes) -> tuple[object, str | None]:
+    """The usage and served tier of a read answer."""
+    try:
+        body: Any = json.loads(content)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = None
+    tier = served_tier(call.api, body) if isinstance(body, dict) else None
+    return answer_usage(call.api, body, ticket), tier
+
+
+def interrupted(ticket: Ticket, *, stream: bool) -> Usage:
+    """What a call interrupted in flight may have cost: its prompt as counted, and
+    ``max_tokens`` of output when not streamed (the provider finishes the generation)."""
+    return Usage(input_tokens=ticket.input_tokens, output_tokens=0 if stream else ticket.max_tokens)
+
+
+def wire_stream(call: WireCall, ticket: Ticket, lease_s: float) -> WireStream:
+    return WireStream(call.api, ticket, lease_s, injected=call.usage_injected)
+
+
+@functools.cache
+def for_module(cls: type[T], module_name: str) -> type[T]:
+    """``cls`` (built on an ``httpx2`` byte stream) made a byte stream of ``module_name`` too,
+    so that an ``httpx`` client accepts it."""
+    if module_name == "httpx2":
+        return cls
+    base = sys.modules[module_name]
+    extra = base.SyncByteStream if issubclass(cls, httpx2.SyncByteStream) else base.AsyncByteStream
+    made: type[T] = type(cls.__name__, (cls, extra), {"__slots__": ()})
+    return made

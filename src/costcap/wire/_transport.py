@@ -1,0 +1,245 @@
+"""``GuardedTransport``: an ``httpx2`` transport (the OpenAI and Anthropic SDKs' HTTP client)
+that admits, bounds, meters and settles every LLM call sent through it.
+
+::
+
+    client = OpenAI(http_client=httpx2.Client(transport=GuardedTransport(guard)))
+
+For each request (see :mod:`costcap.wire._routes` for which are guarded):
+
+1. a guarded one is read (its JSON body), attributed and admitted — a refusal is answered at
+   once in the provider's error format (:mod:`costcap.wire._refusals`), nothing is sent;
+2. it is sent carrying the admitted cap (:mod:`costcap.wire._calls`);
+3. an error answer (4xx/5xx) releases the reservation and is handed back as it came: the
+   provider billed nothing, and the client's retry is a request of its own, admitted again;
+4. a JSON answer is read and settled with its usage before it is handed back;
+5. a streamed answer is metered as the caller reads it (:mod:`costcap.wire._metering`),
+   ended cleanly when its output reaches the reservation (upstream closed), and settled when
+   the caller reads it to the end or closes it — closed early or dropped unread, it is settled
+   ``cut`` with what was read (``Guard(strict=True)``: its whole ``max_tokens``).
+
+A request interrupted in flight (``KeyboardInterrupt``) may still be billed: it is settled
+``cut`` at its prompt, plus ``max_tokens`` when not streamed.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Iterator
+from types import TracebackType
+
+import httpx2
+
+from costcap.guard import AsyncGuard, Guard
+from costcap.integrations._attribution import Attribution
+from costcap.service_tiers import check_tier
+from costcap.ticket import Ticket
+from costcap.wire._exchange import (
+    REFUSALS,
+    answered,
+    for_module,
+    interrupted,
+    is_event_stream,
+    module_of,
+    plan,
+    sent,
+    streamed,
+    unmetered,
+    usage_of,
+    wire_stream,
+)
+from costcap.wire._metering import Ending, WireStream
+
+__all__ = ["GuardedTransport", "client_default"]
+
+log = logging.getLogger("costcap.wire")
+
+
+def client_default(
+    feature: str | None, user_id: str | None, api_key: str | None, service_tier: str | None
+) -> Attribution:
+    """Who a transport's calls are for when nothing else says (and the tier they are served
+    at when they name none)."""
+    return Attribution(
+        user_id=user_id, feature=feature, api_key=api_key,
+        service_tier=check_tier(service_tier, "service_tier"),
+    )  # fmt: skip
+
+
+class GuardedTransport(httpx2.BaseTransport):
+    """An ``httpx2.BaseTransport`` guarding the LLM calls sent through ``inner`` (by default
+    ``httpx2.HTTPTransport()``). It serves an ``httpx.Client`` too, given an
+    ``httpx.HTTPTransport`` as ``inner``."""
+
+    def __init__(
+        self,
+        guard: Guard,
+        *,
+        inner: httpx2.BaseTransport | None = None,
+        feature: str | None = None,
+        user_id: str | None = None,
+        api_key: str | None = None,
+        service_tier: str | None = None,
+    ) -> None:
+        if not isinstance(guard, Guard):
+            hint = " (use costcap.AsyncGuardedTransport)" if isinstance(guard, AsyncGuard) else ""
+            raise TypeError(f"GuardedTransport needs a costcap.Guard, not {guard!r}{hint}")
+        self.guard = guard
+        self.inner = inner if inner is not None else httpx2.HTTPTransport()
+        self.default = client_default(feature, user_id, api_key, service_tier)
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        exchange = plan(request)
+        where = exchange.route
+        if where.action == "pass":
+            return self.inner.handle_request(request)
+        if where.action == "refuse":
+            return unmetered(request, where)
+        guard = self.guard
+        try:
+            call = exchange.read(request.read(), self.default)
+            ticket = guard.admit(**call.admission)
+        except REFUSALS as exc:  # answered in the provider's format; nothing is sent
+            return exchange.refusal(exc)
+        try:
+            upstream = self.inner.handle_request(sent(request, call.bound(ticket)))
+        except Exception:  # no answer: the connection failed, nothing billed costcap can know of
+            guard.release(ticket)
+            raise
+        except BaseException:  # interrupted in flight: the provider may bill it
+            self._interrupted(call.stream, ticket)
+            raise
+        if not upstream.is_success:
+            guard.release(ticket)  # the provider billed nothing; a retry is admitted anew
+            return upstream
+        if call.stream and is_event_stream(upstream):
+            run = _Run(guard, wire_stream(call, ticket, guard.lease_s), upstream)
+            body = for_module(MeteredBody, module_of(request).__name__)(run)
+            return streamed(request, upstream, body)
+        try:
+            upstream.read()
+        except BaseException:  # answered, then lost: the provider finished (and billed) it
+            self._interrupted(call.stream, ticket)
+            raise
+        usage, tier = usage_of(call, ticket, upstream.content)
+        guard.settle(ticket, usage, service_tier=tier)
+        return answered(request, upstream)
+
+    def _interrupted(self, stream: bool, ticket: Ticket) -> None:
+        try:
+            self.guard.settle(ticket, interrupted(ticket, stream=stream), status="cut")
+        except Exception:  # the interruption propagates; the failed settle is logged
+            log.exception("could not settle interrupted call %s", ticket.id)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __enter__(self) -> GuardedTransport:
+        self.inner.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        self.inner.__exit__(exc_type, exc_value, traceback)
+
+
+class _Run:
+    """One metered stream's state, apart from the body object so that a finalizer can hold
+    it: closing the upstream and settling, once."""
+
+    __slots__ = ("__weakref__", "guard", "upstream", "wire")
+
+    def __init__(self, guard: Guard, wire: WireStream, upstream: httpx2.Response) -> None:
+        self.guard, self.wire, self.upstream = guard, wire, upstream
+
+    def stop(self, ending: Ending, *, quiet: bool) -> None:
+        """Close the upstream now (paying stops first), then settle what was streamed."""
+        try:
+            self.upstream.close()
+        finally:
+            self._settle(ending, quiet=quiet)
+
+    def _settle(self, ending: Ending, *, quiet: bool) -> None:
+        wire = self.wire
+        status = wire.settlement(ending)
+        if status is None:
+            return
+        try:
+            self.guard.settle(
+                wire.ticket, wire.final_usage(), stream=True, status=status,
+                service_tier=wire.served,
+            )  # fmt: skip
+        except Exception:
+            if not quiet:
+                raise
+            # Another exception is in flight, or no caller is left to tell: the reservation
+            # stays and its lease charges it in full (never lost).
+            log.exception("could not settle streamed call %s; its lease will charge it in full",
+                          wire.ticket.id)  # fmt: skip
+
+    def renew(self) -> None:
+        try:
+            self.guard.extend(self.wire.ticket)
+        except Exception:  # the stream goes on; at worst its lease charges it in full
+            log.warning("could not renew the lease of streamed call %s", self.wire.ticket.id,
+                        exc_info=True)  # fmt: skip
+
+    def abandon(self) -> None:
+        """The body was garbage-collected before its end: close and settle now."""
+        if not self.wire.done:
+            log.warning("a streamed answer (call %s) was dropped unclosed; closing it and "
+                        "settling what was read", self.wire.ticket.id)  # fmt: skip
+            self.stop("stopped", quiet=True)
+
+
+class MeteredBody(httpx2.SyncByteStream):
+    """The body of a guarded streamed answer: the upstream's bytes, metered as they are read."""
+
+    def __init__(self, run: _Run) -> None:
+        self._run = run
+        weakref.finalize(self, run.abandon)
+
+    def __iter__(self) -> Iterator[bytes]:
+        run = self._run
+        wire = run.wire
+        try:
+            for chunk in run.upstream.iter_bytes():
+                passed = wire.feed(chunk)
+                if passed:
+                    yield passed
+                if wire.cut is not None:
+                    break
+                if wire.meter.lease_due():
+                    run.renew()
+                if wire.done:  # closed while the reader held the chunk: read no further
+                    return
+            else:
+                passed = wire.end()
+                if passed:
+                    yield passed
+            if wire.cut is not None:  # the output reached the reservation: end it cleanly
+                log.warning("%s", wire.cut)
+                run.stop("cut", quiet=True)
+                closing = wire.closing()
+                if closing:
+                    yield closing
+                return
+        except GeneratorExit:  # the reader went away
+            run.stop("stopped", quiet=True)
+            raise
+        except Exception:  # the provider or the network failed mid-stream
+            run.stop("failed", quiet=True)
+            raise
+        except BaseException:  # KeyboardInterrupt and the like: the reader stopped
+            run.stop("stopped", quiet=True)
+            raise
+        run.stop("completed", quiet=False)
+
+    def close(self) -> None:
+        """Close the upstream (the provider stops generating) and settle what was read."""
+        self._run.stop("stopped", quiet=False)
