@@ -330,7 +330,7 @@ class GuardCore:
                 ticket.id, at, at + round(self.lease_s * 1e6), ticket.model,
                 ticket.requested_model, ticket.price.provider, scope.user_id, scope.feature,
                 scope.api_key, scope.endpoint, ticket.reserved_micros * PICO_PER_MICRO,
-                ticket.input_tokens, ticket.max_tokens,
+                ticket.input_tokens, ticket.max_tokens, ticket.service_tier,
             )  # fmt: skip
             notify_in_flight(self._flight_observers, call)
         return ticket

@@ -146,14 +146,15 @@ def execute(url: str, sql: str) -> None:
 
 
 def totals(url: str) -> dict[str, tuple[int, int]]:
-    """(rows or calls, picodollars) of the events table and of each spend rollup (and of the
-    minute rollup: every event, like them)."""
+    """(rows or calls, picodollars) of the events table and of each spend rollup (the four
+    spend rollups, and the minute rollup: every event, like them)."""
     out: dict[str, tuple[int, int]] = {}
     for table, count in (
         ("costcap_events", "COUNT(*)"),
         ("costcap_rollup_daily", "SUM(calls)"),
         ("costcap_rollup_daily_user", "SUM(calls)"),
         ("costcap_rollup_daily_feature_model", "SUM(calls)"),
+        ("costcap_rollup_daily_tier", "SUM(calls)"),
         ("costcap_rollup_minute_feature", "SUM(calls)"),
     ):
         ((n, pico),) = fetch(url, f"SELECT {count}, SUM(cost_pico) FROM {table}")

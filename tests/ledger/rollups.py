@@ -1,39 +1,66 @@
-"""What the version-2 rollups must hold, computed in plain Python from the events, and what they
-do hold, read back from a ledger in the same shape (days as ``date``, instants as UTC
-``datetime``) on either backend."""
+"""What the rollups added since version 1 must hold, computed in plain Python from the events,
+and what they do hold, read back from a ledger in the same shape (days as ``date``, instants as
+UTC ``datetime``) on either backend."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from costcap.ledger import CostEvent, LedgerSink, Status
-from costcap.ledger._schema import MINUTE_FEATURE, REFUSED, REFUSED_SPAN, REFUSED_USER
+from costcap.ledger._schema import DAILY_TIER, MINUTE_FEATURE, REFUSED, REFUSED_SPAN, REFUSED_USER
 
 Contents = dict[tuple[object, ...], tuple[object, ...]]
 
-NEW_ROLLUPS = [MINUTE_FEATURE.table, REFUSED.table, REFUSED_USER.table, REFUSED_SPAN.table]
+NEW_ROLLUPS = [
+    MINUTE_FEATURE.table, REFUSED.table, REFUSED_USER.table, REFUSED_SPAN.table, DAILY_TIER.table
+]  # fmt: skip
+# Every spend measure, as the rollups define it (costcap.ledger._schema.MEASURES), per event.
+SPEND: dict[str, Callable[[CostEvent], int | float]] = {
+    "calls": lambda e: 1,
+    "ok": lambda e: e.status == "ok",
+    "errors": lambda e: e.status == "error",
+    "refused": lambda e: e.status == "refused",
+    "cut": lambda e: e.status == "cut",
+    "cache_hits": lambda e: e.cache_hit,
+    "streams": lambda e: e.stream,
+    "input_tokens": lambda e: e.input_tokens,
+    "output_tokens": lambda e: e.output_tokens,
+    "cache_read_tokens": lambda e: e.cache_read_tokens,
+    "cache_write_tokens": lambda e: e.cache_write_tokens,
+    "cost_pico": lambda e: e.cost_pico,
+    "saved_pico": lambda e: e.saved_pico,
+    "latency_ms_sum": lambda e: e.latency_ms or 0,
+    "latency_count": lambda e: e.latency_ms is not None,
+}
 _COLUMNS = {
     MINUTE_FEATURE.table: "minute, feature, calls, cost_pico",
     REFUSED.table: "day, refused_by, feature, model, calls, last_ts",
     REFUSED_USER.table: "user_id, refused_by, feature, model, day, calls, last_ts",
     REFUSED_SPAN.table: "refused_by, user_id, first_day, last_day",
+    DAILY_TIER.table: f"day, feature, model, service_tier, {', '.join(SPEND)}",
 }
-_KEYS = {MINUTE_FEATURE.table: 2, REFUSED.table: 4, REFUSED_USER.table: 5, REFUSED_SPAN.table: 2}
+_KEYS = {
+    MINUTE_FEATURE.table: 2, REFUSED.table: 4, REFUSED_USER.table: 5, REFUSED_SPAN.table: 2,
+    DAILY_TIER.table: 4,
+}  # fmt: skip
 _DAYS = {"day", "first_day", "last_day"}
 _INSTANTS = {"minute", "last_ts"}
 START = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 REASONS = [None, "budget user:*/day", "rate limit 20/minute per user", "policy: model"]
 STATUSES: list[Status] = ["ok", "ok", "ok", "error", "refused", "cut"]
+TIERS = [None, "flex", "priority", "default"]  # None: none recorded (the standard price)
 INDIA = timezone(timedelta(hours=5, minutes=30))  # an offset that is not whole hours
 
 
 def make_events(n: int = 300, seed: int = 7, prefix: str = "r") -> list[CostEvent]:
     """``n`` events over three UTC days (from 22:00 on March 1st), a few per minute: every
     status, refusals with and without a user or a reason, anonymous calls, calls without a
-    feature, and one in five stamped in UTC+05:30 (stored in UTC all the same)."""
+    feature, one in five stamped in UTC+05:30 (stored in UTC all the same), service tiers in
+    turn (one in four with none), tokens, cache hits, streams and latencies."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -51,9 +78,24 @@ def make_events(n: int = 300, seed: int = 7, prefix: str = "r") -> list[CostEven
                 feature=rng.choice(["chat", "search", None]),
                 cost_pico=0 if status == "refused" else rng.randrange(1, 10**9),
                 refused_by=rng.choice(REASONS) if status == "refused" else None,
+                service_tier=TIERS[i % len(TIERS)],
+                # drawn from the index, not from rng: the fields above stay as they were
+                input_tokens=i % 97,
+                output_tokens=i % 31,
+                cache_read_tokens=i % 13,
+                cache_write_tokens=i % 7,
+                saved_pico=i % 11 * 1000,
+                cache_hit=status == "ok" and i % 11 == 0,
+                stream=i % 3 == 0,
+                latency_ms=None if i % 6 == 0 else i % 50 * 8.0,  # whole: float sums exact
             )
         )
     return out
+
+
+def untiered(events: Iterable[CostEvent]) -> list[CostEvent]:
+    """``events`` as a ledger from before service tiers stores them: with no tier."""
+    return [replace(e, service_tier=None) for e in events]
 
 
 def _utc(e: CostEvent) -> datetime:
@@ -72,6 +114,8 @@ def expected(table: str, events: Iterable[CostEvent]) -> Contents:
         reason, feature, day = e.refused_by or "", e.feature or "", _utc(e).date()
         if table == MINUTE_FEATURE.table:
             _add(groups, (_utc(e).replace(second=0, microsecond=0), feature), e)
+        elif table == DAILY_TIER.table:
+            _add(groups, (day, feature, e.model, e.service_tier or ""), e)
         elif e.status != "refused":
             continue
         elif table == REFUSED.table:
@@ -83,6 +127,8 @@ def expected(table: str, events: Iterable[CostEvent]) -> Contents:
     for key, es in groups.items():
         if table == MINUTE_FEATURE.table:
             out[key] = (len(es), sum(e.cost_pico for e in es))
+        elif table == DAILY_TIER.table:
+            out[key] = tuple(sum(measure(e) for e in es) for measure in SPEND.values())
         elif table == REFUSED_SPAN.table:
             out[key] = (min(_utc(e).date() for e in es), max(_utc(e).date() for e in es))
         else:

@@ -24,16 +24,18 @@ counts = st.integers(min_value=0, max_value=10**15)
     model=st.text(max_size=30),
     names=st.tuples(texts, texts, texts, texts, texts, texts),
     numbers=st.tuples(counts, counts, counts, counts, counts),
+    tier=texts,
 )
 def test_json_line_equals_json_dumps(
     request_id: str,
     model: str,
     names: tuple[str | None, ...],
     numbers: tuple[int, ...],
+    tier: str | None,
 ) -> None:
     """Every field (unicode, quotes, control characters, None, big ints) comes out exactly as
     the reference encoder writes it, after the marker."""
-    record = InFlight._make([request_id, *numbers[:2], model, *names, *numbers[2:]])
+    record = InFlight._make([request_id, *numbers[:2], model, *names, *numbers[2:], tier])
     reference = json.dumps(
         {"inflight": 1, **record._asdict()}, separators=(",", ":"), ensure_ascii=True
     )
@@ -42,8 +44,20 @@ def test_json_line_equals_json_dumps(
 
 
 def test_json_line_reads_back() -> None:
-    record = flight(requested_model="gpt-4o-mini-2024-07-18", endpoint='/v1/"chat"', feature="é")
+    record = flight(
+        requested_model="gpt-4o-mini-2024-07-18",
+        endpoint='/v1/"chat"',
+        feature="é",
+        service_tier="priority",
+    )
     assert InFlight.from_json(record.to_json()) == record
+
+
+def test_a_line_without_a_tier_reads_as_none() -> None:
+    """``service_tier`` is optional in a line: without it, the record has none."""
+    line = flight(service_tier="flex").to_json().replace(',"service_tier":"flex"', "")
+    assert '"service_tier"' not in line
+    assert InFlight.from_json(line) == flight()
 
 
 def test_times_are_microseconds_since_the_epoch() -> None:
@@ -63,6 +77,7 @@ NOT_RECORDS = {
     "a number for text": flight().to_json().replace('"user_id":"alice"', '"user_id":5'),
     "a count for text": flight().to_json().replace('"model":"gpt-4o-mini"', '"model":true'),
     "text for a count": flight().to_json().replace('"max_tokens":100', '"max_tokens":"100"'),
+    "a number for a tier": flight().to_json().replace('"service_tier":null', '"service_tier":2'),
     "beyond 64 bits": flight().to_json().replace('"max_tokens":100', f'"max_tokens":{2**64}'),
     "a lone surrogate": flight().to_json().replace('"alice"', '"\\ud800"'),
     "a time out of range": flight().to_json().replace(f'"at_us":{AT}', f'"at_us":{2**62}'),

@@ -132,6 +132,45 @@ def test_a_lost_event_is_in_every_spend_rollup(ledger_url: str, sink: LedgerSink
     assert set(totals(ledger_url).values()) == {(2, 69_200_000)}
 
 
+def tier_rows(url: str) -> dict[str, tuple[int, int]]:
+    """The service-tier rollup's calls and picodollars per tier (one day, feature and model)."""
+    rows = fetch(url, "SELECT service_tier, calls, cost_pico FROM costcap_rollup_daily_tier")
+    return {tier: (int(calls), int(pico)) for tier, calls, pico in rows}
+
+
+def test_a_lost_event_carries_the_tier_it_was_admitted_at(
+    ledger_url: str, sink: LedgerSink
+) -> None:
+    """A call admitted at the priority tier is recorded lost at that tier, and counted at it in
+    the service-tier rollup; one admitted with none is lost with none ('' in the rollup)."""
+    sink.write([in_flight("r1", service_tier="priority"), in_flight("r2")])
+    assert sink.convert_lost(LEASE_END + timedelta(seconds=1)) == (2, 124_000_000)
+    rows = fetch(ledger_url, "SELECT request_id, service_tier FROM costcap_events")
+    assert sorted(rows, key=repr) == [("r1", "priority"), ("r2", None)]
+    assert tier_rows(ledger_url) == {"priority": (1, 62_000_000), "": (1, 62_000_000)}
+
+
+def test_a_late_event_at_another_tier_replaces_the_lost_one(
+    ledger_url: str, sink: LedgerSink, twin_url: str
+) -> None:
+    """A call admitted at the priority tier, recorded lost, then served at flex (the provider
+    reports the tier it served): the priority row, whose only call was the lost one, goes; the
+    rollups are exactly those of a ledger that never saw the lost event."""
+    other = final("a1", service_tier="default")
+    flex = final("r1", ts=T0 + timedelta(minutes=3), service_tier="flex", cost_pico=3_600_000)
+    sink.write([other, in_flight("r1", service_tier="priority")])
+    assert sink.convert_lost(LEASE_END + timedelta(seconds=1)) == (1, 62_000_000)
+    assert tier_rows(ledger_url) == {"default": (1, 7_200_000), "priority": (1, 62_000_000)}
+    assert sink.write([flex]) == 1
+    assert tier_rows(ledger_url) == {"default": (1, 7_200_000), "flex": (1, 3_600_000)}
+    reference = open_sink(twin_url)
+    try:
+        reference.write([other, flex])
+    finally:
+        reference.close()
+    assert rollups(ledger_url) == rollups(twin_url)
+
+
 def test_reports_count_a_lost_call_as_answered_and_charged(sink: LedgerSink) -> None:
     """Reports read the rollups: a lost call is an answered (not refused) call of its user,
     feature and model, charged its reservation."""
@@ -319,6 +358,29 @@ def test_the_guard_keeps_a_call_in_flight_until_its_event(ledger_url: str, tmp_p
         assert ledger.flush()
         assert in_flight_rows(ledger_url) == []
         assert statuses(ledger_url) == {ticket.id: ("ok", 7_200_000)}  # as final() says
+
+
+def test_a_call_admitted_at_a_tier_is_in_flight_and_lost_at_it(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    """The Guard puts a call admitted at the flex tier in flight at flex; the process gone, its
+    lost event is at flex too."""
+    with Ledger(ledger_url, spool_dir=tmp_path / "spool", flush_interval_s=0.05,
+                clock=lambda: T0) as ledger:  # fmt: skip
+        guard = Guard("memory://", observers=[ledger], lease_s=300, clock=lambda: T0)
+        ticket = guard.admit(model="gpt-5-mini", messages=HI, max_tokens=100, service_tier="flex")
+        assert ledger.flush()
+    assert fetch(ledger_url, "SELECT request_id, service_tier FROM costcap_inflight") == [
+        (ticket.id, "flex")
+    ]
+    sink = open_sink(ledger_url)
+    try:
+        assert sink.convert_lost(T0 + timedelta(hours=1))[0] == 1
+    finally:
+        sink.close()
+    assert fetch(ledger_url, "SELECT status, service_tier FROM costcap_events") == [
+        ("lost", "flex")
+    ]
 
 
 def test_a_renewed_lease_moves_the_call_in_flight(ledger_url: str, tmp_path: Path) -> None:

@@ -1,43 +1,24 @@
 """Opening a version-1 ledger migrates it to the current version: new rollups backfilled from the
-events, indexes changed, nothing else touched; a version-3 ledger gains the in-flight table
-(SQLite and PostgreSQL)."""
+events, indexes changed, nothing else touched; a version-3 ledger gains the in-flight table and
+the service-tier rollup (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
 from costcap.errors import ConfigError
 from costcap.ledger import open_sink
-from costcap.ledger._schema import ROLLUPS_ALL, SCHEMA_VERSION, SPEND_ROLLUPS
-from costcap.ledger._sinks import sqlite_path
+from costcap.ledger._schema import DAILY_TIER, ROLLUPS_ALL, SCHEMA_VERSION, SPEND_ROLLUPS
 from costcap.ledger._sql import EVENT_COLUMNS
 from tests.ledger import schema_v1
 from tests.ledger.conftest import fetch, in_flight
-from tests.ledger.rollups import NEW_ROLLUPS, contents, expected, make_events
+from tests.ledger.older import execute, make_older
+from tests.ledger.rollups import NEW_ROLLUPS, contents, expected, make_events, untiered
 
 EVENTS = make_events()
 VERSION = "SELECT value FROM costcap_ledger_meta WHERE key = 'ledger_schema_version'"
-
-
-def execute(url: str, sql: str) -> list[tuple[Any, ...]]:
-    """Run one statement on the ledger database behind costcap's back (no sink opened: no
-    migration); its rows, if any."""
-    if url.startswith("sqlite"):
-        with sqlite3.connect(sqlite_path(url)) as db:
-            rows = db.execute(sql).fetchall()
-        db.close()
-        return rows
-    import psycopg
-
-    base, _, schema = url.partition("?schema=")
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'SET search_path TO "{schema}"')
-        cur = conn.execute(sql)
-        return cur.fetchall() if cur.description else []
 
 
 def _indexes(url: str) -> set[str]:
@@ -51,11 +32,12 @@ def _indexes(url: str) -> set[str]:
 
 @pytest.mark.parametrize("table", NEW_ROLLUPS)
 def test_migration_backfills_the_new_rollups(ledger_url: str, table: str) -> None:
-    """The rollups version 2 adds hold the aggregates of the events already recorded."""
+    """The rollups added since version 1 hold the aggregates of the events already recorded
+    (which have no service tier: version 1 kept none)."""
     schema_v1.create(ledger_url, EVENTS)
     sink = open_sink(ledger_url)
     try:
-        assert contents(sink, table) == expected(table, EVENTS)
+        assert contents(sink, table) == expected(table, untiered(EVENTS))
     finally:
         sink.close()
 
@@ -78,7 +60,7 @@ def test_migration_changes_the_event_indexes(ledger_url: str) -> None:
 def test_migration_keeps_events_and_spend_rollups(ledger_url: str) -> None:
     """The events and the version-1 rollups are left as they were."""
     schema_v1.create(ledger_url, EVENTS)
-    queries = {r.table: f"SELECT * FROM {r.table}" for r in SPEND_ROLLUPS}
+    queries = {r.table: f"SELECT * FROM {r.table}" for r in SPEND_ROLLUPS if r.since == 1}
     queries["costcap_events"] = f"SELECT {', '.join(schema_v1.V1_COLUMNS)} FROM costcap_events"
     dumps = {t: sorted(map(repr, execute(ledger_url, q))) for t, q in queries.items()}
     open_sink(ledger_url).close()
@@ -125,7 +107,7 @@ def test_a_migrated_ledger_takes_new_batches_and_replays(ledger_url: str, table:
     sink = open_sink(ledger_url)
     try:
         assert sink.write([*EVENTS[:40], *more]) == len(more)
-        assert contents(sink, table) == expected(table, [*EVENTS, *more])
+        assert contents(sink, table) == expected(table, [*untiered(EVENTS), *more])
     finally:
         sink.close()
 
@@ -151,13 +133,8 @@ def test_a_newer_ledger_is_refused(ledger_url: str) -> None:
 def test_version_3_gains_the_in_flight_table_and_keeps_its_data(ledger_url: str) -> None:
     """A version-3 ledger (no ``costcap_inflight``) opened by a sink is version 4: its events and
     rollups as they were, an empty in-flight table that takes calls in flight at once."""
-    sink = open_sink(ledger_url)
-    sink.write(EVENTS)
-    sink.close()
-    execute(ledger_url, "DROP TABLE costcap_inflight")
-    execute(ledger_url, "ALTER TABLE costcap_events DROP COLUMN service_tier")
-    execute(ledger_url, "UPDATE costcap_ledger_meta SET value = '3'")
-    queries = {r.table: f"SELECT * FROM {r.table}" for r in ROLLUPS_ALL}
+    make_older(ledger_url, 3, EVENTS)
+    queries = {r.table: f"SELECT * FROM {r.table}" for r in ROLLUPS_ALL if r.since < 4}
     v3_columns = ", ".join(c for c in EVENT_COLUMNS if c != "service_tier")
     queries["costcap_events"] = f"SELECT {v3_columns} FROM costcap_events"
     dumps = {t: sorted(map(repr, execute(ledger_url, q))) for t, q in queries.items()}
@@ -168,5 +145,21 @@ def test_version_3_gains_the_in_flight_table_and_keeps_its_data(ledger_url: str)
         assert execute(ledger_url, "SELECT COUNT(*) FROM costcap_inflight") == [(0,)]
         sink.write([in_flight("r-new")])
         assert execute(ledger_url, "SELECT request_id FROM costcap_inflight") == [("r-new",)]
+    finally:
+        sink.close()
+
+
+def test_version_3_gains_the_tier_rollup_backfilled(ledger_url: str) -> None:
+    """A version-3 ledger's events (no tier: the standard price) fill the service-tier rollup
+    when a sink opens it, and events priced at a tier written afterwards are added to it."""
+    make_older(ledger_url, 3, EVENTS)
+    more = make_events(120, seed=9, prefix="m")
+    sink = open_sink(ledger_url)
+    try:
+        assert contents(sink, DAILY_TIER.table) == expected(DAILY_TIER.table, untiered(EVENTS))
+        assert sink.write(more) == len(more)
+        assert contents(sink, DAILY_TIER.table) == expected(
+            DAILY_TIER.table, [*untiered(EVENTS), *more]
+        )
     finally:
         sink.close()

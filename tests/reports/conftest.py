@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
-from costcap.ledger import open_sink
+from costcap.ledger import CostEvent, open_sink
 from costcap.reports import Reports
 from tests.reports.ledger import EVENTS
 from tests.services import drop_postgres_schema, postgres_url
@@ -18,6 +18,20 @@ def ledger_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('ledger') / 'ledger.db'}"
     return postgres_url()
+
+
+def reports_over(
+    events: Sequence[CostEvent], backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Reports]:
+    """Reports over a fresh ledger on ``backend`` holding ``events`` (for a fixture to yield
+    from: the ledger goes afterwards)."""
+    url = ledger_url(backend, tmp_path_factory)
+    sink = open_sink(url)
+    sink.write(events)
+    yield Reports(sink)
+    sink.close()
+    if backend == "postgres":
+        drop_postgres_schema(url)
 
 
 @pytest.fixture(scope="module", params=LEDGER_BACKENDS)

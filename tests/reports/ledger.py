@@ -1,9 +1,10 @@
 """A deterministic test ledger, and plain-Python sums over it to check reports against.
 
 ``make_events()`` draws a few hundred calls over ten days of March 2026 (with one day left
-empty), across users (and anonymous calls), features (and none), models and every status, with
-cache hits and refusals. The helpers below recompute what a report should say straight from the
-events — loops over dataclasses, independent of the reports' SQL and of its pure functions.
+empty), across users (and anonymous calls), features (and none), models, service tiers (and
+none) and every status, with cache hits and refusals. The helpers below recompute what a report
+should say straight from the events — loops over dataclasses, independent of the reports' SQL
+and of its pure functions.
 ``HAND_BUILT`` is a ledger small enough to work its figures out by hand.
 """
 
@@ -35,6 +36,7 @@ REASONS = [
     "policy: model gpt-5 is not allowed for feature chat",
 ]
 STATUSES: list[Status] = ["ok", "error", "refused", "cut"]
+TIERS = [None, "flex", "priority"]  # None: none recorded (the standard price)
 
 
 def make_events(n: int = 420, seed: int = 2026) -> list[CostEvent]:
@@ -76,6 +78,7 @@ def make_events(n: int = 420, seed: int = 2026) -> list[CostEvent]:
                 feature=feature,
                 api_key_id=f"key-{rng.randrange(3)}",
                 prompt_hash=f"h{rng.randrange(40)}",
+                service_tier=TIERS[i % len(TIERS)],  # in turn: draws no number from rng
                 **kwargs,  # type: ignore[arg-type]
             )
         )
@@ -159,3 +162,52 @@ HAND_BUILT = [
     *_calls("bob", "error", 1),
     *_calls("bob", "refused", 5),
 ]
+
+
+DAY_1 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+DAY_2 = datetime(2026, 3, 3, 10, tzinfo=UTC)
+
+
+def _tiered(  # noqa: PLR0917 - one line per group of calls in TIERED below
+    name: str,
+    n: int,
+    at: datetime,
+    model: str,
+    tier: str | None,
+    user: str,
+    feature: str,
+    tokens: tuple[int, int],
+    cost_pico: int,
+    status: Status = "ok",
+) -> list[CostEvent]:
+    """``n`` calls a minute apart from ``at``, each with these tokens and cost."""
+    return [
+        CostEvent(
+            request_id=f"{name}-{i}",
+            ts=at + timedelta(minutes=i),
+            status=status,
+            model=model,
+            service_tier=tier,
+            user_id=user,
+            feature=feature,
+            input_tokens=tokens[0],
+            output_tokens=tokens[1],
+            cost_pico=cost_pico,
+            refused_by="budget user:*/day" if status == "refused" else None,
+        )
+        for i in range(n)
+    ]
+
+
+# A hand-built ledger of calls at service tiers, its figures worked out by hand in the tests
+# that read it. March 2nd: alice's chat calls at the priority tier, at none and at default; bob's
+# failed call at none. March 3rd from 10:00: bob's triage calls at flex, then one of them refused.
+TIERED = [
+    *_tiered("prio", 2, DAY_1, "gpt-4o", "priority", "alice", "chat", (1000, 500), 25 * _CENT),
+    *_tiered("std", 2, DAY_1, "gpt-4o-mini", None, "alice", "chat", (100, 50), _CENT),
+    *_tiered("dflt", 1, DAY_1, "gpt-4o-mini", "default", "alice", "chat", (200, 100), 3 * _CENT),
+    *_tiered("fail", 1, DAY_1, "gpt-4o", None, "bob", "chat", (300, 0), 0, "error"),
+    *_tiered("flex", 3, DAY_2, "gpt-4o-mini", "flex", "bob", "triage", (100, 40), _CENT // 2),
+    *_tiered("no", 1, DAY_2 + timedelta(minutes=3), "gpt-4o-mini", "flex", "bob", "triage",
+             (0, 0), 0, "refused"),
+]  # fmt: skip

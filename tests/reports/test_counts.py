@@ -9,11 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from costcap.ledger import open_sink
 from costcap.reports import Reports
-from tests.reports.conftest import LEDGER_BACKENDS, ledger_url
+from tests.reports.conftest import LEDGER_BACKENDS, reports_over
 from tests.reports.ledger import HAND_BUILT, HAND_BUILT_DAY
-from tests.services import drop_postgres_schema
 
 
 @pytest.fixture(scope="module", params=LEDGER_BACKENDS)
@@ -21,13 +19,7 @@ def reports(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Reports]:
     """Reports over the hand-built ledger."""
-    url = ledger_url(request.param, tmp_path_factory)
-    sink = open_sink(url)
-    sink.write(HAND_BUILT)
-    yield Reports(sink)
-    sink.close()
-    if request.param == "postgres":
-        drop_postgres_schema(url)
+    yield from reports_over(HAND_BUILT, request.param, tmp_path_factory)
 
 
 def test_users_cost_per_answered_call(reports: Reports) -> None:

@@ -61,6 +61,8 @@ def spy(tmp_path: Path) -> SpySink:
         (lambda r: r.top_users(feature="chat"), "costcap_rollup_daily"),
         (lambda r: r.by_feature(user="user-01"), "costcap_rollup_daily"),
         (lambda r: r.cache_savings(model="gpt-4o"), "costcap_rollup_daily_feature_model"),
+        (lambda r: r.by_model_tier(), "costcap_rollup_daily_tier"),
+        (lambda r: r.by_model_tier(feature="chat"), "costcap_rollup_daily_tier"),
     ],
 )
 def test_whole_days_are_read_from_the_narrowest_rollup(spy: SpySink, call: Any, table: str) -> None:
@@ -92,6 +94,17 @@ def test_a_user_filter_lists_the_days_for_the_primary_key(spy: SpySink) -> None:
     Reports(spy).top_users(user="user-01")
     assert "MIN(day)" in spy.sql[-2]
     assert "e.day IN (" in spy.sql[-1]
+
+
+def test_a_users_spend_by_tier_is_read_from_their_events(spy: SpySink) -> None:
+    """No rollup keeps users by tier: a user's calls by tier are read from events, the whole
+    range at once, through the (user_id, ts) index — never a scan of every event."""
+    Reports(spy).by_model_tier(user="user-01", since=date(2026, 3, 2), until=date(2026, 3, 4))
+    assert spy.tables()[1:] == ["costcap_events"]  # after the ledger's version
+    assert "e.ts >= ? AND e.ts < ? AND e.user_id = ?" in spy.sql[-1]
+    assert "SEARCH e USING INDEX costcap_events_user_ts_cost (user_id=? AND ts>? AND ts<?)" in (
+        _plan(spy)
+    )
 
 
 def test_the_sqlite_plan_searches_the_primary_key(spy: SpySink) -> None:

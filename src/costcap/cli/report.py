@@ -30,6 +30,7 @@ from costcap.reports import (
     FeatureSpend,
     Granularity,
     ModelEfficiency,
+    ModelTierEfficiency,
     RefusedCalls,
     Reports,
     SpendBucket,
@@ -270,6 +271,14 @@ def per_user(
 
 @report_app.command("models")
 def models(
+    by_tier: Annotated[
+        bool,
+        typer.Option(
+            "--by-tier",
+            help="One row per model and service tier (priority, flex, fast, …; '-': none "
+            "recorded, the standard price).",
+        ),
+    ] = False,
     since: Since = None,
     until: Until = None,
     user: User = None,
@@ -280,17 +289,22 @@ def models(
     as_json: AsJson = False,
     as_csv: AsCsv = False,
 ) -> None:
-    """Token efficiency by model: tokens and cost per answered call, cost per 1k output tokens."""
+    """Token efficiency by model: tokens and cost per answered call, cost per 1k output tokens;
+    with --by-tier, per model and service tier."""
     fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
-    rows = run_report(ledger, config, lambda r: r.by_model(**q))
+    by = "model and service tier" if by_tier else "model"
+    rows = run_report(
+        ledger, config, lambda r: r.by_model_tier(**q) if by_tier else r.by_model(**q)
+    )
     emit(
         rows,
-        row_type=ModelEfficiency,
+        row_type=ModelTierEfficiency if by_tier else ModelEfficiency,
         fmt=fmt,
-        title=f"token efficiency by model · {_span(q['since'], q['until'])}",
+        title=f"token efficiency by {by} · {_span(q['since'], q['until'])}",
         empty=no_calls(q),
         columns=[
             ("model", "model", "text"),
+            *([("tier", "service_tier", "text")] if by_tier else []),
             ("calls", "calls", "count"),  # refused: calls - answered (in JSON and CSV too)
             ("answered", "answered", "count"),
             ("input / answered", "input_tokens_per_answered", "tokens"),

@@ -64,6 +64,7 @@ def render_day(console: Console, day: DayResult) -> None:
         ["report", "features", "--ledger", ledger],
         ["report", "users", "--limit", "10", "--ledger", ledger],
         ["report", "models", "--ledger", ledger],
+        ["report", "models", "--by-tier", "--ledger", ledger],
         ["report", "refused", "--ledger", ledger],
         ["budgets", "--config", config],
         ["report", "pacing", "--config", config],

@@ -38,7 +38,9 @@ class InFlight(NamedTuple):
 
     ``reserved_pico`` is what the lease charges: the reservation in whole micro-dollars, as
     picodollars. ``input_tokens`` is the input reserved for and ``max_tokens`` the output
-    allowed; a ``lost`` event carries them as its input and output tokens."""
+    allowed; a ``lost`` event carries them as its input and output tokens, and
+    ``service_tier`` (the tier the call was admitted at: reserved at, None for the standard
+    price) as its tier."""
 
     request_id: str
     at_us: int  # admitted (or renewed), microseconds since the epoch
@@ -53,6 +55,7 @@ class InFlight(NamedTuple):
     reserved_pico: int = 0
     input_tokens: int = 0
     max_tokens: int = 0
+    service_tier: str | None = None
 
     @property
     def at(self) -> datetime:
@@ -72,7 +75,7 @@ class InFlight(NamedTuple):
             f'"user_id":{_s(self.user_id)},"feature":{_s(self.feature)},'
             f'"api_key_id":{_s(self.api_key_id)},"endpoint":{_s(self.endpoint)},'
             f'"reserved_pico":{self.reserved_pico},"input_tokens":{self.input_tokens},'
-            f'"max_tokens":{self.max_tokens}}}'
+            f'"max_tokens":{self.max_tokens},"service_tier":{_s(self.service_tier)}}}'
         )
 
     @classmethod

@@ -10,11 +10,11 @@ A row of ``costcap_inflight`` lives like this:
    to a process that died with the call in flight (``kill -9``, OOM): the store's lease has
    charged its reservation in full, and the provider may have billed it. Any process's drain
    deletes the row and inserts a ``lost`` event in its place — cost the reservation, tokens
-   the input reserved and ``max_tokens``, at the admission's instant — and adds it to the
-   rollups, in one transaction. Exactly once with several processes draining into one
-   database: SQLite runs one writer at a time (``BEGIN IMMEDIATE``); on PostgreSQL a drain
-   takes the rows it converts with ``FOR UPDATE SKIP LOCKED`` (two drains never take one row,
-   and never wait for each other), and the event insert skips a request id already there.
+   the input reserved and ``max_tokens``, at the admission's instant and service tier — and
+   adds it to the rollups, in one transaction. Exactly once with several processes draining
+   into one database: SQLite runs one writer at a time (``BEGIN IMMEDIATE``); on PostgreSQL a
+   drain takes the rows it converts with ``FOR UPDATE SKIP LOCKED`` (two drains never take one
+   row, and never wait for each other), and the event insert skips a request id already there.
 4. **Found after all.** The call's real event arrives after its row was converted (a live
    process whose drain was slow): it replaces the ``lost`` event — the lost event's rollup
    sums are subtracted, rollup rows left with no call are deleted, the lost event is deleted,
@@ -95,7 +95,7 @@ def _lost_values(dialect: str) -> dict[str, str]:
     other columns take their defaults (0, false, NULL)."""
     day = "substr(i.ts, 1, 10)" if dialect == "sqlite" else "(i.ts AT TIME ZONE 'UTC')::date"
     same = ("request_id", "ts", "model", "requested_model", "provider", "user_id", "feature",
-            "api_key_id", "endpoint", "input_tokens")  # fmt: skip
+            "api_key_id", "endpoint", "input_tokens", "service_tier")  # fmt: skip
     values = {column: f"i.{column}" for column in same}
     values.update(
         day=day, status="'lost'", output_tokens="i.max_tokens", cost_pico="i.reserved_pico"

@@ -8,11 +8,13 @@
     ``_daily``               day × user × feature × model (every measure)
     ``_daily_user``          day × user                   (top users, cost per user)
     ``_daily_feature_model`` day × feature × model        (by feature, by model, over time)
+    ``_daily_tier``          day × feature × model × service tier (by model and service tier)
     ``_minute_feature``      minute × feature: calls, cost (anomalies: features' seasonal hours)
     ``_daily_refused``       day × reason × feature × model of refused calls: calls, the last
     ``_daily_refused_user``  user × reason × feature × model × day: calls, the last
     ``_refused_user_span``   reason × user: the first and last day refused (distinct users)
-Missing user/feature/reason are stored as ``''`` in rollups (they are part of the primary key).
+Missing user/feature/reason/service tier are stored as ``''`` in rollups (they are part of the
+primary key).
 Money is integer picodollars (``cost_pico``); ``cost_logs.cost_usd`` is exact NUMERIC on
 PostgreSQL and a REAL convenience on SQLite (sum ``cost_pico`` for exact figures there).
 Days and minutes are UTC; SQLite stores instants as ISO text in UTC (``…+00:00``).
@@ -31,7 +33,9 @@ Versions (``costcap_ledger_meta.ledger_schema_version``; :mod:`costcap.ledger._m
 4. adds ``costcap_inflight`` (and its index on ``lease_until``): calls in flight, which the
    status ``lost`` comes from. Nothing to backfill: no call is known to be in flight before.
    Adds ``costcap_events.service_tier``: the tier a call was priced at (``priority``, ``flex``,
-   ``fast``, …; empty for the standard price or an older costcap's events).
+   ``fast``, …; empty for the standard price or an older costcap's events), the rollup
+   ``_daily_tier`` (backfilled from the events) and ``costcap_inflight.service_tier`` (the tier
+   a call was admitted at, which its ``lost`` event carries).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "DAILY_TIER",
     "DROPPED_INDEXES",
     "INDEXES",
     "INFLIGHT_COLUMNS",
@@ -101,10 +106,15 @@ class Rollup:
 
 
 _SPEND = tuple((name, "SUM", expr) for name, expr in MEASURES)
+# Spend per service tier: a few rows per day × feature × model (most calls at one tier).
+DAILY_TIER = Rollup(
+    "costcap_rollup_daily_tier", ("day", "feature", "model", "service_tier"), _SPEND, since=4
+)
 SPEND_ROLLUPS: tuple[Rollup, ...] = (
     Rollup("costcap_rollup_daily", ("day", "user_id", "feature", "model"), _SPEND),
     Rollup("costcap_rollup_daily_user", ("day", "user_id"), _SPEND),
     Rollup("costcap_rollup_daily_feature_model", ("day", "feature", "model"), _SPEND),
+    DAILY_TIER,
 )
 MINUTE_FEATURE = Rollup(
     "costcap_rollup_minute_feature",
@@ -231,12 +241,14 @@ def _events_table(t: _Types) -> str:
 INFLIGHT_COLUMNS: tuple[str, ...] = (
     "request_id", "ts", "lease_until", "model", "requested_model", "provider", "user_id",
     "feature", "api_key_id", "endpoint", "reserved_pico", "input_tokens", "max_tokens",
+    "service_tier",
 )  # fmt: skip
 
 
 def _inflight_table(t: _Types) -> str:
     """Calls admitted and not yet ended: ``ts`` the admission, ``lease_until`` when the store's
-    lease charges ``reserved_pico`` (renewals move it), the tokens reserved."""
+    lease charges ``reserved_pico`` (renewals move it), the tokens reserved, the service tier
+    the call was admitted at."""
     return f"""CREATE TABLE IF NOT EXISTS costcap_inflight (
   request_id TEXT PRIMARY KEY,
   ts {t.ts} NOT NULL,
@@ -244,7 +256,8 @@ def _inflight_table(t: _Types) -> str:
   {_CALL_COLUMNS},
   reserved_pico {t.integer} NOT NULL DEFAULT 0,
   input_tokens {t.integer} NOT NULL DEFAULT 0,
-  max_tokens {t.integer} NOT NULL DEFAULT 0
+  max_tokens {t.integer} NOT NULL DEFAULT 0,
+  service_tier TEXT
 )"""
 
 

@@ -14,11 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+from costcap.errors import ConfigError
 from costcap.ledger import LedgerSink
-from costcap.ledger._schema import ROLLUPS
+from costcap.ledger._migrate import VERSION_QUERY
+from costcap.ledger._schema import DAILY_TIER, ROLLUPS
 from costcap.reports._anomalies import find_anomalies
 from costcap.reports._detect import AnomalyRules
-from costcap.reports._open import open_readonly
+from costcap.reports._open import open_readonly, shown_url
 from costcap.reports._range import Granularity, TimeRange
 from costcap.reports._refused import refused_calls
 from costcap.reports._rows import (
@@ -28,6 +30,7 @@ from costcap.reports._rows import (
     CostPerUser,
     FeatureSpend,
     ModelEfficiency,
+    ModelTierEfficiency,
     RefusedCalls,
     SpendBucket,
     Totals,
@@ -39,6 +42,7 @@ from costcap.reports._spend import (
     feature_spend,
     merge,
     model_efficiency,
+    model_tier_efficiency,
     spend_over_time,
     top_users,
 )
@@ -47,6 +51,7 @@ from costcap.reports._sql import (
     MAX_LISTED_DAYS,
     Dialect,
     choose_rollup,
+    covering_rollup,
     dialect_for,
     grouped_sql,
     in_list,
@@ -97,6 +102,7 @@ class Reports:
     def __init__(self, sink: LedgerSink) -> None:
         self.sink = sink
         self.dialect: Dialect = dialect_for(sink.dialect)
+        self._tiers = False  # the ledger was found to keep service tiers
 
     @classmethod
     def open(cls, url: str) -> Reports:
@@ -178,6 +184,24 @@ class Reports:
         """Token efficiency per model: tokens and cost per answered call, cost per 1k output."""
         query = Query.of(since, until, user, feature, model)
         return model_efficiency(self._by("model", query, _SPEND))
+
+    def by_model_tier(
+        self,
+        *,
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> list[ModelTierEfficiency]:
+        """:meth:`by_model` per model and service tier: one row for each tier a model's calls
+        were priced at (``service_tier`` None: none recorded, the standard price). A ledger
+        older than service tiers (schema version 3 or below) raises ``ConfigError``. With
+        ``user``, reads that user's events (no rollup keeps users by tier)."""
+        query = Query.of(since, until, user, feature, model)
+        self._check_tiers()
+        grouped = self._grouped(("model", "service_tier"), query, _SPEND)
+        return model_tier_efficiency({(str(k[0]), str(k[1])): t for k, t in grouped.items()})
 
     def over_time(
         self,
@@ -267,6 +291,20 @@ class Reports:
 
     # -- plumbing ----------------------------------------------------------------------------------
 
+    def _check_tiers(self) -> None:
+        """A ConfigError unless the ledger keeps service tiers (reports read older ones too)."""
+        if self._tiers:
+            return
+        ((found,),) = self.sink.query(VERSION_QUERY) or [(None,)]
+        version = int(found or 0)
+        if version < DAILY_TIER.since:
+            raise ConfigError(
+                f"the ledger at {shown_url(self.sink.url)} is schema version {version}, which "
+                f"predates service tiers (version {DAILY_TIER.since}); reports do not migrate "
+                "it: run a costcap that writes to it (a Ledger) once to upgrade it"
+            )
+        self._tiers = True
+
     def _by(self, key: str, query: Query, measures: Sequence[str]) -> dict[str, Totals]:
         return {str(k[0]): t for k, t in self._grouped((key,), query, measures).items()}
 
@@ -280,24 +318,43 @@ class Reports:
         split = query.range.split()
         assert top is None or not split.edges, "a top-N cut needs a single rollup read"
         parts: list[tuple[str, list[object]]] = []
-        if split.whole:
-            table = choose_rollup({*keys, *(col for col, _ in query.filters)})
+        table = covering_rollup({*keys, *(col for col, _ in query.filters)})
+        if table is None:  # no rollup is keyed so (a user's calls by tier): the events, all of it
+            assert top is None, "a top-N cut needs a rollup"
+            parts.append(self._events(keys, query, measures, query.range.since, query.range.until))
+        elif split.whole:
             days = self._rollup_days(table, query, split.first, split.end)
             if days is not None:
                 conditions, params = days
                 self._filter(query, conditions, params)
                 sql = grouped_sql(self.dialect, table, keys, measures, conditions, top=top)
                 parts.append((sql, [*params, top] if top is not None else params))
-        for edge in split.edges:  # bounds on ts alone: its index reads just the part of the day
-            conditions = ["e.ts >= ?", "e.ts < ?"]
-            params = [self.dialect.ts(edge.start), self.dialect.ts(edge.end)]
-            self._filter(query, conditions, params)
-            parts.append((grouped_sql(self.dialect, EVENTS, keys, measures, conditions), params))
+        if table is not None:
+            parts += [self._events(keys, query, measures, e.start, e.end) for e in split.edges]
         rows: list[tuple[tuple[object, ...], Totals]] = []
         for sql, params in parts:
             for row in self.sink.query(sql, params):
                 rows.append((tuple(row[: len(keys)]), Totals.of(measures, row[len(keys) :])))
         return merge(rows)
+
+    def _events(
+        self,
+        keys: Sequence[str],
+        query: Query,
+        measures: Sequence[str],
+        start: datetime | None,
+        end: datetime | None,
+    ) -> tuple[str, list[object]]:
+        """The SQL and parameters of the events in ``[start, end)`` (None: unbounded), grouped.
+        Bounds on ts alone: its index (or with a user, the user's) reads just that part."""
+        conditions: list[str] = []
+        params: list[object] = []
+        for bound, op in ((start, ">="), (end, "<")):
+            if bound is not None:
+                conditions.append(f"e.ts {op} ?")
+                params.append(self.dialect.ts(bound))
+        self._filter(query, conditions, params)
+        return grouped_sql(self.dialect, EVENTS, keys, measures, conditions), params
 
     def _rollup_days(
         self, table: str, query: Query, first: date | None, end: date | None

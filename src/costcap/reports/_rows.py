@@ -10,7 +10,8 @@ a refused call has no tokens and no cost to average.
 
 Sums are exact (``Decimal`` built from integer picodollar sums). Averages and ratios cannot
 always be exact; they are rounded half-even to the picodollar (money), to two places (tokens,
-percentages) or to four (rates between 0 and 1). A missing user or feature is ``None``.
+percentages) or to four (rates between 0 and 1). A missing user, feature or service tier is
+``None``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "CostPerUser",
     "FeatureSpend",
     "ModelEfficiency",
+    "ModelTierEfficiency",
     "RefusedCalls",
     "SpendBucket",
     "Totals",
@@ -174,6 +176,15 @@ class ModelEfficiency:
     cost_usd: Decimal
     cost_per_answered_usd: Decimal
     cost_per_1k_output_usd: Decimal | None  # None when no output token was billed
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTierEfficiency(ModelEfficiency):
+    """A model's calls priced at one service tier (``priority``, ``flex``, ``fast``, …, as
+    recorded); ``service_tier`` is None for calls recorded without one: at the standard price,
+    or recorded before costcap kept the tier."""
+
+    service_tier: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from datetime import date
 from decimal import Decimal
+from typing import TypeVar
 
 from costcap.reports._range import Granularity, bucket_count, bucket_start, buckets
 from costcap.reports._rows import (
@@ -18,6 +20,7 @@ from costcap.reports._rows import (
     CostPerUser,
     FeatureSpend,
     ModelEfficiency,
+    ModelTierEfficiency,
     SpendBucket,
     Totals,
     UserSpend,
@@ -36,12 +39,14 @@ __all__ = [
     "feature_spend",
     "merge",
     "model_efficiency",
+    "model_tier_efficiency",
     "refusal_category",
     "spend_over_time",
     "top_users",
 ]
 
 Groups = Mapping[str, Totals]
+_Key = TypeVar("_Key", str, tuple[str, str])
 
 
 def merge(rows: Iterable[tuple[tuple[object, ...], Totals]]) -> dict[tuple[object, ...], Totals]:
@@ -52,7 +57,7 @@ def merge(rows: Iterable[tuple[tuple[object, ...], Totals]]) -> dict[tuple[objec
     return out
 
 
-def _ranked(groups: Groups) -> list[tuple[str, Totals]]:
+def _ranked(groups: Mapping[_Key, Totals]) -> list[tuple[_Key, Totals]]:
     return sorted(groups.items(), key=lambda kv: (-kv[1].cost_pico, -kv[1].calls, kv[0]))
 
 
@@ -128,25 +133,43 @@ def cost_per_user(groups: Groups) -> CostPerUser:
     )
 
 
+def _efficiency(model: str, t: Totals) -> ModelEfficiency:
+    return ModelEfficiency(
+        model=model,
+        calls=t.calls,
+        answered=t.answered,
+        refused=t.refused,
+        input_tokens=t.input_tokens,
+        output_tokens=t.output_tokens,
+        input_tokens_per_answered=mean(t.input_tokens, t.answered),
+        output_tokens_per_answered=mean(t.output_tokens, t.answered),
+        cost_usd=usd(t.cost_pico),
+        cost_per_answered_usd=usd_ratio(t.cost_pico, t.answered),
+        cost_per_1k_output_usd=(
+            usd_ratio(t.cost_pico * 1000, t.output_tokens) if t.output_tokens else None
+        ),
+    )
+
+
 def model_efficiency(groups: Groups) -> list[ModelEfficiency]:
-    return [
-        ModelEfficiency(
-            model=key,
-            calls=t.calls,
-            answered=t.answered,
-            refused=t.refused,
-            input_tokens=t.input_tokens,
-            output_tokens=t.output_tokens,
-            input_tokens_per_answered=mean(t.input_tokens, t.answered),
-            output_tokens_per_answered=mean(t.output_tokens, t.answered),
-            cost_usd=usd(t.cost_pico),
-            cost_per_answered_usd=usd_ratio(t.cost_pico, t.answered),
-            cost_per_1k_output_usd=(
-                usd_ratio(t.cost_pico * 1000, t.output_tokens) if t.output_tokens else None
-            ),
-        )
-        for key, t in _ranked(groups)
-    ]
+    return [_efficiency(key, t) for key, t in _ranked(groups)]
+
+
+def model_tier_efficiency(groups: Mapping[tuple[str, str], Totals]) -> list[ModelTierEfficiency]:
+    """One row per model and service tier (``''``: none recorded). Models are ranked as in
+    :func:`model_efficiency` (by their calls at every tier); each model's tiers follow it, the
+    most expensive first."""
+    models: dict[str, Totals] = {}
+    for (model, _), t in groups.items():
+        models[model] = models[model] + t if model in models else t
+    rank = {model: n for n, (model, _) in enumerate(_ranked(models))}
+    rows = sorted(_ranked(groups), key=lambda kv: rank[kv[0][0]])  # stable: tiers stay ranked
+    out = []
+    for (model, tier), t in rows:
+        row = _efficiency(model, t)
+        values = {f.name: getattr(row, f.name) for f in fields(row)}
+        out.append(ModelTierEfficiency(**values, service_tier=tier or None))
+    return out
 
 
 # Empty buckets are listed for a range up to this wide (ten years of days); a wider range is cut

@@ -6,9 +6,11 @@ an event's age in whole hours is computed. Everything else is the same text on b
 
 Which table answers: the narrowest rollup whose keys cover the report's dimensions and filters,
 smallest first — ``_daily_feature_model`` (days × features × models: a few thousand rows a
-quarter), then ``_daily_user`` (days × users), then ``_daily`` (days × users × features × models).
-Refusals have their own rollups (:mod:`costcap.reports._refused`); partial edge days and
-anomalies read ``costcap_events`` (anomalies also the minute rollup).
+quarter), then ``_daily_tier`` (the same per service tier: the reports by tier), then
+``_daily_user`` (days × users), then ``_daily`` (days × users × features × models). Refusals
+have their own rollups (:mod:`costcap.reports._refused`); partial edge days and anomalies read
+``costcap_events`` (anomalies also the minute rollup), and so does a report that no rollup is
+keyed for (a user's spend by service tier).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "ROLLUP_ORDER",
     "Dialect",
     "choose_rollup",
+    "covering_rollup",
     "dialect_for",
     "grouped_sql",
     "in_list",
@@ -35,6 +38,7 @@ EVENTS = "costcap_events"
 # Smallest first: a deployment has far more users than features × models.
 ROLLUP_ORDER: tuple[str, ...] = (
     "costcap_rollup_daily_feature_model",
+    "costcap_rollup_daily_tier",
     "costcap_rollup_daily_user",
     "costcap_rollup_daily",
 )
@@ -49,6 +53,7 @@ _EVENT_KEYS = {
     "user_id": "COALESCE(e.user_id, '')",
     "feature": "COALESCE(e.feature, '')",
     "model": "e.model",
+    "service_tier": "COALESCE(e.service_tier, '')",
 }
 
 
@@ -98,12 +103,21 @@ def dialect_for(name: str) -> Dialect:
     return Dialect(name)
 
 
-def choose_rollup(dims: Collection[str]) -> str:
-    """The smallest rollup keyed by every one of ``dims`` (day, user_id, feature, model)."""
+def covering_rollup(dims: Collection[str]) -> str | None:
+    """The smallest rollup keyed by every one of ``dims`` (day, user_id, feature, model,
+    service_tier); None when there is none."""
     for table in ROLLUP_ORDER:
         if set(dims) <= set(ROLLUPS[table]):
             return table
-    raise ValueError(f"no rollup is keyed by {sorted(dims)}")
+    return None
+
+
+def choose_rollup(dims: Collection[str]) -> str:
+    """:func:`covering_rollup`, which must exist."""
+    table = covering_rollup(dims)
+    if table is None:
+        raise ValueError(f"no rollup is keyed by {sorted(dims)}")
+    return table
 
 
 def in_list(column: str, count: int) -> str:

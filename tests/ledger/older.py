@@ -1,0 +1,44 @@
+"""Ledgers as older costcaps left them, made behind costcap's back (a sink would migrate them):
+statements run on the database directly, and the current schema taken back to version 2 or 3."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from costcap.ledger import CostEvent, open_sink
+from costcap.ledger._schema import DAILY_TIER
+from costcap.ledger._sinks import sqlite_path
+
+
+def execute(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Run one statement on the ledger database at ``url`` (no sink opened: no migration); its
+    rows, if any."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(sqlite_path(url)) as db:
+            rows = db.execute(sql).fetchall()
+        db.close()
+        return rows
+    import psycopg
+
+    base, _, schema = url.partition("?schema=")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        cur = conn.execute(sql)
+        return cur.fetchall() if cur.description else []
+
+
+def make_older(url: str, version: int, events: Sequence[CostEvent]) -> None:
+    """A ledger of schema ``version`` (2 or 3) at ``url`` holding ``events``: without what
+    version 4 added (calls in flight, service tiers), nor, at 2, the flag version 3 added."""
+    assert version in (2, 3)
+    sink = open_sink(url)
+    sink.write(events)
+    sink.close()
+    execute(url, "DROP TABLE costcap_inflight")
+    execute(url, f"DROP TABLE {DAILY_TIER.table}")
+    execute(url, "ALTER TABLE costcap_events DROP COLUMN service_tier")
+    if version == 2:
+        execute(url, "ALTER TABLE costcap_events DROP COLUMN flag")
+    execute(url, f"UPDATE costcap_ledger_meta SET value = '{version}'")
