@@ -147,8 +147,12 @@ def _scaled_ceil(value: Decimal, places: int) -> int:
 
 
 def format_usd(value: Decimal | int, *, places: int = 2) -> str:
-    """``$1,234.56`` for display. ``int`` means picodollars. Shows more places for tiny amounts."""
+    """``$1,234.56`` for display. ``int`` means picodollars. Shows more places for tiny amounts:
+    up to six, or every digit of an amount under half a micro-dollar (not ``$0.``)."""
     usd = usd_from_pico(value) if isinstance(value, int) else value
     if usd != 0 and abs(usd) < Decimal(1).scaleb(-places):
-        return f"${usd:,.6f}".rstrip("0")
+        text = f"{usd:,.6f}".rstrip("0")
+        if text.endswith("."):  # nothing left in six places
+            text = f"{usd.normalize():f}"
+        return f"${text}"
     return f"${usd:,.{places}f}"
