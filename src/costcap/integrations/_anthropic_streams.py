@@ -5,9 +5,12 @@
   keeps its HTTP response, decoding, errors and tracing.
 * :class:`MeteredMessageStream` / :class:`AsyncMeteredMessageStream` ARE the SDK's
   ``MessageStream`` / ``AsyncMessageStream`` over a metered raw stream: events, ``text_stream``,
-  ``get_final_message()``, ``until_done()``, ``close()`` behave as the SDK's.
-* :class:`GuardedMessageStreamManager` / :class:`AsyncGuardedMessageStreamManager` ARE the SDK's
-  managers (``messages.stream(...)``): entering one admits the call, then opens the stream.
+  ``get_final_message()``, ``until_done()``, ``close()`` behave as the SDK's;
+  :class:`MeteredBetaMessageStream` / :class:`AsyncMeteredBetaMessageStream` the same for
+  ``beta.messages.stream(...)`` (the SDK's ``BetaMessageStream``, Beta* messages).
+* :class:`GuardedMessageStreamManager` / :class:`AsyncGuardedMessageStreamManager` (and their
+  Beta twins) ARE the SDK's managers (``messages.stream(...)``): entering one admits the call,
+  then opens the stream.
 
 Where they differ from the SDK, on purpose: leaving a loop early (``break``, an exception in its
 body, cancellation) closes the stream at once — the SDK keeps the connection open, and the
@@ -21,15 +24,18 @@ from __future__ import annotations
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from anthropic import AsyncStream, Stream
 from anthropic.lib.streaming import (
     AsyncMessageStream,
     AsyncMessageStreamManager,
+    BetaAsyncMessageStream,
+    BetaAsyncMessageStreamManager,
+    BetaMessageStream,
+    BetaMessageStreamManager,
     MessageStream,
     MessageStreamManager,
-    ParsedMessageStreamEvent,
 )
 from anthropic.types import RawMessageStreamEvent
 
@@ -39,20 +45,26 @@ from costcap.integrations._closing import Closing
 from costcap.ticket import Ticket
 
 __all__ = [
+    "AsyncGuardedBetaMessageStreamManager",
     "AsyncGuardedMessageStreamManager",
+    "AsyncMeteredBetaMessageStream",
     "AsyncMeteredMessageStream",
     "AsyncMeteredStream",
+    "GuardedBetaMessageStreamManager",
     "GuardedMessageStreamManager",
+    "MeteredBetaMessageStream",
     "MeteredMessageStream",
     "MeteredStream",
 ]
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
-def _text_of(event: ParsedMessageStreamEvent[Any]) -> str | None:
+def _text_of(event: Any) -> str | None:
     if event.type == "content_block_delta" and event.delta.type == "text_delta":
-        return event.delta.text
+        text: str = event.delta.text
+        return text
     return None
 
 
@@ -145,14 +157,22 @@ def _unclosed(events: Iterator[T]) -> Iterator[T]:
 
 
 # -- message streams: messages.stream(...) -----------------------------------------------------
+#
+# The SDK's MessageStream and BetaMessageStream accumulate different message types; what costcap
+# changes in them (leaving a loop early closes the stream) is the same, in these mixins.
 
 
-class MeteredMessageStream(MessageStream[T]):
-    """The SDK's ``MessageStream`` over a :class:`MeteredStream`."""
+class _Metering:
+    """``text_stream`` and iteration over the SDK's (Beta)MessageStream that close the stream
+    when the consumer leaves early."""
 
-    def __init__(self, raw: MeteredStream, output_format: Any) -> None:
-        super().__init__(raw, output_format)
-        self._metered = raw
+    _metered: MeteredStream
+
+    if TYPE_CHECKING:
+
+        def __next__(self) -> Any: ...
+
+        def close(self) -> None: ...
 
     @property
     def ticket(self) -> Ticket:
@@ -167,7 +187,7 @@ class MeteredMessageStream(MessageStream[T]):
 
     @text_stream.setter
     def text_stream(self, value: Iterator[str]) -> None:
-        """``MessageStream.__init__`` sets its own generator; this class makes its own."""
+        """An SDK whose ``__init__`` sets its own generator: this class makes its own."""
 
     def _text(self) -> Iterator[str]:
         finished = False
@@ -185,7 +205,7 @@ class MeteredMessageStream(MessageStream[T]):
             if not finished:
                 self.close()
 
-    def __iter__(self) -> Iterator[ParsedMessageStreamEvent[T]]:
+    def __iter__(self) -> Iterator[Any]:
         finished = False
         try:
             while True:
@@ -200,12 +220,16 @@ class MeteredMessageStream(MessageStream[T]):
                 self.close()
 
 
-class AsyncMeteredMessageStream(AsyncMessageStream[T]):
-    """The SDK's ``AsyncMessageStream`` over an :class:`AsyncMeteredStream`."""
+class _AsyncMetering:
+    """The async twin of :class:`_Metering`."""
 
-    def __init__(self, raw: AsyncMeteredStream, output_format: Any) -> None:
-        super().__init__(raw, output_format)
-        self._metered = raw
+    _metered: AsyncMeteredStream
+
+    if TYPE_CHECKING:
+
+        async def __anext__(self) -> Any: ...
+
+        async def close(self) -> None: ...
 
     @property
     def ticket(self) -> Ticket:
@@ -220,7 +244,7 @@ class AsyncMeteredMessageStream(AsyncMessageStream[T]):
 
     @text_stream.setter
     def text_stream(self, value: AsyncIterator[str]) -> None:
-        """``AsyncMessageStream.__init__`` sets its own generator; this class makes its own."""
+        """An SDK whose ``__init__`` sets its own generator: this class makes its own."""
 
     async def _text(self) -> AsyncGenerator[str, None]:
         finished = False
@@ -238,10 +262,10 @@ class AsyncMeteredMessageStream(AsyncMessageStream[T]):
             if not finished:
                 await self.close()
 
-    def __aiter__(self) -> AsyncIterator[ParsedMessageStreamEvent[T]]:
+    def __aiter__(self) -> AsyncIterator[Any]:
         return Closing(self._events(), self._metered._run.guard)
 
-    async def _events(self) -> AsyncGenerator[ParsedMessageStreamEvent[T], None]:
+    async def _events(self) -> AsyncGenerator[Any, None]:
         finished = False
         try:
             while True:
@@ -256,22 +280,55 @@ class AsyncMeteredMessageStream(AsyncMessageStream[T]):
                 await self.close()
 
 
+class MeteredMessageStream(_Metering, MessageStream[T]):
+    """The SDK's ``MessageStream`` over a :class:`MeteredStream`."""
+
+    def __init__(self, raw: MeteredStream, output_format: Any) -> None:
+        super().__init__(raw, output_format)
+        self._metered = raw
+
+
+class MeteredBetaMessageStream(_Metering, BetaMessageStream[T]):
+    """The SDK's ``BetaMessageStream`` over a :class:`MeteredStream` (of Beta events)."""
+
+    def __init__(self, raw: MeteredStream, output_format: Any) -> None:
+        super().__init__(cast(Any, raw), output_format)
+        self._metered = raw
+
+
+class AsyncMeteredMessageStream(_AsyncMetering, AsyncMessageStream[T]):
+    """The SDK's ``AsyncMessageStream`` over an :class:`AsyncMeteredStream`."""
+
+    def __init__(self, raw: AsyncMeteredStream, output_format: Any) -> None:
+        super().__init__(raw, output_format)
+        self._metered = raw
+
+
+class AsyncMeteredBetaMessageStream(_AsyncMetering, BetaAsyncMessageStream[T]):
+    """The SDK's ``BetaAsyncMessageStream`` over an :class:`AsyncMeteredStream` (of Beta
+    events)."""
+
+    def __init__(self, raw: AsyncMeteredStream, output_format: Any) -> None:
+        super().__init__(cast(Any, raw), output_format)
+        self._metered = raw
+
+
 # -- managers: what messages.stream(...) returns -----------------------------------------------
 
 
-class GuardedMessageStreamManager(MessageStreamManager[T]):
-    """The SDK's ``MessageStreamManager``: ``with`` admits the call and opens a metered stream.
+class _Opening(Generic[S]):
+    """A message stream manager whose ``with`` admits the call and opens a metered stream.
 
     Iterating it directly (``for event in client.messages.stream(...)``) is a costcap addition:
     it enters, yields every event and closes.
     """
 
-    def __init__(self, open_stream: Callable[[], MeteredMessageStream[T]]) -> None:
-        # MessageStreamManager.__init__ is not called: opening is costcap's (admit, then call).
+    def __init__(self, open_stream: Callable[[], S]) -> None:
+        # The SDK manager's __init__ is not called: opening is costcap's (admit, then call).
         self._open = open_stream
-        self._stream: MeteredMessageStream[T] | None = None
+        self._stream: S | None = None
 
-    def __enter__(self) -> MeteredMessageStream[T]:
+    def __enter__(self) -> S:
         if self._stream is not None:
             raise RuntimeError("this message stream manager was already entered")
         self._stream = self._open()
@@ -284,28 +341,24 @@ class GuardedMessageStreamManager(MessageStreamManager[T]):
         exc_tb: TracebackType | None,
     ) -> None:
         if self._stream is not None:
-            self._stream.close()
+            self._stream.close()  # type: ignore[attr-defined]
 
-    def __iter__(self) -> Iterator[ParsedMessageStreamEvent[T]]:
+    def __iter__(self) -> Iterator[Any]:
         with self as stream:
-            yield from stream
+            yield from stream  # type: ignore[misc]
 
 
-class AsyncGuardedMessageStreamManager(AsyncMessageStreamManager[T]):
-    """The SDK's ``AsyncMessageStreamManager``: ``async with`` admits the call and opens a
-    metered stream. ``async for event in client.messages.stream(...)`` is a costcap addition."""
+class _AsyncOpening(Generic[S]):
+    """A message stream manager whose ``async with`` admits the call and opens a metered
+    stream. ``async for event in client.messages.stream(...)`` is a costcap addition."""
 
-    def __init__(
-        self,
-        open_stream: Callable[[], Awaitable[AsyncMeteredMessageStream[T]]],
-        guard: AsyncGuard,
-    ) -> None:
-        # AsyncMessageStreamManager.__init__ is not called: opening is costcap's.
+    def __init__(self, open_stream: Callable[[], Awaitable[S]], guard: AsyncGuard) -> None:
+        # The SDK manager's __init__ is not called: opening is costcap's.
         self._open = open_stream
         self._guard = guard
-        self._stream: AsyncMeteredMessageStream[T] | None = None
+        self._stream: S | None = None
 
-    async def __aenter__(self) -> AsyncMeteredMessageStream[T]:
+    async def __aenter__(self) -> S:
         if self._stream is not None:
             raise RuntimeError("this message stream manager was already entered")
         self._stream = await self._open()
@@ -318,12 +371,34 @@ class AsyncGuardedMessageStreamManager(AsyncMessageStreamManager[T]):
         exc_tb: TracebackType | None,
     ) -> None:
         if self._stream is not None:
-            await self._stream.close()
+            await self._stream.close()  # type: ignore[attr-defined]
 
-    def __aiter__(self) -> AsyncIterator[ParsedMessageStreamEvent[T]]:
+    def __aiter__(self) -> AsyncIterator[Any]:
         return Closing(self._events(), self._guard)
 
-    async def _events(self) -> AsyncGenerator[ParsedMessageStreamEvent[T], None]:
+    async def _events(self) -> AsyncGenerator[Any, None]:
         async with self as stream:
-            async for event in stream:
+            async for event in stream:  # type: ignore[attr-defined]
                 yield event
+
+
+class GuardedMessageStreamManager(_Opening[MeteredMessageStream[T]], MessageStreamManager[T]):
+    """The SDK's ``MessageStreamManager``, opened by costcap."""
+
+
+class GuardedBetaMessageStreamManager(
+    _Opening[MeteredBetaMessageStream[T]], BetaMessageStreamManager[T]
+):
+    """The SDK's ``BetaMessageStreamManager``, opened by costcap."""
+
+
+class AsyncGuardedMessageStreamManager(
+    _AsyncOpening[AsyncMeteredMessageStream[T]], AsyncMessageStreamManager[T]
+):
+    """The SDK's ``AsyncMessageStreamManager``, opened by costcap."""
+
+
+class AsyncGuardedBetaMessageStreamManager(
+    _AsyncOpening[AsyncMeteredBetaMessageStream[T]], BetaAsyncMessageStreamManager[T]
+):
+    """The SDK's ``BetaAsyncMessageStreamManager``, opened by costcap."""

@@ -4,11 +4,23 @@ refuses the paths that would spend without a reservation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, NoReturn
 
 from costcap.integrations._attribution import Attribution
 
-__all__ = ["GuardedAsyncClient", "GuardedClient", "GuardedSyncClient", "refuse_unguarded"]
+__all__ = [
+    "GuardedAsyncClient",
+    "GuardedClient",
+    "GuardedResource",
+    "GuardedSyncClient",
+    "GuardedView",
+    "keep_parsed",
+    "refuse_unguarded",
+]
+
+#: What a guarded view sends its guarded methods to: (the SDK's method, its keyword arguments).
+Route = Callable[[Callable[..., Any], dict[str, Any]], Any]
 
 
 def refuse_unguarded(what: str, hint: str) -> NoReturn:
@@ -116,3 +128,33 @@ class GuardedResource:
 
     def __repr__(self) -> str:
         return f"<costcap guarded {self._real!r}>"
+
+
+class GuardedView:
+    """A guarded resource's ``with_raw_response`` / ``with_streaming_response``: ``create`` and
+    ``parse`` go through ``route`` (admitted, metered, settled), with the SDK view's own method;
+    every other attribute is the SDK view's."""
+
+    __slots__ = ("_real", "_route")
+
+    def __init__(self, real: Any, route: Route) -> None:
+        self._real = real
+        self._route = route
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def __repr__(self) -> str:
+        return f"<costcap guarded {self._real!r}>"
+
+    def create(self, **kwargs: Any) -> Any:
+        return self._route(self._real.create, kwargs)
+
+    def parse(self, **kwargs: Any) -> Any:
+        return self._route(self._real.parse, kwargs)
+
+
+def keep_parsed(raw: Any, parsed: object) -> None:
+    """Make the SDK's raw response give ``parsed`` from ``raw.parse()`` (the SDK keeps what
+    ``parse()`` built, per type; costcap's metered stream replaces the plain one it built)."""
+    raw._parsed_by_type[raw._cast_to] = parsed

@@ -8,6 +8,7 @@ still has them to send), and the admitted ``max_tokens`` is written where the AP
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,7 +29,10 @@ __all__ = [
     "counted_usage",
     "interrupted_usage",
     "responses_call",
+    "result_usage",
 ]
+
+log = logging.getLogger("costcap.integrations.openai")
 
 Kind = Literal["chat", "responses"]
 
@@ -199,6 +203,16 @@ def interrupted_usage(ticket: Ticket, *, stream: bool) -> Usage:
     return Usage(
         input_tokens=_counted_input(ticket), output_tokens=0 if stream else ticket.max_tokens
     )
+
+
+def result_usage(result: Any, ticket: Ticket, kind: Kind) -> object:
+    """The usage a non-streamed answer reports, else costcap's count of its text."""
+    usage = getattr(result, "usage", None)
+    if usage is not None:
+        return usage
+    log.warning("call %s answered without usage; settling costcap's count", ticket.id)
+    text = chat_text(result) if kind == "chat" else getattr(result, "output_text", "") or ""
+    return counted_usage(ticket, text)
 
 
 def served_tier(response: Any) -> str | None:

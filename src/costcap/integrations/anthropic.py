@@ -36,19 +36,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, ClassVar, NoReturn, TypeVar, cast
 
 import anyio
-from anthropic import AsyncStream, Stream, omit
+from anthropic import AnthropicError, AsyncStream, Stream, omit
 from anthropic.resources.messages import AsyncMessages, Messages
 
 from costcap.guard import AsyncGuard, Guard
+from costcap.integrations._anthropic_body import BETA, MESSAGES, Shapes, account, body_usage
 from costcap.integrations._anthropic_request import Call, interrupted, read_call
 from costcap.integrations._anthropic_streams import (
+    AsyncGuardedBetaMessageStreamManager,
     AsyncGuardedMessageStreamManager,
+    AsyncMeteredBetaMessageStream,
     AsyncMeteredMessageStream,
     AsyncMeteredStream,
+    GuardedBetaMessageStreamManager,
     GuardedMessageStreamManager,
+    MeteredBetaMessageStream,
     MeteredMessageStream,
     MeteredStream,
 )
@@ -58,9 +63,17 @@ from costcap.integrations._client import (
     GuardedClient,
     GuardedResource,
     GuardedSyncClient,
+    GuardedView,
+    keep_parsed,
     refuse_unguarded,
 )
 from costcap.integrations._meter import StreamCut
+from costcap.integrations._metered_body import (
+    AsyncBodyManager,
+    BodyManager,
+    ask_plain_body,
+    meter_body,
+)
 from costcap.service_tiers import anthropic_served_tier
 from costcap.ticket import Ticket
 
@@ -76,9 +89,8 @@ __all__ = [
 log = logging.getLogger("costcap.integrations.anthropic")
 
 R = TypeVar("R")
-_SPENDING = frozenset({"create", "stream", "parse", "tool_runner", "with_raw_response",
-                       "with_streaming_response"})  # fmt: skip
 _BATCH_SPENDING = frozenset({"create", "with_raw_response", "with_streaming_response"})
+_BETA_REFUSED = frozenset({"tool_runner"})  # it calls the model again and again, unseen
 
 
 _HINT = (
@@ -96,7 +108,7 @@ class _Refusing:
 
     __slots__ = ("_real", "_refused", "_what")
 
-    def __init__(self, real: Any, what: str, refused: frozenset[str] = _SPENDING) -> None:
+    def __init__(self, real: Any, what: str, refused: frozenset[str]) -> None:
         self._real, self._what, self._refused = real, what, refused
 
     def __getattr__(self, name: str) -> Any:
@@ -112,26 +124,62 @@ class _Refusing:
 
 
 class _Messages(GuardedResource):
-    """``client.messages``: ``create``/``stream``/``parse`` guarded, the rest the real one's."""
+    """``client.messages`` / ``client.beta.messages``: ``create``/``stream``/``parse`` and their
+    ``with_raw_response`` / ``with_streaming_response`` guarded, the rest the real one's."""
 
     __slots__ = ()
+    _path: ClassVar[str] = "messages"
+    _shapes: ClassVar[Shapes] = MESSAGES
+    _refused: ClassVar[frozenset[str]] = frozenset()  # spending methods costcap does not guard
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._refused:
+            _unguarded(f"{self._path}.{name}")
+        return getattr(self._real, name)
 
     @property
     def batches(self) -> _Refusing:
-        return _Refusing(self._real.batches, "messages.batches", _BATCH_SPENDING)
+        return _Refusing(self._real.batches, f"{self._path}.batches", _BATCH_SPENDING)
 
     @property
-    def with_raw_response(self) -> NoReturn:
-        _unguarded("messages.with_raw_response")
+    def with_raw_response(self) -> _View:
+        """The SDK's ``with_raw_response``: ``create``/``parse`` return its raw response
+        (``.headers``, ``.parse()``), admitted and settled like the plain call."""
+        return _View(self._real.with_raw_response, self._raw, f"{self._path}.with_raw_response")
 
     @property
-    def with_streaming_response(self) -> NoReturn:
-        _unguarded("messages.with_streaming_response")
+    def with_streaming_response(self) -> _View:
+        """The SDK's ``with_streaming_response``: ``create`` returns a context manager giving its
+        streaming response, the body metered as it is read."""
+        return _View(self._real.with_streaming_response, self._streaming,
+                     f"{self._path}.with_streaming_response")  # fmt: skip
+
+    def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+
+class _View(GuardedView):
+    """A guarded ``with_raw_response`` / ``with_streaming_response``: its batches refused."""
+
+    __slots__ = ("_path",)
+
+    def __init__(self, real: Any, route: Any, path: str) -> None:
+        super().__init__(real, route)
+        self._path = path
+
+    @property
+    def batches(self) -> _Refusing:
+        return _Refusing(self._real.batches, f"{self._path}.batches", _BATCH_SPENDING)
 
 
 class _SyncMessages(_Messages):
     __slots__ = ()
     _guard: Guard
+    _message_stream: ClassVar[type[Any]] = MeteredMessageStream
+    _manager: ClassVar[type[Any]] = GuardedMessageStreamManager
 
     def _send(self, call: Call, send: Callable[..., R]) -> tuple[Ticket, R]:
         guard = self._guard
@@ -148,24 +196,24 @@ class _SyncMessages(_Messages):
                 log.exception("could not settle interrupted call %s", ticket.id)
             raise
 
-    def create(self, **kwargs: Any) -> Any:
-        """``messages.create(...)``: a ``Message``, or with ``stream=True`` an
-        ``anthropic.Stream`` of raw events, metered and settled by costcap."""
-        ticket, result = self._send(read_call(kwargs, self._default), self._real.create)
+    def _finish(self, ticket: Ticket, result: Any) -> Any:
+        """A stream metered, an answer settled."""
         if isinstance(result, Stream):
             return MeteredStream(result, self._guard, ticket)
         usage = result.usage
         self._guard.settle(ticket, usage, service_tier=anthropic_served_tier(usage))
         return result
 
+    def create(self, **kwargs: Any) -> Any:
+        """``messages.create(...)``: a ``Message``, or with ``stream=True`` an
+        ``anthropic.Stream`` of raw events, metered and settled by costcap."""
+        return self._finish(*self._send(read_call(kwargs, self._default), self._real.create))
+
     def parse(self, **kwargs: Any) -> Any:
         """``messages.parse(...)`` (structured output): a ``ParsedMessage``, settled."""
-        ticket, result = self._send(read_call(kwargs, self._default), self._real.parse)
-        usage = result.usage
-        self._guard.settle(ticket, usage, service_tier=anthropic_served_tier(usage))
-        return result
+        return self._finish(*self._send(read_call(kwargs, self._default), self._real.parse))
 
-    def stream(self, **kwargs: Any) -> GuardedMessageStreamManager[Any]:
+    def stream(self, **kwargs: Any) -> Any:
         """``messages.stream(...)``: entering the manager admits the call and opens a metered
         ``MessageStream``; leaving it closes the stream and settles what was used."""
         call = read_call(kwargs, self._default, stream=True)
@@ -173,17 +221,43 @@ class _SyncMessages(_Messages):
         def enter(**sdk_kwargs: Any) -> Any:
             return self._real.stream(**sdk_kwargs).__enter__()
 
-        def open_stream() -> MeteredMessageStream[Any]:
+        def open_stream() -> Any:
             ticket, sdk_stream = self._send(call, enter)
             raw = MeteredStream(sdk_stream._raw_stream, self._guard, ticket)
-            return MeteredMessageStream(raw, call.kwargs.get("output_format", omit))
+            return self._message_stream(raw, call.kwargs.get("output_format", omit))
 
-        return GuardedMessageStreamManager(open_stream)
+        return self._manager(open_stream)
+
+    def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        ticket, raw = self._send(read_call(kwargs, self._default), method)
+        try:
+            parsed = raw.parse()  # built once: the caller's parse() gives the same object
+        except (AnthropicError, ValueError):  # the caller's own parse() raises it again; the
+            # call was answered, and its usage is in the body
+            usage, served = body_usage(raw.http_response.content, self._shapes)
+            self._guard.settle(ticket, usage, service_tier=served)
+            return raw
+        keep_parsed(raw, self._finish(ticket, parsed))
+        return raw
+
+    def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> BodyManager[Any]:
+        def enter(**sdk_kwargs: Any) -> Any:
+            return method(**sdk_kwargs).__enter__()
+
+        def open_response() -> Any:
+            ask_plain_body(kwargs)
+            ticket, response = self._send(read_call(kwargs, self._default), enter)
+            return meter_body(response, self._guard,
+                              account(ticket, self._guard.lease_s, self._shapes))  # fmt: skip
+
+        return BodyManager(open_response)
 
 
 class _AsyncMessages(_Messages):
     __slots__ = ()
     _guard: AsyncGuard
+    _message_stream: ClassVar[type[Any]] = AsyncMeteredMessageStream
+    _manager: ClassVar[type[Any]] = AsyncGuardedMessageStreamManager
 
     async def _send(self, call: Call, send: Callable[..., Awaitable[R]]) -> tuple[Ticket, R]:
         guard = self._guard
@@ -203,26 +277,25 @@ class _AsyncMessages(_Messages):
                     log.exception("could not settle interrupted call %s", ticket.id)
             raise
 
+    async def _finish(self, ticket: Ticket, result: Any) -> Any:
+        if isinstance(result, AsyncStream):
+            return AsyncMeteredStream(result, self._guard, ticket)
+        usage = result.usage
+        await self._guard.settle(ticket, usage, service_tier=anthropic_served_tier(usage))
+        return result
+
     async def create(self, **kwargs: Any) -> Any:
         """``messages.create(...)``: a ``Message``, or with ``stream=True`` an
         ``anthropic.AsyncStream`` of raw events, metered and settled by costcap."""
-        ticket, result = await self._send(read_call(kwargs, self._default), self._real.create)
-        if isinstance(result, AsyncStream):
-            return AsyncMeteredStream(result, self._guard, ticket)
-        await self._guard.settle(
-            ticket, result.usage, service_tier=anthropic_served_tier(result.usage)
-        )
-        return result
+        call = read_call(kwargs, self._default)
+        return await self._finish(*await self._send(call, self._real.create))
 
     async def parse(self, **kwargs: Any) -> Any:
         """``messages.parse(...)`` (structured output): a ``ParsedMessage``, settled."""
-        ticket, result = await self._send(read_call(kwargs, self._default), self._real.parse)
-        await self._guard.settle(
-            ticket, result.usage, service_tier=anthropic_served_tier(result.usage)
-        )
-        return result
+        call = read_call(kwargs, self._default)
+        return await self._finish(*await self._send(call, self._real.parse))
 
-    def stream(self, **kwargs: Any) -> AsyncGuardedMessageStreamManager[Any]:
+    def stream(self, **kwargs: Any) -> Any:
         """``messages.stream(...)``: ``async with`` admits the call and opens a metered
         ``AsyncMessageStream``; leaving it closes the stream and settles what was used."""
         call = read_call(kwargs, self._default, stream=True)
@@ -230,51 +303,90 @@ class _AsyncMessages(_Messages):
         async def enter(**sdk_kwargs: Any) -> Any:
             return await self._real.stream(**sdk_kwargs).__aenter__()
 
-        async def open_stream() -> AsyncMeteredMessageStream[Any]:
+        async def open_stream() -> Any:
             ticket, sdk_stream = await self._send(call, enter)
             raw = AsyncMeteredStream(sdk_stream._raw_stream, self._guard, ticket)
-            return AsyncMeteredMessageStream(raw, call.kwargs.get("output_format", omit))
+            return self._message_stream(raw, call.kwargs.get("output_format", omit))
 
-        return AsyncGuardedMessageStreamManager(open_stream, self._guard)
+        return self._manager(open_stream, self._guard)
+
+    async def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        ticket, raw = await self._send(read_call(kwargs, self._default), method)
+        try:
+            parsed = await raw.parse()  # built once: the caller's parse() gives the same object
+        except (AnthropicError, ValueError):  # as _SyncMessages._raw
+            usage, served = body_usage(raw.http_response.content, self._shapes)
+            await self._guard.settle(ticket, usage, service_tier=served)
+            return raw
+        keep_parsed(raw, await self._finish(ticket, parsed))
+        return raw
+
+    def _streaming(
+        self, method: Callable[..., Any], kwargs: dict[str, Any]
+    ) -> AsyncBodyManager[Any]:
+        async def enter(**sdk_kwargs: Any) -> Any:
+            return await method(**sdk_kwargs).__aenter__()
+
+        async def open_response() -> Any:
+            ask_plain_body(kwargs)
+            ticket, response = await self._send(read_call(kwargs, self._default), enter)
+            return meter_body(response, self._guard,
+                              account(ticket, self._guard.lease_s, self._shapes))  # fmt: skip
+
+        return AsyncBodyManager(open_response)
+
+
+class _SyncBetaMessages(_SyncMessages):
+    """``client.beta.messages``: guarded as ``messages``, with the SDK's Beta* objects."""
+
+    __slots__ = ()
+    _path = "beta.messages"
+    _shapes = BETA
+    _refused = _BETA_REFUSED
+    _message_stream = MeteredBetaMessageStream
+    _manager = GuardedBetaMessageStreamManager
+
+
+class _AsyncBetaMessages(_AsyncMessages):
+    __slots__ = ()
+    _path = "beta.messages"
+    _shapes = BETA
+    _refused = _BETA_REFUSED
+    _message_stream = AsyncMeteredBetaMessageStream
+    _manager = AsyncGuardedBetaMessageStreamManager
 
 
 class _Beta:
-    """``client.beta``: its message generation refused (not metered), the rest the real one's."""
+    """``client.beta``: its ``messages`` guarded, the rest the real one's."""
 
-    __slots__ = ("_real",)
+    __slots__ = ("_real", "messages")
 
-    def __init__(self, real: Any) -> None:
+    def __init__(self, real: Any, messages: _Messages) -> None:
         self._real = real
+        self.messages = messages
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
-    @property
-    def messages(self) -> _BetaMessages:
-        return _BetaMessages(self._real.messages, "beta.messages")
-
-
-class _BetaMessages(_Refusing):
-    __slots__ = ()
-
-    @property
-    def batches(self) -> _Refusing:
-        return _Refusing(self._real.batches, "beta.messages.batches", _BATCH_SPENDING)
+    def __repr__(self) -> str:
+        return f"<costcap guarded {self._real!r}>"
 
 
 # -- the clients ----------------------------------------------------------------------------------
 
 
 class _Client(GuardedClient):
-    """Anthropic's guarded resources."""
+    """Anthropic's guarded resources (``beta`` built lazily: not every client has it)."""
 
-    __slots__ = ("_costcap_messages",)
+    __slots__ = ("_costcap_beta", "_costcap_messages")
     _messages_cls: type[_Messages]
+    _beta_messages_cls: type[_Messages]
     _refusal_hint = _HINT
 
     def __init__(self, client: Any, guard: Any, default: Attribution) -> None:
         super().__init__(client, guard, default)
         self._costcap_messages = self._messages_cls(client.messages, guard, default)
+        self._costcap_beta: _Beta | None = None
 
     @property
     def messages(self) -> _Messages:
@@ -282,17 +394,25 @@ class _Client(GuardedClient):
 
     @property
     def beta(self) -> _Beta:
-        return _Beta(self._costcap_client.beta)
+        if self._costcap_beta is None:
+            real = self._costcap_client.beta
+            messages = self._beta_messages_cls(
+                real.messages, self._costcap_guard, self._costcap_default
+            )
+            self._costcap_beta = _Beta(real, messages)
+        return self._costcap_beta
 
 
 class _GuardedAnthropic(_Client, GuardedSyncClient):
     __slots__ = ()
     _messages_cls = _SyncMessages
+    _beta_messages_cls = _SyncBetaMessages
 
 
 class _GuardedAsyncAnthropic(_Client, GuardedAsyncClient):
     __slots__ = ()
     _messages_cls = _AsyncMessages
+    _beta_messages_cls = _AsyncBetaMessages
 
 
 # -- entry point ----------------------------------------------------------------------------------

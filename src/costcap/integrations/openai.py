@@ -31,11 +31,11 @@ The SDK's retries stay the SDK's: one admission per call, whatever the attempts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, cast, overload
 
 import anyio
-from openai import AsyncOpenAI, AsyncStream, OpenAI, Stream
+from openai import AsyncOpenAI, AsyncStream, OpenAI, OpenAIError, Stream
 
 from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._attribution import Attribution
@@ -44,18 +44,26 @@ from costcap.integrations._client import (
     GuardedClient,
     GuardedResource,
     GuardedSyncClient,
+    GuardedView,
+    keep_parsed,
     refuse_unguarded,
 )
 from costcap.integrations._meter import StreamCut
+from costcap.integrations._metered_body import (
+    AsyncBodyManager,
+    BodyManager,
+    ask_plain_body,
+    meter_body,
+)
+from costcap.integrations._openai_body import account, body_usage
 from costcap.integrations._openai_request import (
     Call,
     apply_chat,
     apply_responses,
     chat_call,
-    chat_text,
-    counted_usage,
     interrupted_usage,
     responses_call,
+    result_usage,
     served_tier,
 )
 from costcap.integrations._openai_stream import GuardedAsyncStream, GuardedStream, Tap
@@ -67,6 +75,8 @@ log = logging.getLogger("costcap.integrations.openai")
 
 Reader = Callable[[dict[str, Any], Attribution], Call]
 Shaper = Callable[[dict[str, Any], Call, Ticket], None]
+Finisher = Callable[[Guard, Ticket, Call, Any], Any]
+AsyncFinisher = Callable[[AsyncGuard, Ticket, Call, Any], Awaitable[Any]]
 
 
 @overload
@@ -89,15 +99,6 @@ def guarded_openai(client: object, guard: Guard | AsyncGuard, default: Attributi
     raise TypeError(f"not an openai.OpenAI / AsyncOpenAI client: {type(client).__qualname__}")
 
 
-def _usage(result: Any, ticket: Ticket, kind: str) -> object:
-    usage = getattr(result, "usage", None)
-    if usage is not None:
-        return usage
-    log.warning("call %s answered without usage; settling costcap's count", ticket.id)
-    text = chat_text(result) if kind == "chat" else getattr(result, "output_text", "") or ""
-    return counted_usage(ticket, text)
-
-
 _HINT = (
     "Use create() (stream=True for streams) on the wrapped client, or the unwrapped client with "
     "guard.admit/settle."
@@ -109,13 +110,17 @@ def _unguarded(what: str) -> NoReturn:
 
 
 # -- the calls --------------------------------------------------------------------------------
+#
+# A call is admitted, shaped, sent (``_send``: an SDK error releases it, an interruption settles
+# it ``cut``) and finished by what the path returns: the plain answer or stream (``_finish``),
+# the SDK's raw response (``_finish_raw``) or its streaming response (``_open_body``).
 
 
-def _run(
+def _send(
     guard: Guard, ticket: Ticket, call: Call, method: Callable[..., Any], kwargs: dict[str, Any]
 ) -> Any:
     try:
-        result = method(**kwargs)
+        return method(**kwargs)
     except Exception:  # the SDK's own error (after its retries): nothing billed
         try:
             guard.release(ticket)
@@ -128,13 +133,36 @@ def _run(
         except Exception:
             log.exception("could not settle interrupted call %s", ticket.id)
         raise
+
+
+def _finish(guard: Guard, ticket: Ticket, call: Call, result: Any) -> Any:
     if isinstance(result, Stream):
         return GuardedStream(result, guard, Tap(ticket, guard.lease_s, call))
-    guard.settle(ticket, _usage(result, ticket, call.kind), service_tier=served_tier(result))
+    used = result_usage(result, ticket, call.kind)
+    guard.settle(ticket, used, service_tier=served_tier(result))
     return result
 
 
-async def _arun(
+def _finish_raw(guard: Guard, ticket: Ticket, call: Call, raw: Any) -> Any:
+    """The SDK's raw response, settled now: its ``parse()`` is built once (the caller's gives
+    the same object) and settled, or, streamed, gives a metered stream."""
+    try:
+        parsed = raw.parse()
+    except (OpenAIError, ValueError):  # a structured output that does not validate, say: the
+        # caller's own parse() raises it again; the call was answered, its usage is in the body
+        usage, served = body_usage(raw.http_response.content, ticket, call.kind)
+        guard.settle(ticket, usage, service_tier=served)
+        return raw
+    keep_parsed(raw, _finish(guard, ticket, call, parsed))
+    return raw
+
+
+def _open_body(guard: Guard | AsyncGuard, ticket: Ticket, call: Call, response: Any) -> Any:
+    """The SDK's streaming response, its body metered as it is read."""
+    return meter_body(response, guard, account(ticket, guard.lease_s, call))
+
+
+async def _asend(
     guard: AsyncGuard,
     ticket: Ticket,
     call: Call,
@@ -142,7 +170,7 @@ async def _arun(
     kwargs: dict[str, Any],
 ) -> Any:
     try:
-        result = await method(**kwargs)
+        return await method(**kwargs)
     except Exception:
         try:
             await guard.release(ticket)
@@ -157,11 +185,29 @@ async def _arun(
             except Exception:
                 log.exception("could not settle interrupted call %s", ticket.id)
         raise
+
+
+async def _afinish(guard: AsyncGuard, ticket: Ticket, call: Call, result: Any) -> Any:
     if isinstance(result, AsyncStream):
         return GuardedAsyncStream(result, guard, Tap(ticket, guard.lease_s, call))
-    used = _usage(result, ticket, call.kind)
+    used = result_usage(result, ticket, call.kind)
     await guard.settle(ticket, used, service_tier=served_tier(result))
     return result
+
+
+async def _afinish_raw(guard: AsyncGuard, ticket: Ticket, call: Call, raw: Any) -> Any:
+    try:
+        parsed = raw.parse()  # the legacy raw response parses synchronously
+    except (OpenAIError, ValueError):  # as _finish_raw
+        usage, served = body_usage(raw.http_response.content, ticket, call.kind)
+        await guard.settle(ticket, usage, service_tier=served)
+        return raw
+    keep_parsed(raw, await _afinish(guard, ticket, call, parsed))
+    return raw
+
+
+async def _aopen_body(guard: AsyncGuard, ticket: Ticket, call: Call, response: Any) -> Any:
+    return _open_body(guard, ticket, call, response)
 
 
 class _Resource(GuardedResource):
@@ -173,24 +219,36 @@ class _Resource(GuardedResource):
         _unguarded(f"{type(self._real).__name__}.stream()")
 
     @property
-    def with_raw_response(self) -> NoReturn:
-        _unguarded("with_raw_response")
+    def with_raw_response(self) -> GuardedView:
+        """The SDK's ``with_raw_response``: ``create``/``parse`` return its raw response
+        (``.headers``, ``.parse()``), admitted and settled like the plain call."""
+        return GuardedView(self._real.with_raw_response, self._raw)
 
     @property
-    def with_streaming_response(self) -> NoReturn:
-        _unguarded("with_streaming_response")
+    def with_streaming_response(self) -> GuardedView:
+        """The SDK's ``with_streaming_response``: ``create``/``parse`` return a context manager
+        giving its streaming response, the body metered as it is read."""
+        return GuardedView(self._real.with_streaming_response, self._streaming)
+
+    def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        raise NotImplementedError
 
 
 class _SyncResource(_Resource):
     _read: Reader
     _shape: Shaper
 
-    def _call(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    def _call(
+        self, method: Callable[..., Any], kwargs: dict[str, Any], finish: Finisher = _finish
+    ) -> Any:
         call = type(self)._read(kwargs, self._default)
         guard: Guard = self._guard
         ticket = guard.admit(**call.admission)
         type(self)._shape(kwargs, call, ticket)
-        return _run(guard, ticket, call, method, kwargs)
+        return finish(guard, ticket, call, _send(guard, ticket, call, method, kwargs))
 
     def create(self, **kwargs: Any) -> Any:
         return self._call(self._real.create, kwargs)
@@ -198,23 +256,53 @@ class _SyncResource(_Resource):
     def parse(self, **kwargs: Any) -> Any:
         return self._call(self._real.parse, kwargs)
 
+    def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        return self._call(method, kwargs, _finish_raw)
+
+    def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> BodyManager[Any]:
+        def enter(**sdk_kwargs: Any) -> Any:
+            return method(**sdk_kwargs).__enter__()
+
+        def open_response() -> Any:
+            ask_plain_body(kwargs)
+            return self._call(enter, kwargs, _open_body)
+
+        return BodyManager(open_response)
+
 
 class _AsyncResource(_Resource):
     _read: Reader
     _shape: Shaper
 
-    async def _call(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    async def _call(
+        self, method: Callable[..., Any], kwargs: dict[str, Any], finish: AsyncFinisher = _afinish
+    ) -> Any:
         call = type(self)._read(kwargs, self._default)
         guard: AsyncGuard = self._guard
         ticket = await guard.admit(**call.admission)
         type(self)._shape(kwargs, call, ticket)
-        return await _arun(guard, ticket, call, method, kwargs)
+        return await finish(guard, ticket, call, await _asend(guard, ticket, call, method, kwargs))
 
     async def create(self, **kwargs: Any) -> Any:
         return await self._call(self._real.create, kwargs)
 
     async def parse(self, **kwargs: Any) -> Any:
         return await self._call(self._real.parse, kwargs)
+
+    async def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        return await self._call(method, kwargs, _afinish_raw)
+
+    def _streaming(
+        self, method: Callable[..., Any], kwargs: dict[str, Any]
+    ) -> AsyncBodyManager[Any]:
+        async def enter(**sdk_kwargs: Any) -> Any:
+            return await method(**sdk_kwargs).__aenter__()
+
+        async def open_response() -> Any:
+            ask_plain_body(kwargs)
+            return await self._call(enter, kwargs, _aopen_body)
+
+        return AsyncBodyManager(open_response)
 
 
 class _Completions(_SyncResource):

@@ -86,16 +86,16 @@ def test_client_and_guard_must_match(fp: FakeProviderServer) -> None:
 def test_unmetered_paths_refuse_to_spend(client: anthropic.Anthropic) -> None:
     """Paths that would reach the model without a reservation raise NotImplementedError;
     free ones (token counting) still work."""
-    with pytest.raises(NotImplementedError, match="with_raw_response"):
-        client.messages.with_raw_response.create(model=MODEL, max_tokens=5, messages=MESSAGES)
     with pytest.raises(NotImplementedError, match="with_streaming_response"):
         _ = client.with_streaming_response
     with pytest.raises(NotImplementedError, match=r"messages\.batches\.create"):
         client.messages.batches.create(requests=[])
-    with pytest.raises(NotImplementedError, match=r"beta\.messages\.create"):
-        client.beta.messages.create(model=MODEL, max_tokens=5, messages=[])
+    with pytest.raises(NotImplementedError, match=r"with_raw_response\.batches\.create"):
+        client.messages.with_raw_response.batches.create(requests=[])
     with pytest.raises(NotImplementedError, match=r"beta\.messages\.batches\.create"):
         client.beta.messages.batches.create(requests=[])
+    with pytest.raises(NotImplementedError, match=r"beta\.messages\.tool_runner"):
+        client.beta.messages.tool_runner(model=MODEL, max_tokens=5, messages=[], tools=[])
     assert callable(client.messages.batches.list)  # reading batches spends nothing: delegated
     assert callable(client.beta.messages.batches.list)
     assert callable(client.messages.count_tokens)
