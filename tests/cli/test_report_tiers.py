@@ -106,5 +106,8 @@ def test_a_ledger_older_than_tiers_is_one_line(
     make_older(url, version, TIERED)
     rows = json.loads(out(capsys, ["report", "models", "--ledger", url, "--json"]))
     assert [r["model"] for r in rows] == ["gpt-4o", "gpt-4o-mini"]
-    message = error(capsys, [*MODELS, "--ledger", url])
-    assert f"is schema version {version}, which predates service tiers (version 4)" in message
+    assert error(capsys, [*MODELS, "--ledger", url]) == (
+        f"costcap: error: the ledger at {url} is schema version {version}, which predates "
+        "service tiers (version 4); reports do not migrate it: run a costcap that writes to it "
+        "(a Ledger) once to upgrade it\n"
+    )

@@ -23,6 +23,7 @@ from rich.table import Table
 from costcap.cli.app import app
 from costcap.cli.options import config_path
 from costcap.cli.rows import Column, cell, emit, output_format, record
+from costcap.errors import ConfigError
 from costcap.reports import (
     GRANULARITIES,
     CacheSavings,
@@ -151,6 +152,8 @@ def run_report(
     reports = open_reports(ledger, config)
     try:
         return report(reports)
+    except ConfigError:  # the ledger itself (one older than the report), not a value given
+        raise
     except ValueError as exc:  # a bad range or filter, found by the API
         raise typer.BadParameter(str(exc)) from None
     finally:
