@@ -26,7 +26,10 @@ from tests.waiting import wait_for
 
 MODEL = "claude-haiku-4-5"
 MESSAGES: list[MessageParam] = [{"role": "user", "content": "Say hello."}]
+POOR = Budget(scope="global", period="day", limit_usd="0.000001")  # covers no call
 SLOW = {"x-fake-chunk-delay-ms": "50"}  # paced chunks: a disconnect lands between two of them
+FULL = 20  # the fake provider's default output length, in tokens
+HAIKU_IN_PICO, HAIKU_OUT_PICO = 1_000_000, 5_000_000  # claude-haiku-4-5: $1 / $5 per million
 
 
 class Recorder:
@@ -63,6 +66,27 @@ def billed_pico(fp: FakeProviderServer) -> int:
 def served(fp: FakeProviderServer, count: int = 1) -> None:
     """Wait until the fake provider has recorded ``count`` requests."""
     wait_for(lambda: len(fp.requests) >= count)
+
+
+def assert_partial(fp: FakeProviderServer, recorder: Recorder) -> None:
+    """The fake provider saw the client go away mid-stream and billed the partial output;
+    costcap recorded one ``cut`` event of exactly that cost."""
+    served(fp)
+    [request] = fp.requests
+    assert request.disconnect == "client"
+    assert 0 < request.output_tokens < FULL
+    [event] = recorder.events
+    assert (event.status, event.stream) == ("cut", True)
+    assert event.output_tokens == request.output_tokens
+    assert event.cost_pico == billed_pico(fp) > 0
+
+
+def assert_complete(fp: FakeProviderServer, recorder: Recorder) -> None:
+    served(fp)
+    assert fp.requests[0].disconnect is None
+    [event] = recorder.events
+    assert (event.status, event.stream, event.output_tokens) == ("ok", True, FULL)
+    assert event.cost_pico == billed_pico(fp) > 0
 
 
 def reserved_usd(guard: Guard) -> Any:
@@ -155,6 +179,15 @@ def make_async_guard(
         observers=[recorder],
         **options,
     )
+
+
+def poor_guard(recorder: Recorder) -> Guard:
+    """A guard whose budget covers no call."""
+    return Guard("memory://", budgets=[POOR], notifiers=[], observers=[recorder])
+
+
+def poor_async_guard(recorder: Recorder) -> AsyncGuard:
+    return AsyncGuard("memory://", budgets=[POOR], notifiers=[], observers=[recorder])
 
 
 @pytest.fixture(scope="session")

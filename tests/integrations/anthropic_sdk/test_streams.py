@@ -28,10 +28,15 @@ from costcap.integrations.wrap import wrap
 from costcap.testing import FakeProviderServer
 from costcap.ticket import Ticket
 from tests.integrations.anthropic_sdk.conftest import (
+    FULL,
+    HAIKU_IN_PICO,
+    HAIKU_OUT_PICO,
     MESSAGES,
     MODEL,
     SLOW,
     Recorder,
+    assert_complete,
+    assert_partial,
     async_sdk_client,
     billed_pico,
     make_async_guard,
@@ -41,30 +46,6 @@ from tests.integrations.anthropic_sdk.conftest import (
     served,
 )
 from tests.waiting import until
-
-FULL = 20  # the fake provider's default output length, in tokens
-
-
-def assert_partial(fp: FakeProviderServer, recorder: Recorder) -> None:
-    """The fake provider saw the client go away mid-stream and billed the partial output;
-    costcap recorded one ``cut`` event of exactly that cost."""
-    served(fp)
-    [request] = fp.requests
-    assert request.disconnect == "client"
-    assert 0 < request.output_tokens < FULL
-    [event] = recorder.events
-    assert (event.status, event.stream) == ("cut", True)
-    assert event.output_tokens == request.output_tokens
-    assert event.cost_pico == billed_pico(fp) > 0
-
-
-def assert_complete(fp: FakeProviderServer, recorder: Recorder) -> None:
-    served(fp)
-    assert fp.requests[0].disconnect is None
-    [event] = recorder.events
-    assert (event.status, event.stream, event.output_tokens) == ("ok", True, FULL)
-    assert event.cost_pico == billed_pico(fp) > 0
-
 
 # -- read to the end ------------------------------------------------------------------------------
 
@@ -467,8 +448,6 @@ async def test_retried_stream_is_one_ok_event(fp: FakeProviderServer) -> None:
 
 
 # -- strict: a stream left early is charged its whole output reservation ------------------------
-
-HAIKU_IN_PICO, HAIKU_OUT_PICO = 1_000_000, 5_000_000  # claude-haiku-4-5: $1 / $5 per million
 
 
 def test_strict_stream_left_early_is_charged_its_reservation(

@@ -26,6 +26,7 @@ MODEL = "gpt-4o-mini"
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hello."}]
 # Paced chunks: a disconnect lands between two of them, so the provider bills exactly the chunks
 # that reached costcap (the client keeps up; the SDK's models are built before any test runs).
+POOR = Budget(scope="global", period="day", limit_usd="0.000001")  # covers no call
 SLOW = {"x-fake-chunk-delay-ms": "60"}
 CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
@@ -114,6 +115,15 @@ class AsyncWire(httpx2.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def poor_guard(recorder: Recorder) -> Guard:
+    """A guard whose budget covers no call."""
+    return Guard("memory://", budgets=[POOR], notifiers=[], observers=[recorder])
+
+
+def poor_async_guard(recorder: Recorder) -> AsyncGuard:
+    return AsyncGuard("memory://", budgets=[POOR], notifiers=[], observers=[recorder])
 
 
 @pytest.fixture(scope="session")

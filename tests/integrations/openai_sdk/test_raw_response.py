@@ -16,7 +16,7 @@ from openai.types.chat import ChatCompletion, ParsedChatCompletion
 from openai.types.responses import Response
 from pydantic import BaseModel
 
-from costcap import AsyncGuard, Budget, BudgetExceeded, Guard
+from costcap import AsyncGuard, BudgetExceeded, Guard
 from costcap.integrations.wrap import wrap
 from costcap.testing import FakeProviderServer
 from tests.integrations.openai_sdk.conftest import (
@@ -26,6 +26,8 @@ from tests.integrations.openai_sdk.conftest import (
     Recorder,
     async_sdk_client,
     billed_pico,
+    poor_async_guard,
+    poor_guard,
     reserved_usd,
     sdk_client,
     served,
@@ -34,13 +36,6 @@ from tests.integrations.openai_sdk.conftest import (
 
 class Answer(BaseModel):
     text: str
-
-
-def _poor_guard(recorder: Recorder) -> Guard:
-    return Guard(
-        "memory://", budgets=[Budget(scope="global", period="day", limit_usd="0.000001")],
-        notifiers=[], observers=[recorder],
-    )  # fmt: skip
 
 
 # -- answers --------------------------------------------------------------------------------------
@@ -109,7 +104,7 @@ def test_raw_parse_without_a_format_gives_the_parsed_completion(
 
 def test_raw_call_over_budget_sends_nothing(fp: FakeProviderServer, recorder: Recorder) -> None:
     """A raw call the budget cannot cover raises BudgetExceeded before any request leaves."""
-    guard = _poor_guard(recorder)
+    guard = poor_guard(recorder)
     with wrap(sdk_client(fp), guard=guard) as client, pytest.raises(BudgetExceeded):
         client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
     assert fp.requests == ()
@@ -241,10 +236,7 @@ async def test_async_raw_stream_left_early_records_the_partial_cost(
 async def test_async_raw_call_over_budget_sends_nothing(
     fp: FakeProviderServer, recorder: Recorder
 ) -> None:
-    guard = AsyncGuard(
-        "memory://", budgets=[Budget(scope="global", period="day", limit_usd="0.000001")],
-        notifiers=[], observers=[recorder],
-    )  # fmt: skip
+    guard = poor_async_guard(recorder)
     async with wrap(async_sdk_client(fp), guard=guard) as client:
         with pytest.raises(BudgetExceeded):
             await client.responses.with_raw_response.create(model=MODEL, input="Hi")

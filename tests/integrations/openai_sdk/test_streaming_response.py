@@ -20,7 +20,7 @@ import pytest
 from openai._response import APIResponse, AsyncAPIResponse
 from openai.types.chat import ChatCompletion
 
-from costcap import AsyncGuard, Budget, BudgetExceeded, Guard, Policy
+from costcap import AsyncGuard, BudgetExceeded, Guard, Policy
 from costcap.integrations._meter import UNREAD_CHARGED, StreamCut
 from costcap.integrations.wrap import wrap
 from costcap.testing import FakeProviderServer
@@ -33,6 +33,8 @@ from tests.integrations.openai_sdk.conftest import (
     async_sdk_client,
     billed_pico,
     make_guard,
+    poor_async_guard,
+    poor_guard,
     reserved_usd,
     sdk_client,
     served,
@@ -106,10 +108,7 @@ def test_streaming_response_over_budget_sends_nothing(
     fp: FakeProviderServer, recorder: Recorder
 ) -> None:
     """Entering the block admits the call: over budget, BudgetExceeded and nothing sent."""
-    guard = Guard(
-        "memory://", budgets=[Budget(scope="global", period="day", limit_usd="0.000001")],
-        notifiers=[], observers=[recorder],
-    )  # fmt: skip
+    guard = poor_guard(recorder)
     with wrap(sdk_client(fp), guard=guard) as client:
         manager = client.chat.completions.with_streaming_response.create(
             model=MODEL, messages=MESSAGES
@@ -381,10 +380,7 @@ async def test_async_streaming_response_over_budget_sends_nothing(
     fp: FakeProviderServer, recorder: Recorder
 ) -> None:
     """Entering ``async with`` admits the call: over budget, nothing sent."""
-    poor = AsyncGuard(
-        "memory://", budgets=[Budget(scope="global", period="day", limit_usd="0.000001")],
-        notifiers=[], observers=[recorder],
-    )  # fmt: skip
+    poor = poor_async_guard(recorder)
     async with wrap(async_sdk_client(fp), guard=poor) as client:
         manager = client.responses.with_streaming_response.create(
             model=MODEL, input="Hi", stream=True
