@@ -102,6 +102,10 @@ FEATURE_MODELS = {f: [list(MODELS)[(i + k) % 6] for k in (0, 2)] for i, f in enu
 CUM_HOURS = _cumulative([float(h) for h in HOURS])
 
 
+# The last event columns (flag, service_tier): unflagged calls at the standard price.
+UNFLAGGED = (None,) * (len(EVENT_COLUMNS) - 22)
+
+
 def _draw_day(rng: random.Random, day: int, count: int, first_id: int) -> list[tuple[Any, ...]]:
     """One day of rows in EVENT_COLUMNS order, in time order."""
     start = END - timedelta(days=DAYS - day)
@@ -141,6 +145,7 @@ def _draw_day(rng: random.Random, day: int, count: int, first_id: int) -> list[t
                 model, "openai" if model.startswith(("gpt", "o3")) else "other", user, feature,
                 f"key-{user_index % 50}", "/v1/chat/completions", tokens_in, tokens_out, 0, 0,
                 cost, saved, latency, hit, False, reason, f"{rng.getrandbits(64):016x}",
+                *UNFLAGGED,
             )
         )  # fmt: skip
     return rows
@@ -154,7 +159,8 @@ def _incidents(first_id: int) -> list[tuple[Any, ...]]:
         rows.append(
             (f"{first_id + i:016x}", ts.isoformat(), ts.date().isoformat(), "ok", "gpt-4o",
              "gpt-4o", "openai", "user-04321", "agent", "key-21", "/v1/chat/completions", 3000,
-             400, 0, 0, 11_500_000_000, 0, 900.0, False, False, None, "loop-0123456789ab")
+             400, 0, 0, 11_500_000_000, 0, 900.0, False, False, None, "loop-0123456789ab",
+             *UNFLAGGED)
         )  # fmt: skip
     for i in range(20):
         ts = END - timedelta(minutes=40, seconds=-30 * i)
@@ -162,7 +168,7 @@ def _incidents(first_id: int) -> list[tuple[Any, ...]]:
             (f"{first_id + 100 + i:016x}", ts.isoformat(), ts.date().isoformat(), "ok",
              "claude-sonnet-4-5", "claude-sonnet-4-5", "other", "user-01234", "code", "key-34",
              "/v1/messages", 100_000, 0, 0, 0, 3 * 10**12, 0, 5000.0, False, False, None,
-             f"spike-{i}")
+             f"spike-{i}", *UNFLAGGED)
         )  # fmt: skip
     return rows
 
