@@ -31,14 +31,14 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def test_json_has_the_tier_of_each_row(ledger: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Each row names its model and tier (null: none recorded), money as exact decimal strings:
-    gpt-4o at priority $0.50, at none $0; gpt-4o-mini at default $0.03, at none $0.02, at flex
+    gpt-4o at priority $0.50, at none $0; gpt-4o-mini at priority $0.03, at none $0.02, at flex
     $0.015 (3 answered calls of 4)."""
     rows = json.loads(out(capsys, [*MODELS, "--ledger", ledger, "--json"]))
     assert all(isinstance(r["cost_usd"], str) for r in rows)
     assert [(r["model"], r["service_tier"], Decimal(r["cost_usd"])) for r in rows] == [
         ("gpt-4o", "priority", Decimal("0.5")),
         ("gpt-4o", None, 0),
-        ("gpt-4o-mini", "default", Decimal("0.03")),
+        ("gpt-4o-mini", "priority", Decimal("0.03")),
         ("gpt-4o-mini", None, Decimal("0.02")),
         ("gpt-4o-mini", "flex", Decimal("0.015")),
     ]

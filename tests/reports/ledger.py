@@ -200,12 +200,12 @@ def _tiered(  # noqa: PLR0917 - one line per group of calls in TIERED below
 
 
 # A hand-built ledger of calls at service tiers, its figures worked out by hand in the tests
-# that read it. March 2nd: alice's chat calls at the priority tier, at none and at default; bob's
+# that read it. March 2nd: alice's chat calls at the priority tier and at none; bob's
 # failed call at none. March 3rd from 10:00: bob's triage calls at flex, then one of them refused.
 TIERED = [
     *_tiered("prio", 2, DAY_1, "gpt-4o", "priority", "alice", "chat", (1000, 500), 25 * _CENT),
     *_tiered("std", 2, DAY_1, "gpt-4o-mini", None, "alice", "chat", (100, 50), _CENT),
-    *_tiered("dflt", 1, DAY_1, "gpt-4o-mini", "default", "alice", "chat", (200, 100), 3 * _CENT),
+    *_tiered("dflt", 1, DAY_1, "gpt-4o-mini", "priority", "alice", "chat", (200, 100), 3 * _CENT),
     *_tiered("fail", 1, DAY_1, "gpt-4o", None, "bob", "chat", (300, 0), 0, "error"),
     *_tiered("flex", 3, DAY_2, "gpt-4o-mini", "flex", "bob", "triage", (100, 40), _CENT // 2),
     *_tiered("no", 1, DAY_2 + timedelta(minutes=3), "gpt-4o-mini", "flex", "bob", "triage",

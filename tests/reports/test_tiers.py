@@ -13,7 +13,7 @@ from costcap.errors import ConfigError
 from costcap.reports import ModelTierEfficiency, Reports
 from tests.ledger.older import make_older
 from tests.reports.conftest import LEDGER_BACKENDS, ledger_url, reports_over
-from tests.reports.ledger import DAY_2, EVENTS, TIERED, cost, group, select, usd
+from tests.reports.ledger import _CENT, DAY_2, EVENTS, TIERED, _tiered, cost, group, select, usd
 from tests.services import drop_postgres_schema
 
 
@@ -49,7 +49,9 @@ def row(  # noqa: PLR0917 - every field of a row, worked out by hand
 PRIORITY = row("gpt-4o", "priority", 2, 2, (2000, 1000), ("1000", "500"), "0.5", "0.25", "0.5")
 GPT_4O_NONE = row("gpt-4o", None, 1, 1, (300, 0), ("300", "0"), "0", "0", None)
 # $0.03 for 100 output tokens: $0.30 per 1k
-DEFAULT = row("gpt-4o-mini", "default", 1, 1, (200, 100), ("200", "100"), "0.03", "0.03", "0.3")
+MINI_PRIORITY = row(
+    "gpt-4o-mini", "priority", 1, 1, (200, 100), ("200", "100"), "0.03", "0.03", "0.3"
+)
 # 2 x $0.01 over 2 x 50 output tokens: $0.20 per 1k
 MINI_NONE = row("gpt-4o-mini", None, 2, 2, (200, 100), ("100", "50"), "0.02", "0.01", "0.2")
 # 3 x $0.005 = $0.015 over 3 answered (one more refused) and 120 output tokens: $0.125 per 1k
@@ -66,7 +68,7 @@ def reports(
 
 def test_one_row_per_model_and_tier(reports: Reports) -> None:
     """Every (model, tier) with its hand-computed sums and averages, in report order."""
-    assert reports.by_model_tier() == [PRIORITY, GPT_4O_NONE, DEFAULT, MINI_NONE, FLEX]
+    assert reports.by_model_tier() == [PRIORITY, GPT_4O_NONE, MINI_PRIORITY, MINI_NONE, FLEX]
 
 
 def test_the_tiers_of_a_model_add_up_to_its_row(reports: Reports) -> None:
@@ -81,9 +83,9 @@ def test_the_tiers_of_a_model_add_up_to_its_row(reports: Reports) -> None:
         ({"feature": "triage"}, [FLEX]),
         ({"model": "gpt-4o"}, [PRIORITY, GPT_4O_NONE]),
         ({"since": date(2026, 3, 3)}, [FLEX]),
-        ({"until": date(2026, 3, 2)}, [PRIORITY, GPT_4O_NONE, DEFAULT, MINI_NONE]),
+        ({"until": date(2026, 3, 2)}, [PRIORITY, GPT_4O_NONE, MINI_PRIORITY, MINI_NONE]),
         ({"user": "bob"}, [FLEX, GPT_4O_NONE]),  # $0.015 before $0
-        ({"user": "alice", "model": "gpt-4o-mini"}, [DEFAULT, MINI_NONE]),
+        ({"user": "alice", "model": "gpt-4o-mini"}, [MINI_PRIORITY, MINI_NONE]),
         ({"user": "bob", "until": date(2026, 3, 2)}, [GPT_4O_NONE]),
         ({"user": "carol"}, []),
     ],
@@ -159,3 +161,19 @@ def test_a_ledger_older_than_tiers_says_so(older_url: str) -> None:
         for user in (None, "bob"):
             with pytest.raises(ConfigError, match=r"version [23], which predates service tiers"):
                 reports.by_model_tier(user=user)
+
+
+def test_the_standard_price_under_any_name_is_one_row(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """No tier, OpenAI's ``default`` and Anthropic's ``standard`` are all the standard price:
+    one row ($0.01 + $0.02 + $0.03 over 3 calls of 50 output tokens: $0.40 per 1k)."""
+    events = [
+        *_tiered("a", 1, DAY_2, "gpt-4o-mini", None, "al", "chat", (10, 50), _CENT),
+        *_tiered("b", 1, DAY_2, "gpt-4o-mini", "default", "al", "chat", (10, 50), 2 * _CENT),
+        *_tiered("c", 1, DAY_2, "gpt-4o-mini", "standard", "al", "chat", (10, 50), 3 * _CENT),
+    ]
+    for reports in reports_over(events, "sqlite", tmp_path_factory):
+        assert reports.by_model_tier() == [
+            row("gpt-4o-mini", None, 3, 3, (30, 150), ("10", "50"), "0.06", "0.02", "0.4")
+        ]

@@ -56,6 +56,7 @@ from costcap.reports._sql import (
     grouped_sql,
     in_list,
 )
+from costcap.service_tiers import STANDARD_TIERS
 
 __all__ = ["ANOMALIES_EARLIEST", "Query", "Reports"]
 
@@ -195,13 +196,19 @@ class Reports:
         model: str | None = None,
     ) -> list[ModelTierEfficiency]:
         """:meth:`by_model` per model and service tier: one row for each tier a model's calls
-        were priced at (``service_tier`` None: none recorded, the standard price). A ledger
+        were priced at (``service_tier`` None: the standard price — no tier recorded, OpenAI's
+        ``default``, Anthropic's ``standard`` — in one row). A ledger
         older than service tiers (schema version 3 or below) raises ``ConfigError``. With
         ``user``, reads that user's events (no rollup keeps users by tier)."""
         query = Query.of(since, until, user, feature, model)
         self._check_tiers()
         grouped = self._grouped(("model", "service_tier"), query, _SPEND)
-        return model_tier_efficiency({(str(k[0]), str(k[1])): t for k, t in grouped.items()})
+        merged: dict[tuple[str, str], Totals] = {}
+        for (name, tier), totals in grouped.items():
+            # the standard price under any of its names (none, OpenAI default, Anthropic standard)
+            key = (str(name), "" if tier in STANDARD_TIERS else str(tier))
+            merged[key] = merged.get(key, Totals()) + totals
+        return model_tier_efficiency(merged)
 
     def over_time(
         self,
