@@ -13,6 +13,7 @@ import logging
 import weakref
 from collections.abc import AsyncIterator
 from types import AsyncGeneratorType, TracebackType
+from typing import TYPE_CHECKING, cast
 
 import anyio
 import httpx2
@@ -36,6 +37,9 @@ from costcap.wire._exchange import (
 from costcap.wire._metering import Ending, WireStream
 from costcap.wire._transport import client_default
 
+if TYPE_CHECKING:
+    import httpx
+
 __all__ = ["AsyncGuardedTransport"]
 
 log = logging.getLogger("costcap.wire")
@@ -50,7 +54,7 @@ class AsyncGuardedTransport(httpx2.AsyncBaseTransport):
         self,
         guard: AsyncGuard,
         *,
-        inner: httpx2.AsyncBaseTransport | None = None,
+        inner: httpx2.AsyncBaseTransport | httpx.AsyncBaseTransport | None = None,
         feature: str | None = None,
         user_id: str | None = None,
         api_key: str | None = None,
@@ -61,7 +65,8 @@ class AsyncGuardedTransport(httpx2.AsyncBaseTransport):
             need = "AsyncGuardedTransport needs a costcap.AsyncGuard"
             raise TypeError(f"{need}, not {guard!r}{hint}")
         self.guard = guard
-        self.inner = inner if inner is not None else httpx2.AsyncHTTPTransport()
+        # An httpx transport takes httpx requests: the client it serves hands it those.
+        self.inner = cast(httpx2.AsyncBaseTransport, inner or httpx2.AsyncHTTPTransport())
         self.default = client_default(feature, user_id, api_key, service_tier)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:

@@ -28,6 +28,7 @@ import logging
 import weakref
 from collections.abc import Iterator
 from types import TracebackType
+from typing import TYPE_CHECKING, cast
 
 import httpx2
 
@@ -50,6 +51,9 @@ from costcap.wire._exchange import (
     wire_stream,
 )
 from costcap.wire._metering import Ending, WireStream
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["GuardedTransport", "client_default"]
 
@@ -76,7 +80,7 @@ class GuardedTransport(httpx2.BaseTransport):
         self,
         guard: Guard,
         *,
-        inner: httpx2.BaseTransport | None = None,
+        inner: httpx2.BaseTransport | httpx.BaseTransport | None = None,
         feature: str | None = None,
         user_id: str | None = None,
         api_key: str | None = None,
@@ -86,7 +90,8 @@ class GuardedTransport(httpx2.BaseTransport):
             hint = " (use costcap.AsyncGuardedTransport)" if isinstance(guard, AsyncGuard) else ""
             raise TypeError(f"GuardedTransport needs a costcap.Guard, not {guard!r}{hint}")
         self.guard = guard
-        self.inner = inner if inner is not None else httpx2.HTTPTransport()
+        # An httpx transport takes httpx requests: the client it serves hands it those.
+        self.inner = cast(httpx2.BaseTransport, inner or httpx2.HTTPTransport())
         self.default = client_default(feature, user_id, api_key, service_tier)
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -210,25 +215,27 @@ class MeteredBody(httpx2.SyncByteStream):
         try:
             for chunk in run.upstream.iter_bytes():
                 passed = wire.feed(chunk)
-                if passed:
-                    yield passed
                 if wire.cut is not None:
                     break
                 if wire.meter.lease_due():
                     run.renew()
-                if wire.done:  # closed while the reader held the chunk: read no further
-                    return
-            else:
-                passed = wire.end()
                 if passed:
                     yield passed
-            if wire.cut is not None:  # the output reached the reservation: end it cleanly
-                log.warning("%s", wire.cut)
-                run.stop("cut", quiet=True)
-                closing = wire.closing()
-                if closing:
-                    yield closing
-                return
+                    if wire.done:  # closed while the reader held the chunk: read no further
+                        return
+            else:
+                passed = wire.end()
+                if wire.cut is None:  # settled before the reader sees the end
+                    run.stop("completed", quiet=False)
+                    if passed:
+                        yield passed
+                    return
+            # The output reached the reservation: stop paying first, then end it cleanly.
+            log.warning("%s", wire.cut)
+            run.stop("cut", quiet=True)
+            passed += wire.closing()
+            if passed:
+                yield passed
         except GeneratorExit:  # the reader went away
             run.stop("stopped", quiet=True)
             raise
@@ -238,7 +245,6 @@ class MeteredBody(httpx2.SyncByteStream):
         except BaseException:  # KeyboardInterrupt and the like: the reader stopped
             run.stop("stopped", quiet=True)
             raise
-        run.stop("completed", quiet=False)
 
     def close(self) -> None:
         """Close the upstream (the provider stops generating) and settle what was read."""
