@@ -19,8 +19,7 @@ from anthropic.types import Message, RawMessageStreamEvent
 from anthropic.types.beta import BetaMessage, BetaRawMessageStreamEvent
 
 from costcap.integrations._anthropic_runs import EventMeter
-from costcap.integrations._body_account import BodyAccount
-from costcap.integrations._meter import Meter
+from costcap.integrations._body_account import BodyAccount, TallyReader
 from costcap.service_tiers import anthropic_served_tier
 from costcap.ticket import Ticket
 
@@ -39,22 +38,14 @@ MESSAGES = Shapes(RawMessageStreamEvent, Message)
 BETA = Shapes(BetaRawMessageStreamEvent, BetaMessage)
 
 
-class AnthropicBody:
+class AnthropicBody(TallyReader[EventMeter]):
     """The :class:`~costcap.integrations._body_account.BodyReader` of one Anthropic call."""
 
-    __slots__ = ("_shapes", "_tally")
+    __slots__ = ("_shapes",)
 
     def __init__(self, tally: EventMeter, shapes: Shapes) -> None:
-        self._tally = tally
+        super().__init__(tally)
         self._shapes = shapes
-
-    @property
-    def meter(self) -> Meter:
-        return self._tally.meter
-
-    @property
-    def served(self) -> str | None:
-        return self._tally.served
 
     def event(self, data: str) -> None:
         value = json.loads(data)

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from anthropic import AsyncStream, Stream
 from anthropic.lib.streaming import (
@@ -42,6 +41,7 @@ from anthropic.types import RawMessageStreamEvent
 from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._anthropic_runs import AsyncRun, SyncRun
 from costcap.integrations._closing import Closing
+from costcap.integrations._opening import AsyncOpening, Opening
 from costcap.ticket import Ticket
 
 __all__ = [
@@ -316,62 +316,25 @@ class AsyncMeteredBetaMessageStream(_AsyncMetering, BetaAsyncMessageStream[T]):
 # -- managers: what messages.stream(...) returns -----------------------------------------------
 
 
-class _Opening(Generic[S]):
+class _Opening(Opening[S]):
     """A message stream manager whose ``with`` admits the call and opens a metered stream.
 
     Iterating it directly (``for event in client.messages.stream(...)``) is a costcap addition:
     it enters, yields every event and closes.
     """
 
-    def __init__(self, open_stream: Callable[[], S]) -> None:
-        # The SDK manager's __init__ is not called: opening is costcap's (admit, then call).
-        self._open = open_stream
-        self._stream: S | None = None
-
-    def __enter__(self) -> S:
-        if self._stream is not None:
-            raise RuntimeError("this message stream manager was already entered")
-        self._stream = self._open()
-        return self._stream
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        if self._stream is not None:
-            self._stream.close()  # type: ignore[attr-defined]
-
     def __iter__(self) -> Iterator[Any]:
         with self as stream:
             yield from stream  # type: ignore[misc]
 
 
-class _AsyncOpening(Generic[S]):
+class _AsyncOpening(AsyncOpening[S]):
     """A message stream manager whose ``async with`` admits the call and opens a metered
     stream. ``async for event in client.messages.stream(...)`` is a costcap addition."""
 
     def __init__(self, open_stream: Callable[[], Awaitable[S]], guard: AsyncGuard) -> None:
-        # The SDK manager's __init__ is not called: opening is costcap's.
-        self._open = open_stream
+        super().__init__(open_stream)
         self._guard = guard
-        self._stream: S | None = None
-
-    async def __aenter__(self) -> S:
-        if self._stream is not None:
-            raise RuntimeError("this message stream manager was already entered")
-        self._stream = await self._open()
-        return self._stream
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        if self._stream is not None:
-            await self._stream.close()  # type: ignore[attr-defined]
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return Closing(self._events(), self._guard)

@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 import zlib
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Generic, Literal, Protocol, TypeVar
 
 from costcap.integrations._meter import Meter
 from costcap.ledger import Status
 from costcap.pricing import Usage
 
-__all__ = ["BodyAccount", "BodyReader", "Ending", "Settlement", "SseEvents"]
+__all__ = ["BodyAccount", "BodyReader", "Ending", "Settlement", "SseEvents", "TallyReader"]
 
 log = logging.getLogger("costcap.integrations")
 
@@ -46,6 +46,36 @@ class BodyReader(Protocol):
 
     def result(self, body: bytes) -> tuple[object, str | None]:
         """The usage and served tier a whole JSON body reports."""
+
+
+class Tally(Protocol):
+    """What meters a plain stream's items (a Tap, an EventMeter): its meter, the tier seen."""
+
+    @property
+    def meter(self) -> Meter: ...
+
+    @property
+    def served(self) -> str | None: ...
+
+
+T = TypeVar("T", bound=Tally)
+
+
+class TallyReader(Generic[T]):
+    """Base of an SDK's BodyReader: its events go to ``tally``, the one a plain stream uses."""
+
+    __slots__ = ("_tally",)
+
+    def __init__(self, tally: T) -> None:
+        self._tally = tally
+
+    @property
+    def meter(self) -> Meter:
+        return self._tally.meter
+
+    @property
+    def served(self) -> str | None:
+        return self._tally.served
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, NoReturn
 from costcap.integrations._attribution import Attribution
 
 __all__ = [
+    "Delegating",
     "GuardedAsyncClient",
     "GuardedClient",
     "GuardedResource",
@@ -112,16 +113,14 @@ class GuardedAsyncClient(GuardedClient):
         await self._costcap_client.close()
 
 
-class GuardedResource:
-    """Base of a guarded SDK resource (``client.messages``, ``client.chat.completions``…):
-    subclasses add the guarded methods; every other attribute is the real resource's."""
+class Delegating:
+    """Stands for an SDK object (a resource, a namespace such as ``client.chat``): every
+    attribute it does not define is the real one's."""
 
-    __slots__ = ("_default", "_guard", "_real")
+    __slots__ = ("_real",)
 
-    def __init__(self, real: Any, guard: Any, default: Attribution) -> None:
+    def __init__(self, real: Any) -> None:
         self._real = real
-        self._guard = guard
-        self._default = default
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
@@ -130,22 +129,28 @@ class GuardedResource:
         return f"<costcap guarded {self._real!r}>"
 
 
-class GuardedView:
+class GuardedResource(Delegating):
+    """Base of a guarded SDK resource (``client.messages``, ``client.chat.completions``…):
+    subclasses add the guarded methods; every other attribute is the real resource's."""
+
+    __slots__ = ("_default", "_guard")
+
+    def __init__(self, real: Any, guard: Any, default: Attribution) -> None:
+        super().__init__(real)
+        self._guard = guard
+        self._default = default
+
+
+class GuardedView(Delegating):
     """A guarded resource's ``with_raw_response`` / ``with_streaming_response``: ``create`` and
     ``parse`` go through ``route`` (admitted, metered, settled), with the SDK view's own method;
     every other attribute is the SDK view's."""
 
-    __slots__ = ("_real", "_route")
+    __slots__ = ("_route",)
 
     def __init__(self, real: Any, route: Route) -> None:
-        self._real = real
+        super().__init__(real)
         self._route = route
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def __repr__(self) -> str:
-        return f"<costcap guarded {self._real!r}>"
 
     def create(self, **kwargs: Any) -> Any:
         return self._route(self._real.create, kwargs)

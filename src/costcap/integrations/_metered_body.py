@@ -20,18 +20,17 @@ closed before its end (leaving the         SSE: as a plain stream left early (wh
 the provider or the network failed         ``error``: partial cost (SSE), the reservation (JSON)
 ========================================== ==================================================
 
-The upstream is closed BEFORE the settle. :class:`BodyManager` / :class:`AsyncBodyManager` are
-what ``with_streaming_response.create(...)`` returns: entering one admits the call and sends it;
-leaving it closes the response (which settles it).
+The upstream is closed BEFORE the settle. ``with_streaming_response.create(...)`` returns an
+:class:`~costcap.integrations._opening.Opening` (``AsyncOpening``): entering it admits the call
+and sends it; leaving it closes the response, which settles the call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
-from types import TracebackType
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
+from typing import Any, TypeVar
 
 import anyio
 import httpx
@@ -41,9 +40,7 @@ from costcap.integrations._body_account import BodyAccount, Ending
 from costcap.integrations._meter import StreamCut
 
 __all__ = [
-    "AsyncBodyManager",
     "AsyncMeteredBytes",
-    "BodyManager",
     "MeteredBytes",
     "ask_plain_body",
     "meter_body",
@@ -296,62 +293,3 @@ class AsyncMeteredBytes(_Metered, httpx2.AsyncByteStream, httpx.AsyncByteStream)
                         "lease will charge it in full", self._account.meter.ticket.id)  # fmt: skip
             return
         self._guard._in_background(self._finish("stopped", quiet=True))
-
-
-# -- what with_streaming_response.create(...) returns -----------------------------------------
-
-
-class _Manager(Generic[R]):
-    def __init__(self) -> None:
-        self._response: R | None = None
-        self._entered = False
-
-    def _enter(self) -> None:
-        if self._entered:
-            raise RuntimeError("this streaming response was already entered")
-        self._entered = True
-
-
-class BodyManager(_Manager[R]):
-    """``with`` admits the call, sends it and gives the SDK's streaming ``APIResponse``, its body
-    metered; leaving the block closes the response, which settles the call."""
-
-    def __init__(self, open_response: Callable[[], R]) -> None:
-        super().__init__()
-        self._open = open_response
-
-    def __enter__(self) -> R:
-        self._enter()
-        self._response = self._open()
-        return self._response
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        if self._response is not None:
-            self._response.close()  # type: ignore[attr-defined]
-
-
-class AsyncBodyManager(_Manager[R]):
-    """The async twin of :class:`BodyManager` (``async with``)."""
-
-    def __init__(self, open_response: Callable[[], Awaitable[R]]) -> None:
-        super().__init__()
-        self._open = open_response
-
-    async def __aenter__(self) -> R:
-        self._enter()
-        self._response = await self._open()
-        return self._response
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        if self._response is not None:
-            await self._response.close()  # type: ignore[attr-defined]

@@ -16,8 +16,7 @@ from openai._models import construct_type
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
 
-from costcap.integrations._body_account import BodyAccount
-from costcap.integrations._meter import Meter
+from costcap.integrations._body_account import BodyAccount, TallyReader
 from costcap.integrations._openai_request import Call, Kind, result_usage, served_tier
 from costcap.integrations._openai_stream import Tap
 from costcap.ticket import Ticket
@@ -28,22 +27,14 @@ _EVENTS: dict[str, object] = {"chat": ChatCompletionChunk, "responses": Response
 _RESULTS: dict[str, type[Any]] = {"chat": ChatCompletion, "responses": Response}
 
 
-class OpenAIBody:
+class OpenAIBody(TallyReader[Tap]):
     """The :class:`~costcap.integrations._body_account.BodyReader` of one OpenAI call."""
 
-    __slots__ = ("_call", "_tap")
+    __slots__ = ("_call",)
 
     def __init__(self, tap: Tap, call: Call) -> None:
-        self._tap = tap
+        super().__init__(tap)
         self._call = call
-
-    @property
-    def meter(self) -> Meter:
-        return self._tap.meter
-
-    @property
-    def served(self) -> str | None:
-        return self._tap.served
 
     def event(self, data: str) -> None:
         if data.startswith("[DONE]"):
@@ -51,10 +42,10 @@ class OpenAIBody:
         value = json.loads(data)
         if not isinstance(value, dict) or value.get("error"):  # the SDK raises it: no output
             return
-        self._tap.see(construct_type(value=value, type_=_EVENTS[self._call.kind]))
+        self._tally.see(construct_type(value=value, type_=_EVENTS[self._call.kind]))
 
     def result(self, body: bytes) -> tuple[object, str | None]:
-        return body_usage(body, self._tap.ticket, self._call.kind)
+        return body_usage(body, self._tally.ticket, self._call.kind)
 
 
 def body_usage(body: bytes, ticket: Ticket, kind: Kind) -> tuple[object, str | None]:

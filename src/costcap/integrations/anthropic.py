@@ -9,7 +9,9 @@
 
 The guarded client is used exactly like the SDK's (``isinstance(client, anthropic.Anthropic)``
 holds) and returns the SDK's own objects. Every attribute is the real client's except
-``messages.create`` (streamed or not), ``messages.stream`` and ``messages.parse``, which
+``messages.create`` (streamed or not), ``messages.stream`` and ``messages.parse``, the same
+through ``messages.with_raw_response`` / ``with_streaming_response``, and all of these on
+``beta.messages`` (the SDK's Beta* objects), which
 
 1. resolve who the call is for (``costcap_user_id=`` / ``costcap_feature=`` /
    ``costcap_api_key=`` / ``costcap_endpoint=`` keyword arguments, removed before the SDK sees
@@ -20,7 +22,10 @@ holds) and returns the SDK's own objects. Every attribute is the real client's e
 3. send it carrying ``ticket.max_tokens`` (also when ``extra_body`` named one);
 4. settle it with the provider's usage (``input_tokens`` excludes the prompt cache on Anthropic;
    cache reads and writes are priced at their own rates) — or, for a stream, once, however it
-   ends (see :mod:`costcap.integrations._anthropic_runs`).
+   ends (see :mod:`costcap.integrations._anthropic_runs`). A raw response is settled before it
+   is returned (streamed: its ``parse()`` is the metered stream); a streaming response's body
+   is metered as it is read and settled when its block is left
+   (see :mod:`costcap.integrations._metered_body`).
 
 The SDK's retries stay the SDK's: one admission per call, whatever the attempts. An SDK error
 (``anthropic.APIError`` …) releases the reservation (an ``error`` event at $0) and is raised
@@ -28,8 +33,9 @@ unchanged. A call interrupted in flight (cancellation, ``KeyboardInterrupt``) ma
 billed, so it is settled ``cut``: its prompt, plus ``max_tokens`` when not streamed (a provider
 finishes a non-streamed generation whose client went away). ``with_options`` / ``copy`` return
 a guarded client. Paths that would spend without a reservation raise ``NotImplementedError``:
-``with_raw_response`` / ``with_streaming_response`` (client and ``messages``),
-``messages.batches.create`` and the ``beta.messages`` generation methods.
+the client's own ``with_raw_response`` / ``with_streaming_response`` (the resources' are
+guarded), ``batches.create`` (of ``messages`` and ``beta.messages``, also through their raw and
+streaming views: batches spend unseen) and ``beta.messages.tool_runner``.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from costcap.integrations._anthropic_streams import (
 )
 from costcap.integrations._attribution import Attribution
 from costcap.integrations._client import (
+    Delegating,
     GuardedAsyncClient,
     GuardedClient,
     GuardedResource,
@@ -68,12 +75,8 @@ from costcap.integrations._client import (
     refuse_unguarded,
 )
 from costcap.integrations._meter import StreamCut
-from costcap.integrations._metered_body import (
-    AsyncBodyManager,
-    BodyManager,
-    ask_plain_body,
-    meter_body,
-)
+from costcap.integrations._metered_body import ask_plain_body, meter_body
+from costcap.integrations._opening import AsyncOpening, Opening
 from costcap.service_tiers import anthropic_served_tier
 from costcap.ticket import Ticket
 
@@ -103,21 +106,19 @@ def _unguarded(what: str) -> NoReturn:
     refuse_unguarded(what, _HINT)
 
 
-class _Refusing:
+class _Refusing(Delegating):
     """An SDK resource whose spending methods raise; every other attribute is the real one's."""
 
-    __slots__ = ("_real", "_refused", "_what")
+    __slots__ = ("_refused", "_what")
 
     def __init__(self, real: Any, what: str, refused: frozenset[str]) -> None:
-        self._real, self._what, self._refused = real, what, refused
+        super().__init__(real)
+        self._what, self._refused = what, refused
 
     def __getattr__(self, name: str) -> Any:
         if name in self._refused:
             _unguarded(f"{self._what}.{name}")
         return getattr(self._real, name)
-
-    def __repr__(self) -> str:
-        return f"<costcap guarded {self._real!r}>"
 
 
 # -- messages -------------------------------------------------------------------------------------
@@ -240,7 +241,7 @@ class _SyncMessages(_Messages):
         keep_parsed(raw, self._finish(ticket, parsed))
         return raw
 
-    def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> BodyManager[Any]:
+    def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Opening[Any]:
         def enter(**sdk_kwargs: Any) -> Any:
             return method(**sdk_kwargs).__enter__()
 
@@ -250,7 +251,7 @@ class _SyncMessages(_Messages):
             return meter_body(response, self._guard,
                               account(ticket, self._guard.lease_s, self._shapes))  # fmt: skip
 
-        return BodyManager(open_response)
+        return Opening(open_response)
 
 
 class _AsyncMessages(_Messages):
@@ -321,9 +322,7 @@ class _AsyncMessages(_Messages):
         keep_parsed(raw, await self._finish(ticket, parsed))
         return raw
 
-    def _streaming(
-        self, method: Callable[..., Any], kwargs: dict[str, Any]
-    ) -> AsyncBodyManager[Any]:
+    def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> AsyncOpening[Any]:
         async def enter(**sdk_kwargs: Any) -> Any:
             return await method(**sdk_kwargs).__aenter__()
 
@@ -333,7 +332,7 @@ class _AsyncMessages(_Messages):
             return meter_body(response, self._guard,
                               account(ticket, self._guard.lease_s, self._shapes))  # fmt: skip
 
-        return AsyncBodyManager(open_response)
+        return AsyncOpening(open_response)
 
 
 class _SyncBetaMessages(_SyncMessages):
@@ -356,20 +355,14 @@ class _AsyncBetaMessages(_AsyncMessages):
     _manager = AsyncGuardedBetaMessageStreamManager
 
 
-class _Beta:
+class _Beta(Delegating):
     """``client.beta``: its ``messages`` guarded, the rest the real one's."""
 
-    __slots__ = ("_real", "messages")
+    __slots__ = ("messages",)
 
     def __init__(self, real: Any, messages: _Messages) -> None:
-        self._real = real
+        super().__init__(real)
         self.messages = messages
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def __repr__(self) -> str:
-        return f"<costcap guarded {self._real!r}>"
 
 
 # -- the clients ----------------------------------------------------------------------------------

@@ -8,7 +8,8 @@
 
 The guarded client is used exactly like the SDK's (``isinstance(client, openai.OpenAI)`` holds)
 and returns the SDK's own objects. Every attribute is the real client's except
-``chat.completions.create`` / ``.parse`` and ``responses.create`` / ``.parse``, which
+``chat.completions.create`` / ``.parse`` and ``responses.create`` / ``.parse`` (also through the
+resource's ``with_raw_response`` and ``with_streaming_response``), which
 
 1. resolve who the call is for (``costcap_user_id=`` / ``costcap_feature=`` keyword arguments,
    else a ``costcap.attribute()`` block, else the client's defaults; the user falls back to the
@@ -19,12 +20,15 @@ and returns the SDK's own objects. Every attribute is the real client's except
    the caller did not pass goes in ``extra_body`` (the same JSON on the wire, without the SDK's
    per-keyword transform);
 4. settle it with the provider's usage — or, for a stream, when it ends however it ends
-   (see :mod:`costcap.integrations._openai_stream`).
+   (see :mod:`costcap.integrations._openai_stream`). A raw response is settled before it is
+   returned (streamed: its ``parse()`` is the metered stream); a streaming response's body is
+   metered as it is read and settled when its block is left
+   (see :mod:`costcap.integrations._metered_body`).
 
 The SDK's retries stay the SDK's: one admission per call, whatever the attempts. An SDK error
 (``openai.APIError`` …) releases the reservation and is raised unchanged. ``with_options`` /
-``copy`` return a guarded client. The helpers that reach the model without going through
-``create`` (``.stream()``, ``with_raw_response``, ``with_streaming_response``) raise
+``copy`` return a guarded client. The ``.stream()`` helpers, and the client's own
+``with_raw_response`` / ``with_streaming_response`` (the resources' are guarded), raise
 ``NotImplementedError`` rather than spend unseen.
 """
 
@@ -40,6 +44,7 @@ from openai import AsyncOpenAI, AsyncStream, OpenAI, OpenAIError, Stream
 from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._attribution import Attribution
 from costcap.integrations._client import (
+    Delegating,
     GuardedAsyncClient,
     GuardedClient,
     GuardedResource,
@@ -49,12 +54,7 @@ from costcap.integrations._client import (
     refuse_unguarded,
 )
 from costcap.integrations._meter import StreamCut
-from costcap.integrations._metered_body import (
-    AsyncBodyManager,
-    BodyManager,
-    ask_plain_body,
-    meter_body,
-)
+from costcap.integrations._metered_body import ask_plain_body, meter_body
 from costcap.integrations._openai_body import account, body_usage
 from costcap.integrations._openai_request import (
     Call,
@@ -67,6 +67,7 @@ from costcap.integrations._openai_request import (
     served_tier,
 )
 from costcap.integrations._openai_stream import GuardedAsyncStream, GuardedStream, Tap
+from costcap.integrations._opening import AsyncOpening, Opening
 from costcap.ticket import Ticket
 
 __all__ = ["GuardedAsyncStream", "GuardedStream", "StreamCut", "guarded_openai"]
@@ -259,7 +260,7 @@ class _SyncResource(_Resource):
     def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         return self._call(method, kwargs, _finish_raw)
 
-    def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> BodyManager[Any]:
+    def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Opening[Any]:
         def enter(**sdk_kwargs: Any) -> Any:
             return method(**sdk_kwargs).__enter__()
 
@@ -267,7 +268,7 @@ class _SyncResource(_Resource):
             ask_plain_body(kwargs)
             return self._call(enter, kwargs, _open_body)
 
-        return BodyManager(open_response)
+        return Opening(open_response)
 
 
 class _AsyncResource(_Resource):
@@ -292,9 +293,7 @@ class _AsyncResource(_Resource):
     async def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         return await self._call(method, kwargs, _afinish_raw)
 
-    def _streaming(
-        self, method: Callable[..., Any], kwargs: dict[str, Any]
-    ) -> AsyncBodyManager[Any]:
+    def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> AsyncOpening[Any]:
         async def enter(**sdk_kwargs: Any) -> Any:
             return await method(**sdk_kwargs).__aenter__()
 
@@ -302,7 +301,7 @@ class _AsyncResource(_Resource):
             ask_plain_body(kwargs)
             return await self._call(enter, kwargs, _aopen_body)
 
-        return AsyncBodyManager(open_response)
+        return AsyncOpening(open_response)
 
 
 class _Completions(_SyncResource):
@@ -325,20 +324,14 @@ class _AsyncResponses(_AsyncResource):
     _shape = staticmethod(apply_responses)
 
 
-class _Chat:
+class _Chat(Delegating):
     """``client.chat``: ``completions`` guarded, the rest the real resource's."""
 
-    __slots__ = ("_real", "completions")
+    __slots__ = ("completions",)
 
     def __init__(self, real: Any, completions: _Resource) -> None:
-        self._real = real
+        super().__init__(real)
         self.completions = completions
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def __repr__(self) -> str:
-        return f"<costcap guarded {self._real!r}>"
 
 
 # -- the clients ------------------------------------------------------------------------------
