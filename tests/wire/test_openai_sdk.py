@@ -268,3 +268,18 @@ def test_an_endpoint_that_spends_unmetered_is_refused(
     with pytest.raises(openai.PermissionDeniedError, match="embeddings"):
         client.embeddings.create(model="text-embedding-3-small", input="hi")
     assert fp.requests == ()
+
+
+def test_every_sdk_path_to_the_endpoint_is_guarded(
+    client: openai.OpenAI, fp: FakeProviderServer, recorder: Recorder
+) -> None:
+    """``with_raw_response`` and the ``.stream()`` helper reach the same endpoint, so the
+    transport guards them like ``create``."""
+    raw = client.chat.completions.with_raw_response.create(model=GPT, messages=HELLO)
+    assert raw.parse().usage is not None
+    with client.chat.completions.stream(model=GPT, messages=HELLO) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.content
+    served(fp, 2)
+    assert recorder.statuses() == ["ok", "ok"]
+    assert recorder.cost_pico == billed_pico(fp) > 0
