@@ -22,7 +22,7 @@ def body(**fields: Any) -> bytes:
 def sent(raw: bytes, api: Any = "chat", max_tokens: int = 64, **headers: str) -> dict[str, Any]:
     """The body sent for ``raw`` once admitted for ``max_tokens``."""
     call = read_call(api, raw, headers, NOBODY)
-    out: dict[str, Any] = json.loads(call.bound(ticket_for(GPT, max_tokens)))
+    out: dict[str, Any] = json.loads(call.bound(ticket_for(GPT, max_tokens)) or raw)
     return out
 
 
@@ -53,7 +53,16 @@ def test_n_choices_share_the_admitted_cap() -> None:
     """With ``n=4`` the reservation covers 4 x the cap; each choice is sent a quarter."""
     call = read_call("chat", body(model=GPT, messages=HELLO, n=4, max_tokens=10), {}, NOBODY)
     assert call.admission["max_tokens"] == 40
-    assert json.loads(call.bound(ticket_for(GPT, 40)))["max_tokens"] == 10
+    assert json.loads(call.bound(ticket_for(GPT, 20)) or b"")["max_tokens"] == 5
+
+
+def test_a_body_that_already_says_what_was_admitted_is_sent_as_it_is() -> None:
+    """The caller's cap admitted unchanged (and its own ``include_usage``): nothing to rewrite."""
+    raw = body(model=GPT, messages=HELLO, max_tokens=64, stream=True,
+               stream_options={"include_usage": True})  # fmt: skip
+    call = read_call("chat", raw, {}, NOBODY)
+    assert call.bound(ticket_for(GPT, 64)) is None
+    assert not call.usage_injected
 
 
 def test_a_chat_stream_asks_for_usage_and_remembers_who_asked() -> None:
@@ -61,7 +70,7 @@ def test_a_chat_stream_asks_for_usage_and_remembers_who_asked() -> None:
     options = {"include_obfuscation": False}
     raw = body(model=GPT, messages=HELLO, stream=True, stream_options=options)
     call = read_call("chat", raw, {}, NOBODY)
-    out = json.loads(call.bound(ticket_for(GPT)))
+    out = json.loads(call.bound(ticket_for(GPT)) or b"")
     assert out["stream_options"] == {"include_obfuscation": False, "include_usage": True}
     assert call.usage_injected
     own = read_call("chat", body(model=GPT, messages=HELLO, stream=True,

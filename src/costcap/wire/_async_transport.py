@@ -22,7 +22,6 @@ from costcap.guard import AsyncGuard, Guard
 from costcap.ticket import Ticket
 from costcap.wire._exchange import (
     REFUSALS,
-    answered,
     for_module,
     interrupted,
     is_event_stream,
@@ -106,7 +105,7 @@ class AsyncGuardedTransport(httpx2.AsyncBaseTransport):
             raise
         usage, tier = usage_of(call, ticket, upstream.content)
         await guard.settle(ticket, usage, service_tier=tier)
-        return answered(request, upstream)
+        return upstream  # read: the client finds its body there, decoded
 
     async def _interrupted(self, stream: bool, ticket: Ticket) -> None:
         with anyio.CancelScope(shield=True):

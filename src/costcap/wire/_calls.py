@@ -55,22 +55,23 @@ class WireCall:
     choices: int = 1  # chat ``n``: the admitted cap is shared by the choices
     usage_injected: bool = False  # costcap asked for the usage chunk; the caller did not
 
-    def bound(self, ticket: Ticket) -> bytes:
+    def bound(self, ticket: Ticket) -> bytes | None:
         """The body to send: the caller's, carrying the admitted cap (and, for a chat stream,
-        ``include_usage``)."""
-        body = dict(self.body)
+        ``include_usage``) — or None when the caller's already says exactly that."""
+        body = self.body
         names = _CAP_FIELD[self.api]
         cap = max(1, ticket.max_tokens // self.choices)
-        used = [name for name in names if body.get(name) is not None]
-        for name in used or names[:1]:
-            body[name] = cap
+        fields = [name for name in names if body.get(name) is not None] or names[:1]
+        edits: dict[str, Any] = {name: cap for name in fields if body.get(name) != cap}
         if self.api == "chat" and self.stream:
             options = body.get("stream_options")
-            merged = dict(options) if isinstance(options, Mapping) else {}
-            self.usage_injected = merged.get("include_usage") is not True
-            merged["include_usage"] = True
-            body["stream_options"] = merged
-        return _dumps(body)
+            self.usage_injected = not isinstance(options, Mapping) or (
+                options.get("include_usage") is not True
+            )
+            if self.usage_injected:
+                merged = dict(options) if isinstance(options, Mapping) else {}
+                edits["stream_options"] = {**merged, "include_usage": True}
+        return _dumps({**body, **edits}) if edits else None
 
 
 def _dumps(body: Mapping[str, Any]) -> bytes:

@@ -35,7 +35,6 @@ from costcap.wire._routes import Route, route
 __all__ = [
     "REFUSALS",
     "Exchange",
-    "answered",
     "for_module",
     "interrupted",
     "is_event_stream",
@@ -95,17 +94,20 @@ def module_of(obj: object) -> ModuleType:
     return sys.modules[type(obj).__module__.partition(".")[0]]
 
 
-def sent(request: httpx2.Request, body: bytes) -> httpx2.Request:
-    """``request`` carrying ``body`` instead of its own."""
-    headers = request.headers.copy()
+def sent(request: httpx2.Request, body: bytes | None) -> httpx2.Request:
+    """``request`` carrying ``body`` instead of its own (None: its own). Changed in place: a
+    client builds a request per attempt, and a new one costs more than costcap's whole
+    admission (measured in ``benchmarks/results/wire.md``)."""
+    if body is None:
+        return request
+    headers = request.headers
     for name in _BODY_HEADERS:
         if name in headers:
             del headers[name]
-    new: httpx2.Request = module_of(request).Request(
-        request.method, request.url, headers=headers, content=body,
-        extensions=request.extensions,
-    )  # fmt: skip
-    return new
+    headers["content-length"] = str(len(body))
+    request.stream = module_of(request).ByteStream(body)
+    request._content = body  # what ``request.content`` reads once a body is read
+    return request
 
 
 def refused(request: httpx2.Request, error: Exception, where: Route) -> httpx2.Response:
@@ -127,15 +129,6 @@ def _headers(upstream: httpx2.Response) -> list[tuple[str, str]]:
     """The upstream's headers but those describing its body as encoded: the body handed back
     is decoded (costcap had to read it)."""
     return [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _BODY_HEADERS]
-
-
-def answered(request: httpx2.Request, upstream: httpx2.Response) -> httpx2.Response:
-    """A read answer, handed back as received (decoded)."""
-    response: httpx2.Response = module_of(request).Response(
-        upstream.status_code, headers=_headers(upstream), content=upstream.content,
-        request=request, extensions=upstream.extensions,
-    )  # fmt: skip
-    return response
 
 
 def streamed(request: httpx2.Request, upstream: httpx2.Response, stream: object) -> httpx2.Response:

@@ -38,6 +38,8 @@ class EventSplitter:
 
 def event_data(raw: bytes) -> str | None:
     """The ``data`` of one event (its ``data:`` lines joined by newlines), or None without any."""
+    if raw.startswith(b"data: ") and raw.find(b"\n") == len(raw) - 2:  # one line, LF: most
+        return raw[6:-2].decode("utf-8", "replace")
     lines: list[bytes] = []
     for line in raw.splitlines():
         if line.startswith(b"data:"):

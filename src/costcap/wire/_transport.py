@@ -38,7 +38,6 @@ from costcap.service_tiers import check_tier
 from costcap.ticket import Ticket
 from costcap.wire._exchange import (
     REFUSALS,
-    answered,
     for_module,
     interrupted,
     is_event_stream,
@@ -129,7 +128,7 @@ class GuardedTransport(httpx2.BaseTransport):
             raise
         usage, tier = usage_of(call, ticket, upstream.content)
         guard.settle(ticket, usage, service_tier=tier)
-        return answered(request, upstream)
+        return upstream  # read: the client finds its body there, decoded
 
     def _interrupted(self, stream: bool, ticket: Ticket) -> None:
         try:
