@@ -25,9 +25,9 @@ class EventSplitter:
         events: list[bytes] = []
         start = 0
         if b"\r" in buffer:  # CRLF line endings (or a stray CR): the general pattern
-            for end in _END.finditer(buffer):
-                events.append(buffer[start : end.end()])
-                start = end.end()
+            for match in _END.finditer(buffer):
+                events.append(buffer[start : match.end()])
+                start = match.end()
         else:  # LF, as the providers send: a plain search, several times faster
             end = buffer.find(b"\n\n")
             while end >= 0:
