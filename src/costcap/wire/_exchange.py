@@ -1,5 +1,5 @@
 """What the sync and async transports share: reading a request, the request sent instead, and
-the responses handed back (refusals, read answers, metered streams).
+the responses handed back (refusals, metered streams).
 
 Requests and responses are built with the classes of the request the client handed over, so
 one transport serves ``httpx2`` clients (the OpenAI and Anthropic SDKs') and ``httpx`` ones.
@@ -38,6 +38,7 @@ __all__ = [
     "for_module",
     "interrupted",
     "is_event_stream",
+    "module_of",
     "plan",
     "refused",
     "sent",
@@ -61,18 +62,16 @@ _BODY_HEADERS = ("content-length", "content-encoding", "transfer-encoding")
 
 @dataclass(slots=True)
 class Exchange:
-    """One request on its way: its route, and once read, the call and its ticket."""
+    """One request on its way: its route and the ``x-costcap-*`` headers it carried."""
 
     request: httpx2.Request
     route: Route
-    said: dict[str, str]  # the x-costcap-* headers it carried (removed)
-    call: WireCall | None = None
-    ticket: Ticket | None = None
+    said: dict[str, str]  # the x-costcap-* headers (taken off the request)
 
     def read(self, raw: bytes, default: Attribution) -> WireCall:
+        """The guarded call ``raw`` (the request's body) asks for."""
         assert self.route.api is not None
-        self.call = read_call(self.route.api, raw, self.said, default)
-        return self.call
+        return read_call(self.route.api, raw, self.said, default)
 
     def refusal(self, error: Exception) -> httpx2.Response:
         if not isinstance(error, CostcapError):
