@@ -26,8 +26,9 @@ CLAUDE = "claude-haiku-4-5"
 WAYS = ("wrap", "wire")
 FULL = 20  # the fake provider's default answer length, in tokens
 # Paced chunks: a stream the caller leaves ends between two of them, so the provider bills
-# exactly the chunks that reached costcap.
-SLOW = {"x-fake-chunk-delay-ms": "50"}
+# exactly the chunks that reached costcap. A framework takes its time to close a stream it
+# was told to leave (tasks, generators, its own bookkeeping): the pace leaves it room.
+SLOW = {"x-fake-chunk-delay-ms": "300"}
 RICH = Budget(scope="global", period="day", limit_usd=100)
 POOR = Budget(scope="global", period="day", limit_usd="0.000001")  # covers no call
 
