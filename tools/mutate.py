@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -95,19 +96,28 @@ MODULES = (
         *NO_SERVERS,
     )),
     Target("cost", "pricing/_cost.py", (
+        "tests/pricing/test_cost_parts.py",
+        "tests/pricing/test_price_from_usd.py",
         "tests/pricing/test_cost.py",
+        "tests/pricing/test_tiers.py",
+        "tests/pricing/test_media.py",
     )),
     Target("worst_case", "worst_case.py", (
+        "tests/test_worst_case_rates.py",
         "tests/test_worst_case.py",
+        "tests/test_worst_case_cache_marks.py",
     )),
 )  # fmt: skip
 
 # (pytest cannot rewrite the asserts of plugins imported before it starts: PRELOAD does that)
 PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider", "--hypothesis-seed=0",
                "-W", "ignore::pytest.PytestAssertRewriteWarning")  # fmt: skip
-# Imported once here, before forking, so no mutant pays for them; costcap itself never is.
+# Imported once here, before forking, so no mutant pays for them (about a second each on the
+# pricing tests: the SDKs' types, a pytest plugin's client); costcap itself never is. Those
+# not installed are skipped.
 PRELOAD = ("pytest", "hypothesis", "pytest_asyncio", "genai_prices", "httpx", "anyio", "redis",
-           "psycopg", "rich", "typer", "limits", "tomllib", "zoneinfo", "decimal")  # fmt: skip
+           "psycopg", "rich", "typer", "limits", "openai", "anthropic", "langsmith.pytest_plugin",
+           "tomllib", "zoneinfo", "decimal")  # fmt: skip
 COPIED = ("src", "tests")
 IGNORED = shutil.ignore_patterns("__pycache__", ".hypothesis", "*.db", "*.pyc")
 KILLED, TIMEOUT, SURVIVED, EQUIVALENT = "killed", "timeout", "survived", "equivalent"
@@ -399,7 +409,8 @@ def mutate(targets: Sequence[Target], accepted: dict[str, str], args: argparse.N
     sys.dont_write_bytecode = True
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
     for name in PRELOAD:
-        importlib.import_module(name)
+        if importlib.util.find_spec(name.partition(".")[0]) is not None:
+            importlib.import_module(name)
     started = time.monotonic()
     reports: list[Report] = []
     with tempfile.TemporaryDirectory(prefix="costcap-mutate-") as tmp:
