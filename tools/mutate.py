@@ -21,16 +21,18 @@ with the copy first on ``sys.path`` and in ``PYTHONPATH``, so the copy's costcap
 the editable install's; a canary (a copy of ``money.py`` that raises on import) checks that on
 every run. Bytecode is never written, so no stale ``.pyc`` can stand in for a mutant.
 
-Why not a maintained tool: mutmut 3.x names its mutants by function and ordinal, which shift
-whenever a function changes, rewrites every module of ``paths_to_mutate`` into a ``mutants/``
-directory of the working directory and picks tests from its own coverage run over the whole
-suite (about 15 minutes here); cosmic-ray keeps its mutants in a session database and needs one
-configuration per module and test command. Neither has the rounding operators this code needs
-(``-(-a // b)`` ceiling division, ``ROUND_CEILING``), nor ids that survive a change elsewhere
-in the file. The mutator is ~300 lines over :mod:`ast`.
+Why not a maintained tool (pip offers mutmut 3.8 and cosmic-ray 8.7): mutmut 3 rewrites every
+module of ``paths_to_mutate`` into a ``mutants/`` directory of the working directory, names its
+mutants by function and ordinal, and picks the tests of each from its own first run of the
+suite; cosmic-ray keeps its mutants in a session database and is configured by one module path
+and one test command per session. Neither swaps the rounding this code relies on (``-(-a // b)``
+ceiling division, ``ROUND_CEILING``), and either would need a wrapper to copy the tree, keep a
+test list per module and read back the results. The mutator here is ~300 lines over :mod:`ast`,
+its ids name the place in the source (they move only when lines above them do), and the table
+of modules and tests is the one place to look.
 
-    .venv/bin/python tools/mutate.py [--module money ...] [--jobs 2] [--list] [--show ID]
-        [--json results.json] [--verbose]
+    .venv/bin/python -m tools.mutate [--module money ...] [--jobs 2] [--list] [--show ID]
+        [--json results.json] [--min-score 0.9] [--timeout-factor 3]
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import importlib.util
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import sys
@@ -118,6 +121,9 @@ PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider", "--hypothesis-seed=0",
 PRELOAD = ("pytest", "hypothesis", "pytest_asyncio", "genai_prices", "httpx", "anyio", "redis",
            "psycopg", "rich", "typer", "limits", "openai", "anthropic", "langsmith.pytest_plugin",
            "tomllib", "zoneinfo", "decimal")  # fmt: skip
+# A mutant that builds a huge integer (a bound check removed) fails with MemoryError at this
+# size instead of taking the shared machine's memory: 4 GiB of address space per test run.
+MEMORY_LIMIT = 4 << 30
 COPIED = ("src", "tests")
 IGNORED = shutil.ignore_patterns("__pycache__", ".hypothesis", "*.db", "*.pyc")
 KILLED, TIMEOUT, SURVIVED, EQUIVALENT = "killed", "timeout", "survived", "equivalent"
@@ -195,6 +201,7 @@ def start_tests(copy: Path, tests: Sequence[str], log: Path) -> int:
     code = 3
     try:  # the child: never returns
         os.setpgid(0, 0)
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(fd, 1)
         os.dup2(fd, 2)

@@ -1,21 +1,22 @@
 """The mutants of one Python module: small deliberate bugs, each with a stable id.
 
-A mutant id is ``<module>:<line>:<column>:<operator>``: the line and column (1-based line,
-0-based column in characters) of the operator token for a binary, comparison or boolean
-operator, else of the node changed. The same source always gives the same mutants in the same
-order, so the results of two runs compare id by id. The operators:
+A mutant id is ``<module>:<line>:<column>:<operator>``, with no shell metacharacters: the line
+and column (1-based line, 0-based column in characters) of the operator token for a binary,
+comparison or boolean operator, else of the node changed. The same source always gives the same
+mutants in the same order, so the results of two runs compare id by id. The operators:
 
-* ``Add>Sub``, ``Sub>Add``, ``Mult>Div``, ``Div>Mult``, ``FloorDiv>Mult``, ``FloorDiv>Div``,
-  ``Mod>FloorDiv``, ``Pow>Mult`` (also in augmented assignments ``x += y``);
-* ``FloorDiv>CeilDiv`` (``a // b`` → ``-(-a // b)``) and ``CeilDiv>FloorDiv`` (the reverse);
-* ``Lt>LtE``, ``LtE>Lt``, ``Gt>GtE``, ``GtE>Gt``, ``Eq>NotEq``, ``NotEq>Eq``, ``In>NotIn``,
-  ``NotIn>In``, ``Is>IsNot``, ``IsNot>Is``; ``And>Or``, ``Or>And``;
+* ``Add_to_Sub``, ``Sub_to_Add``, ``Mult_to_Div``, ``Div_to_Mult``, ``FloorDiv_to_Mult``,
+  ``FloorDiv_to_Div``, ``Mod_to_FloorDiv``, ``Pow_to_Mult`` (also in ``x += y``);
+* ``FloorDiv_to_CeilDiv`` (``a // b`` → ``-(-a // b)``) and ``CeilDiv_to_FloorDiv``;
+* ``Lt_to_LtE``, ``LtE_to_Lt``, ``Gt_to_GtE``, ``GtE_to_Gt``, ``Eq_to_NotEq``, ``NotEq_to_Eq``,
+  ``In_to_NotIn``, ``NotIn_to_In``, ``Is_to_IsNot``, ``IsNot_to_Is``; ``And_to_Or``,
+  ``Or_to_And``;
 * ``negate`` (an ``if``/``while``/conditional expression/comprehension condition becomes
   ``not (…)``), ``del-not`` (``not x`` → ``x``), ``del-neg`` (``-x`` → ``x``);
-* ``const+1``, ``const-1``, ``const=0`` for numbers, ``True>False`` and ``False>True``;
-* name swaps: ``ceil>floor``, ``floor>ceil``, ``max>min``, ``min>max``, ``any>all``,
-  ``all>any`` and the rounding modes ``ROUND_CEILING>ROUND_FLOOR``, ``ROUND_UP>ROUND_DOWN``,
-  ``ROUND_HALF_UP>ROUND_HALF_EVEN`` and back;
+* ``const+1``, ``const-1``, ``const=0`` for numbers, ``True_to_False`` and ``False_to_True``;
+* name swaps: ``ceil_to_floor``, ``max_to_min``, ``any_to_all`` and back, and the rounding
+  modes ``ROUND_CEILING_to_ROUND_FLOOR``, ``ROUND_UP_to_ROUND_DOWN``,
+  ``ROUND_HALF_UP_to_ROUND_HALF_EVEN`` and back;
 * ``del-raise``, ``del-return``, ``del-call`` (a call made as a statement), ``del-break``,
   ``del-continue``: the statement becomes ``pass``.
 
@@ -233,12 +234,12 @@ class _Finder:
                     new.ops[i] = swapped()
                     left = node.left if i == 0 else node.comparators[i - 1]
                     at = self.token_after(left, _OP_TOKENS[type(op)])
-                    self.expr(node, f"{type(op).__name__}>{swapped.__name__}", new, at)
+                    self.expr(node, f"{type(op).__name__}_to_{swapped.__name__}", new, at)
         elif isinstance(node, ast.BoolOp):
             other = ast.Or() if isinstance(node.op, ast.And) else ast.And()
             new_bool = ast.BoolOp(op=other, values=node.values)
             at = self.token_after(node.values[0], _OP_TOKENS[type(node.op)])
-            self.expr(node, f"{type(node.op).__name__}>{type(other).__name__}", new_bool, at)
+            self.expr(node, f"{type(node.op).__name__}_to_{type(other).__name__}", new_bool, at)
         elif isinstance(node, ast.UnaryOp):
             self.unary(node)
         elif isinstance(node, ast.Constant):
@@ -265,7 +266,8 @@ class _Finder:
                 new.op = swapped()
                 at = self.token_after(node.target, _OP_TOKENS[type(node.op)] + "=")
                 # the whole statement is replaced, as ``x -= y`` is no expression
-                self.add(node, f"{type(node.op).__name__}>{swapped.__name__}", ast.unparse(new), at)
+                name = f"{type(node.op).__name__}_to_{swapped.__name__}"
+                self.add(node, name, ast.unparse(new), at)
 
     def binop(self, node: ast.BinOp) -> None:
         if type(node.op) not in _BINOPS:
@@ -273,11 +275,11 @@ class _Finder:
         at = self.token_after(node.left, _OP_TOKENS[type(node.op)])
         for swapped in _BINOPS[type(node.op)]:
             new = ast.BinOp(node.left, swapped(), node.right)
-            self.expr(node, f"{type(node.op).__name__}>{swapped.__name__}", new, at)
+            self.expr(node, f"{type(node.op).__name__}_to_{swapped.__name__}", new, at)
         if isinstance(node.op, ast.FloorDiv) and not _is_neg(node.left):
             ceil = ast.UnaryOp(ast.USub(), ast.BinOp(ast.UnaryOp(ast.USub(), node.left),
                                                      ast.FloorDiv(), node.right))  # fmt: skip
-            self.expr(node, "FloorDiv>CeilDiv", ceil, at)
+            self.expr(node, "FloorDiv_to_CeilDiv", ceil, at)
 
     def unary(self, node: ast.UnaryOp) -> None:
         if isinstance(node.op, ast.Not):
@@ -289,12 +291,12 @@ class _Finder:
                 left = inner.left
                 if isinstance(left, ast.UnaryOp) and isinstance(left.op, ast.USub):
                     floor = ast.BinOp(left.operand, ast.FloorDiv(), inner.right)
-                    self.expr(node, "CeilDiv>FloorDiv", floor)
+                    self.expr(node, "CeilDiv_to_FloorDiv", floor)
 
     def constant(self, node: ast.Constant) -> None:
         value = node.value
         if isinstance(value, bool):
-            self.expr(node, f"{value}>{not value}", ast.Constant(not value))
+            self.expr(node, f"{value}_to_{not value}", ast.Constant(not value))
         elif isinstance(value, int | float):
             for operator, new in (("const+1", value + 1), ("const-1", value - 1), ("const=0", 0)):
                 if new != value:
@@ -314,7 +316,7 @@ class _Finder:
         else:  # the module may not import the other name: fetch it from its home
             home_module = ast.Call(ast.Name("__import__", ast.Load()), [ast.Constant(home)], [])
             new = ast.Attribute(home_module, new_name, ast.Load())
-        self.expr(node, f"{name}>{new_name}", new)
+        self.expr(node, f"{name}_to_{new_name}", new)
 
 
 def _is_neg(node: ast.expr) -> bool:

@@ -37,18 +37,18 @@ def test_ids_name_the_line_the_column_and_the_operator() -> None:
     ids = [m.id for m in mutants_of(SOURCE, "m")]
     assert ids == [
         "m:2:13:const+1", "m:2:13:const-1", "m:2:13:const=0",
-        "m:7:4:del-return", "m:7:11:CeilDiv>FloorDiv", "m:7:11:del-neg",
-        "m:7:13:del-neg", "m:7:16:FloorDiv>Div", "m:7:16:FloorDiv>Mult",
-        "m:11:7:negate", "m:11:9:Lt>LtE", "m:11:13:And>Or", "m:11:17:del-not",
-        "m:12:8:del-raise", "m:13:4:del-call", "m:14:4:del-return", "m:14:13:LtE>Lt",
+        "m:7:4:del-return", "m:7:11:CeilDiv_to_FloorDiv", "m:7:11:del-neg",
+        "m:7:13:del-neg", "m:7:16:FloorDiv_to_Div", "m:7:16:FloorDiv_to_Mult",
+        "m:11:7:negate", "m:11:9:Lt_to_LtE", "m:11:13:And_to_Or", "m:11:17:del-not",
+        "m:12:8:del-raise", "m:13:4:del-call", "m:14:4:del-return", "m:14:13:LtE_to_Lt",
         "m:14:16:const+1", "m:14:16:const-1", "m:14:16:const=0",
     ]  # fmt: skip
     assert ids == [m.id for m in mutants_of(SOURCE, "m")]  # the same every time
 
 
 def test_mutants_change_one_place() -> None:
-    assert "return (a // b)" in mutated("m:7:11:CeilDiv>FloorDiv")
-    assert "if (x <= y) and not x:" in mutated("m:11:9:Lt>LtE")
+    assert "return (a // b)" in mutated("m:7:11:CeilDiv_to_FloorDiv")
+    assert "if (x <= y) and not x:" in mutated("m:11:9:Lt_to_LtE")
     assert "        pass\n" in mutated("m:12:8:del-raise")
     assert "LIMIT: int = (11)" in mutated("m:2:13:const+1")
     assert "if (not (x < y and (not x))):" in mutated("m:11:7:negate")
