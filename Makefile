@@ -69,7 +69,7 @@ lock:
 
 # Mutation testing of the money path (tools/mutate.py, docs/testing.md): every module's tests
 # against small deliberate bugs, on a copy of the tree; fails when a module kills under 90 %.
-# About 15-25 minutes on two cores, so not part of `make test`.
+# About 10 minutes on two cores, so not part of `make test`.
 mutate: $(STAMP)
 	$(BIN)/python -m tools.mutate
 
