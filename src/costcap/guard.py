@@ -271,7 +271,7 @@ class Guard(GuardCore):
     def _fire(self, due: Due) -> None:
         for marker, alert in due:
             try:
-                granted = self.store.mark_once(marker, adm.MARKER_TTL_S)
+                granted = self.store.mark_once(marker, self.marker_ttl_s(alert))
             except StoreUnavailable as exc:
                 granted = self.marker_failed(marker, exc)
             self.fired(marker, alert, granted)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -516,6 +517,18 @@ class GuardCore:
 
     def _unfired(self, due: Due) -> Due:
         return [(marker, alert) for marker, alert in due if marker not in self._fired]
+
+    def marker_ttl_s(self, alert: Alert) -> int:
+        """How long the store keeps an alert's once-per-period marker: past the end of the
+        period it names, with a day to spare, and never under ``MARKER_TTL_S``. A rolling
+        budget's alert fires once per slot as long as its window (up to 366 days), and the
+        marker is written somewhere inside that slot."""
+        budget = next((b for b in self.budgets if b.id == alert.budget), None)
+        if budget is not None and budget.window.kind == "rolling":
+            left = float(budget.window.seconds)
+        else:
+            left = (alert.resets_at - self.clock()).total_seconds()
+        return max(adm.MARKER_TTL_S, math.ceil(left) + 86_400)
 
     def fired(self, marker: str, alert: Alert, granted: bool) -> None:
         if len(self._fired) >= _FIRED_MEMORY:

@@ -280,7 +280,7 @@ def alert_pacing(guard: Guard, paces: Sequence[BudgetPace]) -> list[Alert]:
             exhausts_at=p.exhausts_at,
         )
         marker = f"pacing:{p.budget}:{p.member}:{p.alert_period}"
-        granted = guard.store.mark_once(marker, adm.MARKER_TTL_S)
+        granted = guard.store.mark_once(marker, guard.marker_ttl_s(alert))
         guard.fired(marker, alert, granted)
         if granted:
             fired.append(alert)
