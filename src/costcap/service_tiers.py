@@ -62,9 +62,13 @@ def price_context(provider: str | None, tier: str | None) -> Mapping[str, str] |
 
 
 def anthropic_served_tier(usage: object) -> str | None:
-    """The tier an Anthropic ``Usage`` reports: ``fast`` for fast mode, else its
-    ``service_tier`` (``standard``, ``priority``, ``batch``), or ``None`` when it says nothing."""
-    if getattr(usage, "speed", None) == "fast":
+    """The tier an Anthropic usage reports — the SDK's ``Usage`` or its JSON mapping: ``fast``
+    for fast mode, else its ``service_tier`` (``standard``, ``priority``, ``batch``), or
+    ``None`` when it says nothing."""
+    if isinstance(usage, Mapping):
+        speed, tier = usage.get("speed"), usage.get("service_tier")
+    else:
+        speed, tier = getattr(usage, "speed", None), getattr(usage, "service_tier", None)
+    if speed == "fast":
         return "fast"
-    tier = getattr(usage, "service_tier", None)
     return tier if isinstance(tier, str) else None

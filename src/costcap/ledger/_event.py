@@ -61,7 +61,7 @@ class CostEvent:
     stream: bool = False
     refused_by: str | None = None  # the budget, rate limit or policy rule
     prompt_hash: str | None = None  # a digest of the request, for runaway-loop detection
-    flag: str | None = None  # usage_beyond_request, or unread_output_charged (a strict stream)
+    flag: str | None = None  # usage_beyond_request, unread_output_charged, unpriced_audio
     service_tier: str | None = None  # the tier the call was priced at (priority, flex, fast, …)
 
     def __post_init__(self) -> None:

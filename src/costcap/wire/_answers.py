@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from costcap.pricing import Usage
+from costcap.service_tiers import anthropic_served_tier
 from costcap.ticket import Ticket
 from costcap.tokens import count_text
 from costcap.wire._routes import Api
@@ -27,11 +28,7 @@ def served_tier(api: Api, obj: Mapping[str, Any]) -> str | None:
     OpenAI's ``service_tier``; Anthropic's usage ``speed`` (fast mode) or ``service_tier``."""
     if api == "messages":
         usage = obj.get("usage")
-        if not isinstance(usage, Mapping):
-            return None
-        if usage.get("speed") == "fast":
-            return "fast"
-        obj = usage
+        return anthropic_served_tier(usage) if isinstance(usage, Mapping) else None
     tier = obj.get("service_tier")
     return tier if isinstance(tier, str) else None
 
