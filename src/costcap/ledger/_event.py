@@ -57,7 +57,8 @@ class CostEvent:
     cost_pico: int = 0
     saved_pico: int = 0
     latency_ms: float | None = None
-    cache_hit: bool = False
+    cache_hit: bool = False  # answered from the response cache: cost 0, ``saved_pico`` its price
+    cache_miss: bool = False  # cacheable, answered by the provider (the cache's hit rate)
     stream: bool = False
     refused_by: str | None = None  # the budget, rate limit or policy rule
     prompt_hash: str | None = None  # a digest of the request, for runaway-loop detection
@@ -93,6 +94,7 @@ class CostEvent:
         # than the format-spec machinery, which an SDK call leaves cold (4 µs vs 1 µs, measured)
         return (
             f'{{"api_key_id":{_s(self.api_key_id)},"cache_hit":{_b(self.cache_hit)},'
+            f'"cache_miss":{_b(self.cache_miss)},'
             f'"cache_read_tokens":{self.cache_read_tokens},'
             f'"cache_write_tokens":{self.cache_write_tokens},"cost_pico":{self.cost_pico},'
             f'"cost_usd":"{usd_text(self.cost_pico)}","endpoint":{_s(self.endpoint)},'
@@ -211,6 +213,7 @@ _KINDS: dict[str, int] = {
         _INTEGER,
     ),
     "cache_hit": _FLAG,
+    "cache_miss": _FLAG,
     "stream": _FLAG,
     "latency_ms": _LATENCY,
 }
