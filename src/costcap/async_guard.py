@@ -19,7 +19,7 @@ from collections.abc import (
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from costcap import admission as adm
 from costcap.alerts import Alert, Notifier
@@ -50,6 +50,9 @@ from costcap.stores import (
     open_async_store,
 )
 from costcap.ticket import Hit, Ticket
+
+if TYPE_CHECKING:
+    from costcap.cache import CachedAnswer
 
 __all__ = ["AsyncGuard"]
 
@@ -147,6 +150,48 @@ class AsyncGuard(GuardCore):
         self.timed(started, "budget")
         await self._fire(due)
         raise error
+
+    async def answer_cached(
+        self,
+        answer: CachedAnswer,
+        *,
+        requested_model: str,
+        user_id: str | None = None,
+        feature: str | None = None,
+        api_key: str | None = None,
+        endpoint: str | None = None,
+        stream: bool = False,
+        started: float | None = None,
+    ) -> None:
+        """As :meth:`costcap.Guard.answer_cached`."""
+        began = time.perf_counter() if started is None else started
+        hit, charges = self.prepare_cached(
+            answer.model, user_id=user_id, feature=feature, api_key=api_key, endpoint=endpoint
+        )
+        if charges:
+            try:
+                result = await self._reserve(hit.id, charges)
+            except StoreUnavailable as exc:
+                if not self.fail_open:
+                    self.emit_refused_early(
+                        answer.model, user_id, feature, api_key, endpoint, "store unavailable"
+                    )
+                    raise
+                log.error("store unavailable, answering from the cache (fail_open): %s", exc)
+            else:
+                if not result.admitted:
+                    assert result.refused is not None
+                    limited = hit.limits[result.refused]
+                    buckets = await self.store.read([(key,) for key in limited.window_keys])
+                    self.emit_refused_early(
+                        answer.model, user_id, feature, api_key, endpoint,
+                        f"rate limit {limited.rule.id}",
+                    )  # fmt: skip
+                    raise self.limit_refusal(result, limited, buckets)
+                await self._store_settle(hit.id, hit.settle_amounts())
+        self.emit_cached(
+            answer, requested_model, user_id, feature, api_key, endpoint, stream, began
+        )
 
     async def hit(
         self,

@@ -18,7 +18,7 @@ from collections.abc import (
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from costcap import admission as adm
 from costcap.alerts import Alert, Notifier
@@ -48,6 +48,9 @@ from costcap.stores import (
     open_store,
 )
 from costcap.ticket import Hit, Ticket
+
+if TYPE_CHECKING:
+    from costcap.cache import CachedAnswer
 
 __all__ = ["AsyncGuard", "Guard", "Hit", "Ticket"]
 
@@ -174,6 +177,50 @@ class Guard(GuardCore):
             raise self.limit_refusal(result, limited, buckets)
         hit.remaining = remaining(hit, result)
         return hit
+
+    def answer_cached(
+        self,
+        answer: CachedAnswer,
+        *,
+        requested_model: str,
+        user_id: str | None = None,
+        feature: str | None = None,
+        api_key: str | None = None,
+        endpoint: str | None = None,
+        stream: bool = False,
+        started: float | None = None,
+    ) -> None:
+        """A call answered from the response cache: counted on the request-count rate limits
+        that apply (or ``RateLimited``, recorded as refused) and recorded at $0, saving what
+        the stored call cost. No budget is reserved: nothing is sent."""
+        began = time.perf_counter() if started is None else started
+        hit, charges = self.prepare_cached(
+            answer.model, user_id=user_id, feature=feature, api_key=api_key, endpoint=endpoint
+        )
+        if charges:
+            try:
+                result = self.store.admit(hit.id, charges, self.lease_s)
+            except StoreUnavailable as exc:
+                if not self.fail_open:
+                    self.emit_refused_early(
+                        answer.model, user_id, feature, api_key, endpoint, "store unavailable"
+                    )
+                    raise
+                log.error("store unavailable, answering from the cache (fail_open): %s", exc)
+            else:
+                if not result.admitted:
+                    assert result.refused is not None
+                    limited = hit.limits[result.refused]
+                    buckets = self.store.read([(key,) for key in limited.window_keys])
+                    self.emit_refused_early(
+                        answer.model, user_id, feature, api_key, endpoint,
+                        f"rate limit {limited.rule.id}",
+                    )  # fmt: skip
+                    raise self.limit_refusal(result, limited, buckets)
+                self._store_settle(hit.id, hit.settle_amounts())
+        self.emit_cached(
+            answer, requested_model, user_id, feature, api_key, endpoint, stream, began
+        )
 
     def finish(self, hit: Hit) -> None:
         """The request is done: keep its count, give its concurrency slots back."""

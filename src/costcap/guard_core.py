@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from random import getrandbits
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from costcap import admission as adm
 from costcap._checks import usd
@@ -48,7 +48,7 @@ from costcap.observe import (
     notify_event,
     notify_in_flight,
 )
-from costcap.policy import Bounds, CostCapExceeded, Policy
+from costcap.policy import Bounds, CostCapExceeded, Policy, PolicyViolation
 from costcap.pricing import Cost, PriceCatalog, Usage, default_catalog, usage_from
 from costcap.service_tiers import TIERS, check_tier, price_context
 from costcap.stores import Admission, Charge, CounterState
@@ -56,6 +56,9 @@ from costcap.ticket import Hit, Ticket
 from costcap.tokens import TokenCount, count_messages, count_responses_input
 from costcap.usage_bounds import BEYOND_REQUEST, beyond_alert, bounded_usage
 from costcap.worst_case import WorstCase, cache_write_possible, worst_case_for
+
+if TYPE_CHECKING:
+    from costcap.cache import CachedAnswer
 
 __all__ = [
     "DEFAULT_LEASE_S",
@@ -312,6 +315,7 @@ class GuardCore:
             latency_ms=(time.perf_counter() - ticket.started) * 1000 if ticket.started else None,
             stream=stream,
             refused_by=refused_by,
+            cache_miss=ticket.cache_miss,
             prompt_hash=ticket.prompt_hash,
             flag=BEYOND_REQUEST if ticket.beyond else ticket.flag,
             service_tier=ticket.service_tier,
@@ -425,18 +429,76 @@ class GuardCore:
         api_key: str | None,
         endpoint: str | None,
         feature: str | None,
+        model: str = "",
     ) -> tuple[Hit, list[Charge]]:
         for rule in rules:
             if rule.kind not in ("requests", "concurrent"):
                 raise ValueError(f"rate limit {rule.id!r}: an endpoint hit carries no {rule.kind}")
         scope = CallScope(
-            model="", feature=feature, user_id=user_id, api_key=api_key, endpoint=endpoint
+            model=model, feature=feature, user_id=user_id, api_key=api_key, endpoint=endpoint
         )
         amounts: dict[Kind, int] = {"requests": 1, "concurrent": 1, "tokens": 0, "dollars": 0}
         applied, charges = limit_charges(
             rules, scope, amounts, now_s=self.clock().timestamp(), lease_s=self.lease_s
         )
         return Hit(new_id(), applied), charges
+
+    # -- the response cache ------------------------------------------------------------------------
+
+    def cache_cap(
+        self,
+        *,
+        model: str,
+        max_tokens: int | None,
+        user_id: str | None = None,
+        feature: str | None = None,
+        api_key: str | None = None,
+        endpoint: str | None = None,
+    ) -> int:
+        """The output cap the policy gives a call (the cache's key holds it, so a request is
+        looked up as it would be sent). A call the policy refuses is recorded and raised here,
+        as :meth:`admit` would."""
+        try:
+            price = self.catalog.resolve(model)
+            return self._bound(model, feature, max_tokens, price.max_output_tokens).max_tokens
+        except PolicyViolation as exc:
+            self.emit_refused_early(model, user_id, feature, api_key, endpoint, f"policy: {exc}")
+            raise
+
+    def prepare_cached(
+        self,
+        model: str,
+        *,
+        user_id: str | None,
+        feature: str | None,
+        api_key: str | None,
+        endpoint: str | None,
+    ) -> tuple[Hit, list[Charge]]:
+        """A cache hit's charges: one request on each request-count rate limit that applies
+        (no budget, no tokens, no dollars, no concurrency slot: nothing is sent). ``model`` is
+        the model that answered, as billed."""
+        rules = [rule for rule in self.limits if rule.kind == "requests"]
+        return self.prepare_hit(
+            rules, user_id=user_id, api_key=api_key, endpoint=endpoint, feature=feature,
+            model=model,
+        )  # fmt: skip
+
+    def emit_cached(  # noqa: PLR0917 - a private step with the hit's arguments
+        self, answer: CachedAnswer, requested_model: str, user_id: str | None,
+        feature: str | None, api_key: str | None, endpoint: str | None, stream: bool,
+        started: float,
+    ) -> None:  # fmt: skip
+        """The event of a call answered from the cache: $0, saving what the stored call cost."""
+        if not self._event_observers:
+            return
+        event = CostEvent(
+            request_id=new_id(), ts=self.clock(), status="ok", model=answer.model,
+            requested_model=requested_model, provider=answer.provider, user_id=user_id,
+            feature=feature, api_key_id=api_key, endpoint=endpoint,
+            saved_pico=answer.cost_pico, cache_hit=True, stream=stream,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )  # fmt: skip
+        notify_event(self._event_observers, event)
 
     # -- settling ----------------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ class Ticket:
     beyond: str | None = None  # how the settled usage passed what the request allows, if it did
     flag: str | None = None  # CostEvent.flag for a charge that is a bound, not a count
     service_tier: str | None = None  # reserved at (as asked), then settled at (as reported)
+    cache_miss: bool = False  # cacheable, not in the response cache: its answer is stored
     _worst: WorstCase | None = field(default=None, repr=False)
 
     @property

@@ -58,9 +58,9 @@ class RedisUrl:
     require_durable: bool = False
 
 
-def parse_redis_url(url: str) -> RedisUrl:
-    """Read ``url``; every problem is a ConfigError naming the URL (password hidden)."""
-    what = "store URL"
+def parse_redis_url(url: str, *, what: str = "store URL") -> RedisUrl:
+    """Read ``url``; every problem is a ConfigError naming the URL (password hidden) as
+    ``what``."""
     shown = redact(url)
     parts = split(url, what)
     query = parse_qsl(parts.query, keep_blank_values=True)
