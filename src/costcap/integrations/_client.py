@@ -34,13 +34,14 @@ class GuardedClient:
     """Base of the guarded clients. Subclasses add the resources they guard; their own state
     lives in ``__slots__`` named ``_costcap_*``; everything else goes to the SDK client."""
 
-    __slots__ = ("_costcap_client", "_costcap_default", "_costcap_guard")
+    __slots__ = ("_costcap_cache", "_costcap_client", "_costcap_default", "_costcap_guard")
     _refusal_hint: ClassVar[str] = ""
 
-    def __init__(self, client: Any, guard: Any, default: Attribution) -> None:
+    def __init__(self, client: Any, guard: Any, default: Attribution, cache: Any = None) -> None:
         self._costcap_client = client
         self._costcap_guard = guard
         self._costcap_default = default
+        self._costcap_cache = cache  # a ResponseCache / AsyncResponseCache, or None
 
     # ``isinstance(wrapped, openai.OpenAI)`` holds, as for the client it stands for.
     @property  # type: ignore[misc]
@@ -67,10 +68,11 @@ class GuardedClient:
         return self._costcap_client
 
     def with_options(self, **options: Any) -> Any:
-        """The SDK's ``with_options`` / ``copy``, guarded by the same guard and defaults."""
+        """The SDK's ``with_options`` / ``copy``, guarded by the same guard, defaults and
+        cache."""
         return type(self)(  # type(self) is the real class: __class__ is overridden, type() is not
             self._costcap_client.with_options(**options), self._costcap_guard,
-            self._costcap_default,
+            self._costcap_default, self._costcap_cache,
         )  # fmt: skip
 
     copy = with_options

@@ -376,8 +376,8 @@ class _Client(GuardedClient):
     _beta_messages_cls: type[_Messages]
     _refusal_hint = _HINT
 
-    def __init__(self, client: Any, guard: Any, default: Attribution) -> None:
-        super().__init__(client, guard, default)
+    def __init__(self, client: Any, guard: Any, default: Attribution, cache: Any = None) -> None:
+        super().__init__(client, guard, default, cache)
         self._costcap_messages = self._messages_cls(client.messages, guard, default)
         self._costcap_beta: _Beta | None = None
 
@@ -413,9 +413,12 @@ class _GuardedAsyncAnthropic(_Client, GuardedAsyncClient):
 C = TypeVar("C")
 
 
-def guarded_anthropic(client: C, guard: Guard | AsyncGuard, default: Attribution) -> C:
+def guarded_anthropic(
+    client: C, guard: Guard | AsyncGuard, default: Attribution, cache: Any = None
+) -> C:
     """``client`` guarded by ``guard`` (``costcap.wrap`` calls this); ``default`` attributes
-    calls that say nothing else.
+    calls that say nothing else; ``cache`` (a ResponseCache / AsyncResponseCache) answers
+    identical requests.
 
     Takes ``anthropic.Anthropic`` / ``AsyncAnthropic`` and the clients with the same
     ``messages`` resource (Bedrock, Vertex); a sync client needs a ``Guard``, an async one an
@@ -425,11 +428,11 @@ def guarded_anthropic(client: C, guard: Guard | AsyncGuard, default: Attribution
     if isinstance(messages, AsyncMessages):
         if not isinstance(guard, AsyncGuard):
             raise TypeError(f"{type(client).__name__} needs a costcap.AsyncGuard")
-        return cast(C, _GuardedAsyncAnthropic(client, guard, default))
+        return cast(C, _GuardedAsyncAnthropic(client, guard, default, cache))
     if isinstance(messages, Messages):
         if not isinstance(guard, Guard):
             raise TypeError(f"{type(client).__name__} needs a costcap.Guard")
-        return cast(C, _GuardedAnthropic(client, guard, default))
+        return cast(C, _GuardedAnthropic(client, guard, default, cache))
     raise TypeError(
         f"not an anthropic.Anthropic / AsyncAnthropic client: {type(client).__qualname__}"
     )

@@ -81,22 +81,31 @@ AsyncFinisher = Callable[[AsyncGuard, Ticket, Call, Any], Awaitable[Any]]
 
 
 @overload
-def guarded_openai(client: OpenAI, guard: Guard, default: Attribution) -> OpenAI: ...
+def guarded_openai(
+    client: OpenAI, guard: Guard, default: Attribution, cache: Any = None
+) -> OpenAI: ...
 @overload
-def guarded_openai(client: AsyncOpenAI, guard: AsyncGuard, default: Attribution) -> AsyncOpenAI: ...
+def guarded_openai(
+    client: AsyncOpenAI, guard: AsyncGuard, default: Attribution, cache: Any = None
+) -> AsyncOpenAI: ...
 @overload
-def guarded_openai(client: object, guard: Guard | AsyncGuard, default: Attribution) -> Any: ...
-def guarded_openai(client: object, guard: Guard | AsyncGuard, default: Attribution) -> Any:
+def guarded_openai(
+    client: object, guard: Guard | AsyncGuard, default: Attribution, cache: Any = None
+) -> Any: ...
+def guarded_openai(
+    client: object, guard: Guard | AsyncGuard, default: Attribution, cache: Any = None
+) -> Any:
     """``client`` guarded by ``guard`` (``costcap.wrap`` calls this); ``default`` attributes
-    calls that say nothing else."""
+    calls that say nothing else; ``cache`` (a ResponseCache / AsyncResponseCache) answers
+    identical requests."""
     if isinstance(client, AsyncOpenAI):
         if not isinstance(guard, AsyncGuard):
             raise TypeError(f"{type(client).__name__} needs a costcap.AsyncGuard")
-        return cast(AsyncOpenAI, _GuardedAsyncOpenAI(client, guard, default))
+        return cast(AsyncOpenAI, _GuardedAsyncOpenAI(client, guard, default, cache))
     if isinstance(client, OpenAI):
         if not isinstance(guard, Guard):
             raise TypeError(f"{type(client).__name__} needs a costcap.Guard")
-        return cast(OpenAI, _GuardedOpenAI(client, guard, default))
+        return cast(OpenAI, _GuardedOpenAI(client, guard, default, cache))
     raise TypeError(f"not an openai.OpenAI / AsyncOpenAI client: {type(client).__qualname__}")
 
 
@@ -345,8 +354,8 @@ class _Client(GuardedClient):
     _responses_cls: type[_Resource]
     _refusal_hint = _HINT
 
-    def __init__(self, client: Any, guard: Any, default: Attribution) -> None:
-        super().__init__(client, guard, default)
+    def __init__(self, client: Any, guard: Any, default: Attribution, cache: Any = None) -> None:
+        super().__init__(client, guard, default, cache)
         self._costcap_chat: _Chat | None = None
         self._costcap_responses: _Resource | None = None
 

@@ -1,0 +1,119 @@
+"""The response cache in the wrapped clients: the request as the cache keys it, the caller's
+cache directives, and answers replayed as the SDK's own objects.
+
+A hit is replayed by running the SDK's own method on a copy of the client (``with_options``)
+whose HTTP transport answers every request with the cached bytes: ``create`` / ``parse`` give
+the SDK's ``ChatCompletion`` / ``Response`` / ``Message``, ``stream=True`` the SDK's stream
+class over the stored event sequence, ``with_raw_response`` / ``with_streaming_response`` the
+SDK's raw classes — whatever the SDK builds from those bytes, as it would from the provider's.
+The copy sends nothing anywhere: its transport only ever answers from the cache.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import httpx2
+
+from costcap.cache import CachedAnswer
+
+__all__ = [
+    "REPLAY_HEADER",
+    "SDK_OPTIONS",
+    "cache_body",
+    "directives",
+    "replay_client",
+    "replaying",
+    "sse_event",
+]
+
+#: The SDK call options that are not part of the request body.
+SDK_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
+#: The header a replayed answer carries (``raw.headers["x-costcap-cache"] == "hit"``).
+REPLAY_HEADER = "x-costcap-cache"
+
+_ANSWER: ContextVar[CachedAnswer | None] = ContextVar("costcap_cached_answer", default=None)
+
+
+def cache_body(kwargs: Mapping[str, Any], cap: tuple[str, int] | None) -> dict[str, Any]:
+    """The request body an SDK call sends, as the cache keys it: its keyword arguments
+    without the SDK's call options, ``extra_body`` merged in (it wins on the wire), and the
+    output cap the policy gives (``cap``: the field and its value) in place of the caller's."""
+    body = {name: value for name, value in kwargs.items() if name not in SDK_OPTIONS}
+    extra = kwargs.get("extra_body")
+    if isinstance(extra, Mapping):
+        body.update(extra)
+    if cap is not None:
+        for name in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+            body.pop(name, None)
+        body[cap[0]] = cap[1]
+    return body
+
+
+def directives(kwargs: dict[str, Any]) -> tuple[bool, bool]:
+    """``(read, write)``: may the cache answer this call, may its answer be stored. The
+    caller's ``costcap_cache=False`` (removed from ``kwargs``) says neither;
+    ``Cache-Control: no-store`` in ``extra_headers`` neither, ``no-cache`` store only."""
+    own = kwargs.pop("costcap_cache", True)
+    if own is False:
+        return False, False
+    headers = kwargs.get("extra_headers")
+    if isinstance(headers, Mapping):
+        for name, value in headers.items():
+            if isinstance(name, str) and name.lower() == "cache-control" and isinstance(value, str):
+                words = {w.strip().lower() for w in value.split(",")}
+                if "no-store" in words:
+                    return False, False
+                if "no-cache" in words:
+                    return False, True
+    return True, True
+
+
+def sse_event(data: Mapping[str, Any] | str, event: str | None = None) -> bytes:
+    """One server-sent event, as the providers write them."""
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {text}\n\n".encode()
+
+
+@contextmanager
+def replaying(answer: CachedAnswer) -> Iterator[None]:
+    """Within the block, the replay clients answer with ``answer``."""
+    token = _ANSWER.set(answer)
+    try:
+        yield
+    finally:
+        _ANSWER.reset(token)
+
+
+def _response(request: httpx2.Request) -> httpx2.Response:
+    answer = _ANSWER.get()
+    if answer is None:  # only the cache's own code sends through a replay client
+        raise RuntimeError("a costcap replay client was asked for an answer outside replaying()")
+    headers = {"content-type": answer.content_type, REPLAY_HEADER: "hit"}
+    return httpx2.Response(200, headers=headers, content=answer.body, request=request)
+
+
+class _ReplayTransport(httpx2.BaseTransport):
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        return _response(request)
+
+
+class _AsyncReplayTransport(httpx2.AsyncBaseTransport):
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return _response(request)
+
+
+def replay_client(client: Any) -> Any:
+    """A copy of the SDK ``client`` that answers every request from :func:`replaying`'s answer
+    (no retries, no network)."""
+    http: httpx2.Client | httpx2.AsyncClient
+    if type(client).__name__.startswith("Async"):
+        http = httpx2.AsyncClient(transport=_AsyncReplayTransport())
+    else:
+        http = httpx2.Client(transport=_ReplayTransport())
+    return client.with_options(http_client=http, max_retries=0)
