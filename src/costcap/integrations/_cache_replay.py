@@ -7,6 +7,22 @@ the SDK's ``ChatCompletion`` / ``Response`` / ``Message``, ``stream=True`` the S
 class over the stored event sequence, ``with_raw_response`` / ``with_streaming_response`` the
 SDK's raw classes — whatever the SDK builds from those bytes, as it would from the provider's.
 The copy sends nothing anywhere: its transport only ever answers from the cache.
+
+A guarded call on a client with a cache goes (sync and async alike):
+
+1. ``read, write = directives(kwargs)``; the call is read as without a cache (who pays, …);
+2. ``cap = guard.cache_cap(...)``: the output cap the policy gives (the key holds it);
+3. ``lookup = cache.lookup(CacheRequest(provider, endpoint, cache_body(kwargs, (field, cap)),
+   shape="sse" if streamed else "json", feature, user_id, api_key, read, write))``;
+4. a hit: ``guard.answer_cached(lookup.answer, …)`` (request-count rate limits still count it;
+   no budget is reserved), then the caller's own path run on :func:`replay_client` inside
+   :func:`replaying` — the caller gets what an uncached call would have given them for their
+   request (a usage chunk costcap asked for on their behalf stays hidden);
+5. a miss: admitted as usual with ``ticket.cache_miss`` set; a complete answer (a plain call
+   settled ``ok``, a stream read to its natural end) is stored with
+   ``cache.store(lookup, CachedAnswer(…, cost_pico=<its settled cost>))``; every other ending
+   (an error, a refusal, a stream cut, left early or dropped, a cancellation) calls
+   ``cache.abandon(lookup)``, so identical requests waiting on it go on.
 """
 
 from __future__ import annotations
