@@ -85,7 +85,14 @@ async def test_app_works_in_process_over_asgi() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"output_tokens": -1}, {"error": 418}, {"word": ""}, {"disconnect_after": -2}],
+    [
+        {"output_tokens": -1},
+        {"error": 418},
+        {"word": ""},
+        {"disconnect_after": -2},
+        {"thinking_tokens": -1},
+        {"tool_call": "get weather"},
+    ],
 )
 def test_bad_config_is_config_error(options: dict[str, Any]) -> None:
     """Unusable configuration values raise ConfigError naming the field."""

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from costcap.testing._answer import plan_answer
 from costcap.testing._anthropic import AnthropicMessages
 from costcap.testing._config import FakeProviderConfig, InvalidKnob, Knobs, resolve_knobs
 from costcap.testing._errors import ApiError, error_response, injected_error
@@ -143,6 +144,7 @@ class FakeProvider:
             cached_tokens=exchange.cached_tokens,
             cache_write_tokens=exchange.cache_write_tokens,
             service_tier=exchange.service_tier,
+            tool_calls=(exchange.answer.tool_call.name,) if exchange.answer.tool_call else (),
         )
         if not parsed.stream:
             rendered = api.render(exchange)
@@ -150,8 +152,9 @@ class FakeProvider:
                 ServedRequest(
                     **base,
                     status_code=200,
-                    output_tokens=exchange.plan.tokens,
+                    output_tokens=exchange.answer.tokens,
                     output_text=exchange.text,
+                    thinking_tokens=exchange.answer.thinking_tokens,
                     finish_reason=rendered.finish_reason,
                     usage=rendered.usage,
                     finished_at=time.time(),
@@ -163,12 +166,14 @@ class FakeProvider:
 
         def on_finish(outcome: StreamOutcome) -> None:
             complete = outcome.completed
+            sent = streamed.sent(outcome.units_sent)
             self._log.append(
                 ServedRequest(
                     **base,
                     status_code=200,
-                    output_tokens=self._accounting.output_tokens(parsed.model, outcome.words_sent),
-                    output_text=self._accounting.text(outcome.words_sent),
+                    output_tokens=sent.tokens,
+                    output_text=sent.text,
+                    thinking_tokens=sent.thinking_tokens,
                     finish_reason=streamed.finish_reason if complete else None,
                     usage=streamed.usage if complete else None,
                     disconnect=outcome.disconnect,
@@ -193,15 +198,25 @@ class FakeProvider:
     def _exchange(self, response_id: str, parsed: Parsed, knobs: Knobs) -> Exchange:
         cached = min(knobs.cached_tokens, parsed.input_tokens)
         written = min(knobs.cache_write_tokens, parsed.input_tokens - cached)
-        plan = self._accounting.plan(parsed.model, knobs.output_tokens, parsed.cap)
+        answer = plan_answer(
+            self._accounting,
+            model=parsed.model,
+            cap=parsed.cap,
+            output_tokens=knobs.output_tokens,
+            thinking_tokens=knobs.thinking_tokens,
+            thinking=parsed.thinking,
+            tool=knobs.tool_call,
+            tool_args=knobs.tool_args,
+            tools=parsed.tools,
+            tool_result=parsed.tool_result,
+        )
         return Exchange(
             id=response_id,
             created=int(time.time()),
             parsed=parsed,
             cached_tokens=cached,
             cache_write_tokens=written,
-            plan=plan,
-            accounting=self._accounting,
+            answer=answer,
             service_tier=knobs.service_tier or parsed.options.get("served_tier", "default"),
         )
 

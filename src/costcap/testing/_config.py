@@ -7,6 +7,7 @@ its ``[[fake:NAME=N]]`` marker anywhere in the request body (only the token-coun
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,10 +32,14 @@ INJECTABLE_ERRORS: frozenset[int] = frozenset(
     {400, 401, 403, 404, 408, 409, 429, 500, 502, 503, 529}
 )
 
-_MARKER = re.compile(rb"\[\[fake:(output_tokens|cached_tokens|cache_write_tokens)=(\d{1,9})\]\]")
+_MARKER = re.compile(
+    rb"\[\[fake:(output_tokens|cached_tokens|cache_write_tokens|thinking_tokens)=(\d{1,9})\]\]"
+)
 
 
 _TIER = re.compile(r"[a-z_]{1,32}")
+#: A tool name the fake provider can be told to call (the APIs' own rule for function names).
+TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 class InvalidKnob(ValueError):
@@ -61,6 +66,8 @@ class FakeProviderConfig:
     fail_times: int = 0
     disconnect_after: int | None = None
     retry_after_ms: int = 1000
+    thinking_tokens: int = 0
+    tool_call: str | None = None  # a tool name, or "auto": the first tool the request offers
     word: str = " hello"
     models: tuple[str, ...] = field(default=DEFAULT_MODELS)
 
@@ -73,6 +80,7 @@ class FakeProviderConfig:
             "chunk_delay_ms",
             "fail_times",
             "retry_after_ms",
+            "thinking_tokens",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -87,6 +95,13 @@ class FakeProviderConfig:
             raise ConfigError(
                 f"FakeProviderConfig.error: {self.error!r} is not one of "
                 f"{sorted(INJECTABLE_ERRORS)}"
+            )
+        if self.tool_call is not None and not (
+            isinstance(self.tool_call, str) and TOOL_NAME.fullmatch(self.tool_call)
+        ):
+            raise ConfigError(
+                f"FakeProviderConfig.tool_call: expected a tool name or 'auto', "
+                f"not {self.tool_call!r}"
             )
         if not self.word:
             raise ConfigError("FakeProviderConfig.word: must not be empty")
@@ -107,6 +122,9 @@ class Knobs:
     disconnect_after: int | None
     retry_after_ms: int
     service_tier: str | None = None  # serve at this tier, whatever the request asked
+    thinking_tokens: int = 0
+    tool_call: str | None = None  # a tool name or "auto"
+    tool_args: str | None = None  # the tool call's arguments (a JSON object), verbatim
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -146,6 +164,9 @@ def resolve_knobs(config: FakeProviderConfig, headers: Mapping[str, str], body: 
     tier = headers.get("x-fake-service-tier")
     if tier is not None and not _TIER.fullmatch(tier):
         raise InvalidKnob("x-fake-service-tier", tier, "a tier name such as priority or fast")
+    tool_call = headers.get("x-fake-tool-call")
+    if tool_call is not None and not TOOL_NAME.fullmatch(tool_call):
+        raise InvalidKnob("x-fake-tool-call", tool_call, "a tool name or auto")
     return Knobs(
         output_tokens=token_knob("output_tokens", config.output_tokens),
         cached_tokens=token_knob("cached_tokens", config.cached_tokens),
@@ -158,4 +179,22 @@ def resolve_knobs(config: FakeProviderConfig, headers: Mapping[str, str], body: 
         disconnect_after=config.disconnect_after if disconnect is None else disconnect,
         retry_after_ms=config.retry_after_ms if retry_after is None else retry_after,
         service_tier=tier,
+        thinking_tokens=token_knob("thinking_tokens", config.thinking_tokens),
+        tool_call=config.tool_call if tool_call is None else tool_call,
+        tool_args=_tool_args(headers),
     )
+
+
+def _tool_args(headers: Mapping[str, str]) -> str | None:
+    """``x-fake-tool-args``: a JSON object, kept verbatim (surrounding whitespace aside)."""
+    raw = headers.get("x-fake-tool-args")
+    if raw is None:
+        return None
+    text = raw.strip()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise InvalidKnob("x-fake-tool-args", raw, "a JSON object")
+    return text

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from costcap.testing._answer import Answer, Sent, ThinkingMode
 from costcap.testing._errors import ApiError, Flavor
-from costcap.testing._output import OutputPlan, TokenAccounting
+from costcap.testing._output import TokenAccounting
 from costcap.testing._record import Endpoint
 
 __all__ = [
@@ -32,13 +33,18 @@ def new_id(prefix: str, length: int = 24) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """A valid request: its model, stream flag, counted input and output cap."""
+    """A valid request: its model, stream flag, counted input and output cap; the tools it
+    offers (name → JSON schema of the arguments, in order; none when it forbids calling them),
+    whether it holds a tool result already, and how the API shows thinking it enables."""
 
     model: str
     stream: bool
     input_tokens: int
     cap: int | None
     options: Mapping[str, Any]
+    tools: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    tool_result: bool = False
+    thinking: ThinkingMode | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +56,7 @@ class Exchange:
     parsed: Parsed
     cached_tokens: int
     cache_write_tokens: int
-    plan: OutputPlan
-    accounting: TokenAccounting
+    answer: Answer
     service_tier: str = "default"  # the tier served (OpenAI's name; Anthropic: standard or fast)
 
     @property
@@ -59,8 +64,13 @@ class Exchange:
         return self.parsed.model
 
     @property
+    def word(self) -> str:
+        return self.answer.accounting.word
+
+    @property
     def text(self) -> str:
-        return self.accounting.text(self.plan.words)
+        """The answer's text, or its tool call's arguments."""
+        return self.answer.text
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +84,12 @@ class Rendered:
 
 @dataclass(frozen=True, slots=True)
 class Streamed:
-    """A streaming answer: ``(event bytes, cumulative output words)`` pairs, and the usage and
-    finish reason the client sees when it reads the stream to the end (usage may be absent)."""
+    """A streaming answer: ``(event bytes, cumulative units of output sent)`` pairs; what the
+    units sent so far cost (``sent``); and the usage and finish reason the client sees when it
+    reads the stream to the end (usage may be absent)."""
 
     events: list[tuple[bytes, int]]
+    sent: Callable[[int], Sent]
     usage: Mapping[str, Any] | None
     finish_reason: str
 

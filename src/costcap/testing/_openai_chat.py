@@ -1,7 +1,11 @@
 """OpenAI ``POST /v1/chat/completions``: a ChatCompletion, or ``chat.completion.chunk`` SSE.
 
 ``n`` is ignored: there is always exactly one choice. ``max_completion_tokens`` wins over the
-deprecated ``max_tokens`` when both are sent.
+deprecated ``max_tokens`` when both are sent. A tool call is one ``tool_calls`` entry
+(finish reason ``tool_calls``), streamed as its id, type and name, then its arguments piece by
+piece. Reasoning is never shown, as OpenAI shows none: only its tokens, in
+``completion_tokens_details.reasoning_tokens`` (within ``completion_tokens``), unless the
+request says ``reasoning_effort: "none"``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from costcap.testing._exchange import (
     Parsed,
     Rendered,
     Streamed,
+    new_id,
     openai_served_tier,
     optional_int,
     require_model,
@@ -31,7 +36,7 @@ SYSTEM_FINGERPRINT = "fp_costcap_fake"
 def chat_usage(exchange: Exchange) -> dict[str, Any]:
     """The ``usage`` object: prompt tokens include the cached ones, as OpenAI reports them."""
     prompt = exchange.parsed.input_tokens
-    completion = exchange.plan.tokens
+    completion = exchange.answer.tokens
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -41,7 +46,7 @@ def chat_usage(exchange: Exchange) -> dict[str, Any]:
             "audio_tokens": 0,
         },
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": exchange.answer.thinking_tokens,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -88,15 +93,43 @@ class OpenAIChat:
             cap = optional_int(body, "max_tokens", minimum=1)
         input_tokens = accounting.input_tokens(messages, model, tools=body.get("tools"))
         options = {"include_usage": include_usage, "served_tier": openai_served_tier(body)}
-        return Parsed(model, stream, input_tokens, cap, options)
+        return Parsed(
+            model,
+            stream,
+            input_tokens,
+            cap,
+            options,
+            tools=_offered_tools(body),
+            tool_result=any(
+                isinstance(m, Mapping) and m.get("role") in ("tool", "function") for m in messages
+            ),
+            thinking=None if body.get("reasoning_effort") == "none" else "hidden",
+        )
 
     @staticmethod
-    def _finish_reason(exchange: Exchange) -> Literal["length", "stop"]:
-        return "length" if exchange.plan.truncated else "stop"
+    def _finish_reason(exchange: Exchange) -> Literal["length", "stop", "tool_calls"]:
+        if exchange.answer.tool_call is not None:
+            return "tool_calls"
+        return "length" if exchange.answer.truncated else "stop"
 
     def render(self, exchange: Exchange) -> Rendered:
         usage = chat_usage(exchange)
         finish_reason = self._finish_reason(exchange)
+        call = exchange.answer.tool_call
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": exchange.text if call is None else None,
+            "refusal": None,
+            "annotations": [],
+        }
+        if call is not None:
+            message["tool_calls"] = [
+                {
+                    "id": new_id("call_"),
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+            ]
         body = {
             "id": exchange.id,
             "object": "chat.completion",
@@ -105,12 +138,7 @@ class OpenAIChat:
             "choices": [
                 {
                     "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": exchange.text,
-                        "refusal": None,
-                        "annotations": [],
-                    },
+                    "message": message,
                     "logprobs": None,
                     "finish_reason": finish_reason,
                 }
@@ -124,7 +152,8 @@ class OpenAIChat:
     def stream(self, exchange: Exchange) -> Streamed:
         include_usage = bool(exchange.parsed.options.get("include_usage"))
         finish_reason = self._finish_reason(exchange)
-        word = exchange.accounting.word
+        answer = exchange.answer
+        call = answer.tool_call
 
         def chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
             data: dict[str, Any] = {
@@ -144,13 +173,45 @@ class OpenAIChat:
         def choice(delta: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
             return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
 
-        events = [(chunk([choice({"role": "assistant", "content": "", "refusal": None})]), 0)]
-        events.extend(
-            (chunk([choice({"content": word})]), i) for i in range(1, exchange.plan.words + 1)
-        )
-        events.append((chunk([choice({}, finish_reason)]), exchange.plan.words))
+        # Hidden reasoning is all done when the first chunk goes out: its one unit.
+        done = answer.thinking_units
+        first: dict[str, Any] = {"role": "assistant", "content": "", "refusal": None}
+        if call is None:
+            pieces: list[dict[str, Any]] = [{"content": exchange.word}] * answer.plan.words
+        else:
+            first["content"] = None
+            first["tool_calls"] = [
+                {
+                    "index": 0,
+                    "id": new_id("call_"),
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": ""},
+                }
+            ]
+            pieces = [
+                {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+                for piece in call.pieces
+            ]
+        events = [(chunk([choice(first)]), done)]
+        events.extend((chunk([choice(delta)]), done + i) for i, delta in enumerate(pieces, 1))
+        events.append((chunk([choice({}, finish_reason)]), answer.units))
         usage = chat_usage(exchange) if include_usage else None
         if usage is not None:
-            events.append((chunk([], usage=usage), exchange.plan.words))
-        events.append((sse("[DONE]"), exchange.plan.words))
-        return Streamed(events, usage, finish_reason)
+            events.append((chunk([], usage=usage), answer.units))
+        events.append((sse("[DONE]"), answer.units))
+        return Streamed(events, answer.sent, usage, finish_reason)
+
+
+def _offered_tools(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The functions the request offers (name → parameters schema), unless tool_choice is none."""
+    tools = body.get("tools")
+    if body.get("tool_choice") == "none" or not isinstance(tools, list):
+        return {}
+    offered: dict[str, Mapping[str, Any]] = {}
+    for tool in tools:
+        function = tool.get("function") if isinstance(tool, Mapping) else None
+        if isinstance(function, Mapping) and tool.get("type") == "function":
+            name, schema = function.get("name"), function.get("parameters")
+            if isinstance(name, str):
+                offered.setdefault(name, schema if isinstance(schema, Mapping) else {})
+    return offered

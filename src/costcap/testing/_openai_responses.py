@@ -1,14 +1,19 @@
 """OpenAI ``POST /v1/responses``: a Response object, or the ``response.*`` SSE event sequence.
 
 ``input`` (a string or a list of items), ``instructions`` and ``tools`` are counted with
-``costcap.tokens.count_responses_input``.
+``costcap.tokens.count_responses_input``. A tool call is a ``function_call`` output item (its
+arguments streamed in ``response.function_call_arguments.delta`` events). A request with
+``reasoning`` gets a ``reasoning`` item first, its tokens in
+``usage.output_tokens_details.reasoning_tokens`` (within ``output_tokens``); its text is shown
+as a summary only when ``reasoning.summary`` asks for one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from costcap.testing._answer import Answer, ThinkingMode
 from costcap.testing._errors import ApiError, Flavor
 from costcap.testing._exchange import (
     Exchange,
@@ -54,12 +59,30 @@ class OpenAIResponses:
         input_tokens = accounting.responses_input_tokens(
             value, model, instructions=instructions, tools=body.get("tools")
         )
+        reasoning = body.get("reasoning")
+        reasoning = reasoning if isinstance(reasoning, Mapping) else None
         options = {
             "instructions": instructions,
             "max_output_tokens": cap,
             "served_tier": openai_served_tier(body),
+            "reasoning": {
+                "effort": reasoning.get("effort") if reasoning else None,
+                "summary": reasoning.get("summary") if reasoning else None,
+            },
         }
-        return Parsed(model, body.get("stream") is True, input_tokens, cap, options)
+        return Parsed(
+            model,
+            body.get("stream") is True,
+            input_tokens,
+            cap,
+            options,
+            tools=_offered_tools(body),
+            tool_result=isinstance(value, list)
+            and any(
+                isinstance(i, Mapping) and i.get("type") == "function_call_output" for i in value
+            ),
+            thinking=_thinking(reasoning),
+        )
 
     @staticmethod
     def _usage(exchange: Exchange, output_tokens: int) -> dict[str, Any]:
@@ -70,7 +93,7 @@ class OpenAIResponses:
                 "cache_write_tokens": exchange.cache_write_tokens,
             },
             "output_tokens": output_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": exchange.answer.thinking_tokens},
             "total_tokens": exchange.parsed.input_tokens + output_tokens,
         }
 
@@ -109,7 +132,7 @@ class OpenAIResponses:
             "output": output,
             "parallel_tool_calls": True,
             "previous_response_id": None,
-            "reasoning": {"effort": None, "summary": None},
+            "reasoning": exchange.parsed.options["reasoning"],
             "service_tier": exchange.service_tier,
             "store": True,
             "temperature": 1.0,
@@ -124,51 +147,137 @@ class OpenAIResponses:
             "metadata": {},
         }
 
+    @staticmethod
+    def _reasoning(item_id: str, summary: str | None) -> dict[str, Any]:
+        parts = [] if summary is None else [{"type": "summary_text", "text": summary}]
+        return {"id": item_id, "type": "reasoning", "summary": parts}
+
+    @staticmethod
+    def _function_call(
+        item_id: str, call_id: str, name: str, arguments: str, status: str
+    ) -> dict[str, Any]:
+        return {
+            "id": item_id,
+            "type": "function_call",
+            "status": status,
+            "arguments": arguments,
+            "call_id": call_id,
+            "name": name,
+        }
+
+    def _items(self, exchange: Exchange, status: str) -> list[dict[str, Any]]:
+        """The output items of the whole answer, with new ids."""
+        answer = exchange.answer
+        items: list[dict[str, Any]] = []
+        if answer.thinking_tokens:
+            summary = answer.thinking_text if answer.thinking_visible else None
+            items.append(self._reasoning(new_id("rs_"), summary))
+        call = answer.tool_call
+        if call is None:
+            items.append(self._message(new_id("msg_"), exchange.text, status))
+        else:
+            items.append(
+                self._function_call(
+                    new_id("fc_"), new_id("call_"), call.name, call.arguments, "completed"
+                )
+            )
+        return items
+
     def render(self, exchange: Exchange) -> Rendered:
-        status = "incomplete" if exchange.plan.truncated else "completed"
-        usage = self._usage(exchange, exchange.plan.tokens)
-        item = self._message(new_id("msg_"), exchange.text, status)
-        body = self._response(exchange, status=status, output=[item], usage=usage)
+        status = "incomplete" if exchange.answer.truncated else "completed"
+        usage = self._usage(exchange, exchange.answer.tokens)
+        output = self._items(exchange, status)
+        body = self._response(exchange, status=status, output=output, usage=usage)
         return Rendered(body, usage, status)
 
     def stream(self, exchange: Exchange) -> Streamed:
-        status = "incomplete" if exchange.plan.truncated else "completed"
-        item_id = new_id("msg_")
-        text = exchange.text
-        words = exchange.plan.words
-        usage = self._usage(exchange, exchange.plan.tokens)
+        answer = exchange.answer
+        status = "incomplete" if answer.truncated else "completed"
+        usage = self._usage(exchange, answer.tokens)
         events: list[tuple[bytes, int]] = []
+        output = self._items(exchange, status)  # the ids, and each item as it ends
 
-        def emit(kind: str, produced: int, **fields: Any) -> None:
+        def emit(kind: str, units: int, **fields: Any) -> None:
             data = {"type": kind, "sequence_number": len(events), **fields}
-            events.append((sse(data, event=kind), produced))
+            events.append((sse(data, event=kind), units))
 
         in_progress = self._response(exchange, status="in_progress", output=[], usage=None)
         emit("response.created", 0, response=in_progress)
         emit("response.in_progress", 0, response=in_progress)
-        emit(
-            "response.output_item.added",
-            0,
-            output_index=0,
-            item=self._message(item_id, None, "in_progress"),
-        )
-        where = {"item_id": item_id, "output_index": 0, "content_index": 0}
-        emit("response.content_part.added", 0, **where, part=_text_part(""))
+        sent = 0
+        for index, item in enumerate(output):
+            where = {"item_id": item["id"], "output_index": index}
+            if item["type"] == "reasoning":
+                emit("response.output_item.added", sent, output_index=index,
+                     item=self._reasoning(item["id"], None))  # fmt: skip
+                if answer.thinking_visible:
+                    self._stream_summary(emit, where, answer, exchange.word)
+                sent = answer.thinking_units
+            elif item["type"] == "function_call":
+                started = self._function_call(
+                    item["id"], item["call_id"], item["name"], "", "in_progress"
+                )
+                emit("response.output_item.added", sent, output_index=index, item=started)
+                for piece in answer.tool_call.pieces if answer.tool_call else ():
+                    sent += 1
+                    emit("response.function_call_arguments.delta", sent, **where, delta=piece)
+                emit("response.function_call_arguments.done", sent, **where,
+                     arguments=item["arguments"])  # fmt: skip
+            else:
+                emit("response.output_item.added", sent, output_index=index,
+                     item=self._message(item["id"], None, "in_progress"))  # fmt: skip
+                part = {**where, "content_index": 0}
+                emit("response.content_part.added", sent, **part, part=_text_part(""))
+                for _ in range(answer.plan.words):
+                    sent += 1
+                    emit("response.output_text.delta", sent, **part, delta=exchange.word,
+                         logprobs=[])  # fmt: skip
+                text = exchange.text
+                emit("response.output_text.done", sent, **part, text=text, logprobs=[])
+                emit("response.content_part.done", sent, **part, part=_text_part(text))
+            emit("response.output_item.done", sent, output_index=index, item=item)
+        final = self._response(exchange, status=status, output=output, usage=usage)
+        emit(f"response.{status}", sent, response=final)
+        return Streamed(events, answer.sent, usage, status)
+
+    @staticmethod
+    def _stream_summary(
+        emit: Callable[..., None], where: dict[str, Any], answer: Answer, word: str
+    ) -> None:
+        """The reasoning summary's events: its part, one delta a word (one unit each)."""
+        where = {**where, "summary_index": 0}
+        text, words = answer.thinking_text, answer.thinking.words
+        emit("response.reasoning_summary_part.added", 0, **where, part=_summary_part(""))
         for i in range(1, words + 1):
-            emit(
-                "response.output_text.delta",
-                i,
-                **where,
-                delta=exchange.accounting.word,
-                logprobs=[],
-            )
-        emit("response.output_text.done", words, **where, text=text, logprobs=[])
-        emit("response.content_part.done", words, **where, part=_text_part(text))
-        item = self._message(item_id, text, status)
-        emit("response.output_item.done", words, output_index=0, item=item)
-        final = self._response(exchange, status=status, output=[item], usage=usage)
-        emit(f"response.{status}", words, response=final)
-        return Streamed(events, usage, status)
+            emit("response.reasoning_summary_text.delta", i, **where, delta=word)
+        emit("response.reasoning_summary_text.done", words, **where, text=text)
+        emit("response.reasoning_summary_part.done", words, **where, part=_summary_part(text))
+
+
+def _summary_part(text: str) -> dict[str, Any]:
+    return {"type": "summary_text", "text": text}
+
+
+def _offered_tools(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The functions the request offers (name → parameters schema), unless tool_choice is none."""
+    tools = body.get("tools")
+    if body.get("tool_choice") == "none" or not isinstance(tools, list):
+        return {}
+    offered: dict[str, Mapping[str, Any]] = {}
+    for tool in tools:
+        if isinstance(tool, Mapping) and tool.get("type") == "function":
+            name, schema = tool.get("name"), tool.get("parameters")
+            if isinstance(name, str):
+                offered.setdefault(name, schema if isinstance(schema, Mapping) else {})
+    return offered
+
+
+def _thinking(reasoning: Mapping[str, Any] | None) -> ThinkingMode | None:
+    """How the reasoning a request asks for is shown: as a summary when it asks for one."""
+    if reasoning is None or reasoning.get("effort") == "none":
+        return None
+    summary = reasoning.get("summary") or reasoning.get("generate_summary")
+    return "visible" if isinstance(summary, str) else "hidden"
 
 
 def _text_part(text: str) -> dict[str, Any]:

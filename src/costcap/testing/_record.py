@@ -28,7 +28,10 @@ class ServedRequest:
     Token fields are what a real provider would bill: ``input_tokens`` is every prompt token as
     counted by :mod:`costcap.tokens`, *including* the ``cached_tokens`` read from and the
     ``cache_write_tokens`` written to the prompt cache (whatever the wire format reports);
-    ``output_tokens`` is what was generated, up to the disconnect for an abandoned stream.
+    ``output_tokens`` is what was generated, up to the disconnect for an abandoned stream,
+    ``thinking_tokens`` (thinking or reasoning) included. ``output_text`` is the answer's text,
+    or the arguments of its tool call, as far as it was sent; ``tool_calls`` names the tools
+    the answer calls (also when its stream was cut).
     A request answered with an error bills nothing (all zero). ``id`` is the id of the object
     answered (``chatcmpl-…``, ``resp_…``, ``msg_01…``; empty for errors and model lists);
     ``request_id`` is the ``x-request-id`` (OpenAI) / ``request-id`` (Anthropic) header sent.
@@ -46,6 +49,8 @@ class ServedRequest:
     cache_write_tokens: int = 0
     service_tier: str | None = None  # the tier served and billed (as the response says)
     output_text: str = ""
+    thinking_tokens: int = 0
+    tool_calls: tuple[str, ...] = ()
     finish_reason: str | None = None
     usage: Mapping[str, Any] | None = None
     error: str | None = None

@@ -29,17 +29,17 @@ def sse(data: Mapping[str, Any] | str, *, event: str | None = None) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class StreamOutcome:
-    """How a stream ended: how many output words were sent, and who cut it short, if anyone."""
+    """How a stream ended: how many units of output were sent, and who cut it short, if anyone."""
 
-    words_sent: int
+    units_sent: int
     completed: bool
     disconnect: Literal["client", "server"] | None
 
 
 class SSEResponse(Response):
-    """Sends ``(event bytes, cumulative output words)`` pairs as an SSE stream.
+    """Sends ``(event bytes, cumulative units of output)`` pairs as an SSE stream.
 
-    An event whose word count grows is a content chunk: ``chunk_delay_s`` is slept before each,
+    An event whose unit count grows is a content chunk: ``chunk_delay_s`` is slept before each,
     and after ``disconnect_after`` of them the connection is dropped without finishing the body
     (the client sees a broken chunked response, as on a real network failure). A client that
     disconnects stops the generation at once. ``on_finish`` is called exactly once, whatever
@@ -69,7 +69,7 @@ class SSEResponse(Response):
         self._on_finish = on_finish
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        words_sent = 0
+        units_sent = 0
         completed = False
         finished = False
 
@@ -98,26 +98,26 @@ class SSEResponse(Response):
                 )
                 chunks = 0
                 last = len(self._events) - 1
-                for index, (data, words) in enumerate(self._events):
-                    if words > words_sent:
+                for index, (data, units) in enumerate(self._events):
+                    if units > units_sent:
                         if self._disconnect_after is not None and chunks >= self._disconnect_after:
                             disconnect = "server"
                             break
                         chunks += 1
                         if self._chunk_delay_s > 0:
                             await anyio.sleep(self._chunk_delay_s)
-                    if index == last and words <= words_sent:
+                    if index == last and units <= units_sent:
                         # All output is out; record before the client can see the stream end,
                         # so a test reading the record right after the stream finds it.
                         completed = True
-                        finish(StreamOutcome(words_sent, True, None))
+                        finish(StreamOutcome(units_sent, True, None))
                     await send({"type": "http.response.body", "body": data, "more_body": True})
-                    words_sent = max(words, words_sent)
+                    units_sent = max(units, units_sent)
                     await checkpoint()  # lets the disconnect watcher run between events
                 else:
                     completed = True
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                 group.cancel_scope.cancel()
         finally:
-            finish(StreamOutcome(words_sent, completed, None if completed else disconnect))
+            finish(StreamOutcome(units_sent, completed, None if completed else disconnect))
         # Returning with the body unfinished makes the server drop the connection.
