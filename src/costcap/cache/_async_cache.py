@@ -93,6 +93,8 @@ class AsyncResponseCache:
 
     async def store(self, lookup: Lookup, answer: CachedAnswer) -> bool:
         stored = False
+        if lookup.ended:
+            return False
         value = self._core.encoded(lookup, answer)
         key = lookup.key
         if value is not None and key is not None and self._core.up():
@@ -148,18 +150,23 @@ class AsyncResponseCache:
                     core.failed("lease", exc)
                     self._land(key)
                     return True
-                if taken:
-                    lookup.owner = owner
-                    return True
-                try:
+                try:  # the answer may have landed since it was looked for
                     value = await self._run(lambda: core.backend.get(key))
                 except CacheUnavailable as exc:
                     core.failed("lookup", exc)
-                    self._land(key)
+                    if taken:
+                        lookup.owner = owner
+                    else:
+                        self._land(key)
                     return True
                 if value is not None:
+                    if taken:
+                        await self._release(key, owner)
                     self._land(key)
                     return False
+                if taken:
+                    lookup.owner = owner
+                    return True
                 if core.clock() >= deadline:
                     core._stats.wait_timeouts += 1
                     self._land(key)
@@ -171,17 +178,19 @@ class AsyncResponseCache:
                 self._land(key)
             raise
 
+    async def _release(self, key: str, owner: str) -> None:
+        try:
+            await self._run(lambda: self._core.backend.release(key, owner))
+        except CacheUnavailable as exc:
+            self._core.failed("release", exc)
+
     async def _end(self, lookup: Lookup) -> None:
         if lookup.ended or lookup.key is None:
             return
         lookup.ended = True
         if lookup.owner is not None:
-            key, owner = lookup.key, lookup.owner
-            try:
-                await self._run(lambda: self._core.backend.release(key, owner))
-            except CacheUnavailable as exc:
-                self._core.failed("release", exc)
-            self._land(key)
+            await self._release(lookup.key, lookup.owner)
+            self._land(lookup.key)
 
     def _land(self, key: str) -> None:
         flight = self._flights.pop(key, None)

@@ -107,8 +107,10 @@ class ResponseCache:
 
     def store(self, lookup: Lookup, answer: CachedAnswer) -> bool:
         """Keep ``answer`` for ``lookup``'s request (a miss's, or a no-cache bypass's) and end
-        its lead. True when stored."""
+        its lead. True when stored (never for a lookup already ended)."""
         stored = False
+        if lookup.ended:
+            return False
         value = self._core.encoded(lookup, answer)
         if value is not None and lookup.key is not None and self._core.up():
             try:
@@ -164,19 +166,25 @@ class ResponseCache:
                 core.failed("lease", exc)
                 self._land(key)
                 return True
-            if taken:
-                lookup.owner = owner
-                return True
-            # another process leads: wait for its answer, or for its lease to end
+            # the answer may have landed since it was looked for: look (again) either way
             try:
                 value = core.backend.get(key)
             except CacheUnavailable as exc:
                 core.failed("lookup", exc)
-                self._land(key)
+                if taken:
+                    lookup.owner = owner
+                else:
+                    self._land(key)
                 return True
             if value is not None:
+                if taken:
+                    self._release(key, owner)
                 self._land(key)
                 return False
+            if taken:
+                lookup.owner = owner
+                return True
+            # another process leads: wait for its answer, or for its lease to end
             if core.clock() >= deadline:
                 core._stats.wait_timeouts += 1
                 self._land(key)
@@ -184,15 +192,18 @@ class ResponseCache:
             time.sleep(pause)
             pause = min(pause * 2, POLL_S[1])
 
+    def _release(self, key: str, owner: str) -> None:
+        try:
+            self._core.backend.release(key, owner)
+        except CacheUnavailable as exc:  # the lease runs out on its own
+            self._core.failed("release", exc)
+
     def _end(self, lookup: Lookup) -> None:
         if lookup.ended or lookup.key is None:
             return
         lookup.ended = True
         if lookup.owner is not None:
-            try:
-                self._core.backend.release(lookup.key, lookup.owner)
-            except CacheUnavailable as exc:  # the lease runs out on its own
-                self._core.failed("release", exc)
+            self._release(lookup.key, lookup.owner)
             self._land(lookup.key)
 
     def _land(self, key: str) -> None:

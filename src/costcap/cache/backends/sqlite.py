@@ -176,15 +176,19 @@ class SQLiteCacheBackend:
         freed = sum(size for (size,) in expired)
         total = int(conn.execute("SELECT bytes FROM costcap_cache_size").fetchone()[0]) - freed
         while total > self.max_bytes:
-            rows = conn.execute(
-                "DELETE FROM costcap_cache WHERE key IN (SELECT key FROM costcap_cache"
-                " ORDER BY used_at LIMIT 64) RETURNING size"
+            oldest = conn.execute(
+                "SELECT key, size FROM costcap_cache ORDER BY used_at LIMIT 64"
             ).fetchall()
-            if not rows:
+            if not oldest:
                 break
-            gone = sum(size for (size,) in rows)
-            freed += gone
-            total -= gone
+            doomed = []
+            for key, size in oldest:  # the least recently used, just enough of them
+                doomed.append((key,))
+                freed += size
+                total -= size
+                if total <= self.max_bytes:
+                    break
+            conn.executemany("DELETE FROM costcap_cache WHERE key = ?", doomed)
         if freed:
             conn.execute("UPDATE costcap_cache_size SET bytes = bytes - ?", (freed,))
         conn.execute("DELETE FROM costcap_cache_leases WHERE until <= ?", (now - 3600,))
