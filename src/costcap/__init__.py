@@ -47,20 +47,24 @@ from costcap.service_tiers import UnknownServiceTier
 from costcap.worst_case import WorstCase, worst_case_cost
 
 if TYPE_CHECKING:
+    from costcap.cache import AsyncResponseCache, CachePolicy, FeatureCache, ResponseCache
     from costcap.wire import AsyncGuardedTransport, GuardedTransport, async_http_client, http_client
 
 __all__ = [
     "Alert",
     "AsyncGuard",
     "AsyncGuardedTransport",
+    "AsyncResponseCache",
     "Budget",
     "BudgetExceeded",
+    "CachePolicy",
     "CallableNotifier",
     "ConfigError",
     "Cost",
     "CostCapExceeded",
     "CostGuard",
     "CostcapError",
+    "FeatureCache",
     "Guard",
     "GuardedTransport",
     "LogNotifier",
@@ -72,6 +76,7 @@ __all__ = [
     "PriceCatalog",
     "RateLimit",
     "RateLimited",
+    "ResponseCache",
     "Rule",
     "StoreUnavailable",
     "StreamCut",
@@ -96,15 +101,25 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-#: Names imported when first used: the wire guard loads httpx2 (the SDKs' HTTP client).
-_WIRE = frozenset({"AsyncGuardedTransport", "GuardedTransport", "async_http_client", "http_client"})
+#: Names imported when first used: the wire guard loads httpx2 (the SDKs' HTTP client); the
+#: response cache is loaded by those who use it.
+_LAZY = {
+    **dict.fromkeys(
+        ("AsyncGuardedTransport", "GuardedTransport", "async_http_client", "http_client"),
+        "costcap.wire",
+    ),
+    **dict.fromkeys(
+        ("AsyncResponseCache", "CachePolicy", "FeatureCache", "ResponseCache"), "costcap.cache"
+    ),
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _WIRE:
+    module = _LAZY.get(name)
+    if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import costcap.wire
+    import importlib
 
-    value = getattr(costcap.wire, name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
