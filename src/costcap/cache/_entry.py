@@ -2,9 +2,13 @@
 
 An entry keeps the answer's bytes exactly as the provider sent them (a JSON body, or the SSE
 event stream), with what the call cost, so a hit replays it byte for byte and its ledger event
-says what it saved. Stored form::
+says what it saved. Stored form (big-endian)::
 
-    b"ccr1" | blake2b-128 of the rest | 4-byte length of the record | record (JSON) | body
+    b"ccr1" | blake2b-128 of the rest | record | model | provider | body
+
+    record: shape (1 byte: 0 json, 1 sse), cost_pico, input_tokens, output_tokens (8 bytes
+            each, signed), stored_at (an 8-byte float), the byte lengths of model and provider
+            (2 bytes each; provider 0xFFFF when there is none)
 
 A stored value that does not read back — truncated, altered, another format — is
 :class:`CorruptEntry`: the cache drops it and asks the provider again.
@@ -13,10 +17,8 @@ A stored value that does not read back — truncated, altered, another format �
 from __future__ import annotations
 
 import hashlib
-import json
 import struct
 from dataclasses import dataclass
-from typing import Any
 
 from costcap.cache._key import Shape
 
@@ -24,8 +26,10 @@ __all__ = ["CachedAnswer", "CorruptEntry"]
 
 _MAGIC = b"ccr1"
 _DIGEST = 16
-_LENGTH = struct.Struct(">I")
-_HEAD = len(_MAGIC) + _DIGEST + _LENGTH.size
+_RECORD = struct.Struct(">BqqqdHH")
+_HEAD = len(_MAGIC) + _DIGEST
+_SHAPES: tuple[Shape, Shape] = ("json", "sse")
+_NO_PROVIDER = 0xFFFF
 
 
 class CorruptEntry(ValueError):
@@ -50,43 +54,39 @@ class CachedAnswer:
         return "text/event-stream; charset=utf-8" if self.shape == "sse" else "application/json"
 
     def encode(self) -> bytes:
-        record = json.dumps(
-            {
-                "shape": self.shape,
-                "model": self.model,
-                "cost_pico": self.cost_pico,
-                "provider": self.provider,
-                "input_tokens": self.input_tokens,
-                "output_tokens": self.output_tokens,
-                "stored_at": self.stored_at,
-            },
-            separators=(",", ":"),
-        ).encode()
-        rest = _LENGTH.pack(len(record)) + record + self.body
+        model = self.model.encode()
+        provider = b"" if self.provider is None else self.provider.encode()
+        record = _RECORD.pack(
+            _SHAPES.index(self.shape), self.cost_pico, self.input_tokens, self.output_tokens,
+            self.stored_at, len(model), _NO_PROVIDER if self.provider is None else len(provider),
+        )  # fmt: skip
+        rest = b"".join((record, model, provider, self.body))
         return _MAGIC + hashlib.blake2b(rest, digest_size=_DIGEST).digest() + rest
 
     @classmethod
     def decode(cls, value: bytes) -> CachedAnswer:
-        if len(value) < _HEAD or value[: len(_MAGIC)] != _MAGIC:
+        if len(value) < _HEAD + _RECORD.size or value[: len(_MAGIC)] != _MAGIC:
             raise CorruptEntry("not a costcap cache entry")
-        rest = value[len(_MAGIC) + _DIGEST :]
-        if hashlib.blake2b(rest, digest_size=_DIGEST).digest() != value[len(_MAGIC) : _HEAD - 4]:
+        rest = memoryview(value)[_HEAD:]
+        if hashlib.blake2b(rest, digest_size=_DIGEST).digest() != value[len(_MAGIC) : _HEAD]:
             raise CorruptEntry("the entry's checksum does not match")
-        (length,) = _LENGTH.unpack_from(rest)
-        try:
-            record: dict[str, Any] = json.loads(rest[_LENGTH.size : _LENGTH.size + length])
-            answer = cls(
-                shape=record["shape"],
-                body=rest[_LENGTH.size + length :],
-                model=record["model"],
-                cost_pico=record["cost_pico"],
-                provider=record["provider"],
-                input_tokens=record["input_tokens"],
-                output_tokens=record["output_tokens"],
-                stored_at=record["stored_at"],
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CorruptEntry(f"the entry's record does not read: {exc}") from None
-        if answer.shape not in ("json", "sse") or type(answer.cost_pico) is not int:
+        shape, cost, tokens_in, tokens_out, stored_at, model_len, provider_len = (
+            _RECORD.unpack_from(rest)
+        )
+        at = _RECORD.size
+        provider_bytes = 0 if provider_len == _NO_PROVIDER else provider_len
+        if shape > 1 or at + model_len + provider_bytes > len(rest):
             raise CorruptEntry("the entry's record does not read")
-        return answer
+        try:
+            model = bytes(rest[at : at + model_len]).decode()
+            at += model_len
+            provider = (
+                None if provider_len == _NO_PROVIDER
+                else bytes(rest[at : at + provider_len]).decode()
+            )  # fmt: skip
+        except UnicodeDecodeError:
+            raise CorruptEntry("the entry's record does not read") from None
+        return cls(
+            _SHAPES[shape], bytes(rest[at + provider_bytes :]), model, cost,
+            provider, tokens_in, tokens_out, stored_at,
+        )  # fmt: skip

@@ -60,6 +60,9 @@ IGNORED: frozenset[str] = frozenset(
 
 _KEY_VERSION = 1
 _MAX_SAFE = 2**53
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 
 
 class Uncanonical(TypeError):
@@ -78,13 +81,7 @@ def canonical_request(body: Mapping[str, Any]) -> Any:
 
 def digest(canonical: Any, *, provider: str, endpoint: str, shape: Shape, namespace: str) -> str:
     """The key of a canonical request: 64 hex digits."""
-    text = json.dumps(
-        [_KEY_VERSION, provider, endpoint, shape, namespace, canonical],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
+    text = _ENCODER.encode([_KEY_VERSION, provider, endpoint, shape, namespace, canonical])
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -101,13 +98,31 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
+_ABSENT = ("NotGiven", "Omit")  # the SDKs' "not given" sentinels (``NOT_GIVEN``, ``omit``)
+
+
 def _present(value: object) -> bool:
-    """Not ``None`` and not an SDK's "not given" sentinel (``NOT_GIVEN``, ``omit``)."""
-    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
+    """Not ``None`` and not an SDK's "not given" sentinel."""
+    return value is not None and type(value).__name__ not in _ABSENT
 
 
 def _canon(value: Any) -> Any:
-    if value is None or isinstance(value, bool | str):
+    kind = type(value)
+    if kind is str or kind is bool or kind is int or value is None:  # the common cases first
+        return value
+    if kind is dict:
+        return {
+            k if type(k) is str else str(k): _canon(v)
+            for k, v in value.items()
+            if v is not None and type(v).__name__ not in _ABSENT
+        }
+    if kind is list:
+        return [_canon(v) for v in value]
+    return _canon_other(value)
+
+
+def _canon_other(value: Any) -> Any:
+    if isinstance(value, bool | str):
         return value
     if isinstance(value, int):
         return int(value)
