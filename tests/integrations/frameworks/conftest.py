@@ -16,10 +16,11 @@ import pytest
 
 from costcap import AsyncGuard, Budget, Guard
 from costcap.testing import FakeProviderServer, run_fake_provider
+from costcap.tokens import count_text
 from tests.integrations.anthropic_sdk.conftest import Recorder, billed_pico
 from tests.waiting import until, wait_for
 
-__all__ = ["GPT", "WAYS", "Recorder", "billed_pico"]
+__all__ = ["CALL", "GPT", "WAYS", "Recorder", "billed_pico"]
 
 GPT = "gpt-4o-mini"
 CLAUDE = "claude-haiku-4-5"
@@ -29,6 +30,11 @@ FULL = 20  # the fake provider's default answer length, in tokens
 # exactly the chunks that reached costcap. A framework takes its time to close a stream it
 # was told to leave (tasks, generators, its own bookkeeping): the pace leaves it room.
 SLOW = {"x-fake-chunk-delay-ms": "300"}
+# The fake provider answers the first request of a run with a call of the first tool offered,
+# and the request carrying the tool's result with text.
+CALL = {"x-fake-tool-call": "auto"}
+TOOL = "get_weather"  # the tool each framework's agent is given: get_weather(city: str) -> str
+ARGUMENTS = '{"city":"hello"}'  # the arguments the fake provider makes for it
 RICH = Budget(scope="global", period="day", limit_usd=100)
 POOR = Budget(scope="global", period="day", limit_usd="0.000001")  # covers no call
 
@@ -98,6 +104,44 @@ def assert_billed(fp: FakeProviderServer, recorder: Recorder, *, calls: int = 1)
     assert [r.disconnect for r in fp.requests] == [None] * calls
     assert [e.status for e in recorder.events if e.status != "error"] == ["ok"] * calls
     assert recorder.cost_pico == billed_pico(fp) > 0
+
+
+def assert_tool_run(fp: FakeProviderServer, recorder: Recorder, ran: list[str]) -> None:
+    """An agent run with one tool call: the tool ran once with the arguments made from its
+    schema; the provider answered a tool call, then (given the tool's result) text; two ``ok``
+    events costing what the provider billed, to the picodollar."""
+    assert ran == ["hello"]
+    assert_billed(fp, recorder, calls=2)
+    assert [r.tool_calls for r in fp.requests] == [(TOOL,), ()]
+    assert fp.requests[0].output_text == ARGUMENTS
+
+
+def assert_left_in_call(fp: FakeProviderServer, recorder: Recorder, *, chat: bool) -> None:
+    """The caller left a stream while the tool call's arguments flowed: the provider billed
+    the pieces it sent; costcap recorded one ``cut`` event of the same input and output —
+    plus, on Chat Completions, the tool's name: a chat stream carries it in a delta and
+    costcap counts it as output (a real provider bills it; the fake one bills the arguments
+    only)."""
+    wait_for(lambda: len(fp.requests) >= 1 and len(recorder.events) >= 1)
+    [request] = fp.requests
+    assert (request.disconnect, request.tool_calls) == ("client", (TOOL,))
+    assert ARGUMENTS.startswith(request.output_text)
+    assert 0 < request.output_tokens < count_text(ARGUMENTS, request.model or GPT)
+    [event] = [e for e in recorder.events if e.status != "error"]
+    assert (event.status, event.stream) == ("cut", True)
+    name = count_text(TOOL, GPT) if chat else 0
+    assert (event.input_tokens, event.output_tokens) == (
+        request.input_tokens,
+        request.output_tokens + name,
+    )
+    if not chat:
+        assert event.cost_pico == billed_pico(fp) > 0
+
+
+async def left_in_call(fp: FakeProviderServer, recorder: Recorder, *, chat: bool) -> None:
+    """``assert_left_in_call`` for async tests: the event loop runs while the stream settles."""
+    await until(lambda: len(fp.requests) >= 1 and len(recorder.events) >= 1)
+    assert_left_in_call(fp, recorder, chat=chat)
 
 
 def assert_left(fp: FakeProviderServer, recorder: Recorder) -> None:

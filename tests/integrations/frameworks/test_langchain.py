@@ -11,8 +11,10 @@ The recipes (docs/integrations.md, "Frameworks")::
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from contextlib import ExitStack
+from functools import reduce
 from typing import Any, Protocol
 
 import anthropic
@@ -20,6 +22,8 @@ import openai
 import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.tools import BaseTool, tool
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
@@ -27,13 +31,16 @@ import costcap
 from costcap import BudgetExceeded, Guard
 from costcap.testing import FakeProviderServer
 from tests.integrations.frameworks.conftest import (
+    CALL,
     CLAUDE,
     GPT,
     SLOW,
     Recorder,
     assert_billed,
     assert_left,
+    assert_left_in_call,
     assert_refused,
+    assert_tool_run,
 )
 
 PROVIDERS = ("openai", "anthropic")
@@ -178,3 +185,81 @@ def test_attribute_block_names_who_pays(chat: BaseChatModel, recorder: Recorder)
         chat.invoke("Say hello.")
     [event] = recorder.events
     assert (event.user_id, event.feature) == ("alice", "summaries")
+
+
+# -- an agent loop with a tool call ---------------------------------------------------------
+
+
+def weather_tool(ran: list[str]) -> BaseTool:
+    """The tool the model is given; it notes each city it is asked about."""
+
+    @tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        ran.append(city)
+        return "Sunny."
+
+    return get_weather
+
+
+def _calls(message: AIMessage) -> list[tuple[str, dict[str, Any]]]:
+    return [(call["name"], call["args"]) for call in message.tool_calls]
+
+
+def _carries_arguments(chunk: AIMessage) -> bool:
+    """A streamed chunk carries a piece of a tool call's arguments."""
+    assert isinstance(chunk, AIMessageChunk)
+    return any(piece.get("args") for piece in chunk.tool_call_chunks)
+
+
+def test_invoke_with_a_tool_call_is_settled_at_the_billed_price(
+    fp: FakeProviderServer, guard: Guard, recorder: Recorder, build: Build
+) -> None:
+    """bind_tools, invoke → a tool call; run the tool; invoke with its ToolMessage → text:
+    two ok events costing what the provider billed."""
+    ran: list[str] = []
+    weather = weather_tool(ran)
+    chat = build(guard, **CALL).bind_tools([weather])
+    messages: list[BaseMessage] = [HumanMessage("Weather in Paris?")]
+    asked = chat.invoke(messages)
+    assert _calls(asked) == [("get_weather", {"city": "hello"})]
+    messages += [asked, *(weather.invoke(call) for call in asked.tool_calls)]
+    answer = chat.invoke(messages)
+    assert answer.tool_calls == []
+    assert set(answer.text.split()) == {"hello"}
+    assert_tool_run(fp, recorder, ran)
+
+
+def test_stream_with_a_tool_call_is_settled_at_the_billed_price(
+    fp: FakeProviderServer, guard: Guard, recorder: Recorder, build: Build
+) -> None:
+    """stream() read to its end: the tool_call_chunks add up to the call; run the tool,
+    stream the text: two ok streamed events costing what was billed."""
+    ran: list[str] = []
+    weather = weather_tool(ran)
+    chat = build(guard, **CALL).bind_tools([weather])
+    messages: list[BaseMessage] = [HumanMessage("Weather in Paris?")]
+    chunks = list(chat.stream(messages))
+    asked = reduce(operator.add, chunks)
+    assert isinstance(asked, AIMessageChunk)
+    assert len([chunk for chunk in chunks if _carries_arguments(chunk)]) > 1
+    assert _calls(asked) == [("get_weather", {"city": "hello"})]
+    messages += [asked, *(weather.invoke(call) for call in asked.tool_calls)]
+    text = reduce(operator.add, chat.stream(messages)).text
+    assert set(text.split()) == {"hello"}
+    assert_tool_run(fp, recorder, ran)
+    assert [e.stream for e in recorder.events] == [True, True]
+
+
+def test_stream_left_during_the_tool_call_is_cut_at_the_billed_price(
+    fp: FakeProviderServer, guard: Guard, recorder: Recorder, build: Build, provider: str
+) -> None:
+    """Leaving stream() at the first piece of the tool call's arguments closes the upstream:
+    one cut event for what the provider sent."""
+    chat = build(guard, **CALL, **SLOW).bind_tools([weather_tool([])])
+    chunks = chat.stream("Weather in Paris?")
+    for chunk in chunks:
+        if _carries_arguments(chunk):
+            break
+    chunks.close()  # type: ignore[attr-defined]
+    assert_left_in_call(fp, recorder, chat=provider == "openai")

@@ -23,20 +23,25 @@ from agents import (
     OpenAIChatCompletionsModel,
     OpenAIResponsesModel,
     Runner,
+    function_tool,
     set_tracing_disabled,
 )
-from openai.types.responses import ResponseTextDeltaEvent
+from openai.types.responses import ResponseFunctionCallArgumentsDeltaEvent, ResponseTextDeltaEvent
 
 import costcap
 from costcap import AsyncGuard, BudgetExceeded
 from costcap.testing import FakeProviderServer
 from tests.integrations.frameworks.conftest import (
+    CALL,
+    FULL,
     GPT,
     SLOW,
     Recorder,
     assert_billed,
     assert_refused,
+    assert_tool_run,
     left,
+    left_in_call,
 )
 
 MODELS = ("responses", "chat")
@@ -154,3 +159,58 @@ async def test_attribute_block_names_who_pays(agent: Agent[None], recorder: Reco
         await Runner.run(agent, "Say hello.")
     [event] = recorder.events
     assert (event.user_id, event.feature) == ("alice", "agents")
+
+
+# -- an agent run with a tool call ----------------------------------------------------------
+
+
+def weather_agent(model: Model, ran: list[str], **headers: str) -> Agent[None]:
+    """An agent with one tool, asked by the fake provider to call it once."""
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        ran.append(city)
+        return "Sunny."
+
+    settings = ModelSettings(extra_headers={**CALL, **headers})
+    return Agent(name="weather", model=model, tools=[get_weather], model_settings=settings)
+
+
+async def test_run_with_a_tool_call_is_settled_at_the_billed_price(
+    fp: FakeProviderServer, build: Build, aguard: AsyncGuard, recorder: Recorder
+) -> None:
+    """Runner.run calls the tool, then answers with text: two ok events costing what the
+    provider billed for the call and for the answer."""
+    ran: list[str] = []
+    result = await Runner.run(weather_agent(build(aguard), ran), "Weather in Paris?")
+    assert result.final_output == " hello" * FULL
+    assert_tool_run(fp, recorder, ran)
+
+
+async def test_streamed_run_with_a_tool_call_is_settled_at_the_billed_price(
+    fp: FakeProviderServer, build: Build, aguard: AsyncGuard, recorder: Recorder
+) -> None:
+    """Runner.run_streamed read to its end streams the call, runs the tool, streams the
+    text: two ok streamed events costing what was billed."""
+    ran: list[str] = []
+    result = Runner.run_streamed(weather_agent(build(aguard), ran), "Weather in Paris?")
+    async for _ in result.stream_events():
+        pass
+    assert result.final_output == " hello" * FULL
+    assert_tool_run(fp, recorder, ran)
+    assert [e.stream for e in recorder.events] == [True, True]
+
+
+async def test_streamed_run_cancelled_during_the_tool_call_is_cut_at_the_billed_price(
+    fp: FakeProviderServer, build: Build, aguard: AsyncGuard, recorder: Recorder, kind: str
+) -> None:
+    """Cancelling run_streamed at the first piece of the tool call's arguments closes the
+    upstream before the tool runs: one cut event for what the provider sent."""
+    ran: list[str] = []
+    result = Runner.run_streamed(weather_agent(build(aguard), ran, **SLOW), "Weather in Paris?")
+    async for event in result.stream_events():
+        if isinstance(getattr(event, "data", None), ResponseFunctionCallArgumentsDeltaEvent):
+            result.cancel()
+    assert ran == []
+    await left_in_call(fp, recorder, chat=kind == "chat")

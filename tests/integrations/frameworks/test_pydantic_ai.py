@@ -21,6 +21,7 @@ import openai
 import pytest
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import ModelHTTPError
+from pydantic_ai.messages import PartDeltaEvent, ToolCallPartDelta
 from pydantic_ai.models import Model
 from pydantic_ai.models.anthropic import AnthropicModel
 from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
@@ -31,13 +32,16 @@ import costcap
 from costcap import AsyncGuard, BudgetExceeded
 from costcap.testing import FakeProviderServer
 from tests.integrations.frameworks.conftest import (
+    CALL,
     CLAUDE,
     GPT,
     SLOW,
     Recorder,
     assert_billed,
     assert_refused,
+    assert_tool_run,
     left,
+    left_in_call,
 )
 
 MODELS = ("openai-chat", "openai-responses", "anthropic")
@@ -159,3 +163,66 @@ async def test_attribute_block_names_who_pays(agent: Agent[None, str], recorder:
         await agent.run("Say hello.")
     [event] = [e for e in recorder.events if e.status == "ok"]
     assert (event.user_id, event.feature) == ("alice", "triage")
+
+
+# -- an agent run with a tool call ----------------------------------------------------------
+
+
+def weather_agent(model: Model, ran: list[str], **headers: str) -> Agent[None, str]:
+    """An agent with one tool, asked by the fake provider to call it once."""
+    agent = Agent(model, model_settings={"extra_headers": {**CALL, **headers}})
+
+    @agent.tool_plain
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        ran.append(city)
+        return "Sunny."
+
+    return agent
+
+
+async def test_run_with_a_tool_call_is_settled_at_the_billed_price(
+    fp: FakeProviderServer, build: Build, aguard: AsyncGuard, recorder: Recorder
+) -> None:
+    """run() calls the tool, then answers with text: two ok events costing what the provider
+    billed for the call and for the answer."""
+    ran: list[str] = []
+    result = await weather_agent(build(aguard), ran).run("Weather in Paris?")
+    assert set(result.output.split()) == {"hello"}
+    assert_tool_run(fp, recorder, ran)
+
+
+async def test_stream_with_a_tool_call_is_settled_at_the_billed_price(
+    fp: FakeProviderServer, build: Build, aguard: AsyncGuard, recorder: Recorder
+) -> None:
+    """run_stream() streams the tool call, runs the tool, then streams the text: two ok
+    streamed events costing what was billed."""
+    ran: list[str] = []
+    async with weather_agent(build(aguard), ran).run_stream("Weather in Paris?") as result:
+        text = "".join([delta async for delta in result.stream_text(delta=True)])
+    assert set(text.split()) == {"hello"}
+    assert_tool_run(fp, recorder, ran)
+    assert [e.stream for e in recorder.events if e.status == "ok"] == [True, True]
+
+
+async def test_stream_left_during_the_tool_call_is_cut_at_the_billed_price(
+    fp: FakeProviderServer, build: Build, aguard: AsyncGuard, recorder: Recorder, kind: str
+) -> None:
+    """Leaving the model's event stream (agent.iter, node.stream) at the first piece of the
+    tool call's arguments closes the upstream: one cut event for what the provider sent."""
+    ran: list[str] = []
+    agent = weather_agent(build(aguard), ran, **SLOW)
+    async with agent.iter("Weather in Paris?") as run:
+        async for node in run:
+            if Agent.is_model_request_node(node):
+                async with node.stream(run.ctx) as events:
+                    async for event in events:
+                        if isinstance(event, PartDeltaEvent) and _arguments(event.delta):
+                            break
+                break
+    assert ran == []
+    await left_in_call(fp, recorder, chat=kind == "openai-chat")
+
+
+def _arguments(delta: object) -> bool:
+    return isinstance(delta, ToolCallPartDelta) and bool(delta.args_delta)
