@@ -43,6 +43,7 @@ def read_call(kwargs: dict[str, Any], default: Attribution, *, stream: bool = Fa
     """Resolve who pays (removing ``costcap_*`` arguments) and what to admit, from a copy of
     the call's keyword arguments; ``stream`` marks a ``messages.stream(...)`` call."""
     kwargs = dict(kwargs)
+    kwargs.pop("costcap_cache", None)  # a client without a cache has nothing to bypass
     who = pop_call_attribution(kwargs, default)
     user = who.user_id if who.user_id is not None else metadata_user(kwargs)
     extra = kwargs.get("extra_body")

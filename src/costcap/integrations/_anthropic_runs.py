@@ -104,6 +104,7 @@ class SyncRun:
         self.tally = EventMeter(ticket, guard.lease_s)
         self.stopped = False
         self.settled = False
+        self.completed = False  # the provider's stream was read to its end
         self.events: Generator[RawMessageStreamEvent, None, None] = self._metered()
 
     def _metered(self) -> Generator[RawMessageStreamEvent, None, None]:
@@ -116,6 +117,7 @@ class SyncRun:
         except BaseException:  # StreamCut, a provider error, or the consumer went away
             self.stop()
             raise
+        self.completed = True
         self.stop()
 
     def stop(self) -> None:
@@ -168,6 +170,7 @@ class AsyncRun:
         self.tally = EventMeter(ticket, guard.lease_s)
         self.stopped = False
         self.settled = False
+        self.completed = False  # the provider's stream was read to its end
         self._stopped: anyio.Event | None = None  # set once stop() has ended
         self._stopper: int | None = None  # the task running stop()
         self._at_yield = False  # the metered generator is suspended at a yield: safe to aclose
@@ -191,6 +194,7 @@ class AsyncRun:
         except BaseException:  # StreamCut, a provider error, cancellation, the consumer left
             await self.stop()
             raise
+        self.completed = True
         await self.stop()
 
     async def stop(self) -> None:

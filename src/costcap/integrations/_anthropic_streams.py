@@ -74,12 +74,19 @@ def _text_of(event: Any) -> str | None:
 class MeteredStream(Stream[RawMessageStreamEvent]):
     """An ``anthropic.Stream`` of raw events, metered and settled by costcap."""
 
-    def __init__(self, inner: Stream[RawMessageStreamEvent], guard: Guard, ticket: Ticket) -> None:
+    def __init__(
+        self,
+        inner: Stream[RawMessageStreamEvent],
+        guard: Guard,
+        ticket: Ticket,
+        run: SyncRun | None = None,
+    ) -> None:
         # Stream.__init__ is not called: this stream reads through ``inner``, which owns the
-        # HTTP response (kept here too, for ``.response`` and the SDK's tracing hooks).
+        # HTTP response (kept here too, for ``.response`` and the SDK's tracing hooks). ``run``:
+        # a run of ``inner`` built by the caller (one that records it for the response cache).
         self.response = inner.response
         self._options = inner._options
-        self._run = SyncRun(guard, ticket, inner)
+        self._run = SyncRun(guard, ticket, inner) if run is None else run
         # The last resort: a stream dropped unclosed is closed and settled when collected.
         weakref.finalize(self, self._run.abandon)
 
@@ -110,12 +117,16 @@ class AsyncMeteredStream(AsyncStream[RawMessageStreamEvent]):
     """An ``anthropic.AsyncStream`` of raw events, metered and settled by costcap."""
 
     def __init__(
-        self, inner: AsyncStream[RawMessageStreamEvent], guard: AsyncGuard, ticket: Ticket
+        self,
+        inner: AsyncStream[RawMessageStreamEvent],
+        guard: AsyncGuard,
+        ticket: Ticket,
+        run: AsyncRun | None = None,
     ) -> None:
         # AsyncStream.__init__ is not called: see MeteredStream.
         self.response = inner.response
         self._options = inner._options
-        self._run = AsyncRun(guard, ticket, inner)
+        self._run = AsyncRun(guard, ticket, inner) if run is None else run
         weakref.finalize(self, self._run.abandon)
 
     @property

@@ -50,6 +50,8 @@ from anthropic.resources.messages import AsyncMessages, Messages
 
 from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._anthropic_body import BETA, MESSAGES, Shapes, account, body_usage
+from costcap.integrations._anthropic_cache import CacheSide
+from costcap.integrations._anthropic_cached_calls import AsyncCachedCalls, SyncCachedCalls
 from costcap.integrations._anthropic_request import Call, interrupted, read_call
 from costcap.integrations._anthropic_streams import (
     AsyncGuardedBetaMessageStreamManager,
@@ -126,12 +128,19 @@ class _Refusing(Delegating):
 
 class _Messages(GuardedResource):
     """``client.messages`` / ``client.beta.messages``: ``create``/``stream``/``parse`` and their
-    ``with_raw_response`` / ``with_streaming_response`` guarded, the rest the real one's."""
+    ``with_raw_response`` / ``with_streaming_response`` guarded, the rest the real one's; on a
+    client with a response cache (``_side``) they go through it."""
 
-    __slots__ = ()
+    __slots__ = ("_side",)
     _path: ClassVar[str] = "messages"
     _shapes: ClassVar[Shapes] = MESSAGES
     _refused: ClassVar[frozenset[str]] = frozenset()  # spending methods costcap does not guard
+
+    def __init__(
+        self, real: Any, guard: Any, default: Attribution, side: CacheSide | None = None
+    ) -> None:
+        super().__init__(real, guard, default)
+        self._side = side
 
     def __getattr__(self, name: str) -> Any:
         if name in self._refused:
@@ -176,7 +185,7 @@ class _View(GuardedView):
         return _Refusing(self._real.batches, f"{self._path}.batches", _BATCH_SPENDING)
 
 
-class _SyncMessages(_Messages):
+class _SyncMessages(SyncCachedCalls, _Messages):
     __slots__ = ()
     _guard: Guard
     _message_stream: ClassVar[type[Any]] = MeteredMessageStream
@@ -208,15 +217,21 @@ class _SyncMessages(_Messages):
     def create(self, **kwargs: Any) -> Any:
         """``messages.create(...)``: a ``Message``, or with ``stream=True`` an
         ``anthropic.Stream`` of raw events, metered and settled by costcap."""
+        if self._side is not None:
+            return self._cached_call("create", self._real.create, kwargs)
         return self._finish(*self._send(read_call(kwargs, self._default), self._real.create))
 
     def parse(self, **kwargs: Any) -> Any:
         """``messages.parse(...)`` (structured output): a ``ParsedMessage``, settled."""
+        if self._side is not None:
+            return self._cached_call("parse", self._real.parse, kwargs)
         return self._finish(*self._send(read_call(kwargs, self._default), self._real.parse))
 
     def stream(self, **kwargs: Any) -> Any:
         """``messages.stream(...)``: entering the manager admits the call and opens a metered
         ``MessageStream``; leaving it closes the stream and settles what was used."""
+        if self._side is not None:
+            return self._cached_stream(kwargs)
         call = read_call(kwargs, self._default, stream=True)
 
         def enter(**sdk_kwargs: Any) -> Any:
@@ -230,6 +245,8 @@ class _SyncMessages(_Messages):
         return self._manager(open_stream)
 
     def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        if self._side is not None:
+            return self._cached_raw(method, kwargs)
         ticket, raw = self._send(read_call(kwargs, self._default), method)
         try:
             parsed = raw.parse()  # built once: the caller's parse() gives the same object
@@ -242,6 +259,9 @@ class _SyncMessages(_Messages):
         return raw
 
     def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Opening[Any]:
+        if self._side is not None:
+            return self._cached_streaming(method, kwargs)  # type: ignore[no-any-return]
+
         def enter(**sdk_kwargs: Any) -> Any:
             return method(**sdk_kwargs).__enter__()
 
@@ -254,7 +274,7 @@ class _SyncMessages(_Messages):
         return Opening(open_response)
 
 
-class _AsyncMessages(_Messages):
+class _AsyncMessages(AsyncCachedCalls, _Messages):
     __slots__ = ()
     _guard: AsyncGuard
     _message_stream: ClassVar[type[Any]] = AsyncMeteredMessageStream
@@ -288,17 +308,23 @@ class _AsyncMessages(_Messages):
     async def create(self, **kwargs: Any) -> Any:
         """``messages.create(...)``: a ``Message``, or with ``stream=True`` an
         ``anthropic.AsyncStream`` of raw events, metered and settled by costcap."""
+        if self._side is not None:
+            return await self._cached_call("create", self._real.create, kwargs)
         call = read_call(kwargs, self._default)
         return await self._finish(*await self._send(call, self._real.create))
 
     async def parse(self, **kwargs: Any) -> Any:
         """``messages.parse(...)`` (structured output): a ``ParsedMessage``, settled."""
+        if self._side is not None:
+            return await self._cached_call("parse", self._real.parse, kwargs)
         call = read_call(kwargs, self._default)
         return await self._finish(*await self._send(call, self._real.parse))
 
     def stream(self, **kwargs: Any) -> Any:
         """``messages.stream(...)``: ``async with`` admits the call and opens a metered
         ``AsyncMessageStream``; leaving it closes the stream and settles what was used."""
+        if self._side is not None:
+            return self._cached_stream(kwargs)
         call = read_call(kwargs, self._default, stream=True)
 
         async def enter(**sdk_kwargs: Any) -> Any:
@@ -312,6 +338,8 @@ class _AsyncMessages(_Messages):
         return self._manager(open_stream, self._guard)
 
     async def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        if self._side is not None:
+            return await self._cached_raw(method, kwargs)
         ticket, raw = await self._send(read_call(kwargs, self._default), method)
         try:
             parsed = await raw.parse()  # built once: the caller's parse() gives the same object
@@ -323,6 +351,9 @@ class _AsyncMessages(_Messages):
         return raw
 
     def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> AsyncOpening[Any]:
+        if self._side is not None:
+            return self._cached_streaming(method, kwargs)  # type: ignore[no-any-return]
+
         async def enter(**sdk_kwargs: Any) -> Any:
             return await method(**sdk_kwargs).__aenter__()
 
@@ -371,14 +402,16 @@ class _Beta(Delegating):
 class _Client(GuardedClient):
     """Anthropic's guarded resources (``beta`` built lazily: not every client has it)."""
 
-    __slots__ = ("_costcap_beta", "_costcap_messages")
+    __slots__ = ("_costcap_beta", "_costcap_messages", "_costcap_side")
     _messages_cls: type[_Messages]
     _beta_messages_cls: type[_Messages]
     _refusal_hint = _HINT
 
     def __init__(self, client: Any, guard: Any, default: Attribution, cache: Any = None) -> None:
         super().__init__(client, guard, default, cache)
-        self._costcap_messages = self._messages_cls(client.messages, guard, default)
+        side = None if cache is None else CacheSide(cache, client)
+        self._costcap_side = side
+        self._costcap_messages = self._messages_cls(client.messages, guard, default, side)
         self._costcap_beta: _Beta | None = None
 
     @property
@@ -390,7 +423,7 @@ class _Client(GuardedClient):
         if self._costcap_beta is None:
             real = self._costcap_client.beta
             messages = self._beta_messages_cls(
-                real.messages, self._costcap_guard, self._costcap_default
+                real.messages, self._costcap_guard, self._costcap_default, self._costcap_side
             )
             self._costcap_beta = _Beta(real, messages)
         return self._costcap_beta

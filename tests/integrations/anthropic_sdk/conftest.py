@@ -18,6 +18,7 @@ import pytest
 from anthropic.types import MessageParam
 
 from costcap import AsyncGuard, Budget, Guard, Policy
+from costcap.cache import AsyncResponseCache, ResponseCache
 from costcap.integrations.wrap import wrap
 from costcap.ledger import CostEvent
 from costcap.pricing import default_catalog
@@ -250,3 +251,80 @@ async def abare(fp: FakeProviderServer) -> AsyncIterator[anthropic.AsyncAnthropi
     """The plain async SDK client, for comparison."""
     async with async_sdk_client(fp) as plain:
         yield plain
+
+
+# -- the response cache -------------------------------------------------------------------------
+
+TOOLS: list[dict[str, Any]] = [
+    {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city", "days"],
+        },
+    }
+]
+TOOL_CALL = {"x-fake-tool-call": "auto"}
+THINKING = {"type": "enabled", "budget_tokens": 1024}
+THINK = {"x-fake-thinking-tokens": "12"}
+
+
+def asked(**extra: Any) -> dict[str, Any]:
+    """A cacheable call's keyword arguments: temperature 0 (the Anthropic SDK takes it in
+    ``extra_body``) makes it deterministic, which the default policy caches."""
+    kwargs: dict[str, Any] = {
+        "model": MODEL, "max_tokens": 50, "messages": MESSAGES, "extra_body": {"temperature": 0},
+    }  # fmt: skip
+    kwargs.update(extra)
+    return kwargs
+
+
+def assert_hit_recorded(
+    fp: FakeProviderServer, recorder: Recorder, *, stream: bool, hits: int = 1
+) -> None:
+    """One request reached the provider; the ledger holds its miss (billed, ``cache_miss``)
+    and ``hits`` hits at $0, each saving exactly what the provider billed for it."""
+    assert len(fp.requests) == 1
+    miss, *answered = recorder.events
+    assert (miss.status, miss.cache_miss, miss.cache_hit) == ("ok", True, False)
+    assert miss.stream == stream
+    assert miss.cost_pico == billed_pico(fp) > 0
+    assert len(answered) == hits
+    for hit in answered:
+        assert (hit.status, hit.cache_hit, hit.cache_miss) == ("ok", True, False)
+        assert (hit.cost_pico, hit.saved_pico) == (0, billed_pico(fp))
+        assert (hit.stream, hit.model) == (stream, miss.model)
+
+
+@pytest.fixture
+def cache() -> Iterator[ResponseCache]:
+    cache = ResponseCache("memory://")
+    yield cache
+    cache.close()
+
+
+@pytest.fixture
+async def acache() -> AsyncIterator[AsyncResponseCache]:
+    cache = AsyncResponseCache("memory://")
+    yield cache
+    await cache.close()
+
+
+@pytest.fixture
+def cached(
+    fp: FakeProviderServer, guard: Guard, cache: ResponseCache
+) -> Iterator[anthropic.Anthropic]:
+    """A wrapped sync client answering from ``cache`` (no SDK retries)."""
+    with wrap(sdk_client(fp), guard=guard, cache=cache) as wrapped:
+        yield wrapped
+
+
+@pytest.fixture
+async def acached(
+    fp: FakeProviderServer, aguard: AsyncGuard, acache: AsyncResponseCache
+) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    """A wrapped async client answering from ``acache``."""
+    async with wrap(async_sdk_client(fp), guard=aguard, cache=acache) as wrapped:
+        yield wrapped
