@@ -102,8 +102,10 @@ FEATURE_MODELS = {f: [list(MODELS)[(i + k) % 6] for k in (0, 2)] for i, f in enu
 CUM_HOURS = _cumulative([float(h) for h in HOURS])
 
 
-# The last event columns (flag, service_tier): unflagged calls at the standard price.
-UNFLAGGED = (None,) * (len(EVENT_COLUMNS) - 22)
+# The last event columns (flag, service_tier, cache_miss): unflagged calls at the standard price,
+# the cache not asked.
+UNFLAGGED = (None, None, False)
+assert len(EVENT_COLUMNS) == 22 + len(UNFLAGGED)
 
 
 def _draw_day(rng: random.Random, day: int, count: int, first_id: int) -> list[tuple[Any, ...]]:

@@ -1,6 +1,6 @@
-"""What the rollups added since version 1 must hold, computed in plain Python from the events,
-and what they do hold, read back from a ledger in the same shape (days as ``date``, instants as
-UTC ``datetime``) on either backend."""
+"""What the rollups must hold, computed in plain Python from the events, and what they do hold,
+read back from a ledger in the same shape (days as ``date``, instants as UTC ``datetime``) on
+either backend."""
 
 from __future__ import annotations
 
@@ -11,13 +11,24 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from costcap.ledger import CostEvent, LedgerSink, Status
-from costcap.ledger._schema import DAILY_TIER, MINUTE_FEATURE, REFUSED, REFUSED_SPAN, REFUSED_USER
+from costcap.ledger._schema import (
+    DAILY_TIER,
+    MINUTE_FEATURE,
+    REFUSED,
+    REFUSED_SPAN,
+    REFUSED_USER,
+    SPEND_ROLLUPS,
+)
 
 Contents = dict[tuple[object, ...], tuple[object, ...]]
 
 NEW_ROLLUPS = [
     MINUTE_FEATURE.table, REFUSED.table, REFUSED_USER.table, REFUSED_SPAN.table, DAILY_TIER.table
 ]  # fmt: skip
+# The spend rollups: every measure, per day and user, feature, model or service tier.
+SPEND_TABLES = [r.table for r in SPEND_ROLLUPS]
+ALL_TABLES = list(dict.fromkeys([*SPEND_TABLES, *NEW_ROLLUPS]))
+_SPEND_KEYS = {r.table: r.keys for r in SPEND_ROLLUPS}
 # Every spend measure, as the rollups define it (costcap.ledger._schema.MEASURES), per event.
 SPEND: dict[str, Callable[[CostEvent], int | float]] = {
     "calls": lambda e: 1,
@@ -35,17 +46,19 @@ SPEND: dict[str, Callable[[CostEvent], int | float]] = {
     "saved_pico": lambda e: e.saved_pico,
     "latency_ms_sum": lambda e: e.latency_ms or 0,
     "latency_count": lambda e: e.latency_ms is not None,
+    "cache_misses": lambda e: e.cache_miss,
+    "cache_miss_cost_pico": lambda e: e.cost_pico if e.cache_miss else 0,
 }
 _COLUMNS = {
     MINUTE_FEATURE.table: "minute, feature, calls, cost_pico",
     REFUSED.table: "day, refused_by, feature, model, calls, last_ts",
     REFUSED_USER.table: "user_id, refused_by, feature, model, day, calls, last_ts",
     REFUSED_SPAN.table: "refused_by, user_id, first_day, last_day",
-    DAILY_TIER.table: f"day, feature, model, service_tier, {', '.join(SPEND)}",
+    **{t: f"{', '.join(keys)}, {', '.join(SPEND)}" for t, keys in _SPEND_KEYS.items()},
 }
 _KEYS = {
     MINUTE_FEATURE.table: 2, REFUSED.table: 4, REFUSED_USER.table: 5, REFUSED_SPAN.table: 2,
-    DAILY_TIER.table: 4,
+    **{t: len(keys) for t, keys in _SPEND_KEYS.items()},
 }  # fmt: skip
 _DAYS = {"day", "first_day", "last_day"}
 _INSTANTS = {"minute", "last_ts"}
@@ -60,7 +73,7 @@ def make_events(n: int = 300, seed: int = 7, prefix: str = "r") -> list[CostEven
     """``n`` events over three UTC days (from 22:00 on March 1st), a few per minute: every
     status, refusals with and without a user or a reason, anonymous calls, calls without a
     feature, one in five stamped in UTC+05:30 (stored in UTC all the same), service tiers in
-    turn (one in four with none), tokens, cache hits, streams and latencies."""
+    turn (one in four with none), tokens, cache hits and misses, streams and latencies."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -86,6 +99,7 @@ def make_events(n: int = 300, seed: int = 7, prefix: str = "r") -> list[CostEven
                 cache_write_tokens=i % 7,
                 saved_pico=i % 11 * 1000,
                 cache_hit=status == "ok" and i % 11 == 0,
+                cache_miss=status != "refused" and i % 11 != 0 and i % 5 == 2,
                 stream=i % 3 == 0,
                 latency_ms=None if i % 6 == 0 else i % 50 * 8.0,  # whole: float sums exact
             )
@@ -94,8 +108,14 @@ def make_events(n: int = 300, seed: int = 7, prefix: str = "r") -> list[CostEven
 
 
 def untiered(events: Iterable[CostEvent]) -> list[CostEvent]:
-    """``events`` as a ledger from before service tiers stores them: with no tier."""
-    return [replace(e, service_tier=None) for e in events]
+    """``events`` as a ledger from before service tiers (version 4) stores them: with no tier,
+    and no cache miss (version 5)."""
+    return [replace(e, service_tier=None, cache_miss=False) for e in events]
+
+
+def unmissed(events: Iterable[CostEvent]) -> list[CostEvent]:
+    """``events`` as a ledger from before cache misses (version 5) stores them: no miss."""
+    return [replace(e, cache_miss=False) for e in events]
 
 
 def _utc(e: CostEvent) -> datetime:
@@ -114,8 +134,10 @@ def expected(table: str, events: Iterable[CostEvent]) -> Contents:
         reason, feature, day = e.refused_by or "", e.feature or "", _utc(e).date()
         if table == MINUTE_FEATURE.table:
             _add(groups, (_utc(e).replace(second=0, microsecond=0), feature), e)
-        elif table == DAILY_TIER.table:
-            _add(groups, (day, feature, e.model, e.service_tier or ""), e)
+        elif table in _SPEND_KEYS:
+            values = {"day": day, "user_id": e.user_id or "", "feature": feature,
+                      "model": e.model, "service_tier": e.service_tier or ""}  # fmt: skip
+            _add(groups, tuple(values[k] for k in _SPEND_KEYS[table]), e)
         elif e.status != "refused":
             continue
         elif table == REFUSED.table:
@@ -127,7 +149,7 @@ def expected(table: str, events: Iterable[CostEvent]) -> Contents:
     for key, es in groups.items():
         if table == MINUTE_FEATURE.table:
             out[key] = (len(es), sum(e.cost_pico for e in es))
-        elif table == DAILY_TIER.table:
+        elif table in _SPEND_KEYS:
             out[key] = tuple(sum(measure(e) for e in es) for measure in SPEND.values())
         elif table == REFUSED_SPAN.table:
             out[key] = (min(_utc(e).date() for e in es), max(_utc(e).date() for e in es))

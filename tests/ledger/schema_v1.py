@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from costcap.ledger import CostEvent
-from costcap.ledger._schema import MEASURES
 from costcap.ledger._sinks import sqlite_path
 from costcap.ledger._sql import EVENT_COLUMNS, event_row
 
@@ -17,6 +16,24 @@ _ROLLUPS = {
     "costcap_rollup_daily_user": ("day", "user_id"),
     "costcap_rollup_daily_feature_model": ("day", "feature", "model"),
 }
+# version 1's rollup measures (later versions added more: costcap.ledger._schema.MEASURES_SINCE)
+MEASURES = (
+    ("calls", "1"),
+    ("ok", "CASE WHEN e.status = 'ok' THEN 1 ELSE 0 END"),
+    ("errors", "CASE WHEN e.status = 'error' THEN 1 ELSE 0 END"),
+    ("refused", "CASE WHEN e.status = 'refused' THEN 1 ELSE 0 END"),
+    ("cut", "CASE WHEN e.status = 'cut' THEN 1 ELSE 0 END"),
+    ("cache_hits", "CASE WHEN e.cache_hit THEN 1 ELSE 0 END"),
+    ("streams", "CASE WHEN e.stream THEN 1 ELSE 0 END"),
+    ("input_tokens", "e.input_tokens"),
+    ("output_tokens", "e.output_tokens"),
+    ("cache_read_tokens", "e.cache_read_tokens"),
+    ("cache_write_tokens", "e.cache_write_tokens"),
+    ("cost_pico", "e.cost_pico"),
+    ("saved_pico", "e.saved_pico"),
+    ("latency_ms_sum", "COALESCE(e.latency_ms, 0)"),
+    ("latency_count", "CASE WHEN e.latency_ms IS NULL THEN 0 ELSE 1 END"),
+)
 _EVENTS = """CREATE TABLE costcap_events (
   request_id TEXT PRIMARY KEY, ts {ts} NOT NULL, day {day} NOT NULL, status TEXT NOT NULL,
   model TEXT NOT NULL, requested_model TEXT, provider TEXT, user_id TEXT, feature TEXT,

@@ -1,6 +1,6 @@
 """Opening a version-1 ledger migrates it to the current version: new rollups backfilled from the
 events, indexes changed, nothing else touched; a version-3 ledger gains the in-flight table and
-the service-tier rollup (SQLite and PostgreSQL)."""
+the service-tier rollup; a version-4 ledger gains cache misses (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,36 @@ import pytest
 
 from costcap.errors import ConfigError
 from costcap.ledger import open_sink
-from costcap.ledger._schema import DAILY_TIER, ROLLUPS_ALL, SCHEMA_VERSION, SPEND_ROLLUPS
+from costcap.ledger._schema import (
+    DAILY_TIER,
+    MEASURES_SINCE,
+    ROLLUPS_ALL,
+    SCHEMA_VERSION,
+    SPEND_ROLLUPS,
+    Rollup,
+)
 from costcap.ledger._sql import EVENT_COLUMNS
 from tests.ledger import schema_v1
 from tests.ledger.conftest import fetch, in_flight
 from tests.ledger.older import execute, make_older
-from tests.ledger.rollups import NEW_ROLLUPS, contents, expected, make_events, untiered
+from tests.ledger.rollups import (
+    ALL_TABLES,
+    NEW_ROLLUPS,
+    SPEND_TABLES,
+    contents,
+    expected,
+    make_events,
+    unmissed,
+    untiered,
+)
 
 EVENTS = make_events()
 VERSION = "SELECT value FROM costcap_ledger_meta WHERE key = 'ledger_schema_version'"
+
+
+def _older_columns(rollup: Rollup) -> str:
+    """The columns ``rollup`` had before version 5 (its keys and the older measures)."""
+    return ", ".join(n for n in (*rollup.keys, *rollup.names) if n not in MEASURES_SINCE)
 
 
 def _indexes(url: str) -> set[str]:
@@ -30,10 +51,11 @@ def _indexes(url: str) -> set[str]:
     return {name for (name,) in execute(url, sql) if not name.endswith("_pkey")}
 
 
-@pytest.mark.parametrize("table", NEW_ROLLUPS)
+@pytest.mark.parametrize("table", ALL_TABLES)
 def test_migration_backfills_the_new_rollups(ledger_url: str, table: str) -> None:
     """The rollups added since version 1 hold the aggregates of the events already recorded
-    (which have no service tier: version 1 kept none)."""
+    (which have no service tier nor cache miss: version 1 kept none), and so do the measures
+    added to the version-1 rollups (cache misses: none)."""
     schema_v1.create(ledger_url, EVENTS)
     sink = open_sink(ledger_url)
     try:
@@ -60,7 +82,9 @@ def test_migration_changes_the_event_indexes(ledger_url: str) -> None:
 def test_migration_keeps_events_and_spend_rollups(ledger_url: str) -> None:
     """The events and the version-1 rollups are left as they were."""
     schema_v1.create(ledger_url, EVENTS)
-    queries = {r.table: f"SELECT * FROM {r.table}" for r in SPEND_ROLLUPS if r.since == 1}
+    queries = {
+        r.table: f"SELECT {_older_columns(r)} FROM {r.table}" for r in SPEND_ROLLUPS if r.since == 1
+    }
     queries["costcap_events"] = f"SELECT {', '.join(schema_v1.V1_COLUMNS)} FROM costcap_events"
     dumps = {t: sorted(map(repr, execute(ledger_url, q))) for t, q in queries.items()}
     open_sink(ledger_url).close()
@@ -99,7 +123,25 @@ def test_migration_adds_the_service_tier_column(ledger_url: str) -> None:
     assert sorted(rows, key=repr) == sorted([(None, len(EVENTS)), ("flex", 1)], key=repr)
 
 
-@pytest.mark.parametrize("table", NEW_ROLLUPS)
+def test_migration_adds_the_cache_miss_column(ledger_url: str) -> None:
+    """A version-1 ledger gains ``costcap_events.cache_miss``, false for the events it held (no
+    costcap before version 5 recorded a miss), and a miss written afterwards is stored as one."""
+    schema_v1.create(ledger_url, EVENTS)
+    sink = open_sink(ledger_url)
+    try:
+        miss = replace(make_events(1, seed=5, prefix="x")[0], cache_miss=True)
+        assert sink.write([miss]) == 1
+    finally:
+        sink.close()
+    rows = execute(
+        ledger_url,
+        "SELECT CASE WHEN cache_miss THEN 'miss' ELSE 'none' END, COUNT(*) FROM costcap_events "
+        "GROUP BY 1 ORDER BY 1",
+    )
+    assert rows == [("miss", 1), ("none", len(EVENTS))]
+
+
+@pytest.mark.parametrize("table", ALL_TABLES)
 def test_a_migrated_ledger_takes_new_batches_and_replays(ledger_url: str, table: str) -> None:
     """After the backfill, new events (and a replay of old ones) are added like any batch."""
     more = make_events(120, seed=9, prefix="m")
@@ -131,16 +173,18 @@ def test_a_newer_ledger_is_refused(ledger_url: str) -> None:
 
 
 def test_version_3_gains_the_in_flight_table_and_keeps_its_data(ledger_url: str) -> None:
-    """A version-3 ledger (no ``costcap_inflight``) opened by a sink is version 4: its events and
+    """A version-3 ledger (no ``costcap_inflight``) opened by a sink is current: its events and
     rollups as they were, an empty in-flight table that takes calls in flight at once."""
     make_older(ledger_url, 3, EVENTS)
-    queries = {r.table: f"SELECT * FROM {r.table}" for r in ROLLUPS_ALL if r.since < 4}
-    v3_columns = ", ".join(c for c in EVENT_COLUMNS if c != "service_tier")
+    queries = {
+        r.table: f"SELECT {_older_columns(r)} FROM {r.table}" for r in ROLLUPS_ALL if r.since < 4
+    }
+    v3_columns = ", ".join(c for c in EVENT_COLUMNS if c not in ("service_tier", "cache_miss"))
     queries["costcap_events"] = f"SELECT {v3_columns} FROM costcap_events"
     dumps = {t: sorted(map(repr, execute(ledger_url, q))) for t, q in queries.items()}
     sink = open_sink(ledger_url)
     try:
-        assert fetch(ledger_url, VERSION) == [("4",)]
+        assert fetch(ledger_url, VERSION) == [(str(SCHEMA_VERSION),)]
         assert {t: sorted(map(repr, execute(ledger_url, q))) for t, q in queries.items()} == dumps
         assert execute(ledger_url, "SELECT COUNT(*) FROM costcap_inflight") == [(0,)]
         sink.write([in_flight("r-new")])
@@ -161,5 +205,44 @@ def test_version_3_gains_the_tier_rollup_backfilled(ledger_url: str) -> None:
         assert contents(sink, DAILY_TIER.table) == expected(
             DAILY_TIER.table, [*untiered(EVENTS), *more]
         )
+    finally:
+        sink.close()
+
+
+@pytest.mark.parametrize("version", [2, 3, 4])
+def test_an_older_ledger_keeps_its_data_and_gains_no_misses(ledger_url: str, version: int) -> None:
+    """A ledger of version 2 to 4 opened by a sink is current: its events and the columns its
+    rollups had are as they were, and every spend rollup row counts 0 misses costing $0."""
+    make_older(ledger_url, version, EVENTS)
+    kept = {
+        r.table: f"SELECT {_older_columns(r)} FROM {r.table}" for r in ROLLUPS_ALL if r.since < 4
+    }
+    dumps = {t: sorted(map(repr, execute(ledger_url, q))) for t, q in kept.items()}
+    sink = open_sink(ledger_url)
+    sink.close()
+    assert fetch(ledger_url, VERSION) == [(str(SCHEMA_VERSION),)]
+    assert {t: sorted(map(repr, execute(ledger_url, q))) for t, q in kept.items()} == dumps
+    for table in SPEND_TABLES:
+        rows = execute(ledger_url, f"SELECT COUNT(*), SUM(cache_misses), "
+                                   f"SUM(cache_miss_cost_pico) FROM {table}")  # fmt: skip
+        assert [(n > 0, int(misses), int(cost)) for n, misses, cost in rows] == [(True, 0, 0)]
+    assert execute(ledger_url, "SELECT COUNT(*) FROM costcap_events WHERE cache_miss") == [(0,)]
+
+
+@pytest.mark.parametrize("table", SPEND_TABLES)
+@pytest.mark.parametrize("version", [2, 3, 4])
+def test_an_older_ledger_counts_the_misses_written_after(
+    ledger_url: str, version: int, table: str
+) -> None:
+    """Once a version 2 to 4 ledger is migrated, new events' cache misses and their cost are
+    added to every spend rollup, next to the older events (none a miss)."""
+    make_older(ledger_url, version, EVENTS)
+    more = make_events(120, seed=9, prefix="m")
+    assert any(e.cache_miss and e.cost_pico for e in more)
+    stored = unmissed(EVENTS) if version == 4 else untiered(EVENTS)
+    sink = open_sink(ledger_url)
+    try:
+        assert sink.write(more) == len(more)
+        assert contents(sink, table) == expected(table, [*stored, *more])
     finally:
         sink.close()

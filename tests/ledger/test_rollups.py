@@ -1,5 +1,5 @@
-"""The rollups added in schema version 2 hold exactly the aggregates of the events, whatever
-the batches, replays and duplicates (on SQLite and PostgreSQL); the SQLite write path."""
+"""The rollups hold exactly the aggregates of the events, whatever the batches, replays and
+duplicates (on SQLite and PostgreSQL); the SQLite write path."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from costcap.errors import StoreUnavailable
 from costcap.ledger import SQLiteSink, open_sink
 from costcap.ledger._sql import event_row
 from tests.ledger.conftest import event, fetch
-from tests.ledger.rollups import INDIA, NEW_ROLLUPS, contents, expected, make_events
+from tests.ledger.rollups import ALL_TABLES, INDIA, contents, expected, make_events
 
 EVENTS = make_events()
 
 
-@pytest.mark.parametrize("table", NEW_ROLLUPS)
+@pytest.mark.parametrize("table", ALL_TABLES)
 def test_rollups_equal_the_events_after_batches(ledger_url: str, table: str) -> None:
     """Written in batches of uneven sizes, the events are summed in ``table`` exactly."""
     sink = open_sink(ledger_url)
@@ -30,7 +30,7 @@ def test_rollups_equal_the_events_after_batches(ledger_url: str, table: str) -> 
         sink.close()
 
 
-@pytest.mark.parametrize("table", NEW_ROLLUPS)
+@pytest.mark.parametrize("table", ALL_TABLES)
 def test_a_replay_changes_no_rollup(ledger_url: str, table: str) -> None:
     """Batches sent again, whole or overlapping new events, add only the new events."""
     sink = open_sink(ledger_url)
@@ -43,7 +43,7 @@ def test_a_replay_changes_no_rollup(ledger_url: str, table: str) -> None:
         sink.close()
 
 
-@pytest.mark.parametrize("table", NEW_ROLLUPS)
+@pytest.mark.parametrize("table", ALL_TABLES)
 def test_an_event_twice_in_one_batch_counts_once(ledger_url: str, table: str) -> None:
     """The same request_id twice in a batch is one event: the first one kept."""
     again = make_events(seed=8)[: len(EVENTS)]  # other values, the same request ids

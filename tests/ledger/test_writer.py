@@ -24,6 +24,7 @@ from costcap.ledger import FSYNC_POLICIES, CostEvent, FsyncPolicy, Ledger
 from costcap.ledger import _writer as writer
 from costcap.ledger._spool import MAPPED, adopt_orphans
 from tests.ledger.conftest import Switch, event, fetch, totals
+from tests.ledger.rollups import SPEND_TABLES
 from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,6 +66,25 @@ def test_recorded_events_reach_the_events_table_and_rollups(ledger_url: str) -> 
         )
         for k in range(3)
     ]
+
+
+def test_a_cache_miss_reaches_its_column_and_every_spend_rollup(ledger_url: str) -> None:
+    """Through the spool and the drain, a miss is stored as one, and every spend rollup counts
+    it and its cost (5,000 pico): a hit and a call the cache was not asked about are neither."""
+    with Ledger(ledger_url) as ledger:
+        ledger.record(event(1, cache_miss=True, cost_pico=5000))
+        ledger.record(event(2, cache_hit=True, cost_pico=0, saved_pico=7000))
+        ledger.record(event(3, cost_pico=9000))
+        assert ledger.flush()
+    rows = fetch(
+        ledger_url,
+        "SELECT request_id, CASE WHEN cache_miss THEN 1 ELSE 0 END FROM costcap_events "
+        "ORDER BY request_id",
+    )
+    assert rows == [("req-1", 1), ("req-2", 0), ("req-3", 0)]
+    for table in SPEND_TABLES:
+        sql = f"SELECT SUM(cache_misses), SUM(cache_miss_cost_pico) FROM {table}"
+        assert [tuple(map(int, row)) for row in fetch(ledger_url, sql)] == [(1, 5000)], table
 
 
 def test_guard_observer_records_ok_refused_and_error_events(ledger_url: str) -> None:

@@ -20,8 +20,11 @@ from __future__ import annotations
 from costcap.errors import ConfigError
 from costcap.ledger._schema import (
     DROPPED_INDEXES,
+    MEASURES_SINCE,
     ROLLUPS_ALL,
     SCHEMA_VERSION,
+    SPEND_ROLLUPS,
+    column_types,
     ddl,
 )
 from costcap.ledger._sql import rollup_select
@@ -54,6 +57,19 @@ def upgrade_statements(version: int, dialect: str) -> list[str]:
         out.append("ALTER TABLE costcap_events ADD COLUMN flag TEXT")
     if 0 < version < 4:  # nor the one version 4 added
         out.append("ALTER TABLE costcap_events ADD COLUMN service_tier TEXT")
+    types = column_types(dialect)
+    if 0 < version < 5:  # nor the one version 5 added: no earlier event was a miss
+        out.append(
+            "ALTER TABLE costcap_events ADD COLUMN cache_miss "
+            f"{types.boolean} NOT NULL DEFAULT {types.false}"
+        )
+    for rollup in SPEND_ROLLUPS:  # the spend rollups there already gain the newer measures
+        if 0 < rollup.since <= version:
+            out += [
+                f"ALTER TABLE {rollup.table} ADD COLUMN {name} {types.integer} NOT NULL DEFAULT 0"
+                for name, since in MEASURES_SINCE.items()
+                if since > version
+            ]
     out += ddl(dialect)
     for rollup in ROLLUPS_ALL:
         if rollup.since > version:

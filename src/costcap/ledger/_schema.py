@@ -1,4 +1,4 @@
-"""The ledger's tables, for SQLite and PostgreSQL (schema version 4).
+"""The ledger's tables, for SQLite and PostgreSQL (schema version 5).
 
 ``costcap_events``      one row per call, keyed by ``request_id`` (replays are ignored)
 ``costcap_inflight``    one row per admitted call whose event has not arrived yet, with its
@@ -36,6 +36,13 @@ Versions (``costcap_ledger_meta.ledger_schema_version``; :mod:`costcap.ledger._m
    ``fast``, …; empty for the standard price or an older costcap's events), the rollup
    ``_daily_tier`` (backfilled from the events) and ``costcap_inflight.service_tier`` (the tier
    a call was admitted at, which its ``lost`` event carries).
+5. adds ``costcap_events.cache_miss``: a cacheable call the provider answered (the response
+   cache was asked and had no answer), and two measures to every spend rollup:
+   ``cache_misses`` and ``cache_miss_cost_pico`` (what those calls cost). Backfilled as 0, the
+   columns' default: no costcap before version 5 recorded a miss, so 0 is the true count and
+   no rollup is recomputed. No index: the cache report's repeated requests read events
+   through ``ts`` (one on ``(feature, ts, prompt_hash, …)`` measured slower to read than
+   ``ts`` or a parallel scan, and cost every write).
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ __all__ = [
     "INDEXES",
     "INFLIGHT_COLUMNS",
     "MEASURES",
+    "MEASURES_SINCE",
     "MINUTE_FEATURE",
     "REFUSED",
     "REFUSED_SPAN",
@@ -59,11 +67,12 @@ __all__ = [
     "SPEND_ROLLUPS",
     "SQLITE_ROLLUP_INDEXES",
     "Rollup",
+    "column_types",
     "ddl",
     "key_sql",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Every spend rollup carries these sums (name, SQL expression over an event row ``e``).
 MEASURES: tuple[tuple[str, str], ...] = (
@@ -82,7 +91,12 @@ MEASURES: tuple[tuple[str, str], ...] = (
     ("saved_pico", "e.saved_pico"),
     ("latency_ms_sum", "COALESCE(e.latency_ms, 0)"),
     ("latency_count", "CASE WHEN e.latency_ms IS NULL THEN 0 ELSE 1 END"),
+    ("cache_misses", "CASE WHEN e.cache_miss THEN 1 ELSE 0 END"),
+    ("cache_miss_cost_pico", "CASE WHEN e.cache_miss THEN e.cost_pico ELSE 0 END"),
 )
+# The measures a schema version added (the others are there since version 1): a migration from
+# an older version adds their columns to the spend rollups it keeps, at 0.
+MEASURES_SINCE: dict[str, int] = {"cache_misses": 5, "cache_miss_cost_pico": 5}
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +203,11 @@ _TYPES = {
 }
 
 
+def column_types(dialect: str) -> _Types:
+    """The column types of ``dialect`` (``sqlite`` or ``postgres``), for migrations."""
+    return _TYPES[dialect]
+
+
 def _rollup_table(rollup: Rollup, types: _Types) -> str:
     cols = []
     for key in rollup.keys:
@@ -234,7 +253,8 @@ def _events_table(t: _Types) -> str:
   refused_by TEXT,
   prompt_hash TEXT,
   flag TEXT,
-  service_tier TEXT
+  service_tier TEXT,
+  cache_miss {t.boolean} NOT NULL DEFAULT {t.false}
 )"""
 
 
