@@ -62,6 +62,13 @@ def test_time_buckets_count_calls_answered_and_refused(reports: Reports) -> None
 
 
 def test_cache_hit_rate_is_per_answered_call(reports: Reports) -> None:
-    """The cache report counts answered calls only (35), the base of its hit rate."""
+    """The cache savings count answered calls only (35), the base of their hit rate."""
     (row,) = reports.cache_savings()
     assert (row.answered, row.cache_hits, row.hit_rate) == (35, 0, Decimal(0))
+
+
+def test_the_cache_reports_hit_rate_is_per_cacheable_call(reports: Reports) -> None:
+    """The cache report's hit rate is over the calls the cache was asked about: of chat's 35
+    answered calls none was, so it has no hit rate (not 0 %)."""
+    (row,) = reports.cache_use()
+    assert (row.cacheable, row.cache_hits, row.hit_rate) == (0, 0, None)

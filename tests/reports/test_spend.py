@@ -238,8 +238,8 @@ def test_reports_on_an_empty_ledger(empty_url: str) -> None:
     """An empty ledger answers every report with nothing (and a user filter with no days)."""
     with Reports.open(empty_url) as r:
         answers: list[Sequence[object]] = [r.by_feature(), r.top_users(), r.by_model()]
-        answers += [r.refused(), r.over_time(), r.cache_savings()]
-        assert answers == [[]] * 6
+        answers += [r.refused(), r.over_time(), r.cache_savings(), r.cache_use()]
+        assert answers == [[]] * 7
         assert r.by_feature(user="user-01") == []
         assert r.cost_per_user().users == 0
         assert r.anomalies() == []
@@ -268,6 +268,8 @@ def test_sqlite_and_postgres_agree(tmp_path_factory: pytest.TempPathFactory) -> 
                     r.by_model(until=until),
                     r.over_time(granularity="week", feature="chat"),
                     r.cache_savings(since=since),
+                    r.cache_use(since=since),
+                    r.cache_use(model="gpt-4o", user="user-04"),
                     r.refused(),
                     r.anomalies(at=datetime(2026, 3, 10, 12, tzinfo=UTC)),
                 ]

@@ -8,15 +8,18 @@
         reports.by_feature(since=date(2026, 3, 1), until=date(2026, 3, 31))
         reports.top_users(limit=10, feature="chat")
         reports.over_time(granularity="week", model="gpt-4o")
+        reports.cache_use(rules=CacheRules(useful_hit_rate=Decimal("0.3")))
 
 Reports read the rollups (the narrowest one that can answer), so they stay fast at any volume;
 refusals have rollups of their own, and anomalies read the minute rollup and the last day of
-events (partial days of a datetime range also come from events). Money is exact ``Decimal``.
+events (partial days of a datetime range also come from events, and so do the repeated requests
+of the features without a response cache). Money is exact ``Decimal``.
 """
 
 from __future__ import annotations
 
 from costcap.reports._anomalies import alert_anomalies
+from costcap.reports._cache import ADVICE_OFF, ADVICE_ON, CacheRules, cache_use_total
 from costcap.reports._detect import AnomalyRules, describe, robust_baseline
 from costcap.reports._open import NoLedger
 from costcap.reports._pacing import (
@@ -34,6 +37,7 @@ from costcap.reports._rows import (
     Anomaly,
     CacheSavings,
     CostPerUser,
+    FeatureCache,
     FeatureSpend,
     ModelEfficiency,
     ModelTierEfficiency,
@@ -45,13 +49,17 @@ from costcap.reports._rows import (
 from costcap.reports._spend import cache_total
 
 __all__ = [
+    "ADVICE_OFF",
+    "ADVICE_ON",
     "ANOMALIES_EARLIEST",
     "GRANULARITIES",
     "Anomaly",
     "AnomalyRules",
     "BudgetPace",
+    "CacheRules",
     "CacheSavings",
     "CostPerUser",
+    "FeatureCache",
     "FeatureSpend",
     "Granularity",
     "ModelEfficiency",
@@ -69,6 +77,7 @@ __all__ = [
     "alert_anomalies",
     "alert_pacing",
     "cache_total",
+    "cache_use_total",
     "describe",
     "pace",
     "pace_rolling",

@@ -17,17 +17,20 @@ from typing import Any
 from costcap.errors import ConfigError
 from costcap.ledger import LedgerSink
 from costcap.ledger._migrate import VERSION_QUERY
-from costcap.ledger._schema import DAILY_TIER, ROLLUPS
+from costcap.ledger._schema import DAILY_TIER, MEASURES_SINCE, ROLLUPS
 from costcap.reports._anomalies import find_anomalies
+from costcap.reports._cache import CacheRules, feature_cache, never_asked
 from costcap.reports._detect import AnomalyRules
 from costcap.reports._open import open_readonly, shown_url
 from costcap.reports._range import Granularity, TimeRange
 from costcap.reports._refused import refused_calls
+from costcap.reports._repeats import read_repeats
 from costcap.reports._rows import (
     MEASURE_NAMES,
     Anomaly,
     CacheSavings,
     CostPerUser,
+    FeatureCache,
     FeatureSpend,
     ModelEfficiency,
     ModelTierEfficiency,
@@ -65,6 +68,8 @@ ANOMALIES_EARLIEST = datetime(1, 2, 1, tzinfo=UTC)
 When = date | datetime | None
 _FILTERS = (("user", "user_id"), ("feature", "feature"), ("model", "model"))
 _SPEND = ("calls", "refused", "input_tokens", "output_tokens", "cost_pico")
+_CACHE = ("calls", "refused", "cache_hits", "saved_pico", "cache_misses", "cache_miss_cost_pico")
+_MISSES = MEASURES_SINCE["cache_misses"]  # the schema version that records cache misses
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +108,7 @@ class Reports:
     def __init__(self, sink: LedgerSink) -> None:
         self.sink = sink
         self.dialect: Dialect = dialect_for(sink.dialect)
-        self._tiers = False  # the ledger was found to keep service tiers
+        self._version: int | None = None  # the ledger's schema version, once read
 
     @classmethod
     def open(cls, url: str) -> Reports:
@@ -222,12 +227,14 @@ class Reports:
     ) -> list[SpendBucket]:
         """Spend per UTC day, ISO week or month; buckets without calls are listed at zero."""
         query = Query.of(since, until, user, feature, model)
-        grouped = self._grouped(("day",), query, (*_SPEND, "cache_hits", "saved_pico"))
+        measures = (*_SPEND, "cache_hits", "saved_pico", "cache_misses")
+        grouped = self._grouped(("day",), query, measures)
         return spend_over_time(
             {self.dialect.read_day(key[0]): t for key, t in grouped.items()},
             granularity,
             first=query.range.first_day(),
             last=query.range.last_day(),
+            misses_known=self._ledger_version() >= _MISSES,
         )
 
     def cache_savings(
@@ -239,10 +246,36 @@ class Reports:
         feature: str | None = None,
         model: str | None = None,
     ) -> list[CacheSavings]:
-        """What the response cache saved, per feature (hit rate, saved dollars and share)."""
+        """What the response cache saved, per feature: hits per answered call, saved dollars and
+        their share of cost + saved (:meth:`cache_use` has the cache's own hit rate, over the
+        calls it was asked about, and advice)."""
         query = Query.of(since, until, user, feature, model)
         measures = ("calls", "refused", "cache_hits", "cost_pico", "saved_pico")
         return cache_savings(self._by("feature", query, measures))
+
+    def cache_use(
+        self,
+        *,
+        rules: CacheRules | None = None,
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> list[FeatureCache]:
+        """The response cache per feature: hits, misses, hit rate (hits ÷ cacheable calls),
+        dollars saved, what the misses cost; for a feature whose cache was never asked, the
+        answered calls that repeated an earlier request and their cost; and advice by ``rules``
+        (:mod:`costcap.reports._cache`). Sums from the rollups; repeats from those features'
+        events in the range (:mod:`costcap.reports._repeats`). On a ledger older than cache
+        misses (schema 4 or older) misses and hit rates are None."""
+        query = Query.of(since, until, user, feature, model)
+        rules = CacheRules() if rules is None else rules
+        groups = self._by("feature", query, _CACHE)
+        quiet = [key for key, t in groups.items() if never_asked(t) and t.answered]
+        filters = [(col, v) for col, v in query.filters if col != "feature"]
+        found = read_repeats(self.sink, self.dialect, quiet, query.range, filters) if quiet else {}
+        return feature_cache(groups, found, rules, misses_known=self._ledger_version() >= _MISSES)
 
     def totals(
         self,
@@ -298,19 +331,30 @@ class Reports:
 
     # -- plumbing ----------------------------------------------------------------------------------
 
+    def _ledger_version(self) -> int:
+        """The ledger's schema version (read once)."""
+        if self._version is None:
+            ((found,),) = self.sink.query(VERSION_QUERY) or [(None,)]
+            self._version = int(found or 0)
+        return self._version
+
     def _check_tiers(self) -> None:
         """A ConfigError unless the ledger keeps service tiers (reports read older ones too)."""
-        if self._tiers:
-            return
-        ((found,),) = self.sink.query(VERSION_QUERY) or [(None,)]
-        version = int(found or 0)
+        version = self._ledger_version()
         if version < DAILY_TIER.since:
             raise ConfigError(
                 f"the ledger at {shown_url(self.sink.url)} is schema version {version}, which "
                 f"predates service tiers (version {DAILY_TIER.since}); reports do not migrate "
                 "it: run a costcap that writes to it (a Ledger) once to upgrade it"
             )
-        self._tiers = True
+
+    def _readable(self, measures: Sequence[str]) -> tuple[str, ...]:
+        """``measures`` less those the ledger's schema does not keep yet (cache misses before
+        version 5): their sums stay 0. The version is read only when such a measure is asked."""
+        if not any(m in MEASURES_SINCE for m in measures):
+            return tuple(measures)
+        version = self._ledger_version()
+        return tuple(m for m in measures if MEASURES_SINCE.get(m, 1) <= version)
 
     def _by(self, key: str, query: Query, measures: Sequence[str]) -> dict[str, Totals]:
         return {str(k[0]): t for k, t in self._grouped((key,), query, measures).items()}
@@ -322,6 +366,7 @@ class Reports:
         rollup, partial edge days from events; the parts merged by key. ``top``: only the
         ``top`` non-empty first keys with the most cost (then calls, then name), for a query
         without edge days."""
+        measures = self._readable(measures)
         split = query.range.split()
         assert top is None or not split.edges, "a top-N cut needs a single rollup read"
         parts: list[tuple[str, list[object]]] = []

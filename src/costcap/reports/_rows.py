@@ -29,6 +29,7 @@ __all__ = [
     "Anomaly",
     "CacheSavings",
     "CostPerUser",
+    "FeatureCache",
     "FeatureSpend",
     "ModelEfficiency",
     "ModelTierEfficiency",
@@ -85,6 +86,7 @@ def mean(total: int, count: int) -> Decimal:
 MEASURE_NAMES: tuple[str, ...] = (
     "calls", "ok", "errors", "refused", "cut", "cache_hits",
     "input_tokens", "output_tokens", "cost_pico", "saved_pico",
+    "cache_misses", "cache_miss_cost_pico",
 )  # fmt: skip
 
 
@@ -104,6 +106,8 @@ class Totals:
     output_tokens: int = 0
     cost_pico: int = 0
     saved_pico: int = 0
+    cache_misses: int = 0  # 0 also when the ledger predates misses (schema 4 or older)
+    cache_miss_cost_pico: int = 0
 
     def __add__(self, other: Totals) -> Totals:
         return Totals(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -198,6 +202,7 @@ class SpendBucket:
     output_tokens: int
     cost_usd: Decimal
     saved_usd: Decimal
+    cache_misses: int | None  # None: the ledger predates cache misses (schema 4 or older)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +217,37 @@ class CacheSavings:
     cost_usd: Decimal
     saved_usd: Decimal
     saved_pct: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureCache:
+    """The response cache in one feature (:mod:`costcap.reports._cache`).
+
+    ``cacheable`` calls are the ones the cache was asked about: ``cache_hits`` (answered from
+    it) + ``cache_misses`` (answered by the provider); ``hit_rate`` is hits ÷ cacheable (None
+    without a cacheable call). ``saved_usd`` is what the feature's calls recorded as saved (a
+    hit records what the stored call cost); ``miss_cost_usd`` what the misses cost. On a ledger
+    older than cache misses (schema 4 or older) the misses, cacheable calls, hit rate and miss
+    cost are None: unknown.
+
+    For a feature whose cache was never asked in the range (no hit, no miss), ``hashed`` is its
+    answered calls with a prompt digest, ``repeats`` those whose digest an earlier one of them
+    had, ``repeat_cost_usd`` what the repeats cost and ``repeat_share`` repeats ÷ hashed (None
+    without a hashed call); for a feature with a cache, all four are None. ``advice`` is
+    ``turn caching off``, ``turn caching on`` or None (:class:`costcap.reports.CacheRules`)."""
+
+    feature: str | None
+    cacheable: int | None
+    cache_hits: int
+    cache_misses: int | None
+    hit_rate: Decimal | None
+    saved_usd: Decimal
+    miss_cost_usd: Decimal | None
+    hashed: int | None
+    repeats: int | None
+    repeat_share: Decimal | None
+    repeat_cost_usd: Decimal | None
+    advice: str | None
 
 
 @dataclass(frozen=True, slots=True)

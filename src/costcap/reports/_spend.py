@@ -183,11 +183,13 @@ def spend_over_time(
     *,
     first: date | None = None,
     last: date | None = None,
+    misses_known: bool = True,
 ) -> list[SpendBucket]:
     """Days folded into buckets, every bucket from ``first`` to ``last`` present (empty ones at
     zero); without bounds, from the first to the last day that has calls. A range of more than
     :data:`MAX_FILLED_BUCKETS` buckets (``--since 0001-01-01``) lists only from its first to its
-    last day with calls: the work follows the data, never the width of the range."""
+    last day with calls: the work follows the data, never the width of the range. Without
+    ``misses_known`` (a ledger older than cache misses) the buckets' misses are None."""
     lo = first if first is not None else min(days, default=None)
     hi = last if last is not None else max(days, default=None)
     if lo is None or hi is None or lo > hi:
@@ -213,6 +215,7 @@ def spend_over_time(
             output_tokens=t.output_tokens,
             cost_usd=usd(t.cost_pico),
             saved_usd=usd(t.saved_pico),
+            cache_misses=t.cache_misses if misses_known else None,
         )
         for start, t in folded.items()
     ]
