@@ -5,13 +5,16 @@ file. Every problem is a :class:`ConfigError` naming the file, the key and what 
 
 Bounds: ``[guard] lease_seconds`` above 0 and at most 366 days; budget limits and allocation
 totals at most $1,000,000,000; rolling periods and rate-limit windows at most 366 days; token
-settings from 1 to 1,000,000,000; ``[[alerts.webhooks]] retries`` from 0 to 100.
+settings from 1 to 1,000,000,000; ``[[alerts.webhooks]] retries`` from 0 to 100; ``[cache]
+useful_hit_rate`` from 0 to 1 and ``advice_after_calls`` a whole number of at least 1 (the rest of
+``[cache]`` is the response cache's, read by :mod:`costcap.cache`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +49,9 @@ class GuardConfig:
     policy: Policy = field(default_factory=Policy)
     notifiers: list[Notifier] = field(default_factory=list)
     ledger_url: str | None = None  # [ledger] url: where reports read the cost ledger
+    # [cache] useful_hit_rate and advice_after_calls: what `costcap report cache` advises by
+    cache_useful_hit_rate: Decimal | None = None
+    cache_advice_after_calls: int | None = None
 
 
 class _Reader:
@@ -185,10 +191,29 @@ def _url(r: _Reader, table: Mapping[str, Any], key: str, name: str) -> str:
     return url
 
 
+def _cache_advice(r: _Reader, data: Mapping[str, Any], config: GuardConfig) -> None:
+    """``[cache] useful_hit_rate`` and ``advice_after_calls``; the table's other keys are the
+    response cache's (:func:`costcap.cache.parse_cache_table` reads and checks them)."""
+    table = data.get("cache", {})
+    if not isinstance(table, Mapping):
+        raise r.fail("cache", "must be a table")
+    if "useful_hit_rate" in table:
+        rate = table["useful_hit_rate"]
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise r.fail("cache.useful_hit_rate", f"a share from 0 to 1, not {rate!r}")
+        config.cache_useful_hit_rate = Decimal(str(rate))
+    if "advice_after_calls" in table:
+        calls = table["advice_after_calls"]
+        if type(calls) is not int or calls < 1:
+            raise r.fail("cache.advice_after_calls", f"a whole number >= 1, not {calls!r}")
+        config.cache_advice_after_calls = calls
+
+
 def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> GuardConfig:
     r = _Reader(source)
     known = {"guard", "budgets", "allocation", "policy", "alerts", "models", "limits", "ledger"}
     known.add("estimate")  # read by `costcap estimate` (its traffic profile), not by the Guard
+    known.add("cache")  # the response cache's (costcap.cache); two keys are read here
     r.known(data, "(top level)", known)
     guard = r.table(data, "guard", _GUARD_KEYS)
     timezone = r.typed(guard, "guard", "timezone", str) if "timezone" in guard else "UTC"
@@ -203,6 +228,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> Gu
     ledger = r.table(data, "ledger", _LEDGER_KEYS)
     if "url" in ledger:
         config.ledger_url = _url(r, ledger, "ledger", "url")
+    _cache_advice(r, data, config)
     if "strict" in guard:
         config.strict = r.typed(guard, "guard", "strict", bool)
     if "fail_open" in guard:

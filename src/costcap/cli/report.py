@@ -15,19 +15,20 @@ import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from costcap.cli.app import app
-from costcap.cli.options import config_path
+from costcap.cli.options import config_path, decimal_option
 from costcap.cli.rows import Column, cell, emit, output_format, record
 from costcap.errors import ConfigError
 from costcap.reports import (
     GRANULARITIES,
-    CacheSavings,
+    CacheRules,
     CostPerUser,
+    FeatureCache,
     FeatureSpend,
     Granularity,
     ModelEfficiency,
@@ -36,10 +37,13 @@ from costcap.reports import (
     Reports,
     SpendBucket,
     UserSpend,
-    cache_total,
+    cache_use_total,
     parse_when,
 )
 from costcap.reports._range import check_bound
+
+if TYPE_CHECKING:
+    from costcap.config import GuardConfig
 
 __all__ = [
     "DEFAULT_LEDGER",
@@ -84,17 +88,28 @@ AsCsv = Annotated[bool, typer.Option("--csv", help="Print CSV.")]
 # -- plumbing --------------------------------------------------------------------------------------
 
 
-def ledger_url(ledger: str | None, config: Path | None) -> tuple[str, bool]:
-    """The ledger URL and whether it was asked for (flag or config) rather than defaulted."""
+def settings(config: Path | None) -> GuardConfig | None:
+    """costcap.toml (``--config``, else ``$COSTCAP_CONFIG``, else ``./costcap.toml``), read and
+    checked; None when there is none."""
+    path = config_path(config)
+    if path is None:
+        return None
+    from costcap.config import load_config
+
+    return load_config(path)
+
+
+def ledger_url(
+    ledger: str | None, config: Path | None, *, loaded: GuardConfig | None = None
+) -> tuple[str, bool]:
+    """The ledger URL and whether it was asked for (flag or config) rather than defaulted
+    (``loaded``: costcap.toml already read, instead of reading ``config``)."""
     if ledger is not None:
         return ledger, True
-    path = config_path(config)
-    if path is not None:
-        from costcap.config import load_config
-
-        url = load_config(path).ledger_url
-        if url is not None:
-            return url, True
+    if loaded is None:
+        loaded = settings(config)
+    if loaded is not None and loaded.ledger_url is not None:
+        return loaded.ledger_url, True
     return DEFAULT_LEDGER, False
 
 
@@ -355,14 +370,55 @@ def over_time(
             ("answered", "answered", "count"),
             ("refused", "refused", "count"),
             ("cache hits", "cache_hits", "count"),
+            ("cache misses", "cache_misses", "count"),
             ("spend", "cost_usd", "money"),
             ("saved", "saved_usd", "money"),
         ],
     )
 
 
+def cache_rules(
+    useful_hit_rate: str | None, advice_after_calls: int | None, loaded: GuardConfig | None
+) -> CacheRules:
+    """The thresholds of ``report cache``: the options, else ``[cache]`` in costcap.toml, else
+    the defaults (0.20, 1,000)."""
+    rules = CacheRules()
+    rate = decimal_option(useful_hit_rate, name="--useful-hit-rate")
+    if rate is None and loaded is not None:
+        rate = loaded.cache_useful_hit_rate
+    if rate is not None and not 0 <= rate <= 1:
+        raise typer.BadParameter(
+            f"must be from 0 to 1 (got {useful_hit_rate})", param_hint="--useful-hit-rate"
+        )
+    calls = advice_after_calls
+    if calls is None and loaded is not None:
+        calls = loaded.cache_advice_after_calls
+    if calls is not None and calls < 1:
+        raise typer.BadParameter(
+            f"must be at least 1 (got {calls})", param_hint="--advice-after-calls"
+        )
+    return CacheRules(
+        useful_hit_rate=rules.useful_hit_rate if rate is None else rate,
+        advice_after_calls=rules.advice_after_calls if calls is None else calls,
+    )
+
+
 @report_app.command("cache")
 def cache(
+    useful_hit_rate: Annotated[
+        str | None,
+        typer.Option(
+            help="Advise caching off below this hit rate, on from this share of repeated "
+            "requests (0 to 1; default \\[cache] useful_hit_rate in costcap.toml, else 0.2)."
+        ),
+    ] = None,
+    advice_after_calls: Annotated[
+        int | None,
+        typer.Option(
+            help="Advise only after this many calls (default \\[cache] advice_after_calls in "
+            "costcap.toml, else 1000)."
+        ),
+    ] = None,
     since: Since = None,
     until: Until = None,
     user: User = None,
@@ -373,29 +429,33 @@ def cache(
     as_json: AsJson = False,
     as_csv: AsCsv = False,
 ) -> None:
-    """Cache savings per feature: hit rate, dollars saved and their share."""
+    """The response cache per feature: cacheable calls, hits, misses, hit rate, dollars saved,
+    and advice (turn caching off, or on where requests repeat)."""
     fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
-    rows = run_report(ledger, config, lambda r: r.cache_savings(**q))
+    loaded = settings(config)
+    rules = cache_rules(useful_hit_rate, advice_after_calls, loaded)
+    url, _ = ledger_url(ledger, config, loaded=loaded)
+    rows = run_report(url, None, lambda r: r.cache_use(rules=rules, **q))
     columns: list[Column] = [
         ("feature", "feature", "text"),
-        ("answered", "answered", "count"),
-        ("cache hits", "cache_hits", "count"),
+        ("cacheable", "cacheable", "count"),
+        ("hits", "cache_hits", "count"),
+        ("misses", "cache_misses", "count"),
         ("hit rate", "hit_rate", "rate"),
-        ("spend", "cost_usd", "money"),
         ("saved", "saved_usd", "money"),
-        ("saved share", "saved_pct", "pct"),
+        ("repeats", "repeats", "count"),
+        ("advice", "advice", "text"),
     ]
 
     def total(table: Table) -> None:
-        t = cache_total(rows)
-        table.add_row(
-            "all", *(cell(getattr(t, name), kind) for _, name, kind in columns[1:]), style="bold"
-        )
+        t = cache_use_total(rows)
+        cells = [cell(getattr(t, name), kind) for _, name, kind in columns[1:-1]]
+        table.add_row("all", *cells, "", style="bold")
 
-    title = f"cache savings · {_span(q['since'], q['until'])}"
+    title = f"response cache · {_span(q['since'], q['until'])}"
     emit(
         rows,
-        row_type=CacheSavings,
+        row_type=FeatureCache,
         fmt=fmt,
         title=title,
         columns=columns,
