@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from opentelemetry import trace
@@ -13,7 +14,9 @@ from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 from costcap import Budget, Guard
 from costcap.errors import BudgetExceeded
+from costcap.ledger import CostEvent
 from costcap.observability import OtelObserver
+from costcap.observability.otel import span_attributes
 from tests.observability.conftest import HELLO, Recorder
 
 MODEL = "gpt-4o-mini"
@@ -147,3 +150,28 @@ def test_a_sampled_out_span_gets_no_costcap_span(
             {"input_tokens": 8, "output_tokens": 5},
         )
     assert exporter.get_finished_spans() == ()
+
+
+def _cache_event(*, hit: bool = False, miss: bool = False) -> CostEvent:
+    return CostEvent(
+        request_id="r1", ts=datetime.now(UTC), status="ok", model=MODEL, feature="faq",
+        cache_hit=hit, cache_miss=miss,
+    )  # fmt: skip
+
+
+def test_a_cache_miss_is_an_attribute(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A cacheable call the provider answered carries ``costcap.cache_miss``, not a hit."""
+    observer = OtelObserver(provider)
+    with provider.get_tracer("app").start_as_current_span("answer"):
+        observer.on_event(_cache_event(miss=True))
+    attributes = dict(only_span(exporter).attributes or {})
+    assert attributes["costcap.cache_miss"] is True
+    assert "costcap.cache_hit" not in attributes
+
+
+@pytest.mark.parametrize("hit", [False, True], ids=["not asked", "hit"])
+def test_a_call_that_missed_no_cache_has_no_miss_attribute(hit: bool) -> None:
+    """A call the cache was not asked about, or one it answered, carries no miss."""
+    assert "costcap.cache_miss" not in span_attributes(_cache_event(hit=hit))

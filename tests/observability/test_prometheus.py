@@ -248,3 +248,32 @@ async def test_asgi_app_serves_the_registry() -> None:
         response = await client.get("/metrics")
     assert response.status_code == 200
     assert 'costcap_admission_seconds_count{outcome="admitted"} 1.0' in response.text
+
+
+def test_cache_misses_are_counted_beside_hits() -> None:
+    """Two misses and a hit of faq: misses 2, hits 1; a call the cache was not asked about
+    (chat) counts as neither."""
+    registry = CollectorRegistry()
+    observer = PrometheusObserver(registry)
+    now = datetime.now(UTC)
+    for n, feature, hit, miss in (
+        (1, "faq", False, True),
+        (2, "faq", False, True),
+        (3, "faq", True, False),
+        (4, "chat", False, False),
+    ):
+        observer.on_event(
+            CostEvent(
+                request_id=f"r{n}",
+                ts=now,
+                status="ok",
+                model=MODEL,
+                feature=feature,
+                cache_hit=hit,
+                cache_miss=miss,
+            )
+        )
+    faq, chat = {"model": MODEL, "feature": "faq"}, {"model": MODEL, "feature": "chat"}
+    assert sample(registry, "costcap_cache_misses_total", **faq) == 2
+    assert sample(registry, "costcap_cache_hits_total", **faq) == 1
+    assert sample(registry, "costcap_cache_misses_total", **chat) == 0

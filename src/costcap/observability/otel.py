@@ -28,8 +28,8 @@ costcap's own (semconv has no cost attribute; a private namespace cannot collide
 picodollars are in the ledger row with the same ``costcap.request_id``), ``costcap.status``
 (ok, error, refused, cut), ``costcap.request_id``, ``costcap.feature``, ``costcap.refused_by``
 (the rule, e.g. ``budget global/day``), ``costcap.refusal_kind`` (budget, rate_limit, policy,
-store), ``costcap.cache_hit``, ``costcap.saved_usd``, ``costcap.stream``. No user id or API key
-id is recorded.
+store), ``costcap.cache_hit``, ``costcap.cache_miss`` (a cacheable call the provider answered),
+``costcap.saved_usd``, ``costcap.stream``. No user id or API key id is recorded.
 """
 
 from __future__ import annotations
@@ -107,6 +107,8 @@ def span_attributes(event: CostEvent) -> dict[str, AttributeValue]:
         attrs["costcap.refused_by"] = event.refused_by
     if event.cache_hit:
         attrs["costcap.cache_hit"] = True
+    if event.cache_miss:
+        attrs["costcap.cache_miss"] = True
     if event.saved_pico:
         attrs["costcap.saved_usd"] = usd_float(event.saved_pico)
     if event.stream:

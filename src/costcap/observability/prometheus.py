@@ -1,4 +1,4 @@
-"""Prometheus metrics: spend, tokens, calls, refusals, cache savings, admission latency, budgets.
+"""Prometheus metrics: spend, tokens, calls, refusals, the cache, admission latency, budgets.
 
 Needs ``pip install 'costcap[metrics]'`` (``prometheus-client``)::
 
@@ -91,6 +91,7 @@ class _Series:
     spend: Counter
     saved: Counter
     cache_hits: Counter
+    cache_misses: Counter
     tokens: tuple[Counter, Counter, Counter, Counter]  # in TOKEN_KINDS order
     calls: dict[str, Counter]  # by status
 
@@ -109,7 +110,9 @@ class PrometheusObserver:
       and writes included), ``output``, ``cache_read``, ``cache_write`` (subsets of ``input``)
     - ``costcap_calls_total{model,feature,status}`` — ``status``: ok, error, refused, cut
     - ``costcap_refusals_total{reason}`` — ``reason``: budget, rate_limit, policy, store, other
-    - ``costcap_cache_hits_total{model,feature}``, ``costcap_saved_usd_total{model,feature}``
+    - ``costcap_cache_hits_total{model,feature}``, ``costcap_cache_misses_total{model,feature}``
+      (cacheable calls the provider answered: the hit rate is hits over hits and misses),
+      ``costcap_saved_usd_total{model,feature}``
     - ``costcap_admission_seconds{outcome}`` (histogram) — ``outcome``: admitted, budget,
       rate_limit, policy, store_unavailable
     """
@@ -140,6 +143,10 @@ class PrometheusObserver:
         self._cache_hits = Counter(
             "cache_hits", "Calls answered from the response cache.", per_call,
             namespace=ns, registry=reg,
+        )  # fmt: skip
+        self._cache_misses = Counter(
+            "cache_misses", "Cacheable calls the response cache had no answer for (the provider "
+            "answered them).", per_call, namespace=ns, registry=reg,
         )  # fmt: skip
         self._saved = Counter(
             "saved_usd", "What cache hits and routing avoided, in US dollars.", per_call,
@@ -180,6 +187,8 @@ class PrometheusObserver:
                 child.inc(count)
         if event.cache_hit:
             series.cache_hits.inc()
+        if event.cache_miss:
+            series.cache_misses.inc()
         if event.saved_pico:
             series.saved.inc(usd_float(event.saved_pico))
         if event.status == "refused":
@@ -194,6 +203,7 @@ class PrometheusObserver:
             spend=self._spend.labels(model, feature, provider),
             saved=self._saved.labels(model, feature),
             cache_hits=self._cache_hits.labels(model, feature),
+            cache_misses=self._cache_misses.labels(model, feature),
             tokens=(
                 tk.labels(model, feature, "input"),
                 tk.labels(model, feature, "output"),
