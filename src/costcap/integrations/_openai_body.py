@@ -54,11 +54,11 @@ def body_usage(body: bytes, ticket: Ticket, kind: Kind) -> tuple[object, str | N
     return result_usage(answer, ticket, kind), served_tier(answer)
 
 
-def account(ticket: Ticket, lease_s: float, call: Call) -> Callable[[bool, str], BodyAccount]:
-    """``account_for`` of :func:`~costcap.integrations._metered_body.meter_body`."""
+def account(tap: Tap, call: Call) -> Callable[[bool, str], BodyAccount]:
+    """``account_for`` of :func:`~costcap.integrations._metered_body.meter_body`: the body's
+    events go to ``tap``."""
 
     def account_for(sse: bool, content_encoding: str) -> BodyAccount:
-        reader = OpenAIBody(Tap(ticket, lease_s, call), call)
-        return BodyAccount(reader, sse=sse, content_encoding=content_encoding)
+        return BodyAccount(OpenAIBody(tap, call), sse=sse, content_encoding=content_encoding)
 
     return account_for

@@ -24,7 +24,9 @@ __all__ = [
     "Call",
     "apply_chat",
     "apply_responses",
+    "asks_usage",
     "chat_call",
+    "chat_cap",
     "chat_text",
     "counted_usage",
     "interrupted_usage",
@@ -56,6 +58,7 @@ class Call:
     stream: bool
     choices: int = 1  # chat ``n``: max_tokens bounds each choice, the reservation all of them
     usage_injected: bool = False  # costcap asked for the usage chunk; the caller did not
+    kept: Any = None  # a cache miss's Keeper, which the stream's Tap ends once settled
 
 
 def _who(kwargs: dict[str, Any], default: Attribution) -> dict[str, str | None]:
@@ -162,15 +165,31 @@ def _write_cap(kwargs: dict[str, Any], names: tuple[str, ...], value: int) -> No
         _add_to_body(kwargs, {names[0]: value})
 
 
+def chat_cap(call: Call, max_tokens: int) -> int:
+    """The cap a chat request carries for ``max_tokens`` admitted: per choice (``n``)."""
+    return max(1, max_tokens // call.choices)
+
+
+def _stream_options(kwargs: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
+    """Whether the caller passed ``stream_options`` as a keyword argument (else ``extra_body``
+    may carry it), and a copy of the options they sent."""
+    own = given(kwargs.get("stream_options"))
+    extra = kwargs.get("extra_body")
+    source = kwargs if own else extra if isinstance(extra, Mapping) else {}
+    options = source.get("stream_options")
+    return own, dict(options) if isinstance(options, Mapping) else {}
+
+
+def asks_usage(kwargs: Mapping[str, Any]) -> bool:
+    """Whether a streamed chat call asks for the usage chunk itself (``include_usage``)."""
+    return _stream_options(kwargs)[1].get("include_usage") is True
+
+
 def apply_chat(kwargs: dict[str, Any], call: Call, ticket: Ticket) -> None:
     """The request carries the admitted cap (per choice) and, streamed, asks for usage."""
-    _write_cap(kwargs, CHAT_MAX, max(1, ticket.max_tokens // call.choices))
+    _write_cap(kwargs, CHAT_MAX, chat_cap(call, ticket.max_tokens))
     if call.stream:
-        own = given(kwargs.get("stream_options"))  # else the caller's extra_body may carry it
-        extra = kwargs.get("extra_body")
-        source = kwargs if own else extra if isinstance(extra, Mapping) else {}
-        options = source.get("stream_options")
-        merged = dict(options) if isinstance(options, Mapping) else {}
+        own, merged = _stream_options(kwargs)
         call.usage_injected = merged.get("include_usage") is not True
         merged["include_usage"] = True
         if own:

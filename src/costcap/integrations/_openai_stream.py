@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import anyio
 from openai import AsyncStream, Stream
@@ -41,13 +41,23 @@ if TYPE_CHECKING:
     from costcap.guard import AsyncGuard, Guard
     from costcap.integrations._openai_request import Call
 
-__all__ = ["GuardedAsyncStream", "GuardedStream", "Tap"]
+__all__ = ["GuardedAsyncStream", "GuardedStream", "Kept", "Tap"]
 
 log = logging.getLogger("costcap.integrations.openai")
 
 _T = TypeVar("_T")
 Ending = Literal["completed", "stopped", "cut", "failed"]
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class Kept(Protocol):
+    """What a stream whose answer goes to the response cache does once it is settled:
+    ``completed`` says it was read to its natural end (see
+    :class:`costcap.integrations._openai_cache.Keeper`)."""
+
+    def end(self, completed: bool) -> None: ...
+
+    async def end_async(self, completed: bool) -> None: ...
 
 
 class Tap:
@@ -58,7 +68,8 @@ class Tap:
     """
 
     __slots__ = (
-        "chat", "done", "finished", "injected", "meter", "see", "served", "settler", "started",
+        "chat", "done", "finished", "injected", "kept", "meter", "see", "served", "settler",
+        "started",
     )  # fmt: skip
 
     def __init__(self, ticket: Ticket, lease_s: float, call: Call) -> None:
@@ -71,6 +82,7 @@ class Tap:
         self.settler: int | None = None  # async: the task settling it
         self.see: Callable[[Any], bool] = self._chunk if self.chat else self._event
         self.served: str | None = None  # the service tier the stream says it is served at
+        self.kept: Kept | None = call.kept  # a cache miss: its answer stored once settled
 
     @property
     def ticket(self) -> Ticket:
@@ -140,10 +152,12 @@ def _settle(guard: Guard, tap: Tap, ending: Ending, *, quiet: bool) -> None:
     status = tap.settlement(ending)
     if status is None:
         return
+    settled = False
     try:
         guard.settle(
             tap.ticket, tap.meter.final_usage(), stream=True, status=status, service_tier=tap.served
         )
+        settled = True
     except Exception:
         if not quiet:
             raise
@@ -151,6 +165,9 @@ def _settle(guard: Guard, tap: Tap, ending: Ending, *, quiet: bool) -> None:
         # and its lease expiry charges it in full (never lost).
         log.exception("could not settle streamed call %s; its lease will charge it in full",
                       tap.ticket.id)  # fmt: skip
+    finally:
+        if tap.kept is not None:
+            tap.kept.end(settled and ending == "completed")
 
 
 def _stop(inner: Stream[Any], guard: Guard, tap: Tap, ending: Ending, *, quiet: bool) -> None:
@@ -240,17 +257,23 @@ async def _asettle(guard: AsyncGuard, tap: Tap, ending: Ending, *, quiet: bool) 
             await tap.finished.wait()
         return
     tap.finished, tap.settler = anyio.Event(), anyio.get_current_task().id
+    settled = False
     try:
         await guard.settle(
             tap.ticket, tap.meter.final_usage(), stream=True, status=status, service_tier=tap.served
         )
+        settled = True
     except Exception:
         if not quiet:
             raise
         log.exception("could not settle streamed call %s; its lease will charge it in full",
                       tap.ticket.id)  # fmt: skip
     finally:
-        tap.finished.set()
+        try:
+            if tap.kept is not None:
+                await tap.kept.end_async(settled and ending == "completed")
+        finally:
+            tap.finished.set()
 
 
 async def _astop(

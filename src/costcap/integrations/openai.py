@@ -25,6 +25,16 @@ resource's ``with_raw_response`` and ``with_streaming_response``), which
    metered as it is read and settled when its block is left
    (see :mod:`costcap.integrations._metered_body`).
 
+With ``wrap(..., cache=…)`` an identical request is answered from the response cache before
+step 2, on every one of those paths (:mod:`costcap.integrations._openai_cache`): a hit is the
+SDK's own object, stream or raw response built from the stored bytes, counted on request-count
+rate limits and recorded at $0 with what it saved; a miss goes through steps 2-4 and its whole
+answer is stored (endpoints ``chat.completions`` and ``responses`` of provider ``openai``; the
+key holds the policy's cap as ``max_completion_tokens`` / ``max_output_tokens``). Identical
+misses at once — threads, tasks, processes on a shared SQLite or Redis cache — make one call.
+``costcap_cache=False`` or ``Cache-Control: no-store`` in ``extra_headers`` skip the cache;
+``no-cache`` asks the provider and stores its answer.
+
 The SDK's retries stay the SDK's: one admission per call, whatever the attempts. An SDK error
 (``openai.APIError`` …) releases the reservation and is raised unchanged. ``with_options`` /
 ``copy`` return a guarded client. The ``.stream()`` helpers, and the client's own
@@ -35,14 +45,14 @@ The SDK's retries stay the SDK's: one admission per call, whatever the attempts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, cast, overload
+from collections.abc import Callable
+from typing import Any, Literal, NoReturn, cast, overload
 
-import anyio
-from openai import AsyncOpenAI, AsyncStream, OpenAI, OpenAIError, Stream
+from openai import AsyncOpenAI, OpenAI
 
 from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._attribution import Attribution
+from costcap.integrations._cache_replay import directives, replaying
 from costcap.integrations._client import (
     Delegating,
     GuardedAsyncClient,
@@ -50,23 +60,47 @@ from costcap.integrations._client import (
     GuardedResource,
     GuardedSyncClient,
     GuardedView,
-    keep_parsed,
     refuse_unguarded,
 )
 from costcap.integrations._meter import StreamCut
-from costcap.integrations._metered_body import ask_plain_body, meter_body
-from costcap.integrations._openai_body import account, body_usage
+from costcap.integrations._metered_body import ask_plain_body
+from costcap.integrations._openai_cache import (
+    CacheSide,
+    Keeper,
+    answer_hit,
+    answer_hit_async,
+    ask,
+    ask_async,
+    replayed,
+)
+from costcap.integrations._openai_calls import (
+    AsyncFinisher,
+    Finisher,
+    aentered,
+    afinish_plain,
+    afinish_raw,
+    akept_body,
+    akept_plain,
+    akept_raw,
+    aopen_body,
+    asend,
+    entered,
+    finish_plain,
+    finish_raw,
+    kept_body,
+    kept_plain,
+    kept_raw,
+    open_body,
+    send,
+)
 from costcap.integrations._openai_request import (
     Call,
     apply_chat,
     apply_responses,
     chat_call,
-    interrupted_usage,
     responses_call,
-    result_usage,
-    served_tier,
 )
-from costcap.integrations._openai_stream import GuardedAsyncStream, GuardedStream, Tap
+from costcap.integrations._openai_stream import GuardedAsyncStream, GuardedStream
 from costcap.integrations._opening import AsyncOpening, Opening
 from costcap.ticket import Ticket
 
@@ -76,8 +110,6 @@ log = logging.getLogger("costcap.integrations.openai")
 
 Reader = Callable[[dict[str, Any], Attribution], Call]
 Shaper = Callable[[dict[str, Any], Call, Ticket], None]
-Finisher = Callable[[Guard, Ticket, Call, Any], Any]
-AsyncFinisher = Callable[[AsyncGuard, Ticket, Call, Any], Awaitable[Any]]
 
 
 @overload
@@ -119,111 +151,25 @@ def _unguarded(what: str) -> NoReturn:
     refuse_unguarded(what, _HINT)
 
 
-# -- the calls --------------------------------------------------------------------------------
+# -- the resources -------------------------------------------------------------------------------
 #
-# A call is admitted, shaped, sent (``_send``: an SDK error releases it, an interruption settles
-# it ``cut``) and finished by what the path returns: the plain answer or stream (``_finish``),
-# the SDK's raw response (``_finish_raw``) or its streaming response (``_open_body``).
+# Each path (``create`` / ``parse``, ``with_raw_response``, ``with_streaming_response``) goes
+# through ``_call`` without a cache. With one, through ``_cached``: a hit is the same path of
+# the replay client, a bypass goes as without a cache, a miss through its kept finisher.
 
-
-def _send(
-    guard: Guard, ticket: Ticket, call: Call, method: Callable[..., Any], kwargs: dict[str, Any]
-) -> Any:
-    try:
-        return method(**kwargs)
-    except Exception:  # the SDK's own error (after its retries): nothing billed
-        try:
-            guard.release(ticket)
-        except Exception:  # the caller gets the SDK's error; the lease charges it at expiry
-            log.exception("could not release call %s", ticket.id)
-        raise
-    except BaseException:  # interrupted in flight: the provider may bill it
-        try:
-            guard.settle(ticket, interrupted_usage(ticket, stream=call.stream), status="cut")
-        except Exception:
-            log.exception("could not settle interrupted call %s", ticket.id)
-        raise
-
-
-def _finish(guard: Guard, ticket: Ticket, call: Call, result: Any) -> Any:
-    if isinstance(result, Stream):
-        return GuardedStream(result, guard, Tap(ticket, guard.lease_s, call))
-    used = result_usage(result, ticket, call.kind)
-    guard.settle(ticket, used, service_tier=served_tier(result))
-    return result
-
-
-def _finish_raw(guard: Guard, ticket: Ticket, call: Call, raw: Any) -> Any:
-    """The SDK's raw response, settled now: its ``parse()`` is built once (the caller's gives
-    the same object) and settled, or, streamed, gives a metered stream."""
-    try:
-        parsed = raw.parse()
-    except (OpenAIError, ValueError):  # a structured output that does not validate, say: the
-        # caller's own parse() raises it again; the call was answered, its usage is in the body
-        usage, served = body_usage(raw.http_response.content, ticket, call.kind)
-        guard.settle(ticket, usage, service_tier=served)
-        return raw
-    keep_parsed(raw, _finish(guard, ticket, call, parsed))
-    return raw
-
-
-def _open_body(guard: Guard | AsyncGuard, ticket: Ticket, call: Call, response: Any) -> Any:
-    """The SDK's streaming response, its body metered as it is read."""
-    return meter_body(response, guard, account(ticket, guard.lease_s, call))
-
-
-async def _asend(
-    guard: AsyncGuard,
-    ticket: Ticket,
-    call: Call,
-    method: Callable[..., Any],
-    kwargs: dict[str, Any],
-) -> Any:
-    try:
-        return await method(**kwargs)
-    except Exception:
-        try:
-            await guard.release(ticket)
-        except Exception:
-            log.exception("could not release call %s", ticket.id)
-        raise
-    except BaseException:  # cancelled in flight: the provider may bill it
-        with anyio.CancelScope(shield=True):
-            try:
-                usage = interrupted_usage(ticket, stream=call.stream)
-                await guard.settle(ticket, usage, status="cut")
-            except Exception:
-                log.exception("could not settle interrupted call %s", ticket.id)
-        raise
-
-
-async def _afinish(guard: AsyncGuard, ticket: Ticket, call: Call, result: Any) -> Any:
-    if isinstance(result, AsyncStream):
-        return GuardedAsyncStream(result, guard, Tap(ticket, guard.lease_s, call))
-    used = result_usage(result, ticket, call.kind)
-    await guard.settle(ticket, used, service_tier=served_tier(result))
-    return result
-
-
-async def _afinish_raw(guard: AsyncGuard, ticket: Ticket, call: Call, raw: Any) -> Any:
-    try:
-        parsed = raw.parse()  # the legacy raw response parses synchronously
-    except (OpenAIError, ValueError):  # as _finish_raw
-        usage, served = body_usage(raw.http_response.content, ticket, call.kind)
-        await guard.settle(ticket, usage, service_tier=served)
-        return raw
-    keep_parsed(raw, await _afinish(guard, ticket, call, parsed))
-    return raw
-
-
-async def _aopen_body(guard: AsyncGuard, ticket: Ticket, call: Call, response: Any) -> Any:
-    return _open_body(guard, ticket, call, response)
+Path = Literal["plain", "raw", "streaming"]
 
 
 class _Resource(GuardedResource):
     """A guarded SDK resource: its guarded methods, every other attribute the real one's."""
 
-    __slots__ = ()
+    __slots__ = ("_side",)
+
+    def __init__(
+        self, real: Any, guard: Any, default: Attribution, side: CacheSide | None = None
+    ) -> None:
+        super().__init__(real, guard, default)
+        self._side = side
 
     def stream(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unguarded(f"{type(self._real).__name__}.stream()")
@@ -247,35 +193,88 @@ class _Resource(GuardedResource):
         raise NotImplementedError
 
 
+def _sdk_method(resource: Any, path: Path, name: str) -> Callable[..., Any]:
+    """The SDK's method ``name`` on ``resource`` for ``path``."""
+    if path == "plain":
+        return getattr(resource, name)  # type: ignore[no-any-return]
+    view = resource.with_raw_response if path == "raw" else resource.with_streaming_response
+    return getattr(view, name)  # type: ignore[no-any-return]
+
+
 class _SyncResource(_Resource):
     _read: Reader
     _shape: Shaper
 
     def _call(
-        self, method: Callable[..., Any], kwargs: dict[str, Any], finish: Finisher = _finish
+        self, method: Callable[..., Any], kwargs: dict[str, Any], finish: Finisher = finish_plain
     ) -> Any:
-        call = type(self)._read(kwargs, self._default)
+        kwargs.pop("costcap_cache", None)  # no cache on this client: nothing to bypass
+        return self._admit_send(type(self)._read(kwargs, self._default), method, kwargs, finish)
+
+    def _admit_send(
+        self,
+        call: Call,
+        method: Callable[..., Any],
+        kwargs: dict[str, Any],
+        finish: Finisher,
+        *,
+        miss: bool = False,
+    ) -> Any:
         guard: Guard = self._guard
         ticket = guard.admit(**call.admission)
+        if miss:
+            ticket.cache_miss = True
         type(self)._shape(kwargs, call, ticket)
-        return finish(guard, ticket, call, _send(guard, ticket, call, method, kwargs))
+        return finish(guard, ticket, call, send(guard, ticket, call, method, kwargs))
+
+    def _cached(self, side: CacheSide, path: Path, name: str, kwargs: dict[str, Any]) -> Any:
+        read, write = directives(kwargs)
+        call = type(self)._read(kwargs, self._default)
+        guard: Guard = self._guard
+        asked = ask(side.cache, guard, kwargs, call, read=read, write=write)
+        lookup = asked.lookup
+        if lookup.hit:
+            answer = replayed(answer_hit(guard, asked), call, kwargs)
+            with replaying(answer):
+                sent = _sdk_method(side.replayed(call.kind), path, name)(**kwargs)
+                return sent.__enter__() if path == "streaming" else sent
+        sdk = _sdk_method(self._real, "streaming" if path == "streaming" else "raw", name)
+        method = entered(sdk) if path == "streaming" else sdk
+        if lookup.key is None or not lookup.write:  # a bypass: as without a cache
+            finish = open_body if path == "streaming" else finish_raw
+            result = self._admit_send(call, method, kwargs, finish)
+            return result.parse() if path == "plain" else result
+        keeper = Keeper(side.cache, asked)
+        if call.stream and path != "streaming":
+            ask_plain_body(kwargs)  # the stream's bytes are kept as they come
+        kept = {"plain": kept_plain, "raw": kept_raw, "streaming": kept_body}[path](keeper)
+        try:
+            return self._admit_send(call, method, kwargs, kept, miss=lookup.status == "miss")
+        except BaseException:
+            keeper.end(False)
+            raise
 
     def create(self, **kwargs: Any) -> Any:
+        if self._side is not None:
+            return self._cached(self._side, "plain", "create", kwargs)
         return self._call(self._real.create, kwargs)
 
     def parse(self, **kwargs: Any) -> Any:
+        if self._side is not None:
+            return self._cached(self._side, "plain", "parse", kwargs)
         return self._call(self._real.parse, kwargs)
 
     def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-        return self._call(method, kwargs, _finish_raw)
+        if self._side is not None:
+            return self._cached(self._side, "raw", method.__name__, kwargs)
+        return self._call(method, kwargs, finish_raw)
 
     def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Opening[Any]:
-        def enter(**sdk_kwargs: Any) -> Any:
-            return method(**sdk_kwargs).__enter__()
-
         def open_response() -> Any:
             ask_plain_body(kwargs)
-            return self._call(enter, kwargs, _open_body)
+            if self._side is not None:
+                return self._cached(self._side, "streaming", method.__name__, kwargs)
+            return self._call(entered(method), kwargs, open_body)
 
         return Opening(open_response)
 
@@ -285,30 +284,80 @@ class _AsyncResource(_Resource):
     _shape: Shaper
 
     async def _call(
-        self, method: Callable[..., Any], kwargs: dict[str, Any], finish: AsyncFinisher = _afinish
+        self,
+        method: Callable[..., Any],
+        kwargs: dict[str, Any],
+        finish: AsyncFinisher = afinish_plain,
     ) -> Any:
+        kwargs.pop("costcap_cache", None)  # as _SyncResource._call
         call = type(self)._read(kwargs, self._default)
+        return await self._admit_send(call, method, kwargs, finish)
+
+    async def _admit_send(
+        self,
+        call: Call,
+        method: Callable[..., Any],
+        kwargs: dict[str, Any],
+        finish: AsyncFinisher,
+        *,
+        miss: bool = False,
+    ) -> Any:
         guard: AsyncGuard = self._guard
         ticket = await guard.admit(**call.admission)
+        if miss:
+            ticket.cache_miss = True
         type(self)._shape(kwargs, call, ticket)
-        return await finish(guard, ticket, call, await _asend(guard, ticket, call, method, kwargs))
+        return await finish(guard, ticket, call, await asend(guard, ticket, call, method, kwargs))
+
+    async def _cached(self, side: CacheSide, path: Path, name: str, kwargs: dict[str, Any]) -> Any:
+        """As :meth:`_SyncResource._cached`."""
+        read, write = directives(kwargs)
+        call = type(self)._read(kwargs, self._default)
+        guard: AsyncGuard = self._guard
+        asked = await ask_async(side.cache, guard, kwargs, call, read=read, write=write)
+        lookup = asked.lookup
+        if lookup.hit:
+            answer = replayed(await answer_hit_async(guard, asked), call, kwargs)
+            with replaying(answer):
+                sent = _sdk_method(side.replayed(call.kind), path, name)(**kwargs)
+                return await (sent.__aenter__() if path == "streaming" else sent)
+        sdk = _sdk_method(self._real, "streaming" if path == "streaming" else "raw", name)
+        method = aentered(sdk) if path == "streaming" else sdk
+        if lookup.key is None or not lookup.write:
+            finish = aopen_body if path == "streaming" else afinish_raw
+            result = await self._admit_send(call, method, kwargs, finish)
+            return result.parse() if path == "plain" else result
+        keeper = Keeper(side.cache, asked)
+        if call.stream and path != "streaming":
+            ask_plain_body(kwargs)
+        kept = {"plain": akept_plain, "raw": akept_raw, "streaming": akept_body}[path](keeper)
+        try:
+            return await self._admit_send(call, method, kwargs, kept, miss=lookup.status == "miss")
+        except BaseException:
+            await keeper.end_async(False)
+            raise
 
     async def create(self, **kwargs: Any) -> Any:
+        if self._side is not None:
+            return await self._cached(self._side, "plain", "create", kwargs)
         return await self._call(self._real.create, kwargs)
 
     async def parse(self, **kwargs: Any) -> Any:
+        if self._side is not None:
+            return await self._cached(self._side, "plain", "parse", kwargs)
         return await self._call(self._real.parse, kwargs)
 
     async def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-        return await self._call(method, kwargs, _afinish_raw)
+        if self._side is not None:
+            return await self._cached(self._side, "raw", method.__name__, kwargs)
+        return await self._call(method, kwargs, afinish_raw)
 
     def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> AsyncOpening[Any]:
-        async def enter(**sdk_kwargs: Any) -> Any:
-            return await method(**sdk_kwargs).__aenter__()
-
         async def open_response() -> Any:
             ask_plain_body(kwargs)
-            return await self._call(enter, kwargs, _aopen_body)
+            if self._side is not None:
+                return await self._cached(self._side, "streaming", method.__name__, kwargs)
+            return await self._call(aentered(method), kwargs, aopen_body)
 
         return AsyncOpening(open_response)
 
@@ -349,7 +398,7 @@ class _Chat(Delegating):
 class _Client(GuardedClient):
     """OpenAI's guarded resources, built lazily."""
 
-    __slots__ = ("_costcap_chat", "_costcap_responses")
+    __slots__ = ("_costcap_chat", "_costcap_responses", "_costcap_side")
     _completions_cls: type[_Resource]
     _responses_cls: type[_Resource]
     _refusal_hint = _HINT
@@ -358,13 +407,14 @@ class _Client(GuardedClient):
         super().__init__(client, guard, default, cache)
         self._costcap_chat: _Chat | None = None
         self._costcap_responses: _Resource | None = None
+        self._costcap_side = None if cache is None else CacheSide(cache, client)
 
     @property
     def chat(self) -> _Chat:
         if self._costcap_chat is None:
             real = self._costcap_client.chat
             completions = self._completions_cls(
-                real.completions, self._costcap_guard, self._costcap_default
+                real.completions, self._costcap_guard, self._costcap_default, self._costcap_side
             )
             self._costcap_chat = _Chat(real, completions)
         return self._costcap_chat
@@ -373,8 +423,9 @@ class _Client(GuardedClient):
     def responses(self) -> _Resource:
         if self._costcap_responses is None:
             self._costcap_responses = self._responses_cls(
-                self._costcap_client.responses, self._costcap_guard, self._costcap_default
-            )
+                self._costcap_client.responses, self._costcap_guard, self._costcap_default,
+                self._costcap_side,
+            )  # fmt: skip
         return self._costcap_responses
 
 
