@@ -32,6 +32,7 @@ __all__ = [
     "AsyncFinisher",
     "Finisher",
     "aentered",
+    "afinish_parsed",
     "afinish_plain",
     "afinish_raw",
     "akept_body",
@@ -40,6 +41,7 @@ __all__ = [
     "aopen_body",
     "asend",
     "entered",
+    "finish_parsed",
     "finish_plain",
     "finish_raw",
     "kept_body",
@@ -103,6 +105,14 @@ def finish_raw(guard: Guard, ticket: Ticket, call: Call, raw: Any) -> Any:
     return raw
 
 
+def finish_parsed(guard: Guard, ticket: Ticket, call: Call, raw: Any) -> Any:
+    """What ``create`` / ``parse`` return, sent through the SDK's raw response and settled by
+    :func:`finish_raw`: an answer the SDK cannot parse (a structured output that does not
+    validate, a ``LengthFinishReasonError``) is charged what the provider billed before the
+    caller gets the SDK's error."""
+    return finish_raw(guard, ticket, call, raw).parse()
+
+
 def open_body(guard: Guard | AsyncGuard, ticket: Ticket, call: Call, response: Any) -> Any:
     """The SDK's streaming response, its body metered as it is read."""
     return meter_body(response, guard, account(Tap(ticket, guard.lease_s, call), call))
@@ -150,6 +160,10 @@ async def afinish_raw(guard: AsyncGuard, ticket: Ticket, call: Call, raw: Any) -
         return raw
     keep_parsed(raw, await afinish_plain(guard, ticket, call, parsed))
     return raw
+
+
+async def afinish_parsed(guard: AsyncGuard, ticket: Ticket, call: Call, raw: Any) -> Any:
+    return (await afinish_raw(guard, ticket, call, raw)).parse()
 
 
 async def aopen_body(guard: AsyncGuard, ticket: Ticket, call: Call, response: Any) -> Any:

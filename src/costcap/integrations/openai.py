@@ -77,6 +77,7 @@ from costcap.integrations._openai_calls import (
     AsyncFinisher,
     Finisher,
     aentered,
+    afinish_parsed,
     afinish_plain,
     afinish_raw,
     akept_body,
@@ -85,6 +86,7 @@ from costcap.integrations._openai_calls import (
     aopen_body,
     asend,
     entered,
+    finish_parsed,
     finish_plain,
     finish_raw,
     kept_body,
@@ -241,9 +243,8 @@ class _SyncResource(_Resource):
         sdk = _sdk_method(self._real, "streaming" if path == "streaming" else "raw", name)
         method = entered(sdk) if path == "streaming" else sdk
         if lookup.key is None or not lookup.write:  # a bypass: as without a cache
-            finish = open_body if path == "streaming" else finish_raw
-            result = self._admit_send(call, method, kwargs, finish)
-            return result.parse() if path == "plain" else result
+            finish = {"plain": finish_parsed, "raw": finish_raw, "streaming": open_body}[path]
+            return self._admit_send(call, method, kwargs, finish)
         keeper = Keeper(side.cache, asked)
         if call.stream and path != "streaming":
             ask_plain_body(kwargs)  # the stream's bytes are kept as they come
@@ -262,7 +263,8 @@ class _SyncResource(_Resource):
     def parse(self, **kwargs: Any) -> Any:
         if self._side is not None:
             return self._cached(self._side, "plain", "parse", kwargs)
-        return self._call(self._real.parse, kwargs)
+        # through the raw response: an answer that does not parse is still charged
+        return self._call(self._real.with_raw_response.parse, kwargs, finish_parsed)
 
     def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         if self._side is not None:
@@ -324,9 +326,8 @@ class _AsyncResource(_Resource):
         sdk = _sdk_method(self._real, "streaming" if path == "streaming" else "raw", name)
         method = aentered(sdk) if path == "streaming" else sdk
         if lookup.key is None or not lookup.write:
-            finish = aopen_body if path == "streaming" else afinish_raw
-            result = await self._admit_send(call, method, kwargs, finish)
-            return result.parse() if path == "plain" else result
+            finish = {"plain": afinish_parsed, "raw": afinish_raw, "streaming": aopen_body}[path]
+            return await self._admit_send(call, method, kwargs, finish)
         keeper = Keeper(side.cache, asked)
         if call.stream and path != "streaming":
             ask_plain_body(kwargs)
@@ -345,7 +346,7 @@ class _AsyncResource(_Resource):
     async def parse(self, **kwargs: Any) -> Any:
         if self._side is not None:
             return await self._cached(self._side, "plain", "parse", kwargs)
-        return await self._call(self._real.parse, kwargs)
+        return await self._call(self._real.with_raw_response.parse, kwargs, afinish_parsed)
 
     async def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         if self._side is not None:

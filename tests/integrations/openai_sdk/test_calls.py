@@ -147,6 +147,47 @@ def test_parse_is_guarded(
     assert recorder.cost_pico == billed_pico(fp) > 0
 
 
+@pytest.mark.parametrize("endpoint", ["chat", "responses"])
+def test_an_answer_parse_cannot_read_is_charged_what_was_billed(
+    endpoint: str, client: openai.OpenAI, fp: FakeProviderServer, recorder: Recorder
+) -> None:
+    """``parse()`` whose answer does not validate (or is cut at the cap): the caller gets the
+    SDK's error, and the call the provider answered and billed is settled at its usage — not
+    released at $0."""
+    import pydantic
+
+    class Answer(pydantic.BaseModel):
+        value: int
+
+    resource: Any = client.chat.completions if endpoint == "chat" else client.responses
+    ask: dict[str, Any] = (
+        {"messages": MESSAGES, "response_format": Answer} if endpoint == "chat"
+        else {"input": "Hi", "text_format": Answer}
+    )  # fmt: skip
+    with pytest.raises(pydantic.ValidationError):
+        resource.parse(model=MODEL, **ask)
+    with pytest.raises(openai.LengthFinishReasonError):
+        client.chat.completions.parse(
+            model=MODEL, messages=MESSAGES, response_format=Answer, max_tokens=3
+        )
+    assert recorder.statuses() == ["ok", "ok"]
+    assert recorder.cost_pico == billed_pico(fp) > 0
+
+
+async def test_an_async_answer_parse_cannot_read_is_charged_what_was_billed(
+    aclient: openai.AsyncOpenAI, fp: FakeProviderServer, recorder: Recorder
+) -> None:
+    import pydantic
+
+    class Answer(pydantic.BaseModel):
+        value: int
+
+    with pytest.raises(pydantic.ValidationError):
+        await aclient.chat.completions.parse(model=MODEL, messages=MESSAGES, response_format=Answer)
+    assert recorder.statuses() == ["ok"]
+    assert recorder.cost_pico == billed_pico(fp) > 0
+
+
 # -- what the request carries ---------------------------------------------------------------------
 
 
