@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -23,6 +24,7 @@ from costcap.integrations.wrap import wrap
 from costcap.ledger import CostEvent
 from costcap.pricing import default_catalog
 from costcap.testing import FakeProviderConfig, FakeProviderServer, run_fake_provider
+from tests.services import redis_url
 from tests.waiting import wait_for
 
 MODEL = "claude-haiku-4-5"
@@ -328,3 +330,29 @@ async def acached(
     """A wrapped async client answering from ``acache``."""
     async with wrap(async_sdk_client(fp), guard=aguard, cache=acache) as wrapped:
         yield wrapped
+
+
+def drop_cache_keys(url: str) -> None:
+    """Delete every key a test's Redis cache wrote under its prefix."""
+    import redis
+
+    base, _, prefix = url.partition("?prefix=")
+    client = redis.Redis.from_url(base)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:cache:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def shared_cache_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A cache backend several processes can share: SQLite in the test's directory, or Redis
+    under a prefix of the test's own (its keys deleted after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'cache.db'}"
+        return
+    url = redis_url()
+    yield url
+    drop_cache_keys(url)
