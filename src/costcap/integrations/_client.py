@@ -24,6 +24,12 @@ __all__ = [
 Route = Callable[[Callable[..., Any], dict[str, Any]], Any]
 
 
+_LOW_LEVEL_HINT = (
+    "Call the guarded resources, or give the SDK client http_client=costcap.http_client(guard) "
+    "(async_http_client for async clients): that guards any request sent to a provider."
+)
+
+
 def refuse_unguarded(what: str, hint: str) -> NoReturn:
     raise NotImplementedError(
         f"costcap does not guard {what}: it would spend without a reservation. {hint}"
@@ -80,6 +86,16 @@ class GuardedClient:
     @property
     def with_raw_response(self) -> NoReturn:
         refuse_unguarded("with_raw_response", self._refusal_hint)
+
+    # The SDK's low-level request methods send any body to any path (LiteLLM calls post()):
+    # refused, as the client-level raw views are. The guarded HTTP client guards them.
+    @property
+    def post(self) -> NoReturn:
+        refuse_unguarded("post()", _LOW_LEVEL_HINT)
+
+    @property
+    def request(self) -> NoReturn:
+        refuse_unguarded("request()", _LOW_LEVEL_HINT)
 
     @property
     def with_streaming_response(self) -> NoReturn:

@@ -96,6 +96,8 @@ def test_unmetered_paths_refuse_to_spend(client: anthropic.Anthropic) -> None:
         client.beta.messages.batches.create(requests=[])
     with pytest.raises(NotImplementedError, match=r"beta\.messages\.tool_runner"):
         client.beta.messages.tool_runner(model=MODEL, max_tokens=5, messages=[], tools=[])
+    with pytest.raises(NotImplementedError, match=r"post\(\)"):
+        _ = client.post
     assert callable(client.messages.batches.list)  # reading batches spends nothing: delegated
     assert callable(client.beta.messages.batches.list)
     assert callable(client.messages.count_tokens)

@@ -421,6 +421,18 @@ def test_unguarded_paths_refuse_rather_than_spend_unseen(client: openai.OpenAI) 
     assert client.chat.completions.messages is not None  # the rest still delegates
 
 
+def test_the_low_level_request_methods_refuse(
+    client: openai.OpenAI, fp: FakeProviderServer
+) -> None:
+    """post() / request() send any body to any path (LiteLLM uses post()): refused, unsent."""
+    with pytest.raises(NotImplementedError, match=r"post\(\).*http_client"):
+        client.post("/chat/completions", body={"model": MODEL, "messages": MESSAGES},
+                    cast_to=object)  # fmt: skip
+    with pytest.raises(NotImplementedError, match=r"request\(\)"):
+        _ = client.request
+    assert fp.requests == ()
+
+
 def test_missing_model_is_a_type_error(client: openai.OpenAI, fp: FakeProviderServer) -> None:
     """A call without model= cannot be priced: TypeError, nothing sent."""
     with pytest.raises(TypeError, match="model="):
