@@ -20,7 +20,7 @@ The recipe (docs/integrations.md, "Frameworks")::
                              inner=httpx.AsyncHTTPTransport()))  # client=ahttp: the async ones
 
 A wrapped SDK client (``costcap.wrap``) is no way in: LiteLLM sends OpenAI chat with the SDK's
-low-level ``post()``, which a wrapped client does not guard, and takes no SDK client for the
+low-level ``post()``, which a wrapped client refuses, and takes no SDK client for the
 other two. LiteLLM is imported offline (its model-cost map and Anthropic beta-header lists are
 its bundled copies), and every host it looks up or connects to is recorded.
 """
