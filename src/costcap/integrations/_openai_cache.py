@@ -199,10 +199,11 @@ def _without_usage_chunk(body: bytes) -> bytes:
 
 
 def _counts(usage: object, names: tuple[str, str]) -> tuple[int, int]:
+    """The (input, output) token counts a usage object names ``names``; 0 where it says none."""
     if not isinstance(usage, Mapping):
         return 0, 0
-    found = [usage.get(name) for name in names]
-    return tuple(n if type(n) is int else 0 for n in found)  # type: ignore[return-value]
+    given, made = (usage.get(name) for name in names)
+    return (given if type(given) is int else 0), (made if type(made) is int else 0)
 
 
 def answer_tokens(kind: Kind, shape: Shape, body: bytes) -> tuple[int, int] | None:

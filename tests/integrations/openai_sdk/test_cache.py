@@ -394,6 +394,38 @@ def test_with_n_choices_the_key_holds_the_cap_per_choice(
     assert asked.hit
 
 
+@pytest.mark.parametrize(("endpoint", "stream"), [("chat", False), ("responses", True)])
+def test_the_stored_answer_says_what_it_cost(
+    endpoint: str, stream: bool, fp: FakeProviderServer, guard: Guard, recorder: Recorder
+) -> None:
+    """The entry holds the provider's bytes with the cost and tokens of the call that made
+    them (what each hit saves)."""
+    from costcap.cache import CacheRequest
+
+    cache = ResponseCache(policy=ALWAYS)
+    with cached_client(fp, guard, cache) as client:
+        if endpoint == "chat":
+            client.chat.completions.create(**CHAT, max_tokens=50)
+            body = {**CHAT, "max_completion_tokens": 50}
+        else:
+            list(client.responses.create(**RESPONSES, stream=True, max_output_tokens=50))
+            body = {**RESPONSES, "max_output_tokens": 50}
+    served(fp)
+    endpoint_name = "chat.completions" if endpoint == "chat" else "responses"
+    asked = cache.lookup(CacheRequest(
+        provider="openai", endpoint=endpoint_name, body=body, shape="sse" if stream else "json",
+    ))  # fmt: skip
+    answer = asked.answer
+    assert answer is not None
+    [served_request] = fp.requests
+    assert (answer.input_tokens, answer.output_tokens) == (
+        served_request.input_tokens, served_request.output_tokens,
+    )  # fmt: skip
+    assert (answer.model, answer.provider) == (MODEL, "openai")
+    assert answer.cost_pico == recorder.events[0].cost_pico == billed_pico(fp)
+    assert served_request.id.encode() in answer.body
+
+
 def test_different_requests_are_different_keys(fp: FakeProviderServer, guard: Guard) -> None:
     with cached_client(fp, guard) as client:
         client.chat.completions.create(**CHAT)
