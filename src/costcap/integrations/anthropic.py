@@ -27,6 +27,13 @@ through ``messages.with_raw_response`` / ``with_streaming_response``, and all of
    is metered as it is read and settled when its block is left
    (see :mod:`costcap.integrations._metered_body`).
 
+With ``wrap(…, cache=…)`` each of these asks the response cache first (keyed with the
+``max_tokens`` the policy gives; ``costcap_cache=False`` or ``Cache-Control: no-store`` in
+``extra_headers`` bypass it, ``no-cache`` refreshes it): a hit is replayed by the SDK's own method
+of the same path over the stored answer — the same ``Message``, ``Stream``, ``MessageStream``,
+raw or streaming response, at $0 — and a miss stores the provider's answer once it is whole (see
+:mod:`costcap.integrations._anthropic_cached_calls`).
+
 The SDK's retries stay the SDK's: one admission per call, whatever the attempts. An SDK error
 (``anthropic.APIError`` …) releases the reservation (an ``error`` event at $0) and is raised
 unchanged. A call interrupted in flight (cancellation, ``KeyboardInterrupt``) may still be
