@@ -98,7 +98,8 @@ def run_demo(console: Console, calls: int, users: int, where: Path) -> None:
         "$0.12/day, code $0.30/month soft) and the rate limits (each user 30 calls a minute, "
         "20,000 tokens an hour, 3 in flight); every call is bounded, admitted in one atomic step "
         "on the embedded SQLite store, metered (some users abandon streams mid-answer), settled "
-        "with its exact cost and recorded in the cost ledger."
+        "with its exact cost and recorded in the cost ledger. The help-centre questions (faq, "
+        "temperature 0) are answered from the response cache after their first asking, for $0."
     )
     columns = (
         TextColumn("[progress.description]{task.description}"),

@@ -15,6 +15,7 @@ import anthropic
 import openai
 
 from costcap.alerts import Alert
+from costcap.cache import ResponseCache
 from costcap.demo._providers import ABANDONED, Clients, send
 from costcap.demo._traffic import Request, day_of_requests
 from costcap.errors import BudgetExceeded
@@ -46,6 +47,13 @@ max_tokens_cap = 2000
 [policy.features.summarize]
 default_max_tokens = 300
 allowed_models = ["gpt-4o-mini"]
+
+[cache]
+url = "sqlite:///{cache}"
+ttl = "1d"
+# help-centre answers (temperature 0: deterministic) stay good for a week
+[cache.features.faq]
+ttl = "7d"
 
 [[budgets]]
 scope = "global"
@@ -79,7 +87,8 @@ per = "user"
 
 def write_config(workdir: Path) -> Path:
     path = workdir / "costcap.toml"
-    path.write_text(CONFIG.format(db=workdir / "costcap.db", ledger=workdir / "costcap-ledger.db"))
+    path.write_text(CONFIG.format(db=workdir / "costcap.db", ledger=workdir / "costcap-ledger.db",
+                                  cache=workdir / "costcap-cache.db"))  # fmt: skip
     return path
 
 
@@ -154,13 +163,15 @@ def simulate_day(
     requests = day_of_requests(calls, users)
     outcomes: list[Outcome] = []
     with run_fake_provider() as fp:
-        clients = Clients(guard, fp.openai_base_url, fp.anthropic_base_url)
+        cache = ResponseCache.from_config(config)
+        clients = Clients(guard, fp.openai_base_url, fp.anthropic_base_url, cache)
         with ThreadPoolExecutor(workers) as pool:
             for outcome in pool.map(lambda r: _run_one(clients, r), requests):
                 outcomes.append(outcome)
                 if on_progress is not None:
                     on_progress(outcome, Decimal(spend.pico) / 10**12)
         clients.close()
+        cache.close()
         catalog = default_catalog()
         billed = billed_cut = 0
         for served in fp.requests:

@@ -8,6 +8,7 @@ from uuid import uuid4
 import anthropic
 import openai
 
+from costcap.cache import ResponseCache
 from costcap.demo._traffic import Request
 from costcap.guard import Guard
 from costcap.integrations.wrap import wrap
@@ -19,13 +20,15 @@ ABANDONED = "abandoned"  # the request key prefix of the streams users abandon
 
 
 class Clients:
-    def __init__(self, guard: Guard, openai_base_url: str, anthropic_base_url: str) -> None:
+    def __init__(
+        self, guard: Guard, openai_base_url: str, anthropic_base_url: str, cache: ResponseCache
+    ) -> None:
         self._raw = (
             openai.OpenAI(base_url=openai_base_url, api_key="demo", max_retries=2),
             anthropic.Anthropic(base_url=anthropic_base_url, api_key="demo", max_retries=2),
         )
-        self.openai = wrap(self._raw[0], guard=guard)
-        self.anthropic = wrap(self._raw[1], guard=guard)
+        self.openai = wrap(self._raw[0], guard=guard, cache=cache)
+        self.anthropic = wrap(self._raw[1], guard=guard, cache=cache)
 
     def close(self) -> None:
         for client in self._raw:
@@ -48,6 +51,8 @@ def send(clients: Clients, request: Request) -> None:
         who["max_tokens"] = feature.max_tokens
     if feature.service_tier is not None:
         who["service_tier"] = feature.service_tier
+    if feature.questions:
+        who["temperature"] = 0  # the same answer for the same question: cacheable
     messages: Any = request.messages
     if feature.api == "anthropic":
         if request.stream:

@@ -66,6 +66,7 @@ def render_day(console: Console, day: DayResult) -> None:
         ["report", "models", "--ledger", ledger],
         ["report", "models", "--by-tier", "--ledger", ledger],
         ["report", "refused", "--ledger", ledger],
+        ["report", "cache", "--ledger", ledger, "--advice-after-calls", "50"],
         ["budgets", "--config", config],
         ["report", "pacing", "--config", config],
     ):

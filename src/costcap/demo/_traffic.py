@@ -21,6 +21,7 @@ class Feature:
     stream: float  # share of calls streamed
     max_tokens: int | None  # what the feature's code asks for (None: relies on the policy)
     service_tier: str | None = None  # processing asked for (flex: half price, slower)
+    questions: tuple[str, ...] = ()  # a fixed set of questions asked again and again (cached)
 
 
 FEATURES = (
@@ -29,7 +30,16 @@ FEATURES = (
     Feature("search", "gpt-4.1-mini", "openai-responses", 20, (40, 200), 0.0, 400),
     Feature("code", "claude-haiku-4-5", "anthropic", 10, (200, 1200), 0.5, 8000),
     Feature("triage", "gpt-5-mini", "openai-chat", 12, (20, 120), 0.0, 200, "flex"),
-)
+    Feature("faq", "gpt-4o-mini", "openai-chat", 15, (60, 240), 0.2, 300,
+            questions=(
+                "How do I reset my password?", "Can I change my billing date?",
+                "Do you offer refunds on annual plans?", "How do I export my data?",
+                "Which regions do you host in?", "How do I add a team member?",
+                "Is there a student discount?", "How do I delete my account?",
+                "What payment methods do you accept?", "How do I enable two-factor login?",
+                "Can I use the API on the free plan?", "Where do I find my invoices?",
+            )),
+)  # fmt: skip
 
 _TOPICS = (
     "our refund policy for annual plans",
@@ -66,9 +76,14 @@ def day_of_requests(calls: int, users: int, seed: int = 2026) -> list[Request]:
     out = []
     for _ in range(calls):
         feature = rng.choices(features, weights=[f.share for f in features])[0]
-        topic = rng.choice(_TOPICS)
-        context = _FILLER * rng.randint(1, 12)
-        messages = [{"role": "user", "content": f"{context}\nTask ({feature.name}): {topic}."}]
+        if feature.questions:  # a help-centre question: the same few, asked by many users
+            messages = [{"role": "user", "content": rng.choice(feature.questions)}]
+        else:
+            topic = rng.choice(_TOPICS)
+            context = _FILLER * rng.randint(1, 12)
+            ticket = rng.randint(10_000, 99_999)  # each task is about its own case
+            content = f"{context}\nTask ({feature.name}, case {ticket}): {topic}."
+            messages = [{"role": "user", "content": content}]
         out.append(
             Request(
                 user=rng.choices(people, weights=weights)[0],
