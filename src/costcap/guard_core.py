@@ -317,6 +317,9 @@ class GuardCore:
             refused_by=refused_by,
             cache_miss=ticket.cache_miss,
             prompt_hash=ticket.prompt_hash,
+            tier=ticket.tier,
+            route_reason=ticket.route_reason,
+            cascade_id=ticket.cascade_id,
             flag=BEYOND_REQUEST if ticket.beyond else ticket.flag,
             service_tier=ticket.service_tier,
         )

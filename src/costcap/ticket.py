@@ -47,6 +47,9 @@ class Ticket:
     flag: str | None = None  # CostEvent.flag for a charge that is a bound, not a count
     service_tier: str | None = None  # reserved at (as asked), then settled at (as reported)
     cache_miss: bool = False  # cacheable, not in the response cache: its answer is stored
+    tier: str | None = None  # the routing tier it was sent at
+    route_reason: str | None = None  # why that model (CostEvent.route_reason)
+    cascade_id: str | None = None  # shared by the calls of one cascaded answer
     _worst: WorstCase | None = field(default=None, repr=False)
 
     @property

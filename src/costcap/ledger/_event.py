@@ -64,6 +64,9 @@ class CostEvent:
     prompt_hash: str | None = None  # a digest of the request, for runaway-loop detection
     flag: str | None = None  # usage_beyond_request, unread_output_charged, unpriced_audio
     service_tier: str | None = None  # the tier the call was priced at (priority, flex, fast, …)
+    tier: str | None = None  # the routing tier the call was sent at (simple, complex, …)
+    route_reason: str | None = None  # why that model: explicit, auto, pressure, fallback, …
+    cascade_id: str | None = None  # the calls of one cascaded answer share it
 
     def __post_init__(self) -> None:
         if self.ts.tzinfo is None:
@@ -96,7 +99,8 @@ class CostEvent:
             f'{{"api_key_id":{_s(self.api_key_id)},"cache_hit":{_b(self.cache_hit)},'
             f'"cache_miss":{_b(self.cache_miss)},'
             f'"cache_read_tokens":{self.cache_read_tokens},'
-            f'"cache_write_tokens":{self.cache_write_tokens},"cost_pico":{self.cost_pico},'
+            f'"cache_write_tokens":{self.cache_write_tokens},"cascade_id":{_s(self.cascade_id)},'
+            f'"cost_pico":{self.cost_pico},'
             f'"cost_usd":"{usd_text(self.cost_pico)}","endpoint":{_s(self.endpoint)},'
             f'"feature":{_s(self.feature)},"flag":{_s(self.flag)},'
             f'"input_tokens":{self.input_tokens},'
@@ -104,9 +108,10 @@ class CostEvent:
             f'"model":{_s(self.model)},"output_tokens":{self.output_tokens},'
             f'"prompt_hash":{_s(self.prompt_hash)},"provider":{_s(self.provider)},'
             f'"refused_by":{_s(self.refused_by)},"request_id":{_s(self.request_id)},'
-            f'"requested_model":{_s(self.requested_model)},"saved_pico":{self.saved_pico},'
+            f'"requested_model":{_s(self.requested_model)},'
+            f'"route_reason":{_s(self.route_reason)},"saved_pico":{self.saved_pico},'
             f'"service_tier":{_s(self.service_tier)},"status":{_s(self.status)},'
-            f'"stream":{_b(self.stream)},'
+            f'"stream":{_b(self.stream)},"tier":{_s(self.tier)},'
             f'"ts":"{_iso_utc(ts)}","user_id":{_s(self.user_id)}}}'
         )
 
@@ -198,6 +203,9 @@ _KINDS: dict[str, int] = {
             "prompt_hash",
             "flag",
             "service_tier",
+            "tier",
+            "route_reason",
+            "cascade_id",
         ),
         _OPTIONAL_TEXT,
     ),
