@@ -208,15 +208,17 @@ def _counts(usage: object, names: tuple[str, str]) -> tuple[int, int]:
 
 def answer_tokens(kind: Kind, shape: Shape, body: bytes) -> tuple[int, int] | None:
     """The input and output tokens of a whole answer worth replaying; None for a body that is
-    not one (an error, a failed or unfinished response, not the JSON the SDK reads)."""
+    not one (an error, a failed or unfinished response, not the JSON the SDK reads).
+
+    A stream is judged by a search of its bytes for an error event, and by its last events
+    alone — where the finish reason, the usage and the final response are — rather than by
+    parsing every event again (which cost ~90 µs for a 20-token chat stream)."""
     try:
         if shape == "json":
             return _json_tokens(kind, json.loads(body))
-        events = SseEvents()
-        values = [
-            json.loads(data) for data in [*events.feed(body), *events.end()]
-            if not data.startswith("[DONE]")
-        ]  # fmt: skip
+        if _failed(body):
+            return None
+        values = [json.loads(data) for data in _last_data(body)]
     except ValueError:
         return None
     if not all(isinstance(v, dict) and not v.get("error") for v in values):
@@ -226,12 +228,42 @@ def answer_tokens(kind: Kind, shape: Shape, body: bytes) -> tuple[int, int] | No
             return None
         usages = [v["usage"] for v in values if v.get("usage")]
         return _counts(usages[-1] if usages else None, ("prompt_tokens", "completion_tokens"))
-    finals = [v for v in values if v.get("type") in _FINAL_RESPONSES]
-    if not finals or any(v.get("type") in ("error", "response.failed") for v in values):
+    if not values or values[-1].get("type") not in _FINAL_RESPONSES:
         return None
-    response = finals[-1].get("response")
+    response = values[-1].get("response")
     usage = response.get("usage") if isinstance(response, Mapping) else None
     return _counts(usage, ("input_tokens", "output_tokens"))
+
+
+#: An error event anywhere in a stream (each at a line's start): Responses' ``error`` /
+#: ``response.failed`` events, a chat stream's ``data: {"error": …}``. Plain byte searches:
+#: a regular expression took ~35 µs over a 20-token stream, these ~2 µs.
+_FAILED_MARKS = (
+    b"\nevent: error", b"\nevent:error", b"\nevent: response.failed", b"\nevent:response.failed",
+    b'\ndata: {"error"', b'\ndata:{"error"',
+)  # fmt: skip
+
+
+def _failed(body: bytes) -> bool:
+    framed = b"\n" + body
+    return any(mark in framed for mark in _FAILED_MARKS)
+
+
+_TAIL = 4  # a chat stream ends: the finish reason, the usage, [DONE]; Responses: the final event
+
+
+def _last_data(body: bytes) -> list[str]:
+    """The data of the stream's last few events ([DONE] left out), oldest first."""
+    if b"\r" in body:
+        body = body.replace(b"\r\n", b"\n")
+    events = body.rstrip().rsplit(b"\n\n", _TAIL)
+    found = []
+    for event in events[1:] if len(events) > _TAIL else events:
+        lines = [line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:")]
+        data = b"\n".join(lines).decode()
+        if data and not data.startswith("[DONE]"):
+            found.append(data)
+    return found
 
 
 def _json_tokens(kind: Kind, value: object) -> tuple[int, int] | None:
