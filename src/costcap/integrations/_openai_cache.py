@@ -61,6 +61,7 @@ __all__ = [
     "answer_tokens",
     "ask",
     "ask_async",
+    "object_tokens",
     "replayed",
 ]
 
@@ -266,6 +267,22 @@ def _last_data(body: bytes) -> list[str]:
     return found
 
 
+def object_tokens(kind: Kind, result: Any) -> tuple[int, int] | None:
+    """:func:`answer_tokens` of an answer the SDK already read into its object: a chat
+    completion with choices, a response completed or incomplete; None for any other."""
+    usage = getattr(result, "usage", None)
+    if kind == "chat":
+        if not getattr(result, "choices", None):
+            return None
+        names = ("prompt_tokens", "completion_tokens")
+    else:
+        if getattr(result, "status", None) not in _ANSWERED_STATUSES:
+            return None
+        names = ("input_tokens", "output_tokens")
+    given, made = (getattr(usage, name, None) for name in names)
+    return (given if type(given) is int else 0), (made if type(made) is int else 0)
+
+
 def _json_tokens(kind: Kind, value: object) -> tuple[int, int] | None:
     if not isinstance(value, dict) or value.get("error"):
         return None
@@ -282,7 +299,9 @@ class Keeper:
     """One miss's way back to the cache: the answer's bytes as recorded (up to the entry's
     size limit), then :meth:`end` — stored, or the lead given up. Ends once."""
 
-    __slots__ = ("asked", "cache", "ended", "over", "parts", "plain", "size", "ticket", "whole")
+    __slots__ = (
+        "asked", "cache", "ended", "over", "parts", "plain", "size", "ticket", "tokens", "whole",
+    )  # fmt: skip
 
     def __init__(self, cache: Any, asked: Asked) -> None:
         self.cache = cache
@@ -294,6 +313,7 @@ class Keeper:
         self.plain = True  # the body came without a content encoding (else not kept)
         self.whole = False  # the body was read to its end
         self.ended = False
+        self.tokens: tuple[int, int] | None = None  # known from the SDK's object: not re-read
 
     def add(self, piece: bytes) -> None:
         if self.over:
@@ -323,7 +343,7 @@ class Keeper:
         call = self.asked.call
         shape: Shape = "sse" if call.stream else "json"
         body = b"".join(self.parts)
-        tokens = answer_tokens(call.kind, shape, body)
+        tokens = self.tokens or answer_tokens(call.kind, shape, body)
         if tokens is None:
             log.debug("call %s: its answer is not one to replay, not cached", ticket.id)
             return None

@@ -18,7 +18,7 @@ from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._client import keep_parsed
 from costcap.integrations._metered_body import AsyncMeteredBytes, meter_body
 from costcap.integrations._openai_body import account, body_usage
-from costcap.integrations._openai_cache import AsyncBodyEnd, BodyEnd, Keeper
+from costcap.integrations._openai_cache import AsyncBodyEnd, BodyEnd, Keeper, object_tokens
 from costcap.integrations._openai_request import (
     Call,
     interrupted_usage,
@@ -36,6 +36,7 @@ __all__ = [
     "afinish_plain",
     "afinish_raw",
     "akept_body",
+    "akept_object",
     "akept_plain",
     "akept_raw",
     "aopen_body",
@@ -45,6 +46,7 @@ __all__ = [
     "finish_plain",
     "finish_raw",
     "kept_body",
+    "kept_object",
     "kept_plain",
     "kept_raw",
     "open_body",
@@ -194,6 +196,34 @@ def kept_raw(keeper: Keeper) -> Finisher:
 def kept_plain(keeper: Keeper) -> Finisher:
     def kept(guard: Guard, ticket: Ticket, call: Call, raw: Any) -> Any:
         return kept_raw(keeper)(guard, ticket, call, raw).parse()
+
+    return kept
+
+
+def kept_object(keeper: Keeper) -> Finisher:
+    """A plain ``create`` (not streamed): the SDK's own object, settled, and kept as the JSON it
+    was read from (``to_json`` writes back exactly the fields the answer held) — cheaper than
+    going through the raw response for its bytes."""
+
+    def kept(guard: Guard, ticket: Ticket, call: Call, result: Any) -> Any:
+        keeper.ticket = ticket
+        answered = finish_plain(guard, ticket, call, result)
+        keeper.add(result.to_json(indent=None).encode())
+        keeper.tokens = object_tokens(call.kind, result)
+        keeper.end(keeper.tokens is not None)
+        return answered
+
+    return kept
+
+
+def akept_object(keeper: Keeper) -> AsyncFinisher:
+    async def kept(guard: AsyncGuard, ticket: Ticket, call: Call, result: Any) -> Any:
+        keeper.ticket = ticket
+        answered = await afinish_plain(guard, ticket, call, result)
+        keeper.add(result.to_json(indent=None).encode())
+        keeper.tokens = object_tokens(call.kind, result)
+        await keeper.end_async(keeper.tokens is not None)
+        return answered
 
     return kept
 

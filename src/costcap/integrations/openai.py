@@ -81,6 +81,7 @@ from costcap.integrations._openai_calls import (
     afinish_plain,
     afinish_raw,
     akept_body,
+    akept_object,
     akept_plain,
     akept_raw,
     aopen_body,
@@ -90,6 +91,7 @@ from costcap.integrations._openai_calls import (
     finish_plain,
     finish_raw,
     kept_body,
+    kept_object,
     kept_plain,
     kept_raw,
     open_body,
@@ -240,6 +242,16 @@ class _SyncResource(_Resource):
             with replaying(answer):
                 sent = _sdk_method(side.replayed(call.kind), path, name)(**kwargs)
                 return sent.__enter__() if path == "streaming" else sent
+        if path == "plain" and name == "create" and not call.stream:  # the SDK's object
+            if lookup.key is None or not lookup.write:  # a bypass: as without a cache
+                return self._admit_send(call, self._real.create, kwargs, finish_plain)
+            keeper = Keeper(side.cache, asked)
+            try:
+                return self._admit_send(call, self._real.create, kwargs, kept_object(keeper),
+                                        miss=lookup.status == "miss")  # fmt: skip
+            except BaseException:
+                keeper.end(False)
+                raise
         sdk = _sdk_method(self._real, "streaming" if path == "streaming" else "raw", name)
         method = entered(sdk) if path == "streaming" else sdk
         if lookup.key is None or not lookup.write:  # a bypass: as without a cache
@@ -323,6 +335,17 @@ class _AsyncResource(_Resource):
             with replaying(answer):
                 sent = _sdk_method(side.replayed(call.kind), path, name)(**kwargs)
                 return await (sent.__aenter__() if path == "streaming" else sent)
+        if path == "plain" and name == "create" and not call.stream:  # as in the sync client
+            if lookup.key is None or not lookup.write:
+                return await self._admit_send(call, self._real.create, kwargs, afinish_plain)
+            keeper = Keeper(side.cache, asked)
+            try:
+                return await self._admit_send(call, self._real.create, kwargs,
+                                              akept_object(keeper),
+                                              miss=lookup.status == "miss")  # fmt: skip
+            except BaseException:
+                await keeper.end_async(False)
+                raise
         sdk = _sdk_method(self._real, "streaming" if path == "streaming" else "raw", name)
         method = aentered(sdk) if path == "streaming" else sdk
         if lookup.key is None or not lookup.write:
