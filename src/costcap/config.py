@@ -24,6 +24,7 @@ from costcap.budgets import Budget, allocate, parse_period
 from costcap.errors import ConfigError
 from costcap.limits import RateLimit
 from costcap.policy import Policy, Rule
+from costcap.router import RouterConfig, catalog_for, parse_router_table
 
 __all__ = ["GuardConfig", "load_config", "parse_config"]
 
@@ -52,6 +53,7 @@ class GuardConfig:
     # [cache] useful_hit_rate and advice_after_calls: what `costcap report cache` advises by
     cache_useful_hit_rate: Decimal | None = None
     cache_advice_after_calls: int | None = None
+    router: RouterConfig | None = None  # [router]: each feature's tiers (costcap.router)
 
 
 class _Reader:
@@ -214,6 +216,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> Gu
     known = {"guard", "budgets", "allocation", "policy", "alerts", "models", "limits", "ledger"}
     known.add("estimate")  # read by `costcap estimate` (its traffic profile), not by the Guard
     known.add("cache")  # the response cache's (costcap.cache); two keys are read here
+    known.add("router")  # model selection's (costcap.router), read and checked there
     r.known(data, "(top level)", known)
     guard = r.table(data, "guard", _GUARD_KEYS)
     timezone = r.typed(guard, "guard", "timezone", str) if "timezone" in guard else "UTC"
@@ -229,6 +232,9 @@ def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> Gu
     if "url" in ledger:
         config.ledger_url = _url(r, ledger, "ledger", "url")
     _cache_advice(r, data, config)
+    if "router" in data:
+        catalog = catalog_for(data, source)
+        config.router = parse_router_table(data["router"], source, catalog=catalog)
     if "strict" in guard:
         config.strict = r.typed(guard, "guard", "strict", bool)
     if "fail_open" in guard:
