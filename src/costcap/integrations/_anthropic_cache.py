@@ -27,7 +27,6 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -36,18 +35,27 @@ import httpx2
 from anthropic import AsyncStream, Stream
 from anthropic.types import RawMessageStreamEvent
 
-from costcap.cache import CachedAnswer, CacheRequest, Lookup
+from costcap.cache import CachedAnswer, CacheRequest
 from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._anthropic_body import Shapes, body_usage
 from costcap.integrations._anthropic_request import Call
 from costcap.integrations._anthropic_runs import AsyncRun, EventMeter, SyncRun
 from costcap.integrations._body_account import SseEvents
-from costcap.integrations._cache_replay import cache_body, replay_client, sse_event
+from costcap.integrations._cache_replay import (
+    Asked,
+    answer_hit,
+    answer_hit_async,
+    cache_body,
+    policy_cap,
+    replay_client,
+    sse_event,
+)
 from costcap.integrations._opening import AsyncOpening, Opening
 from costcap.pricing import usage_from
 from costcap.ticket import Ticket
 
 __all__ = [
+    "Asked",
     "AsyncKeptOpening",
     "AsyncKeptRun",
     "AsyncTeeBytes",
@@ -90,16 +98,6 @@ class CacheSide:
         return resource
 
 
-@dataclass(slots=True)
-class Asked:
-    """A call on a client with a cache: what was asked, and what the cache said."""
-
-    call: Call
-    lookup: Lookup
-    cap: int  # the output cap the key holds (the policy's)
-    started: float  # time.perf_counter() when the call began
-
-
 def _request(call: Call, cap: int, read: bool, write: bool) -> CacheRequest:
     a = call.admission
     return CacheRequest(
@@ -110,11 +108,7 @@ def _request(call: Call, cap: int, read: bool, write: bool) -> CacheRequest:
 
 
 def _cap(guard: Guard | AsyncGuard, call: Call) -> int:
-    a = call.admission
-    cap = guard.cache_cap(
-        model=a["model"], max_tokens=a["max_tokens"], user_id=a["user_id"],
-        feature=a["feature"], api_key=a["api_key"], endpoint=a["endpoint"],
-    )  # fmt: skip
+    cap = policy_cap(guard, call.admission)
     call.kwargs["max_tokens"] = cap  # a hit replays the request as it would have been sent
     return cap
 
@@ -134,31 +128,6 @@ async def ask_async(
     started = time.perf_counter()
     cap = _cap(guard, call)
     return Asked(call, await side.cache.lookup(_request(call, cap, read, write)), cap, started)
-
-
-def _hit_kwargs(asked: Asked) -> dict[str, Any]:
-    a = asked.call.admission
-    return {
-        "requested_model": a["model"], "user_id": a["user_id"], "feature": a["feature"],
-        "api_key": a["api_key"], "endpoint": a["endpoint"], "stream": asked.call.stream,
-        "started": asked.started,
-    }  # fmt: skip
-
-
-def answer_hit(guard: Guard, asked: Asked) -> CachedAnswer:
-    """Count a hit on the request-count rate limits (``RateLimited`` propagates) and record it
-    at $0; the answer to replay."""
-    answer = asked.lookup.answer
-    assert answer is not None
-    guard.answer_cached(answer, **_hit_kwargs(asked))
-    return answer
-
-
-async def answer_hit_async(guard: AsyncGuard, asked: Asked) -> CachedAnswer:
-    answer = asked.lookup.answer
-    assert answer is not None
-    await guard.answer_cached(answer, **_hit_kwargs(asked))
-    return answer
 
 
 # -- what a miss keeps ------------------------------------------------------------------------

@@ -31,17 +31,25 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 
-from costcap.cache import CachedAnswer
+from costcap.cache import CachedAnswer, Lookup
+
+if TYPE_CHECKING:
+    from costcap.guard import AsyncGuard, Guard
 
 __all__ = [
     "REPLAY_HEADER",
     "SDK_OPTIONS",
+    "Asked",
+    "answer_hit",
+    "answer_hit_async",
     "cache_body",
     "directives",
+    "policy_cap",
     "replay_client",
     "replaying",
     "sse_event",
@@ -53,6 +61,53 @@ SDK_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"
 REPLAY_HEADER = "x-costcap-cache"
 
 _ANSWER: ContextVar[CachedAnswer | None] = ContextVar("costcap_cached_answer", default=None)
+
+
+@dataclass(slots=True)
+class Asked:
+    """A call on a client with a cache: what was asked (the SDK's call as costcap read it:
+    its ``admission`` keyword arguments and ``stream`` flag), and what the cache said."""
+
+    call: Any
+    lookup: Lookup
+    cap: int  # the output cap the policy gives the call: the key holds it
+    started: float  # time.perf_counter() when the call began
+
+
+def policy_cap(guard: Guard | AsyncGuard, admission: Mapping[str, Any]) -> int:
+    """The output cap the policy gives the call ``admission`` describes (a refusal is recorded
+    and raised)."""
+    return guard.cache_cap(
+        model=admission["model"], max_tokens=admission["max_tokens"],
+        user_id=admission["user_id"], feature=admission["feature"],
+        api_key=admission["api_key"], endpoint=admission["endpoint"],
+    )  # fmt: skip
+
+
+def _hit_kwargs(asked: Asked) -> dict[str, Any]:
+    a = asked.call.admission
+    return {
+        "requested_model": a["model"], "user_id": a["user_id"], "feature": a["feature"],
+        "api_key": a["api_key"], "endpoint": a["endpoint"], "stream": asked.call.stream,
+        "started": asked.started,
+    }  # fmt: skip
+
+
+def answer_hit(guard: Guard, asked: Asked) -> CachedAnswer:
+    """Count a hit on the request-count rate limits (``RateLimited`` propagates) and record it
+    at $0; the answer to replay."""
+    answer = asked.lookup.answer
+    assert answer is not None
+    guard.answer_cached(answer, **_hit_kwargs(asked))
+    return answer
+
+
+async def answer_hit_async(guard: AsyncGuard, asked: Asked) -> CachedAnswer:
+    """:func:`answer_hit` for an async client."""
+    answer = asked.lookup.answer
+    assert answer is not None
+    await guard.answer_cached(answer, **_hit_kwargs(asked))
+    return answer
 
 
 def cache_body(kwargs: Mapping[str, Any], cap: tuple[str, int] | None) -> dict[str, Any]:

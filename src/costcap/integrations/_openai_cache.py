@@ -32,18 +32,26 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import anyio
 import httpx
 import httpx2
 
-from costcap.cache import CachedAnswer, CacheRequest, Lookup
+from costcap.cache import CachedAnswer, CacheRequest
 from costcap.cache._key import Shape
 from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._body_account import SseEvents
-from costcap.integrations._cache_replay import cache_body, replay_client, sse_event
+from costcap.integrations._cache_replay import (
+    Asked,
+    answer_hit,
+    answer_hit_async,
+    cache_body,
+    policy_cap,
+    replay_client,
+    sse_event,
+)
 from costcap.integrations._meter import Meter
 from costcap.integrations._openai_request import RESPONSES_MAX, Call, Kind, asks_usage, chat_cap
 from costcap.ticket import Ticket
@@ -93,22 +101,8 @@ class CacheSide:
         return self._replay.chat.completions if kind == "chat" else self._replay.responses
 
 
-@dataclass(slots=True)
-class Asked:
-    """A call on a client with a cache: what was asked, and what the cache said."""
-
-    call: Call
-    lookup: Lookup
-    cap: int  # the output cap the policy gives the call (all choices): the key holds it
-    started: float  # time.perf_counter() when the call began
-
-
 def _cap(guard: Guard | AsyncGuard, call: Call) -> int:
-    a = call.admission
-    return guard.cache_cap(
-        model=a["model"], max_tokens=a["max_tokens"], user_id=a["user_id"],
-        feature=a["feature"], api_key=a["api_key"], endpoint=a["endpoint"],
-    )  # fmt: skip
+    return policy_cap(guard, call.admission)
 
 
 def _request(
@@ -148,32 +142,6 @@ async def ask_async(
     cap = _cap(guard, call)
     lookup = await cache.lookup(_request(kwargs, call, cap, read, write))
     return Asked(call, lookup, cap, started)
-
-
-def _hit_kwargs(asked: Asked) -> dict[str, Any]:
-    a = asked.call.admission
-    return {
-        "requested_model": a["model"], "user_id": a["user_id"], "feature": a["feature"],
-        "api_key": a["api_key"], "endpoint": a["endpoint"], "stream": asked.call.stream,
-        "started": asked.started,
-    }  # fmt: skip
-
-
-def answer_hit(guard: Guard, asked: Asked) -> CachedAnswer:
-    """Count a hit on the request-count rate limits (``RateLimited`` propagates) and record it
-    at $0; the answer to replay."""
-    answer = asked.lookup.answer
-    assert answer is not None
-    guard.answer_cached(answer, **_hit_kwargs(asked))
-    return answer
-
-
-async def answer_hit_async(guard: AsyncGuard, asked: Asked) -> CachedAnswer:
-    """:func:`answer_hit` for an async client."""
-    answer = asked.lookup.answer
-    assert answer is not None
-    await guard.answer_cached(answer, **_hit_kwargs(asked))
-    return answer
 
 
 def replayed(answer: CachedAnswer, call: Call, kwargs: Mapping[str, Any]) -> CachedAnswer:
