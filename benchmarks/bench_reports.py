@@ -102,9 +102,9 @@ FEATURE_MODELS = {f: [list(MODELS)[(i + k) % 6] for k in (0, 2)] for i, f in enu
 CUM_HOURS = _cumulative([float(h) for h in HOURS])
 
 
-# The last event columns (flag, service_tier, cache_miss): unflagged calls at the standard price,
-# the cache not asked.
-UNFLAGGED = (None, None, False)
+# The last event columns (flag, service_tier, cache_miss, tier, route_reason, cascade_id):
+# unflagged calls at the standard price, the cache not asked, not routed.
+UNFLAGGED = (None, None, False, None, None, None)
 assert len(EVENT_COLUMNS) == 22 + len(UNFLAGGED)
 
 

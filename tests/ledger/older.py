@@ -1,6 +1,6 @@
 """Ledgers as older costcaps left them, made behind costcap's back (a sink would migrate them):
-statements run on the database directly, and the current schema taken back to version 2, 3
-or 4."""
+statements run on the database directly, and the current schema taken back to version 2, 3, 4
+or 5."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from costcap.ledger import CostEvent, open_sink
-from costcap.ledger._schema import DAILY_TIER, MEASURES_SINCE, SPEND_ROLLUPS
+from costcap.ledger._schema import DAILY_ROUTE, DAILY_TIER, MEASURES_SINCE, SPEND_ROLLUPS
 from costcap.ledger._sinks import sqlite_path
 
 
@@ -31,16 +31,26 @@ def execute(url: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 def make_older(url: str, version: int, events: Sequence[CostEvent]) -> None:
-    """A ledger of schema ``version`` (2, 3 or 4) at ``url`` holding ``events``: without what
-    version 5 added (cache misses and their measures), nor, at 3 or below, what version 4
-    added (calls in flight, service tiers), nor, at 2, the flag version 3 added. The events'
-    cache misses are lost with their column."""
-    assert version in (2, 3, 4)
+    """A ledger of schema ``version`` (2 to 5) at ``url`` holding ``events``: without what
+    version 6 added (routing columns, their rollup and index), nor, at 4 or below, what version
+    5 added (cache misses and their measures), nor, at 3 or below, what version 4 added (calls
+    in flight, service tiers), nor, at 2, the flag version 3 added. The events' routing and
+    cache misses are lost with their columns."""
+    assert version in (2, 3, 4, 5)
     sink = open_sink(url)
     sink.write(events)
     sink.close()
+    execute(url, f"DROP TABLE {DAILY_ROUTE.table}")
+    execute(url, "DROP INDEX costcap_events_cascade")
+    for column in ("tier", "route_reason", "cascade_id"):
+        execute(url, f"ALTER TABLE costcap_events DROP COLUMN {column}")
+    if version == 5:
+        execute(url, "UPDATE costcap_ledger_meta SET value = '5'")
+        return
     execute(url, "ALTER TABLE costcap_events DROP COLUMN cache_miss")
     for rollup in SPEND_ROLLUPS:
+        if rollup.since > 4:
+            continue
         for name in MEASURES_SINCE:
             execute(url, f"ALTER TABLE {rollup.table} DROP COLUMN {name}")
     if version == 4:

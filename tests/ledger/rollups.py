@@ -12,6 +12,7 @@ from typing import Any
 
 from costcap.ledger import CostEvent, LedgerSink, Status
 from costcap.ledger._schema import (
+    DAILY_ROUTE,
     DAILY_TIER,
     MINUTE_FEATURE,
     REFUSED,
@@ -23,9 +24,11 @@ from costcap.ledger._schema import (
 Contents = dict[tuple[object, ...], tuple[object, ...]]
 
 NEW_ROLLUPS = [
-    MINUTE_FEATURE.table, REFUSED.table, REFUSED_USER.table, REFUSED_SPAN.table, DAILY_TIER.table
+    MINUTE_FEATURE.table, REFUSED.table, REFUSED_USER.table, REFUSED_SPAN.table, DAILY_TIER.table,
+    DAILY_ROUTE.table,
 ]  # fmt: skip
-# The spend rollups: every measure, per day and user, feature, model or service tier.
+# The spend rollups: every measure, per day and user, feature, model, service tier or routing
+# tier and reason.
 SPEND_TABLES = [r.table for r in SPEND_ROLLUPS]
 ALL_TABLES = list(dict.fromkeys([*SPEND_TABLES, *NEW_ROLLUPS]))
 _SPEND_KEYS = {r.table: r.keys for r in SPEND_ROLLUPS}
@@ -66,6 +69,9 @@ START = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 REASONS = [None, "budget user:*/day", "rate limit 20/minute per user", "policy: model"]
 STATUSES: list[Status] = ["ok", "ok", "ok", "error", "refused", "cut"]
 TIERS = [None, "flex", "priority", "default"]  # None: none recorded (the standard price)
+# Routing: (tier, reason) in turn; None: a call the router did not route.
+ROUTES = [(None, None), ("simple", "auto"), ("complex", "fallback"), ("simple", "cascade"),
+          ("critical", None), (None, "explicit")]  # fmt: skip
 INDIA = timezone(timedelta(hours=5, minutes=30))  # an offset that is not whole hours
 
 
@@ -73,7 +79,8 @@ def make_events(n: int = 300, seed: int = 7, prefix: str = "r") -> list[CostEven
     """``n`` events over three UTC days (from 22:00 on March 1st), a few per minute: every
     status, refusals with and without a user or a reason, anonymous calls, calls without a
     feature, one in five stamped in UTC+05:30 (stored in UTC all the same), service tiers in
-    turn (one in four with none), tokens, cache hits and misses, streams and latencies."""
+    turn (one in four with none), routing tiers and reasons in turn (with either missing, and
+    cascades of two calls), tokens, cache hits and misses, streams and latencies."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -92,6 +99,9 @@ def make_events(n: int = 300, seed: int = 7, prefix: str = "r") -> list[CostEven
                 cost_pico=0 if status == "refused" else rng.randrange(1, 10**9),
                 refused_by=rng.choice(REASONS) if status == "refused" else None,
                 service_tier=TIERS[i % len(TIERS)],
+                tier=ROUTES[i % len(ROUTES)][0],
+                route_reason=ROUTES[i % len(ROUTES)][1],
+                cascade_id=f"{prefix}c{i // len(ROUTES)}" if i % len(ROUTES) in (3, 4) else None,
                 # drawn from the index, not from rng: the fields above stay as they were
                 input_tokens=i % 97,
                 output_tokens=i % 31,
@@ -109,13 +119,20 @@ def make_events(n: int = 300, seed: int = 7, prefix: str = "r") -> list[CostEven
 
 def untiered(events: Iterable[CostEvent]) -> list[CostEvent]:
     """``events`` as a ledger from before service tiers (version 4) stores them: with no tier,
-    and no cache miss (version 5)."""
-    return [replace(e, service_tier=None, cache_miss=False) for e in events]
+    no cache miss (version 5) and no routing (version 6)."""
+    return [replace(e, service_tier=None) for e in unmissed(events)]
 
 
 def unmissed(events: Iterable[CostEvent]) -> list[CostEvent]:
-    """``events`` as a ledger from before cache misses (version 5) stores them: no miss."""
-    return [replace(e, cache_miss=False) for e in events]
+    """``events`` as a ledger from before cache misses (version 5) stores them: no miss, and no
+    routing (version 6)."""
+    return [replace(e, cache_miss=False) for e in unrouted(events)]
+
+
+def unrouted(events: Iterable[CostEvent]) -> list[CostEvent]:
+    """``events`` as a ledger from before routing (version 6) stores them: no routing tier,
+    reason or cascade."""
+    return [replace(e, tier=None, route_reason=None, cascade_id=None) for e in events]
 
 
 def _utc(e: CostEvent) -> datetime:
@@ -136,7 +153,8 @@ def expected(table: str, events: Iterable[CostEvent]) -> Contents:
             _add(groups, (_utc(e).replace(second=0, microsecond=0), feature), e)
         elif table in _SPEND_KEYS:
             values = {"day": day, "user_id": e.user_id or "", "feature": feature,
-                      "model": e.model, "service_tier": e.service_tier or ""}  # fmt: skip
+                      "model": e.model, "service_tier": e.service_tier or "",
+                      "tier": e.tier or "", "route_reason": e.route_reason or ""}  # fmt: skip
             _add(groups, tuple(values[k] for k in _SPEND_KEYS[table]), e)
         elif e.status != "refused":
             continue

@@ -1,16 +1,19 @@
 """Opening a version-1 ledger migrates it to the current version: new rollups backfilled from the
 events, indexes changed, nothing else touched; a version-3 ledger gains the in-flight table and
-the service-tier rollup; a version-4 ledger gains cache misses (SQLite and PostgreSQL)."""
+the service-tier rollup; a version-4 ledger gains cache misses; a version-5 ledger gains the
+routing columns, their rollup and the cascade index (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 import pytest
 
 from costcap.errors import ConfigError
-from costcap.ledger import open_sink
+from costcap.ledger import CostEvent, open_sink
 from costcap.ledger._schema import (
+    DAILY_ROUTE,
     DAILY_TIER,
     MEASURES_SINCE,
     ROLLUPS_ALL,
@@ -30,11 +33,14 @@ from tests.ledger.rollups import (
     expected,
     make_events,
     unmissed,
+    unrouted,
     untiered,
 )
 
 EVENTS = make_events()
 VERSION = "SELECT value FROM costcap_ledger_meta WHERE key = 'ledger_schema_version'"
+_ROUTING = ("tier", "route_reason", "cascade_id")  # the event columns version 6 added
+_SINCE_4 = ("cache_miss", *_ROUTING)  # and those added after version 4
 
 
 def _older_columns(rollup: Rollup) -> str:
@@ -76,7 +82,9 @@ def test_migration_changes_the_event_indexes(ledger_url: str) -> None:
     open_sink(ledger_url).close()
     after = _indexes(ledger_url)
     assert before - after == {"costcap_events_loop", "costcap_events_user_ts"}
-    assert after - before == {"costcap_events_ts", "costcap_events_user_ts_cost"}
+    assert after - before == {
+        "costcap_events_ts", "costcap_events_user_ts_cost", "costcap_events_cascade"
+    }  # fmt: skip
 
 
 def test_migration_keeps_events_and_spend_rollups(ledger_url: str) -> None:
@@ -179,7 +187,7 @@ def test_version_3_gains_the_in_flight_table_and_keeps_its_data(ledger_url: str)
     queries = {
         r.table: f"SELECT {_older_columns(r)} FROM {r.table}" for r in ROLLUPS_ALL if r.since < 4
     }
-    v3_columns = ", ".join(c for c in EVENT_COLUMNS if c not in ("service_tier", "cache_miss"))
+    v3_columns = ", ".join(c for c in EVENT_COLUMNS if c not in (*_SINCE_4, "service_tier"))
     queries["costcap_events"] = f"SELECT {v3_columns} FROM costcap_events"
     dumps = {t: sorted(map(repr, execute(ledger_url, q))) for t, q in queries.items()}
     sink = open_sink(ledger_url)
@@ -246,3 +254,101 @@ def test_an_older_ledger_counts_the_misses_written_after(
         assert contents(sink, table) == expected(table, [*stored, *more])
     finally:
         sink.close()
+
+
+def _as_stored(version: int) -> Callable[[Iterable[CostEvent]], list[CostEvent]]:
+    """What a ledger of ``version`` keeps of events (its migration cannot bring back the rest)."""
+    return {2: untiered, 3: untiered, 4: unmissed, 5: unrouted}[version]
+
+
+@pytest.mark.parametrize("version", [2, 3, 4, 5])
+def test_an_older_ledger_keeps_its_events_and_rollups(ledger_url: str, version: int) -> None:
+    """A ledger of version 2 to 5 opened by a sink is current, and its events (the columns it
+    had) and the rollups it had (their older columns) are as they were."""
+    make_older(ledger_url, version, EVENTS)
+    columns = ", ".join(c for c in EVENT_COLUMNS if c not in _ROUTING)
+    kept = {
+        r.table: f"SELECT {_older_columns(r)} FROM {r.table}" for r in ROLLUPS_ALL if r.since < 4
+    }
+    events = columns if version == 5 else "request_id"
+    kept["costcap_events"] = f"SELECT {events} FROM costcap_events"
+    dumps = {t: sorted(map(repr, execute(ledger_url, q))) for t, q in kept.items()}
+    open_sink(ledger_url).close()
+    assert fetch(ledger_url, VERSION) == [(str(SCHEMA_VERSION),)]
+    assert {t: sorted(map(repr, execute(ledger_url, q))) for t, q in kept.items()} == dumps
+
+
+@pytest.mark.parametrize("version", [1, 5])
+def test_migration_adds_the_routing_columns_empty(ledger_url: str, version: int) -> None:
+    """A version-1 or version-5 ledger gains ``tier``, ``route_reason`` and ``cascade_id``, NULL
+    for every event it held (no costcap before version 6 routed a call)."""
+    if version == 1:
+        schema_v1.create(ledger_url, EVENTS)
+    else:
+        make_older(ledger_url, version, EVENTS)
+    open_sink(ledger_url).close()
+    rows = execute(
+        ledger_url,
+        "SELECT COUNT(*) FROM costcap_events "
+        "WHERE tier IS NULL AND route_reason IS NULL AND cascade_id IS NULL",
+    )
+    assert rows == [(len(EVENTS),)]
+
+
+def test_a_routed_event_written_after_the_migration_keeps_its_routing(ledger_url: str) -> None:
+    """Once a version-5 ledger is migrated, a routed event's tier, reason and cascade id are
+    stored as given."""
+    make_older(ledger_url, 5, EVENTS)
+    routed = replace(
+        make_events(1, seed=6, prefix="x")[0], tier="complex", route_reason="cascade",
+        cascade_id="casc-1",
+    )  # fmt: skip
+    sink = open_sink(ledger_url)
+    try:
+        assert sink.write([routed]) == 1
+    finally:
+        sink.close()
+    rows = execute(
+        ledger_url,
+        "SELECT tier, route_reason, cascade_id FROM costcap_events WHERE request_id = 'x0'",
+    )
+    assert rows == [("complex", "cascade", "casc-1")]
+
+
+@pytest.mark.parametrize("version", [2, 3, 4, 5])
+def test_an_older_ledger_gains_the_route_rollup_backfilled(ledger_url: str, version: int) -> None:
+    """The routing rollup of a migrated version 2 to 5 ledger holds its events' sums, their tier
+    and reason ``''``."""
+    make_older(ledger_url, version, EVENTS)
+    sink = open_sink(ledger_url)
+    try:
+        got = contents(sink, DAILY_ROUTE.table)
+    finally:
+        sink.close()
+    assert got == expected(DAILY_ROUTE.table, _as_stored(version)(EVENTS))
+    assert {key[2:4] for key in got} == {("", "")}
+
+
+@pytest.mark.parametrize("version", [2, 3, 4, 5])
+def test_an_older_ledger_routes_the_events_written_after(ledger_url: str, version: int) -> None:
+    """After the migration, new events are added to the routing rollup by tier and reason,
+    beside the older events under ``''``."""
+    make_older(ledger_url, version, EVENTS)
+    more = make_events(120, seed=9, prefix="m")
+    assert {e.tier for e in more} > {None}
+    assert {e.route_reason for e in more} > {None}
+    sink = open_sink(ledger_url)
+    try:
+        assert sink.write(more) == len(more)
+        got = contents(sink, DAILY_ROUTE.table)
+    finally:
+        sink.close()
+    assert got == expected(DAILY_ROUTE.table, [*_as_stored(version)(EVENTS), *more])
+
+
+def test_migration_to_6_adds_the_cascade_index(ledger_url: str) -> None:
+    """A version-5 ledger gains the partial index of cascaded events, and only it."""
+    make_older(ledger_url, 5, EVENTS)
+    before = _indexes(ledger_url)
+    open_sink(ledger_url).close()
+    assert _indexes(ledger_url) - before == {"costcap_events_cascade"}

@@ -87,6 +87,36 @@ def test_a_cache_miss_reaches_its_column_and_every_spend_rollup(ledger_url: str)
         assert [tuple(map(int, row)) for row in fetch(ledger_url, sql)] == [(1, 5000)], table
 
 
+def test_routing_reaches_its_columns_and_the_route_rollup(ledger_url: str) -> None:
+    """Through the spool and the drain, a routed call's tier, reason and cascade id are stored,
+    and the routing rollup sums calls and cost per tier and reason (a call the router did not
+    route under ``''``)."""
+    with Ledger(ledger_url) as ledger:
+        ledger.record(event(1, tier="simple", route_reason="cascade", cascade_id="c1"))
+        ledger.record(event(2, tier="complex", route_reason="cascade", cascade_id="c1",
+                            model="gpt-4o", cost_pico=9000))  # fmt: skip
+        ledger.record(event(3, cost_pico=4000))
+        assert ledger.flush()
+    rows = fetch(
+        ledger_url,
+        "SELECT request_id, tier, route_reason, cascade_id FROM costcap_events ORDER BY request_id",
+    )
+    assert rows == [
+        ("req-1", "simple", "cascade", "c1"),
+        ("req-2", "complex", "cascade", "c1"),
+        ("req-3", None, None, None),
+    ]
+    sql = (
+        "SELECT tier, route_reason, model, SUM(calls), SUM(cost_pico) "
+        "FROM costcap_rollup_daily_route GROUP BY tier, route_reason, model ORDER BY tier"
+    )
+    assert [(*row[:3], int(row[3]), int(row[4])) for row in fetch(ledger_url, sql)] == [
+        ("", "", "gpt-4o-mini", 1, 4000),
+        ("complex", "cascade", "gpt-4o", 1, 9000),
+        ("simple", "cascade", "gpt-4o-mini", 1, 1001),
+    ]
+
+
 def test_guard_observer_records_ok_refused_and_error_events(ledger_url: str) -> None:
     """A Guard with observers=[ledger] records its settled, refused and released calls."""
     with Ledger(ledger_url) as ledger:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from costcap.errors import ConfigError
 from costcap.ledger._schema import (
     DROPPED_INDEXES,
+    EVENT_COLUMNS_SINCE,
     MEASURES_SINCE,
     ROLLUPS_ALL,
     SCHEMA_VERSION,
@@ -53,16 +54,14 @@ def upgrade_statements(version: int, dialect: str) -> list[str]:
     if version >= SCHEMA_VERSION:
         return []
     out = [f"DROP INDEX IF EXISTS {name}" for name in DROPPED_INDEXES]
-    if 0 < version < 3:  # the events table exists without the column version 3 added
-        out.append("ALTER TABLE costcap_events ADD COLUMN flag TEXT")
-    if 0 < version < 4:  # nor the one version 4 added
-        out.append("ALTER TABLE costcap_events ADD COLUMN service_tier TEXT")
     types = column_types(dialect)
-    if 0 < version < 5:  # nor the one version 5 added: no earlier event was a miss
-        out.append(
-            "ALTER TABLE costcap_events ADD COLUMN cache_miss "
-            f"{types.boolean} NOT NULL DEFAULT {types.false}"
-        )
+    # the events table exists without the columns later versions added (before the DDL: an
+    # index may name one): no flag before 3, no tier before 4, no cache miss before 5, no
+    # routing before 6 — NULL (or false) is the truth for the events already there
+    for since, column, kind in EVENT_COLUMNS_SINCE:
+        if 0 < version < since:
+            spelled = kind.format(boolean=types.boolean, false=types.false)
+            out.append(f"ALTER TABLE costcap_events ADD COLUMN {column} {spelled}")
     for rollup in SPEND_ROLLUPS:  # the spend rollups there already gain the newer measures
         if 0 < rollup.since <= version:
             out += [

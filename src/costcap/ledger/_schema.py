@@ -1,4 +1,4 @@
-"""The ledger's tables, for SQLite and PostgreSQL (schema version 5).
+"""The ledger's tables, for SQLite and PostgreSQL (schema version 6).
 
 ``costcap_events``      one row per call, keyed by ``request_id`` (replays are ignored)
 ``costcap_inflight``    one row per admitted call whose event has not arrived yet, with its
@@ -9,12 +9,13 @@
     ``_daily_user``          day × user                   (top users, cost per user)
     ``_daily_feature_model`` day × feature × model        (by feature, by model, over time)
     ``_daily_tier``          day × feature × model × service tier (by model and service tier)
+    ``_daily_route``         day × feature × routing tier × route reason × model (routing)
     ``_minute_feature``      minute × feature: calls, cost (anomalies: features' seasonal hours)
     ``_daily_refused``       day × reason × feature × model of refused calls: calls, the last
     ``_daily_refused_user``  user × reason × feature × model × day: calls, the last
     ``_refused_user_span``   reason × user: the first and last day refused (distinct users)
-Missing user/feature/reason/service tier are stored as ``''`` in rollups (they are part of the
-primary key).
+Missing user/feature/reason/service tier/routing tier/route reason are stored as ``''`` in
+rollups (they are part of the primary key).
 Money is integer picodollars (``cost_pico``); ``cost_logs.cost_usd`` is exact NUMERIC on
 PostgreSQL and a REAL convenience on SQLite (sum ``cost_pico`` for exact figures there).
 Days and minutes are UTC; SQLite stores instants as ISO text in UTC (``…+00:00``).
@@ -43,6 +44,13 @@ Versions (``costcap_ledger_meta.ledger_schema_version``; :mod:`costcap.ledger._m
    no rollup is recomputed. No index: the cache report's repeated requests read events
    through ``ts`` (one on ``(feature, ts, prompt_hash, …)`` measured slower to read than
    ``ts`` or a parallel scan, and cost every write).
+6. adds ``costcap_events.tier`` (the routing tier a call was sent at: ``simple``, ``complex``,
+   …), ``route_reason`` (why that model: ``explicit``, ``auto``, ``pressure``, ``fallback``,
+   ``cascade``, …) and ``cascade_id`` (shared by the calls of one cascaded answer), all NULL for
+   the events already there (no costcap before 6 routed a call); the rollup ``_daily_route``
+   (backfilled from the events: their tier and reason ``''``); and a partial index on ``ts`` of
+   the events with a ``cascade_id``, which the routing report's cascades read over a range
+   without touching the other events.
 """
 
 from __future__ import annotations
@@ -50,8 +58,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "DAILY_ROUTE",
     "DAILY_TIER",
     "DROPPED_INDEXES",
+    "EVENT_COLUMNS_SINCE",
     "INDEXES",
     "INFLIGHT_COLUMNS",
     "MEASURES",
@@ -72,7 +82,7 @@ __all__ = [
     "key_sql",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Every spend rollup carries these sums (name, SQL expression over an event row ``e``).
 MEASURES: tuple[tuple[str, str], ...] = (
@@ -124,11 +134,21 @@ _SPEND = tuple((name, "SUM", expr) for name, expr in MEASURES)
 DAILY_TIER = Rollup(
     "costcap_rollup_daily_tier", ("day", "feature", "model", "service_tier"), _SPEND, since=4
 )
+# Spend per routing tier and reason: a few rows per day × feature (each tier sends its calls to
+# a model or two; fallbacks and budget pressure add a few). Keyed by model too, so that a report
+# filtered by the model billed reads it, and a what-if finds the models each tier used.
+DAILY_ROUTE = Rollup(
+    "costcap_rollup_daily_route",
+    ("day", "feature", "tier", "route_reason", "model"),
+    _SPEND,
+    since=6,
+)
 SPEND_ROLLUPS: tuple[Rollup, ...] = (
     Rollup("costcap_rollup_daily", ("day", "user_id", "feature", "model"), _SPEND),
     Rollup("costcap_rollup_daily_user", ("day", "user_id"), _SPEND),
     Rollup("costcap_rollup_daily_feature_model", ("day", "feature", "model"), _SPEND),
     DAILY_TIER,
+    DAILY_ROUTE,
 )
 MINUTE_FEATURE = Rollup(
     "costcap_rollup_minute_feature",
@@ -254,7 +274,10 @@ def _events_table(t: _Types) -> str:
   prompt_hash TEXT,
   flag TEXT,
   service_tier TEXT,
-  cache_miss {t.boolean} NOT NULL DEFAULT {t.false}
+  cache_miss {t.boolean} NOT NULL DEFAULT {t.false},
+  tier TEXT,
+  route_reason TEXT,
+  cascade_id TEXT
 )"""
 
 
@@ -285,13 +308,26 @@ INDEXES: tuple[str, ...] = (
     # `day`: the seed's SQL (cost_logs.date) and day-bounded reads; `ts`: windows of minutes or
     # hours (anomalies, partial days); `(user_id, ts, cost_pico)`: one user's calls, and the
     # spend of users over a window from the index alone; refused events: refusals of partial
-    # days. `day` and `ts` are written in time order (appends, cheap).
+    # days; cascaded events: the routing report's cascades over a range (only the calls of a
+    # cascade have an entry). `day` and `ts` are written in time order (appends, cheap).
     "CREATE INDEX IF NOT EXISTS costcap_events_day ON costcap_events (day)",
     "CREATE INDEX IF NOT EXISTS costcap_events_ts ON costcap_events (ts)",
     "CREATE INDEX IF NOT EXISTS costcap_events_user_ts_cost ON costcap_events "
     "(user_id, ts, cost_pico)",
     "CREATE INDEX IF NOT EXISTS costcap_events_refused ON costcap_events "
     "(day, refused_by, user_id, ts) WHERE status = 'refused'",
+    "CREATE INDEX IF NOT EXISTS costcap_events_cascade ON costcap_events (ts) "
+    "WHERE cascade_id IS NOT NULL",
+)
+# The columns each schema version added to ``costcap_events`` (the others are version 1's):
+# a migration from an older version adds them, NULL (or their default) for the events there.
+EVENT_COLUMNS_SINCE: tuple[tuple[int, str, str], ...] = (
+    (3, "flag", "TEXT"),
+    (4, "service_tier", "TEXT"),
+    (5, "cache_miss", "{boolean} NOT NULL DEFAULT {false}"),
+    (6, "tier", "TEXT"),
+    (6, "route_reason", "TEXT"),
+    (6, "cascade_id", "TEXT"),
 )
 # Per-user rankings read whole ranges of a rollup grouped by user. Filtered by a feature or a
 # model, these covering indexes give them only that feature's or model's rows (both databases).

@@ -22,7 +22,8 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "request_id", "ts", "day", "status", "model", "requested_model", "provider", "user_id",
     "feature", "api_key_id", "endpoint", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "cost_pico", "saved_pico", "latency_ms", "cache_hit", "stream",
-    "refused_by", "prompt_hash", "flag", "service_tier", "cache_miss",
+    "refused_by", "prompt_hash", "flag", "service_tier", "cache_miss", "tier", "route_reason",
+    "cascade_id",
 )  # fmt: skip
 assert EVENT_COLUMNS[:3] == ("request_id", "ts", "day")
 _REST = attrgetter(*EVENT_COLUMNS[3:])

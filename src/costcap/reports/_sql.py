@@ -7,6 +7,7 @@ an event's age in whole hours is computed. Everything else is the same text on b
 Which table answers: the narrowest rollup whose keys cover the report's dimensions and filters,
 smallest first — ``_daily_feature_model`` (days × features × models: a few thousand rows a
 quarter), then ``_daily_tier`` (the same per service tier: the reports by tier), then
+``_daily_route`` (the same per routing tier and route reason: the routing report), then
 ``_daily_user`` (days × users), then ``_daily`` (days × users × features × models). Refusals
 have their own rollups (:mod:`costcap.reports._refused`); partial edge days and anomalies read
 ``costcap_events`` (anomalies also the minute rollup), and so does a report that no rollup is
@@ -39,6 +40,7 @@ EVENTS = "costcap_events"
 ROLLUP_ORDER: tuple[str, ...] = (
     "costcap_rollup_daily_feature_model",
     "costcap_rollup_daily_tier",
+    "costcap_rollup_daily_route",
     "costcap_rollup_daily_user",
     "costcap_rollup_daily",
 )
@@ -54,6 +56,8 @@ _EVENT_KEYS = {
     "feature": "COALESCE(e.feature, '')",
     "model": "e.model",
     "service_tier": "COALESCE(e.service_tier, '')",
+    "tier": "COALESCE(e.tier, '')",
+    "route_reason": "COALESCE(e.route_reason, '')",
 }
 
 
