@@ -1,6 +1,6 @@
 """Run every benchmark in turn (``make bench``); each prints its own markdown table.
 
-.venv/bin/python benchmarks/run.py [NAME ...]    # names: pricing tokens fake_provider guard
+.venv/bin/python benchmarks/run.py [NAME ...]    # names: pricing tokens fake_provider guard limits observability wrap wire cache ledger reports
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ ORDER = (
     "limits",
     "observability",
     "wrap",
+    "wire",
+    "cache",
     "ledger",
     "reports",
 )
