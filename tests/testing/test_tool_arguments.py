@@ -1,5 +1,6 @@
 """A tool call's arguments: made from the tool's JSON schema or given by x-fake-tool-args,
-what they cost, the cap that leaves no room for them, a stream cut among them, bad knobs."""
+what they cost (with the tool's name), the cap that leaves no room for them, a stream cut
+among them, bad knobs."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from tests.testing.helpers import (
 
 # Releases of the SDKs differ in what they raise for a broken stream: their own error or httpx2's.
 BROKEN = (openai.APIConnectionError, anthropic.APIConnectionError, httpx2.TransportError)
+NAME_TOKENS = count_text("get_weather", OPENAI_MODEL)  # the name of every call tested here
 
 
 def _chat_arguments(client: openai.OpenAI, parameters: Any, **headers: str) -> str:
@@ -130,10 +132,13 @@ def test_tool_without_parameters_gets_an_empty_object(oai: openai.OpenAI) -> Non
 
 
 def test_header_arguments_are_sent_verbatim(fp: FakeProviderServer, oai: openai.OpenAI) -> None:
-    """x-fake-tool-args is sent as it is, spaces included, and billed as that text."""
+    """x-fake-tool-args is sent as it is, spaces included, and billed as that text (with the
+    tool's name)."""
     given = '{"city": "Paris", "days": 3}'
     assert _chat_arguments(oai, None, **{"x-fake-tool-args": given}) == given
-    assert fp.last.output_tokens == count_text('{"city": "Paris", "days": 3}', OPENAI_MODEL)
+    assert fp.last.output_tokens == count_text("tool", OPENAI_MODEL) + count_text(
+        '{"city": "Paris", "days": 3}', OPENAI_MODEL
+    )
 
 
 def test_header_arguments_become_anthropic_input(
@@ -150,7 +155,7 @@ def test_header_arguments_become_anthropic_input(
     [block] = message.content
     assert block.type == "tool_use"
     assert block.input == {"city": "Paris", "days": 3}
-    assert message.usage.output_tokens == count_text(
+    assert message.usage.output_tokens == count_text("get_weather", ANTHROPIC_MODEL) + count_text(
         '{"city": "Paris", "days": 3}', ANTHROPIC_MODEL
     )
 
@@ -159,8 +164,8 @@ def test_header_arguments_become_anthropic_input(
 
 
 def test_cap_equal_to_the_call_still_calls(oai: openai.OpenAI) -> None:
-    """A cap of exactly the arguments' tokens leaves room for the call."""
-    cap = count_text('{"city":"hello"}', OPENAI_MODEL)
+    """A cap of exactly the name's and the arguments' tokens leaves room for the call."""
+    cap = count_text("get_weather", OPENAI_MODEL) + count_text('{"city":"hello"}', OPENAI_MODEL)
     completion = oai.chat.completions.create(
         model=OPENAI_MODEL, messages=USER, tools=[chat_tool()], max_tokens=cap, extra_headers=CALL
     )
@@ -170,8 +175,10 @@ def test_cap_equal_to_the_call_still_calls(oai: openai.OpenAI) -> None:
 def test_chat_cap_below_the_call_answers_truncated_text(
     fp: FakeProviderServer, oai: openai.OpenAI
 ) -> None:
-    """A cap below the arguments' tokens: the usual text, cut at the cap (finish length)."""
-    cap = count_text('{"city":"hello"}', OPENAI_MODEL) - 1
+    """A cap below the name's and the arguments' tokens (room for the arguments alone): the
+    usual text, cut at the cap (finish length)."""
+    cap = count_text("get_weather", OPENAI_MODEL) + count_text('{"city":"hello"}', OPENAI_MODEL) - 1
+    assert cap >= count_text('{"city":"hello"}', OPENAI_MODEL)
     completion = oai.chat.completions.create(
         model=OPENAI_MODEL, messages=USER, tools=[chat_tool()], max_tokens=cap, extra_headers=CALL
     )
@@ -199,10 +206,11 @@ def test_responses_cap_below_the_call_is_incomplete_text(oai: openai.OpenAI) -> 
 def test_anthropic_cap_below_the_call_answers_max_tokens_text(
     ant: anthropic.Anthropic,
 ) -> None:
-    """On Anthropic the fallback is a text block with stop reason max_tokens."""
+    """On Anthropic the fallback is a text block with stop reason max_tokens (the cap leaves
+    room for the arguments alone, not for the name too)."""
     message = ant.messages.create(
         model=ANTHROPIC_MODEL,
-        max_tokens=2,
+        max_tokens=count_text(WEATHER_ARGS, ANTHROPIC_MODEL),
         messages=ANTHROPIC_USER,
         tools=[anthropic_tool()],
         extra_headers=CALL,
@@ -217,14 +225,15 @@ def test_anthropic_cap_below_the_call_answers_max_tokens_text(
 def test_chat_stream_cut_bills_the_arguments_sent(
     fp: FakeProviderServer, oai: openai.OpenAI
 ) -> None:
-    """Dropped after 3 argument chunks: the provider bills count_text of those 3 pieces."""
+    """Dropped after 4 chunks — the name's, then 3 of the arguments: the provider bills
+    count_text of the name and of those 3 pieces."""
     pieces: list[str] = []
     stream = oai.chat.completions.create(
         model=OPENAI_MODEL,
         messages=USER,
         tools=[chat_tool()],
         stream=True,
-        extra_headers={**CALL, "x-fake-disconnect-after": "3"},
+        extra_headers={**CALL, "x-fake-disconnect-after": "4"},
     )
     with stream, pytest.raises(BROKEN):  # noqa: PT012 - raised mid-iteration
         for chunk in stream:
@@ -238,20 +247,21 @@ def test_chat_stream_cut_bills_the_arguments_sent(
     assert sent != WEATHER_ARGS
     assert fp.last.disconnect == "server"
     assert fp.last.output_text == sent
-    assert fp.last.output_tokens == count_text(sent, OPENAI_MODEL) > 0
+    assert fp.last.output_tokens == NAME_TOKENS + count_text(sent, OPENAI_MODEL)
 
 
 def test_responses_stream_cut_bills_the_arguments_sent(
     fp: FakeProviderServer, oai: openai.OpenAI
 ) -> None:
-    """Dropped after 2 argument deltas: the provider bills count_text of those 2 pieces."""
+    """Dropped after 3 chunks — output_item.added with the name, then 2 argument deltas: the
+    provider bills count_text of the name and of those 2 pieces."""
     pieces: list[str] = []
     stream = oai.responses.create(
         model=OPENAI_MODEL,
         input="Weather?",
         tools=[responses_tool()],
         stream=True,
-        extra_headers={**CALL, "x-fake-disconnect-after": "2"},
+        extra_headers={**CALL, "x-fake-disconnect-after": "3"},
     )
     with stream, pytest.raises(BROKEN):  # noqa: PT012 - raised mid-iteration
         for event in stream:
@@ -262,13 +272,14 @@ def test_responses_stream_cut_bills_the_arguments_sent(
     assert len(pieces) == 2
     assert WEATHER_ARGS.startswith(sent)
     assert fp.last.output_text == sent
-    assert fp.last.output_tokens == count_text(sent, OPENAI_MODEL) > 0
+    assert fp.last.output_tokens == NAME_TOKENS + count_text(sent, OPENAI_MODEL)
 
 
 def test_anthropic_stream_cut_bills_the_arguments_sent(
     fp: FakeProviderServer, ant: anthropic.Anthropic
 ) -> None:
-    """Dropped after 4 input_json_delta pieces: the provider bills count_text of them."""
+    """Dropped after 5 chunks — content_block_start with the name, then 4 input_json_delta
+    pieces: the provider bills count_text of the name and of those pieces."""
     pieces: list[str] = []
     stream = ant.messages.create(
         model=ANTHROPIC_MODEL,
@@ -276,7 +287,7 @@ def test_anthropic_stream_cut_bills_the_arguments_sent(
         messages=ANTHROPIC_USER,
         tools=[anthropic_tool()],
         stream=True,
-        extra_headers={**CALL, "x-fake-disconnect-after": "4"},
+        extra_headers={**CALL, "x-fake-disconnect-after": "5"},
     )
     with stream, pytest.raises(BROKEN):  # noqa: PT012 - raised mid-iteration
         for event in stream:
@@ -288,12 +299,44 @@ def test_anthropic_stream_cut_bills_the_arguments_sent(
     assert WEATHER_ARGS.startswith(sent)
     assert fp.last.tool_calls == ("get_weather",)
     assert fp.last.output_text == sent
-    assert fp.last.output_tokens == count_text(sent, ANTHROPIC_MODEL) > 0
+    assert fp.last.output_tokens == count_text("get_weather", ANTHROPIC_MODEL) + count_text(
+        sent, ANTHROPIC_MODEL
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "named"),
+    [
+        ("/v1/chat/completions", {"model": OPENAI_MODEL, "messages": USER,
+                                  "tools": [chat_tool()]}, '"name":"get_weather"'),
+        ("/v1/responses", {"model": OPENAI_MODEL, "input": "Hi", "tools": [responses_tool()]},
+         "response.output_item.added"),
+        ("/v1/messages", {"model": ANTHROPIC_MODEL, "max_tokens": 100, "messages": ANTHROPIC_USER,
+                          "tools": [anthropic_tool()]}, "content_block_start"),
+    ],
+)  # fmt: skip
+def test_a_stream_cut_after_the_name_bills_the_name(
+    fp: FakeProviderServer, http: httpx.Client, path: str, body: dict[str, Any], named: str
+) -> None:
+    """Dropped after the first chunk, the event carrying the tool's name: the provider bills
+    count_text of the name, and no argument has gone out."""
+    headers = {**CALL, "x-fake-disconnect-after": "1"}
+    received: list[str] = []
+    streamed = http.stream("POST", path, json={**body, "stream": True}, headers=headers)
+    with pytest.raises(httpx.TransportError), streamed as response:  # noqa: PT012 - mid-body
+        for text in response.iter_text():
+            received.append(text)
+    assert named in "".join(received)
+    assert "arguments.delta" not in "".join(received)
+    wait_for(lambda: len(fp.requests) == 1)
+    assert (fp.last.disconnect, fp.last.tool_calls) == ("server", ("get_weather",))
+    assert fp.last.output_text == ""
+    assert fp.last.output_tokens == count_text("get_weather", body["model"])
 
 
 def test_pieces_add_up_to_the_bill_of_the_whole(oai: openai.OpenAI) -> None:
-    """Each streamed piece is about a token: counting the pieces one by one gives the tokens
-    the provider bills for the whole arguments, as with a real provider's stream."""
+    """Each streamed piece is about a token: counting the pieces one by one (and the name)
+    gives the tokens the provider bills for the whole call, as with a real provider's stream."""
     given = '{"query": "hello world", "limit": 10, "exact": true, "tags": ["a", "b"]}'
     with oai.chat.completions.create(
         model=OPENAI_MODEL,
@@ -314,8 +357,9 @@ def test_pieces_add_up_to_the_bill_of_the_whole(oai: openai.OpenAI) -> None:
     assert "".join(pieces) == given
     usage = chunks[-1].usage
     assert usage is not None
-    assert sum(count_text(p, OPENAI_MODEL) for p in pieces) == usage.completion_tokens
-    assert usage.completion_tokens == count_text(given, OPENAI_MODEL)
+    counted = sum(count_text(p, OPENAI_MODEL) for p in pieces)
+    assert NAME_TOKENS + counted == usage.completion_tokens
+    assert usage.completion_tokens == NAME_TOKENS + count_text(given, OPENAI_MODEL)
 
 
 # -- bad knobs ------------------------------------------------------------------------------

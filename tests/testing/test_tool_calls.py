@@ -30,12 +30,18 @@ from tests.testing.helpers import (
     sse_events,
 )
 
+#: What a call of get_weather with WEATHER_ARGS costs: its name's tokens and its arguments'.
+CALL_TOKENS = count_text("get_weather", OPENAI_MODEL) + count_text(WEATHER_ARGS, OPENAI_MODEL)
+CLAUDE_CALL_TOKENS = count_text("get_weather", ANTHROPIC_MODEL) + count_text(
+    WEATHER_ARGS, ANTHROPIC_MODEL
+)
+
 # -- Chat Completions -----------------------------------------------------------------------
 
 
 def test_chat_tool_call(fp: FakeProviderServer, oai: openai.OpenAI) -> None:
-    """The answer is one function tool call with finish reason tool_calls; its arguments'
-    tokens are the completion tokens, and the record names the tool."""
+    """The answer is one function tool call with finish reason tool_calls; its name's and
+    arguments' tokens are the completion tokens, and the record names the tool."""
     completion = oai.chat.completions.create(
         model=OPENAI_MODEL, messages=USER, tools=[chat_tool()], extra_headers=CALL
     )
@@ -47,7 +53,7 @@ def test_chat_tool_call(fp: FakeProviderServer, oai: openai.OpenAI) -> None:
     assert (call.function.name, call.function.arguments) == ("get_weather", WEATHER_ARGS)
     assert call.id.startswith("call_")
     assert completion.usage is not None
-    assert completion.usage.completion_tokens == count_text('{"city":"hello"}', OPENAI_MODEL)
+    assert completion.usage.completion_tokens == CALL_TOKENS
     assert fp.last.tool_calls == ("get_weather",)
     assert fp.last.output_text == WEATHER_ARGS
     assert fp.last.output_tokens == completion.usage.completion_tokens
@@ -72,7 +78,7 @@ def test_chat_stream_helper_accumulates_the_call(
     assert final.choices[0].finish_reason == "tool_calls"
     assert len(pieces) > 1
     assert final.usage is not None
-    assert final.usage.completion_tokens == count_text('{"city":"hello"}', OPENAI_MODEL)
+    assert final.usage.completion_tokens == CALL_TOKENS
     assert fp.last.output_tokens == final.usage.completion_tokens
 
 
@@ -148,8 +154,8 @@ def test_chat_tool_result_answers_text(fp: FakeProviderServer, oai: openai.OpenA
 
 
 def test_responses_function_call(fp: FakeProviderServer, oai: openai.OpenAI) -> None:
-    """The answer is one function_call output item with a call_id; its arguments' tokens are
-    the output tokens."""
+    """The answer is one function_call output item with a call_id; its name's and arguments'
+    tokens are the output tokens."""
     response = oai.responses.create(
         model=OPENAI_MODEL, input="Weather?", tools=[responses_tool()], extra_headers=CALL
     )
@@ -159,7 +165,7 @@ def test_responses_function_call(fp: FakeProviderServer, oai: openai.OpenAI) -> 
     assert item.call_id.startswith("call_")
     assert response.status == "completed"
     assert response.usage is not None
-    assert response.usage.output_tokens == count_text('{"city":"hello"}', OPENAI_MODEL)
+    assert response.usage.output_tokens == CALL_TOKENS
     assert fp.last.tool_calls == ("get_weather",)
     assert fp.last.output_tokens == response.usage.output_tokens
 
@@ -187,7 +193,7 @@ def test_responses_stream_events_and_helper(fp: FakeProviderServer, oai: openai.
     assert item.type == "function_call"
     assert (item.name, item.arguments) == ("get_weather", WEATHER_ARGS)
     assert final.usage is not None
-    assert final.usage.output_tokens == count_text('{"city":"hello"}', OPENAI_MODEL)
+    assert final.usage.output_tokens == CALL_TOKENS
     assert fp.last.output_tokens == final.usage.output_tokens
 
 
@@ -218,7 +224,7 @@ def test_responses_function_call_output_answers_text(
 
 def test_anthropic_tool_use(fp: FakeProviderServer, ant: anthropic.Anthropic) -> None:
     """The answer is one tool_use block with stop reason tool_use; its input is the arguments
-    object, and their tokens are the output tokens."""
+    object, and the name's and their tokens are the output tokens."""
     message = ant.messages.create(
         model=ANTHROPIC_MODEL,
         max_tokens=100,
@@ -231,7 +237,7 @@ def test_anthropic_tool_use(fp: FakeProviderServer, ant: anthropic.Anthropic) ->
     assert (block.name, block.input) == ("get_weather", {"city": "hello"})
     assert block.id.startswith("toolu_01")
     assert message.stop_reason == "tool_use"
-    assert message.usage.output_tokens == count_text('{"city":"hello"}', ANTHROPIC_MODEL)
+    assert message.usage.output_tokens == CLAUDE_CALL_TOKENS
     assert fp.last.tool_calls == ("get_weather",)
     assert fp.last.output_tokens == message.usage.output_tokens
 
@@ -260,7 +266,7 @@ def test_anthropic_stream_helper_accumulates_the_input(
     assert block.type == "tool_use"
     assert (block.name, block.input) == ("get_weather", {"city": "hello"})
     assert final.stop_reason == "tool_use"
-    assert final.usage.output_tokens == count_text('{"city":"hello"}', ANTHROPIC_MODEL)
+    assert final.usage.output_tokens == CLAUDE_CALL_TOKENS
     assert fp.last.output_tokens == final.usage.output_tokens
 
 

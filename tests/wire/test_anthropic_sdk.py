@@ -8,10 +8,12 @@ from collections.abc import Iterator
 
 import anthropic
 import pytest
+from anthropic.types import ToolParam
 
 import costcap
 from costcap import AsyncGuard, Guard, Policy, RateLimit, RateLimited
 from costcap.testing import FakeProviderServer
+from costcap.tokens import count_text
 from costcap.wire import refusal
 from tests.wire.conftest import (
     CLAUDE,
@@ -84,6 +86,38 @@ def test_a_message_stream_left_early_is_settled_cut(
             break
     settled_cut(fp, recorder, under=30)
     assert reserved_usd(guard) == 0
+
+
+WEATHER: ToolParam = {
+    "name": "get_weather",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+
+
+def test_a_message_stream_left_in_a_tool_call_is_settled_at_its_name_and_input_sent(
+    client: anthropic.Anthropic, fp: FakeProviderServer, recorder: Recorder
+) -> None:
+    """``messages.stream`` left at the second piece of a tool call's input: the provider
+    billed the tool's name (sent in the ``tool_use`` block's ``content_block_start``) and the
+    two pieces; costcap settled ``cut`` at exactly that."""
+    pieces: list[str] = []
+    with client.messages.stream(
+        model=CLAUDE, max_tokens=64, messages=HELLO, tools=[WEATHER],
+        extra_headers={**SLOW, "x-fake-tool-call": "auto"},
+    ) as stream:  # fmt: skip
+        for event in stream:
+            if event.type == "input_json" and event.partial_json:
+                pieces.append(event.partial_json)
+                if len(pieces) == 2:
+                    break
+    served(fp)
+    sent = "".join(pieces)
+    assert (fp.last.disconnect, fp.last.tool_calls) == ("client", ("get_weather",))
+    assert fp.last.output_text == sent != '{"city":"hello"}'
+    assert fp.last.output_tokens == count_text("get_weather", CLAUDE) + count_text(sent, CLAUDE)
+    assert recorder.statuses() == ["cut"]
+    assert recorder.events[0].output_tokens == fp.last.output_tokens
+    assert recorder.cost_pico == billed_pico(fp) > 0
 
 
 def test_a_stream_past_its_reservation_ends_cleanly(

@@ -94,15 +94,19 @@ def test_an_anthropic_stream_adds_message_start_and_message_delta(size: int) -> 
     assert stream.served == "standard"
 
 
-def test_thinking_and_tool_json_are_counted_but_not_signatures() -> None:
-    """Claude's thinking and tool-input JSON are output text; a signature is not."""
+def test_thinking_tool_names_and_tool_json_are_counted_but_not_signatures() -> None:
+    """Claude's thinking, the tool's name (in ``content_block_start``) and the tool-input JSON
+    are output; the name is estimated on its own, between the text around it; a signature is
+    not output."""
     stream = WireStream("messages", ticket_for(CLAUDE), 600, injected=False)
     data = recorded("messages_tools.sse")
     cut_short = data[: data.index(b"event: message_delta")]
     run(stream, cut_short, 64)
     thinking = "The user wants the weather in San Francisco."
     json_text = '{"location": "San Francisco, CA"}'
-    assert stream.meter.output_tokens == count_text(thinking + json_text, CLAUDE)
+    assert stream.meter.output_tokens == sum(
+        count_text(t, CLAUDE) for t in (thinking, "get_weather", json_text)
+    )
     assert not stream.meter.final
     usage = stream.final_usage()  # before message_delta: message_start's input, costcap's count
     assert (usage.input_tokens, usage.cache_read_tokens) == (572, 100)

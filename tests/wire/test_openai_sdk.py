@@ -8,10 +8,12 @@ from collections.abc import Iterator
 
 import openai
 import pytest
+from openai.types.responses import FunctionToolParam
 
 import costcap
 from costcap import BudgetExceeded, Guard, Policy, RateLimit
 from costcap.testing import FakeProviderServer
+from costcap.tokens import count_text
 from costcap.wire import refusal
 from tests.wire.conftest import (
     GC_PACED,
@@ -117,6 +119,39 @@ def test_a_stream_left_early_is_settled_cut_at_what_was_billed(
                 break
     settled_cut(fp, recorder, under=30)
     assert reserved_usd(guard) == 0
+
+
+WEATHER: FunctionToolParam = {
+    "type": "function", "name": "get_weather", "strict": False,
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}  # fmt: skip
+
+
+def test_a_responses_stream_left_in_a_tool_call_is_settled_at_its_name_and_arguments_sent(
+    client: openai.OpenAI, fp: FakeProviderServer, recorder: Recorder
+) -> None:
+    """A Responses stream left at the second piece of a tool call's arguments: the provider
+    billed the tool's name (sent in ``response.output_item.added``) and the two pieces;
+    costcap settled ``cut`` at exactly that."""
+    stream = client.responses.create(
+        model=GPT, input="Weather in Paris?", tools=[WEATHER], stream=True,
+        extra_headers={**SLOW, "x-fake-tool-call": "auto"},
+    )  # fmt: skip
+    pieces: list[str] = []
+    with stream:
+        for event in stream:
+            if event.type == "response.function_call_arguments.delta":
+                pieces.append(event.delta)
+                if len(pieces) == 2:
+                    break
+    served(fp)
+    sent = "".join(pieces)
+    assert (fp.last.disconnect, fp.last.tool_calls) == ("client", ("get_weather",))
+    assert fp.last.output_text == sent != '{"city":"hello"}'
+    assert fp.last.output_tokens == count_text("get_weather", GPT) + count_text(sent, GPT)
+    assert recorder.statuses() == ["cut"]
+    assert recorder.events[0].output_tokens == fp.last.output_tokens
+    assert recorder.cost_pico == billed_pico(fp) > 0
 
 
 def test_a_stream_dropped_unread_is_settled_when_collected(

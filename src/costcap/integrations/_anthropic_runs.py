@@ -1,9 +1,10 @@
 """One admitted Anthropic stream from first event to settlement (sync and async).
 
 A run reads the SDK's own raw stream, shows every event to a :class:`Meter` (``message_start``:
-input and cache usage; each ``content_block_delta``: text, thinking or tool JSON, counted as it
-flows; ``message_delta``: the cumulative, final output count), renews the reservation's lease
-while it streams, and settles exactly once, however the stream ends:
+input and cache usage; a tool call's ``content_block_start``: the tool's name; each
+``content_block_delta``: text, thinking or tool JSON, counted as it flows; ``message_delta``:
+the cumulative, final output count), renews the reservation's lease while it streams, and
+settles exactly once, however the stream ends:
 
 * read to the end — the provider's final usage, status ``ok``;
 * the meter's count passed the reservation — :class:`StreamCut`: upstream closed, status ``cut``;
@@ -28,7 +29,7 @@ from anthropic.types import RawMessageStreamEvent
 
 from costcap.errors import StoreUnavailable
 from costcap.guard import AsyncGuard, Guard
-from costcap.integrations._meter import Meter
+from costcap.integrations._meter import NAMED_CALLS, Meter
 from costcap.service_tiers import anthropic_served_tier
 from costcap.ticket import Ticket
 
@@ -92,6 +93,10 @@ class EventMeter:
             self.meter.set_usage(_usage(self._start), final=False)
         elif event.type == "content_block_delta":
             self.meter.add_text(_delta_text(event.delta))
+        elif event.type == "content_block_start":  # a tool_use block opens with the tool's name
+            block = event.content_block
+            if block.type in NAMED_CALLS:
+                self.meter.add_name(getattr(block, "name", None) or "")
         elif event.type == "message_delta":
             self.meter.set_usage(_usage(self._start, event.usage), final=True)
 

@@ -32,7 +32,7 @@ import anyio
 from openai import AsyncStream, Stream
 
 from costcap.integrations._closing import Closing
-from costcap.integrations._meter import Meter, StreamCut
+from costcap.integrations._meter import NAMED_CALLS, Meter, StreamCut
 from costcap.integrations._openai_request import served_tier
 from costcap.ledger import Status
 from costcap.ticket import Ticket
@@ -89,7 +89,7 @@ class Tap:
         return self.meter.ticket
 
     def _chunk(self, chunk: Any) -> bool:
-        add = self.meter.add_text
+        add, add_name = self.meter.add_text, self.meter.add_name
         tier = chunk.service_tier
         if tier is not None:
             self.served = tier
@@ -103,7 +103,7 @@ class Tap:
                 for tool_call in delta.tool_calls:
                     function = tool_call.function
                     if function is not None:
-                        add(function.name or "")
+                        add_name(function.name or "")  # in the first delta of a call
                         add(function.arguments or "")
             if delta.function_call is not None:
                 add(delta.function_call.arguments or "")
@@ -124,6 +124,10 @@ class Tap:
             delta = getattr(event, "delta", None)
             if isinstance(delta, str) and "audio" not in kind:
                 self.meter.add_text(delta)
+        elif kind == "response.output_item.added":  # a call's item opens with the tool's name
+            item = event.item
+            if item.type in NAMED_CALLS:
+                self.meter.add_name(getattr(item, "name", None) or "")
         elif kind in _FINAL_EVENTS:
             self.served = served_tier(event.response)
             usage = event.response.usage

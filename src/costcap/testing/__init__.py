@@ -10,8 +10,8 @@ sequences, usage objects, error bodies, status codes, ``retry-after``)::
 
 The usage it reports is counted by :mod:`costcap.tokens` (input: ``count_messages`` of the
 request; output: ``count_text`` of the generated text, which is ``" hello"`` repeated, one token
-per word under o200k/cl100k, or of a tool call's arguments), so what the client received and
-what was billed always agree.
+per word under o200k/cl100k, or of a tool call's name plus ``count_text`` of its arguments), so
+what the client received and what was billed always agree.
 Every request is recorded as a :class:`ServedRequest` (``fp.requests``, ``fp.reset()``,
 ``fp.billed_output_tokens()``) so tests can compare what was billed with what costcap logged.
 
@@ -57,7 +57,8 @@ Header                      Marker / config field             Effect
 ``x-fake-disconnect-after`` ``disconnect_after``              Drop the connection after N content
                                                               chunks of a stream (the client sees
                                                               a broken body; the N chunks are
-                                                              billed).
+                                                              billed). A tool call's first chunk
+                                                              is the event carrying its name.
 ``x-fake-tool-call``        ``tool_call``                     Answer with a call of this tool
                                                               (``auto``: the first the request
                                                               offers) when the request offers it,
@@ -65,9 +66,9 @@ Header                      Marker / config field             Effect
                                                               ``tool`` message; Responses: a
                                                               ``function_call_output`` item;
                                                               Anthropic: a ``tool_result`` block)
-                                                              and the cap leaves room for it; else
-                                                              the text answer. ``tool_choice:
-                                                              none`` forbids it.
+                                                              and the cap leaves room for its name
+                                                              and arguments; else the text answer.
+                                                              ``tool_choice: none`` forbids it.
 ``x-fake-tool-args``        —                                 The call's arguments, a JSON object
                                                               sent verbatim (default: made from
                                                               the tool's schema).
@@ -94,14 +95,18 @@ Header                      Marker / config field             Effect
 
 Tool calls: the arguments are made from the tool's JSON schema — each required property (every
 property when none is required) by its type: string ``"hello"``, integer and number ``1``,
-boolean ``true``, array ``[]``, object: its own properties the same way, enum: its first value —
-and billed as ``count_text(arguments, model)`` output tokens. A cap (``max_tokens``) below that
+boolean ``true``, array ``[]``, object: its own properties the same way, enum: its first value.
+A call is billed as ``count_text(name, model) + count_text(arguments, model)`` output tokens: the
+model generates the tool's name as it does the arguments. A cap (``max_tokens``) below that
 count (plus any thinking) answers the usual text, cut at the cap, instead. A stream sends the
-arguments in pieces of about a token each.
+name first — chat: in the first ``tool_calls`` delta; Responses: in the ``function_call`` item of
+``response.output_item.added``; Anthropic: in the ``tool_use`` block of ``content_block_start``
+— then the arguments in pieces of about a token each.
 
 A client that goes away mid-stream stops the generation; the record bills what was sent up to
 then (``disconnect="client"``): the text, thinking or argument pieces that went out, counted
-with ``count_text``. Any model name is accepted. ``n`` (chat) is ignored: one choice.
+with ``count_text``, and a tool call's name once the event carrying it went out. Any model
+name is accepted. ``n`` (chat) is ignored: one choice.
 A malformed JSON body, a bad ``x-fake-*`` value or a missing required field is a 400 in the
 provider's format (Anthropic also requires ``max_tokens``, as the real API does).
 """

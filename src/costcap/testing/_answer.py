@@ -3,8 +3,9 @@ after any number of its pieces has cost.
 
 An answer is sent in *units*, in this order: the thinking (one unit per word of it when the
 API shows it, one for all of it when the API hides it), then the text (one per word) or the
-tool call's arguments (one per piece, about a token each). A stream's events carry the
-cumulative units sent, and :meth:`Answer.sent` turns that count into what was billed.
+tool call: its name (one unit, the event that first carries it), then its arguments (one per
+piece, about a token each). A stream's events carry the cumulative units sent, and
+:meth:`Answer.sent` turns that count into what was billed.
 """
 
 from __future__ import annotations
@@ -24,12 +25,19 @@ ThinkingMode = Literal["visible", "hidden"]
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
-    """One call of a tool the request offered: its arguments as a JSON text, and in pieces."""
+    """One call of a tool the request offered: its name, its arguments as a JSON text and in
+    pieces, and its output tokens: the name's and the arguments', each counted on its own."""
 
     name: str
     arguments: str
     pieces: tuple[str, ...]
-    tokens: int  # costcap.tokens.count_text(arguments, model)
+    name_tokens: int  # costcap.tokens.count_text(name, model)
+    tokens: int  # name_tokens + costcap.tokens.count_text(arguments, model)
+
+    @property
+    def units(self) -> int:
+        """The name, then each piece of the arguments."""
+        return 1 + len(self.pieces)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +83,7 @@ class Answer:
     @property
     def units(self) -> int:
         """Every unit of the answer."""
-        content = len(self.tool_call.pieces) if self.tool_call else self.plan.words
+        content = self.tool_call.units if self.tool_call else self.plan.words
         return self.thinking_units + content
 
     @property
@@ -86,7 +94,7 @@ class Answer:
 
     @property
     def text(self) -> str:
-        """The answer's text, or its tool call's arguments."""
+        """The answer's text, or its tool call's arguments (its name is in the record apart)."""
         if self.tool_call is not None:
             return self.tool_call.arguments
         return self.accounting.text(self.plan.words)
@@ -102,14 +110,17 @@ class Answer:
         else:
             thinking = self.thinking.tokens
         content = max(0, units - self.thinking_units)
-        if self.tool_call is None:
+        call = self.tool_call
+        if call is None:
             text = self.accounting.text(content)
             tokens = self.accounting.output_tokens(self.model, content)
-        elif content >= len(self.tool_call.pieces):
-            text, tokens = self.tool_call.arguments, self.tool_call.tokens
-        else:
-            text = "".join(self.tool_call.pieces[:content])
-            tokens = _count(text, self.model)
+        elif content >= call.units:
+            text, tokens = call.arguments, call.tokens
+        elif content == 0:
+            text, tokens = "", 0
+        else:  # the name went out, and content - 1 pieces of the arguments
+            text = "".join(call.pieces[: content - 1])
+            tokens = call.name_tokens + _count(text, self.model)
         return Sent(thinking + tokens, text, thinking)
 
 
@@ -148,9 +159,11 @@ def plan_answer(
     name = pick_tool(tool, tools) if not tool_result and not thought.truncated else None
     if name is not None:
         arguments = tool_args if tool_args is not None else arguments_for(tools[name])
-        tokens = _count(arguments, model)
+        name_tokens = _count(name, model)
+        tokens = name_tokens + _count(arguments, model)
         if room is None or tokens <= room:
-            call = ToolCall(name, arguments, split_arguments(arguments, model), tokens)
+            pieces = split_arguments(arguments, model)
+            call = ToolCall(name, arguments, pieces, name_tokens, tokens)
     if call is not None or thought.truncated:
         text = OutputPlan(0, 0, thought.truncated)
     else:

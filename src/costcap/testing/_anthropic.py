@@ -2,10 +2,11 @@
 
 ``usage.input_tokens`` excludes the prompt-cache reads and writes, which are reported apart as
 ``cache_read_input_tokens`` and ``cache_creation_input_tokens`` (as the real API does). A tool
-call is a ``tool_use`` block (stop reason ``tool_use``), its input streamed as
-``input_json_delta`` pieces. A request with ``thinking`` enabled (``enabled``, ``adaptive`` or
-``between_tools``) gets a ``thinking`` block first, with a ``signature`` (its text empty under
-``display: "omitted"``); its tokens are within ``output_tokens``.
+call is a ``tool_use`` block (stop reason ``tool_use``), its name in ``content_block_start``
+(which bills it), its input streamed as ``input_json_delta`` pieces. A request with
+``thinking`` enabled (``enabled``, ``adaptive`` or ``between_tools``) gets a ``thinking``
+block first, with a ``signature`` (its text empty under ``display: "omitted"``); its tokens
+are within ``output_tokens``.
 """
 
 from __future__ import annotations
@@ -171,6 +172,7 @@ class AnthropicMessages:
         sent = 0
         for index, block in enumerate(self._blocks(exchange)):
             kind = block["type"]
+            sent += kind == "tool_use"  # the block's start carries the tool's name: a unit
             emit("content_block_start", sent, index=index, content_block=_started(block))
             if index == 0:
                 emit("ping", sent)

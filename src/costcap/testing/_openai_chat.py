@@ -2,10 +2,10 @@
 
 ``n`` is ignored: there is always exactly one choice. ``max_completion_tokens`` wins over the
 deprecated ``max_tokens`` when both are sent. A tool call is one ``tool_calls`` entry
-(finish reason ``tool_calls``), streamed as its id, type and name, then its arguments piece by
-piece. Reasoning is never shown, as OpenAI shows none: only its tokens, in
-``completion_tokens_details.reasoning_tokens`` (within ``completion_tokens``), unless the
-request says ``reasoning_effort: "none"``.
+(finish reason ``tool_calls``), streamed as its id, type and name (the first chunk, which
+bills the name), then its arguments piece by piece. Reasoning is never shown, as OpenAI shows
+none: only its tokens, in ``completion_tokens_details.reasoning_tokens`` (within
+``completion_tokens``), unless the request says ``reasoning_effort: "none"``.
 """
 
 from __future__ import annotations
@@ -192,6 +192,7 @@ class OpenAIChat:
                 {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
                 for piece in call.pieces
             ]
+            done += 1  # the first chunk carries the call's name: its first unit
         events = [(chunk([choice(first)]), done)]
         events.extend((chunk([choice(delta)]), done + i) for i, delta in enumerate(pieces, 1))
         events.append((chunk([choice({}, finish_reason)]), answer.units))

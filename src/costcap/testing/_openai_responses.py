@@ -2,10 +2,11 @@
 
 ``input`` (a string or a list of items), ``instructions`` and ``tools`` are counted with
 ``costcap.tokens.count_responses_input``. A tool call is a ``function_call`` output item (its
-arguments streamed in ``response.function_call_arguments.delta`` events). A request with
-``reasoning`` gets a ``reasoning`` item first, its tokens in
-``usage.output_tokens_details.reasoning_tokens`` (within ``output_tokens``); its text is shown
-as a summary only when ``reasoning.summary`` asks for one.
+name in ``response.output_item.added``, which bills it; its arguments streamed in
+``response.function_call_arguments.delta`` events). A request with ``reasoning`` gets a
+``reasoning`` item first, its tokens in ``usage.output_tokens_details.reasoning_tokens``
+(within ``output_tokens``); its text is shown as a summary only when ``reasoning.summary``
+asks for one.
 """
 
 from __future__ import annotations
@@ -217,6 +218,7 @@ class OpenAIResponses:
                 started = self._function_call(
                     item["id"], item["call_id"], item["name"], "", "in_progress"
                 )
+                sent += 1  # the item's name: the call's first unit
                 emit("response.output_item.added", sent, output_index=index, item=started)
                 for piece in answer.tool_call.pieces if answer.tool_call else ():
                     sent += 1

@@ -28,7 +28,8 @@ class ServedRequest:
     Token fields are what a real provider would bill: ``input_tokens`` is every prompt token as
     counted by :mod:`costcap.tokens`, *including* the ``cached_tokens`` read from and the
     ``cache_write_tokens`` written to the prompt cache (whatever the wire format reports);
-    ``output_tokens`` is what was generated, up to the disconnect for an abandoned stream,
+    ``output_tokens`` is what was generated (a tool call's name and arguments, each counted on
+    its own), up to the disconnect for an abandoned stream,
     ``thinking_tokens`` (thinking or reasoning) included. ``output_text`` is the answer's text,
     or the arguments of its tool call, as far as it was sent; ``tool_calls`` names the tools
     the answer calls (also when its stream was cut).

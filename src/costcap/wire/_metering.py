@@ -8,10 +8,12 @@ What each tap reads:
 
 * Chat Completions — each chunk's deltas (content, refusal, reasoning, tool-call names and
   arguments), its ``service_tier``, and the final usage-only chunk;
-* Responses — every text ``….delta`` event (not audio), and the usage and tier of
-  ``response.completed`` / ``response.incomplete`` / ``response.failed``;
-* Anthropic Messages — ``message_start`` (input and cache usage, tier), each
-  ``content_block_delta`` (text, thinking, tool JSON) and ``message_delta`` (the final usage).
+* Responses — every text ``….delta`` event (not audio), the tool's name in a call's
+  ``response.output_item.added``, and the usage and tier of ``response.completed`` /
+  ``response.incomplete`` / ``response.failed``;
+* Anthropic Messages — ``message_start`` (input and cache usage, tier), the tool's name in a
+  ``tool_use`` block's ``content_block_start``, each ``content_block_delta`` (text, thinking,
+  tool JSON) and ``message_delta`` (the final usage).
 
 When the counted output would pass the reservation, :attr:`WireStream.cut` is set and feeding
 stops: the caller's stream is ended cleanly (:meth:`WireStream.closing`) and settled ``cut``.
@@ -24,7 +26,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from costcap.integrations._meter import Meter, StreamCut
+from costcap.integrations._meter import NAMED_CALLS, Meter, StreamCut
 from costcap.ledger import Status
 from costcap.pricing import Usage
 from costcap.ticket import Ticket
@@ -58,12 +60,17 @@ class _Tap:
         """Meter one event; False: do not pass it on. Raises StreamCut."""
         raise NotImplementedError
 
+    def _named(self, opened: object) -> None:
+        """An output item or content block just opened: a tool call's carries the tool's name."""
+        if isinstance(opened, Mapping) and opened.get("type") in NAMED_CALLS:
+            self.meter.add_name(_text(opened.get("name")))
+
 
 class _ChatTap(_Tap):
     __slots__ = ()
 
     def see(self, data: Mapping[str, Any]) -> bool:
-        add = self.meter.add_text
+        add, add_name = self.meter.add_text, self.meter.add_name
         tier = data.get("service_tier")
         if isinstance(tier, str):
             self.served = tier
@@ -80,7 +87,7 @@ class _ChatTap(_Tap):
             for call in calls if isinstance(calls, list) else ():
                 function = call.get("function") if isinstance(call, Mapping) else None
                 if isinstance(function, Mapping):
-                    add(_text(function.get("name")))
+                    add_name(_text(function.get("name")))  # in the first delta of a call
                     add(_text(function.get("arguments")))
             function_call = delta.get("function_call")
             if isinstance(function_call, Mapping):
@@ -106,6 +113,8 @@ class _ResponsesTap(_Tap):
             delta = data.get("delta")
             if isinstance(delta, str) and "audio" not in kind:
                 self.meter.add_text(delta)
+        elif kind == "response.output_item.added":  # a call's item opens with the tool's name
+            self._named(data.get("item"))
         elif kind in _FINAL_EVENTS:
             response = data.get("response")
             if isinstance(response, Mapping):
@@ -133,6 +142,8 @@ class _MessagesTap(_Tap):
                 field = _DELTA_TEXT.get(delta.get("type"))  # type: ignore[arg-type]
                 if field is not None:
                     self.meter.add_text(_text(delta.get(field)))
+        elif kind == "content_block_start":  # a tool_use block opens with the tool's name
+            self._named(data.get("content_block"))
         elif kind == "message_start":
             message = data.get("message")
             usage = message.get("usage") if isinstance(message, Mapping) else None

@@ -183,6 +183,21 @@ def test_meter_estimates_the_whole_text_for_claude() -> None:
     assert not meter.cut
 
 
+def test_meter_estimates_a_tool_name_on_its_own_for_claude() -> None:
+    """A tool call's name is a part of its own: the text before it and the arguments after it
+    are each estimated whole, the name alone — ``count_text`` of each, as the provider bills
+    them apart; a delta naming no tool ends no part."""
+    meter = Meter(_ticket(max_tokens=200), 600)
+    thinking, name, arguments = "The user wants the weather.", "get_weather", '{"city":"hello"}'
+    meter.add_text(thinking)
+    meter.add_name(name)
+    for piece in ('{"', "city", '":"', "hello", '"}'):
+        meter.add_name("")
+        meter.add_text(piece)
+    apart = sum(count_text(text, MODEL) for text in (thinking, name, arguments))
+    assert meter.output_tokens == apart > count_text(thinking + name + arguments, MODEL)
+
+
 @pytest.mark.parametrize(
     "piece",
     [" γεια σου κόσμε", " สวัสดีชาวโลก", " नमस्ते दुनिया", " 안녕하세요 세계", " 你好世界"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import httpx2
@@ -21,12 +21,13 @@ from anthropic.lib.streaming import (
     MessageStream,
     MessageStreamManager,
 )
-from anthropic.types import Message
+from anthropic.types import Message, ToolParam
 
 from costcap import AsyncGuard, Guard
 from costcap.integrations.wrap import wrap
 from costcap.testing import FakeProviderServer
 from costcap.ticket import Ticket
+from costcap.tokens import count_text
 from tests.integrations.anthropic_sdk.conftest import (
     FULL,
     HAIKU_IN_PICO,
@@ -34,6 +35,8 @@ from tests.integrations.anthropic_sdk.conftest import (
     MESSAGES,
     MODEL,
     SLOW,
+    TOOL_CALL,
+    TOOLS,
     Recorder,
     assert_complete,
     assert_partial,
@@ -243,6 +246,34 @@ def test_break_closes_the_stream_and_settles_the_partial_cost(
             break
     assert_partial(fp, recorder)
     assert reserved_usd(guard) == 0
+
+
+def test_break_in_a_tool_call_settles_its_name_and_the_arguments_sent(
+    client: anthropic.Anthropic, fp: FakeProviderServer, recorder: Recorder
+) -> None:
+    """Leaving a stream at the second piece of a tool call's input: the provider billed the
+    tool's name (sent in the ``tool_use`` block's ``content_block_start``) and the two pieces;
+    costcap settled exactly that."""
+    stream = client.messages.create(
+        model=MODEL, max_tokens=50, messages=MESSAGES, tools=cast(list[ToolParam], TOOLS),
+        stream=True,
+        extra_headers={**SLOW, **TOOL_CALL},
+    )  # fmt: skip
+    pieces: list[str] = []
+    for event in stream:
+        if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+            pieces.extend([event.delta.partial_json] if event.delta.partial_json else [])
+            if len(pieces) == 2:
+                break
+    served(fp)
+    sent = "".join(pieces)
+    assert (fp.last.disconnect, fp.last.tool_calls, fp.last.output_text) == (
+        "client", ("get_weather",), sent,
+    )  # fmt: skip
+    assert fp.last.output_tokens == count_text("get_weather", MODEL) + count_text(sent, MODEL)
+    assert recorder.statuses() == ["cut"]
+    assert recorder.events[0].output_tokens == fp.last.output_tokens
+    assert recorder.cost_pico == billed_pico(fp) > 0
 
 
 def test_break_from_text_stream_closes_inside_the_with_block(

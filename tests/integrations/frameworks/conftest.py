@@ -116,32 +116,30 @@ def assert_tool_run(fp: FakeProviderServer, recorder: Recorder, ran: list[str]) 
     assert fp.requests[0].output_text == ARGUMENTS
 
 
-def assert_left_in_call(fp: FakeProviderServer, recorder: Recorder, *, chat: bool) -> None:
+def assert_left_in_call(fp: FakeProviderServer, recorder: Recorder) -> None:
     """The caller left a stream while the tool call's arguments flowed: the provider billed
-    the pieces it sent; costcap recorded one ``cut`` event of the same input and output —
-    plus, on Chat Completions, the tool's name: a chat stream carries it in a delta and
-    costcap counts it as output (a real provider bills it; the fake one bills the arguments
-    only)."""
+    the tool's name and the pieces of the arguments it sent; costcap recorded one ``cut``
+    event of the same input and output, costing the same to the picodollar."""
     wait_for(lambda: len(fp.requests) >= 1 and len(recorder.events) >= 1)
     [request] = fp.requests
     assert (request.disconnect, request.tool_calls) == ("client", (TOOL,))
     assert ARGUMENTS.startswith(request.output_text)
-    assert 0 < request.output_tokens < count_text(ARGUMENTS, request.model or GPT)
+    model = request.model or GPT
+    name = count_text(TOOL, model)
+    assert name < request.output_tokens < name + count_text(ARGUMENTS, model)
     [event] = [e for e in recorder.events if e.status != "error"]
     assert (event.status, event.stream) == ("cut", True)
-    name = count_text(TOOL, GPT) if chat else 0
     assert (event.input_tokens, event.output_tokens) == (
         request.input_tokens,
-        request.output_tokens + name,
+        request.output_tokens,
     )
-    if not chat:
-        assert event.cost_pico == billed_pico(fp) > 0
+    assert event.cost_pico == billed_pico(fp) > 0
 
 
-async def left_in_call(fp: FakeProviderServer, recorder: Recorder, *, chat: bool) -> None:
+async def left_in_call(fp: FakeProviderServer, recorder: Recorder) -> None:
     """``assert_left_in_call`` for async tests: the event loop runs while the stream settles."""
     await until(lambda: len(fp.requests) >= 1 and len(recorder.events) >= 1)
-    assert_left_in_call(fp, recorder, chat=chat)
+    assert_left_in_call(fp, recorder)
 
 
 def assert_left(fp: FakeProviderServer, recorder: Recorder) -> None:

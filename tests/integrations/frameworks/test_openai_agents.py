@@ -203,7 +203,7 @@ async def test_streamed_run_with_a_tool_call_is_settled_at_the_billed_price(
 
 
 async def test_streamed_run_cancelled_during_the_tool_call_is_cut_at_the_billed_price(
-    fp: FakeProviderServer, build: Build, aguard: AsyncGuard, recorder: Recorder, kind: str
+    fp: FakeProviderServer, build: Build, aguard: AsyncGuard, recorder: Recorder
 ) -> None:
     """Cancelling run_streamed at the first piece of the tool call's arguments closes the
     upstream before the tool runs: one cut event for what the provider sent."""
@@ -213,4 +213,4 @@ async def test_streamed_run_cancelled_during_the_tool_call_is_cut_at_the_billed_
         if isinstance(getattr(event, "data", None), ResponseFunctionCallArgumentsDeltaEvent):
             result.cancel()
     assert ran == []
-    await left_in_call(fp, recorder, chat=kind == "chat")
+    await left_in_call(fp, recorder)

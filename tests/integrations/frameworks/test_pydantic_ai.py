@@ -206,7 +206,7 @@ async def test_stream_with_a_tool_call_is_settled_at_the_billed_price(
 
 
 async def test_stream_left_during_the_tool_call_is_cut_at_the_billed_price(
-    fp: FakeProviderServer, build: Build, aguard: AsyncGuard, recorder: Recorder, kind: str
+    fp: FakeProviderServer, build: Build, aguard: AsyncGuard, recorder: Recorder
 ) -> None:
     """Leaving the model's event stream (agent.iter, node.stream) at the first piece of the
     tool call's arguments closes the upstream: one cut event for what the provider sent."""
@@ -221,7 +221,7 @@ async def test_stream_left_during_the_tool_call_is_cut_at_the_billed_price(
                             break
                 break
     assert ran == []
-    await left_in_call(fp, recorder, chat=kind == "openai-chat")
+    await left_in_call(fp, recorder)
 
 
 def _arguments(delta: object) -> bool:

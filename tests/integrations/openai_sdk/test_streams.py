@@ -17,11 +17,13 @@ import httpx2
 import openai
 import pytest
 from openai.types.chat import ChatCompletionChunk
+from openai.types.responses import FunctionToolParam
 
 from costcap import AsyncGuard, Guard, Policy, StoreUnavailable
 from costcap.integrations._meter import StreamCut
 from costcap.integrations.wrap import wrap
 from costcap.testing import FakeProviderServer
+from costcap.tokens import count_text
 from tests.integrations.openai_sdk.conftest import (
     MESSAGES,
     MODEL,
@@ -199,6 +201,38 @@ def test_responses_break_records_the_partial_cost(
     assert fp.last.disconnect == "client"
     assert recorder.statuses() == ["cut"]
     assert recorder.events[0].output_tokens == fp.last.output_tokens == 3
+    assert recorder.cost_pico == billed_pico(fp) > 0
+
+
+WEATHER: FunctionToolParam = {
+    "type": "function", "name": "get_weather", "strict": False,
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}  # fmt: skip
+
+
+def test_responses_left_in_a_tool_call_records_its_name_and_the_arguments_sent(
+    client: openai.OpenAI, fp: FakeProviderServer, recorder: Recorder
+) -> None:
+    """A Responses stream left at the second piece of a tool call's arguments: the provider
+    billed the tool's name (sent in ``response.output_item.added``) and the two pieces;
+    costcap recorded exactly that."""
+    stream = client.responses.create(
+        model=MODEL, input="Weather in Paris?", tools=[WEATHER], stream=True,
+        extra_headers={**SLOW, "x-fake-tool-call": "auto"},
+    )  # fmt: skip
+    pieces: list[str] = []
+    for event in stream:
+        if event.type == "response.function_call_arguments.delta":
+            pieces.append(event.delta)
+            if len(pieces) == 2:
+                break
+    served(fp)
+    sent = "".join(pieces)
+    assert (fp.last.disconnect, fp.last.tool_calls) == ("client", ("get_weather",))
+    assert fp.last.output_text == sent != '{"city":"hello"}'
+    assert fp.last.output_tokens == count_text("get_weather", MODEL) + count_text(sent, MODEL)
+    assert recorder.statuses() == ["cut"]
+    assert recorder.events[0].output_tokens == fp.last.output_tokens
     assert recorder.cost_pico == billed_pico(fp) > 0
 
 
