@@ -1,6 +1,8 @@
 """Run every benchmark in turn (``make bench``); each prints its own markdown table.
 
-.venv/bin/python benchmarks/run.py [NAME ...]    # names: pricing tokens fake_provider guard limits observability wrap wire cache ledger reports
+.venv/bin/python benchmarks/run.py [NAME ...]
+
+names: pricing tokens fake_provider guard limits observability wrap wire cache ledger reports
 """
 
 from __future__ import annotations
