@@ -40,7 +40,20 @@ def test_a_short_prompt_with_no_cues_is_simple_and_says_so() -> None:
 
 @pytest.mark.parametrize(("chars", "points"), [(2_396, 0), (2_400, 1), (10_000, 2), (40_000, 3)])
 def test_length_in_estimated_tokens_of_four_characters(chars: int, points: int) -> None:
-    assert score(Content(prompt="a " * (chars // 2))) == points
+    assert score(Content(prompt="go", chars=chars)) == points
+
+
+def test_a_prompt_of_120_characters_is_detailed() -> None:
+    content = Content(prompt="x" * 120)
+    assert reasons(content) == ("detailed request (120 characters)",)
+
+
+def test_a_prompt_of_119_characters_is_not_detailed() -> None:
+    assert score(Content(prompt="x" * 119)) == 0
+
+
+def test_a_long_input_is_not_also_detailed() -> None:
+    assert reasons(Content(prompt="x" * 2_400)) == ("input ~600 tokens",)
 
 
 def test_length_reason_gives_the_estimate() -> None:
@@ -77,8 +90,12 @@ def test_reasoning_phrases_count() -> None:
     assert reasons(Content(prompt="Go step by step")) == ("reasoning: step by step",)
 
 
-def test_one_hard_cue_scores_two() -> None:
-    assert score(Content(prompt="Is this contract enforceable")) == 2
+def test_one_hard_cue_scores_three() -> None:
+    assert score(Content(prompt="Is this clause enforceable")) == 3
+
+
+def test_two_hard_cues_score_four() -> None:
+    assert score(Content(prompt="Is this clause a liability")) == 4
 
 
 def test_two_hard_cues_score_three_and_reach_critical_with_more() -> None:

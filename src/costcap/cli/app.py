@@ -61,6 +61,7 @@ def _register() -> None:
         prices,
         report,
         report_watch,
+        route,
     )
 
 

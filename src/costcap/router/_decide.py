@@ -189,6 +189,18 @@ class Router:
             self._check_provider(decision, provider)
         return decision
 
+    def classify(self, feature: str | None, request: Mapping[str, Any] | Content) -> Classification:
+        """The classification ``decide`` would make for ``feature`` (whether or not its ``auto``
+        is on), its tier one of the feature's; when its classifier fails, the default tier."""
+        routes = self.config.for_feature(feature)
+        if routes is None:
+            raise NoRoutes("costcap:auto", feature)
+        content = request if isinstance(request, Content) else request_content(request)
+        result = self._classify(routes, content)
+        if result is None:
+            return Classification(routes.default_tier, ("classifier failed: the default tier",))
+        return replace(result, tier=self._tier(routes, result.tier, feature))
+
     def _tier(self, routes: FeatureRoutes, name: str, feature: str | None) -> str:
         tier = routes.tier_for(name) if isinstance(name, str) else None
         if tier is None:
