@@ -9,11 +9,14 @@
         reports.top_users(limit=10, feature="chat")
         reports.over_time(granularity="week", model="gpt-4o")
         reports.cache_use(rules=CacheRules(useful_hit_rate=Decimal("0.3")))
+        reports.routes()                                   # per feature, routing tier, reason
+        reports.whatif(Scenario(routes={"chat": "gpt-4o-mini"}))
 
 Reports read the rollups (the narrowest one that can answer), so they stay fast at any volume;
 refusals have rollups of their own, and anomalies read the minute rollup and the last day of
 events (partial days of a datetime range also come from events, and so do the repeated requests
-of the features without a response cache). Money is exact ``Decimal``.
+of the features without a response cache, the cascades, and a what-if's groups of calls).
+Money is exact ``Decimal``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from costcap.reports._pacing import (
 )
 from costcap.reports._range import GRANULARITIES, Granularity, TimeRange, parse_when
 from costcap.reports._reports import ANOMALIES_EARLIEST, Query, Reports
+from costcap.reports._routes import CASCADE_ASSUMPTION, CascadeSavings, RouteSpend
 from costcap.reports._rows import (
     Anomaly,
     CacheSavings,
@@ -47,17 +51,20 @@ from costcap.reports._rows import (
     UserSpend,
 )
 from costcap.reports._spend import cache_total
+from costcap.reports._whatif import Scenario, TokenRatio, WhatIf, WhatIfRow
 
 __all__ = [
     "ADVICE_OFF",
     "ADVICE_ON",
     "ANOMALIES_EARLIEST",
+    "CASCADE_ASSUMPTION",
     "GRANULARITIES",
     "Anomaly",
     "AnomalyRules",
     "BudgetPace",
     "CacheRules",
     "CacheSavings",
+    "CascadeSavings",
     "CostPerUser",
     "FeatureCache",
     "FeatureSpend",
@@ -70,10 +77,15 @@ __all__ = [
     "Query",
     "RefusedCalls",
     "Reports",
+    "RouteSpend",
+    "Scenario",
     "SpendBucket",
     "TimeRange",
+    "TokenRatio",
     "Totals",
     "UserSpend",
+    "WhatIf",
+    "WhatIfRow",
     "alert_anomalies",
     "alert_pacing",
     "cache_total",

@@ -14,10 +14,11 @@ from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from costcap.errors import ConfigError
+from costcap.errors import ConfigError, UnknownModel
 from costcap.ledger import LedgerSink
 from costcap.ledger._migrate import VERSION_QUERY
-from costcap.ledger._schema import DAILY_TIER, MEASURES_SINCE, ROLLUPS
+from costcap.ledger._schema import DAILY_ROUTE, DAILY_TIER, MEASURES_SINCE, ROLLUPS
+from costcap.pricing import PriceCatalog, default_catalog
 from costcap.reports._anomalies import find_anomalies
 from costcap.reports._cache import CacheRules, feature_cache, never_asked
 from costcap.reports._detect import AnomalyRules
@@ -25,6 +26,18 @@ from costcap.reports._open import open_readonly, shown_url
 from costcap.reports._range import Granularity, TimeRange
 from costcap.reports._refused import refused_calls
 from costcap.reports._repeats import read_repeats
+from costcap.reports._reprice import long_input_bound, target_price, token_ratio
+from costcap.reports._routes import (
+    CascadeSavings,
+    RouteSpend,
+    cascade_savings,
+    escalated_sql,
+    read_escalated,
+    read_single,
+    route_spend,
+    singles_bound,
+    singles_sql,
+)
 from costcap.reports._rows import (
     MEASURE_NAMES,
     Anomaly,
@@ -59,6 +72,7 @@ from costcap.reports._sql import (
     grouped_sql,
     in_list,
 )
+from costcap.reports._whatif import Scenario, WhatIf, groups_sql, read_group, what_if
 from costcap.service_tiers import STANDARD_TIERS
 
 __all__ = ["ANOMALIES_EARLIEST", "Query", "Reports"]
@@ -277,6 +291,85 @@ class Reports:
         found = read_repeats(self.sink, self.dialect, quiet, query.range, filters) if quiet else {}
         return feature_cache(groups, found, rules, misses_known=self._ledger_version() >= _MISSES)
 
+    def routes(
+        self,
+        *,
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> list[RouteSpend]:
+        """Spend per feature, routing tier and route reason (:mod:`costcap.reports._routes`),
+        from the routing rollup (with ``user``, that user's events). A ledger older than
+        routing (schema version 5 or below) raises ``ConfigError``."""
+        query = Query.of(since, until, user, feature, model)
+        self._check_version(DAILY_ROUTE.since, "routing")
+        grouped = self._grouped(("feature", "tier", "route_reason"), query, _SPEND)
+        return route_spend({(str(f), str(t), str(r)): v for (f, t, r), v in grouped.items()})
+
+    def cascades(
+        self,
+        *,
+        catalog: PriceCatalog | None = None,
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> list[CascadeSavings]:
+        """Per feature, its cascades over the range: how many, how many escalated, what they
+        cost and what sending each straight to the upper tier would have cost, priced with
+        ``catalog`` (default: the bundled prices) where no call says it
+        (:mod:`costcap.reports._routes`). Reads the cascaded events through their index. A
+        ledger older than routing raises ``ConfigError``."""
+        query = Query.of(since, until, user, feature, model)
+        self._check_version(DAILY_ROUTE.since, "routing")
+        pricing = catalog or default_catalog()
+        sql, params = escalated_sql(self.dialect, query.range, query.filters)
+        escalated = [read_escalated(row) for row in self.sink.query(sql, params)]
+        bound = singles_bound(pricing, escalated)
+        sql, params = singles_sql(self.dialect, query.range, query.filters, bound)
+        singles = [read_single(row) for row in self.sink.query(sql, params)]
+        return cascade_savings(escalated, singles, pricing)
+
+    def whatif(
+        self,
+        scenario: Scenario,
+        *,
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> WhatIf:
+        """What the calls of the range would have cost under ``scenario``, per feature
+        (:mod:`costcap.reports._whatif`): the events grouped by the database, each group priced
+        once. A model the scenario moves calls to that the catalog cannot price raises
+        ``UnknownModel``; routing tiers on a ledger older than routing raise ``ConfigError``."""
+        query = Query.of(since, until, user, feature, model)
+        version = self._ledger_version()
+        if scenario.tier_model is not None:
+            self._check_version(DAILY_ROUTE.since, "routing tiers")
+        pricing = scenario.pricing
+        for target in dict.fromkeys([*scenario.routes.values(), *scenario.tier_models]):
+            target_price(pricing, target, None)  # UnknownModel before any reading
+        # the models of the range (from a rollup), to bound the calls long-context prices need
+        # apart: the thresholds of every model each may be priced at
+        pairs = []
+        for (source,) in self._grouped(("model",), query, ("calls",)):
+            for target in scenario.targets(str(source)):
+                if target == source and scenario.prices is None:
+                    continue
+                try:
+                    price = target_price(pricing, target, None)
+                except UnknownModel:  # a logged model the catalog cannot price: kept as logged
+                    continue
+                pairs.append((price, token_ratio(str(source), target)))
+        bound = long_input_bound(pairs)
+        sql, params = groups_sql(self.dialect, query.range, query.filters, bound, version=version)
+        return what_if((read_group(row) for row in self.sink.query(sql, params)), scenario)
+
     def totals(
         self,
         *,
@@ -340,11 +433,16 @@ class Reports:
 
     def _check_tiers(self) -> None:
         """A ConfigError unless the ledger keeps service tiers (reports read older ones too)."""
+        self._check_version(DAILY_TIER.since, "service tiers")
+
+    def _check_version(self, since: int, what: str) -> None:
+        """A ConfigError unless the ledger is schema version ``since`` or later, the first to
+        keep ``what``."""
         version = self._ledger_version()
-        if version < DAILY_TIER.since:
+        if version < since:
             raise ConfigError(
                 f"the ledger at {shown_url(self.sink.url)} is schema version {version}, which "
-                f"predates service tiers (version {DAILY_TIER.since}); reports do not migrate "
+                f"predates {what} (version {since}); reports do not migrate "
                 "it: run a costcap that writes to it (a Ledger) once to upgrade it"
             )
 

@@ -1,0 +1,339 @@
+"""Routing: spend per feature, routing tier and route reason, and whether cascades pay.
+
+The spend comes from the routing rollup (``costcap_rollup_daily_route``). Cascades come from the
+events that carry a ``cascade_id`` over the range, read through their partial index on ``ts``
+(only cascaded calls have an entry). Refused calls are left out of cascades: they reached no
+model. Each cascade's calls are ordered by time; the first is the cheap tier's, the last the
+answer that was kept (the *upper* call). A cascade with more than one call escalated.
+
+**What the cascade saved.** What the cascaded answers cost is every call of every cascade. What
+sending each of them straight to the upper tier would have cost is, for an escalated cascade,
+its upper call's own cost (that call is what the upper tier charged for the request); for a
+cascade that did not escalate, its call's tokens priced at the upper model — the model the
+feature's escalations from the same model reached most often (else its escalations' most
+frequent upper model), its input re-counted by the tokenizer ratio of
+:mod:`costcap.reports._reprice`, its output tokens as they were, at the prices in force now and
+its service tier; a cache hit at $0. A feature without an escalation in the range has no known
+upper model: its upper cost is unknown (None). Saved = upper cost − cascade cost (negative: the
+cascade cost more than going straight to the upper tier).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from costcap.errors import UnknownModel
+from costcap.pricing import PriceCatalog
+from costcap.reports._range import TimeRange
+from costcap.reports._reprice import (
+    Tokens,
+    convert,
+    group_cost,
+    long_input_bound,
+    target_price,
+    token_ratio,
+    widest_ratio,
+)
+from costcap.reports._rows import Totals, pct, rate, usd
+from costcap.reports._sql import EVENTS, Dialect
+
+__all__ = [
+    "CASCADE_ASSUMPTION",
+    "CascadeSavings",
+    "Escalated",
+    "RouteSpend",
+    "Single",
+    "cascade_savings",
+    "escalated_sql",
+    "read_escalated",
+    "read_single",
+    "route_spend",
+    "singles_bound",
+    "singles_sql",
+    "upper_models",
+]
+
+CASCADE_ASSUMPTION = (
+    "Straight to the upper tier: an escalated cascade costs what its upper (last) call cost; a "
+    "cascade that did not escalate costs its call's tokens priced at the upper model its "
+    "feature's escalations from that model reached most often (input re-counted by tokenizer "
+    "ratio, output tokens as logged, prices in force now, its service tier; a cache hit $0). "
+    "Without an escalation in the range a feature's upper model is unknown."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpend:
+    """Spend of one feature's calls at one routing tier for one route reason (``tier`` and
+    ``route_reason`` None: a call the router did not route, or recorded before routing).
+    ``share_pct`` is of the spend in the report."""
+
+    feature: str | None
+    tier: str | None
+    route_reason: str | None
+    calls: int  # every call, refused ones included
+    answered: int  # calls not refused
+    refused: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+    share_pct: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CascadeSavings:
+    """One feature's cascades over the range (:mod:`costcap.reports._routes`): ``cascades``
+    (distinct cascade ids), ``escalations`` (cascades of more than one call),
+    ``escalation_rate`` (escalations ÷ cascades), ``calls`` in them, ``cost_usd`` what they
+    cost, ``upper_cost_usd`` what sending each straight to the upper tier would have cost and
+    ``saved_usd`` the difference (negative: the cascade cost more); both None when the upper
+    model of some cascade is unknown (no escalation to learn it from)."""
+
+    feature: str | None
+    cascades: int
+    escalations: int
+    escalation_rate: Decimal
+    calls: int
+    cost_usd: Decimal
+    upper_cost_usd: Decimal | None
+    saved_usd: Decimal | None
+    saved_pct: Decimal | None  # saved ÷ upper cost
+
+
+def route_spend(groups: Mapping[tuple[str, str, str], Totals]) -> list[RouteSpend]:
+    """Rows of ``{(feature, tier, reason): totals}``: features by their spend, then a feature's
+    rows by spend, calls and names."""
+    total = sum(t.cost_pico for t in groups.values())
+    by_feature: dict[str, int] = {}
+    for (feature, _, _), t in groups.items():
+        by_feature[feature] = by_feature.get(feature, 0) + t.cost_pico
+
+    def rank(item: tuple[tuple[str, str, str], Totals]) -> tuple[int, str, int, int, str, str]:
+        (feature, tier, reason), t = item
+        return (-by_feature[feature], feature, -t.cost_pico, -t.calls, tier, reason)
+
+    return [
+        RouteSpend(
+            feature=feature or None,
+            tier=tier or None,
+            route_reason=reason or None,
+            calls=t.calls,
+            answered=t.answered,
+            refused=t.refused,
+            input_tokens=t.input_tokens,
+            output_tokens=t.output_tokens,
+            cost_usd=usd(t.cost_pico),
+            share_pct=pct(t.cost_pico, total),
+        )
+        for (feature, tier, reason), t in sorted(groups.items(), key=rank)
+    ]
+
+
+# -- cascades --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    """Escalated cascades of one feature from one first model to one upper model."""
+
+    feature: str
+    first_model: str
+    upper_model: str
+    cascades: int
+    calls: int
+    cost_pico: int
+    upper_cost_pico: int  # their upper calls' cost
+
+
+@dataclass(frozen=True, slots=True)
+class Single:
+    """Cascades of one call (not escalated) of one feature, model and service tier, alike for
+    pricing (``per_call_input``: each one's input, above the long-input bound; a cache hit)."""
+
+    feature: str
+    model: str
+    service_tier: str
+    cache_hit: bool
+    per_call_input: int | None
+    cascades: int
+    tokens: Tokens
+    cost_pico: int
+
+
+def _cascaded(
+    dialect: Dialect, span: TimeRange, filters: Sequence[tuple[str, str]], extra: str = ""
+) -> tuple[str, list[object]]:
+    """The answered calls of cascades in ``span``, numbered in each cascade (``n``, from 1 by
+    time) with its size. ``cascade_id IS NOT NULL`` selects the partial index on ``ts``."""
+    conditions = ["e.cascade_id IS NOT NULL", "e.status <> 'refused'"]
+    params: list[object] = []
+    for bound, op in ((span.since, ">="), (span.until, "<")):
+        if bound is not None:
+            conditions.append(f"e.ts {op} ?")
+            params.append(dialect.ts(bound))
+    for column, value in filters:
+        conditions.append(f"e.{column} = ?")
+        params.append(value)
+    sql = (
+        "SELECT e.cascade_id AS cascade_id, COALESCE(e.feature, '') AS feature, "
+        f"e.model AS model, COALESCE(e.service_tier, '') AS service_tier, {extra}"
+        "CASE WHEN e.cache_hit THEN 1 ELSE 0 END AS hit, e.input_tokens AS input_tokens, "
+        "e.output_tokens AS output_tokens, e.cache_read_tokens AS cache_read_tokens, "
+        "e.cache_write_tokens AS cache_write_tokens, e.cost_pico AS cost_pico, "
+        "ROW_NUMBER() OVER (PARTITION BY e.cascade_id ORDER BY e.ts, e.request_id) AS n, "
+        "COUNT(*) OVER (PARTITION BY e.cascade_id) AS size "
+        f"FROM {EVENTS} e WHERE {' AND '.join(conditions)}"
+    )
+    return sql, params
+
+
+def escalated_sql(
+    dialect: Dialect, span: TimeRange, filters: Sequence[tuple[str, str]] = ()
+) -> tuple[str, list[object]]:
+    """Escalated cascades per feature (of the first call), first model and upper model: how
+    many, their calls, cost and their upper calls' cost."""
+    inner, params = _cascaded(dialect, span, filters)
+    sql = (
+        "SELECT c.feature, c.first_model, c.upper_model, COUNT(*), SUM(c.calls), SUM(c.cost), "
+        "SUM(c.upper_cost) FROM (SELECT r.cascade_id, "
+        "MAX(CASE WHEN r.n = 1 THEN r.feature END) AS feature, "
+        "MAX(CASE WHEN r.n = 1 THEN r.model END) AS first_model, "
+        "MAX(CASE WHEN r.n = r.size THEN r.model END) AS upper_model, "
+        "COUNT(*) AS calls, SUM(r.cost_pico) AS cost, "
+        "SUM(CASE WHEN r.n = r.size THEN r.cost_pico ELSE 0 END) AS upper_cost "
+        f"FROM ({inner}) r WHERE r.size > 1 GROUP BY r.cascade_id) c "
+        "GROUP BY c.feature, c.first_model, c.upper_model"
+    )
+    return dialect.sql(sql), params
+
+
+def singles_sql(
+    dialect: Dialect,
+    span: TimeRange,
+    filters: Sequence[tuple[str, str]] = (),
+    long_input: int | None = None,
+) -> tuple[str, list[object]]:
+    """Cascades of one call, grouped by feature, model, service tier, cache hit and (above
+    ``long_input``) input count: how many, their token sums and cost."""
+    extra, band_params = "-1 AS band, ", []
+    if long_input is not None:
+        extra = "CASE WHEN e.input_tokens > ? THEN e.input_tokens ELSE -1 END AS band, "
+        band_params = [long_input]
+    inner, params = _cascaded(dialect, span, filters, extra)
+    sql = (
+        "SELECT r.feature, r.model, r.service_tier, r.hit, r.band, COUNT(*), "
+        "SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), "
+        "SUM(r.cache_write_tokens), SUM(r.cost_pico) "
+        f"FROM ({inner}) r WHERE r.size = 1 "
+        "GROUP BY r.feature, r.model, r.service_tier, r.hit, r.band"
+    )
+    return dialect.sql(sql), [*band_params, *params]
+
+
+def read_escalated(row: Sequence[object]) -> Escalated:
+    feature, first, upper, *counts = row
+    cascades, calls, cost, upper_cost = (int(v or 0) for v in counts)  # type: ignore[call-overload]
+    return Escalated(str(feature), str(first), str(upper), cascades, calls, cost, upper_cost)
+
+
+def read_single(row: Sequence[object]) -> Single:
+    feature, model, service_tier, hit, band, *counts = row
+    cascades, inp, out, read, write, cost = (int(v or 0) for v in counts)  # type: ignore[call-overload]
+    per_call = int(band)  # type: ignore[call-overload]
+    return Single(
+        str(feature), str(model), str(service_tier), bool(hit),
+        per_call if per_call >= 0 else None, cascades, Tokens(inp, out, read, write), cost,
+    )  # fmt: skip
+
+
+def upper_models(escalated: Sequence[Escalated]) -> dict[tuple[str, str | None], str]:
+    """The upper model of a feature's cascades from a first model (key ``(feature, model)``),
+    and of the feature's cascades at all (key ``(feature, None)``): the one reached by most
+    escalated cascades (ties: the name first in order)."""
+    counts: dict[tuple[str, str | None], dict[str, int]] = {}
+    for e in escalated:
+        for key in ((e.feature, e.first_model), (e.feature, None)):
+            seen = counts.setdefault(key, {})
+            seen[e.upper_model] = seen.get(e.upper_model, 0) + e.cascades
+    return {k: min(v.items(), key=lambda item: (-item[1], item[0]))[0] for k, v in counts.items()}
+
+
+def upper_of(uppers: Mapping[tuple[str, str | None], str], feature: str, model: str) -> str | None:
+    return uppers.get((feature, model)) or uppers.get((feature, None))
+
+
+def singles_bound(catalog: PriceCatalog, escalated: Sequence[Escalated]) -> int | None:
+    """The long-input bound for the single cascades, priced at the upper models of
+    ``escalated``: below it, no call crosses a long-context threshold whatever tokenizer it
+    comes from (:func:`costcap.reports._reprice.widest_ratio`)."""
+    pairs = []
+    for upper in sorted({e.upper_model for e in escalated}):
+        try:
+            pairs.append((target_price(catalog, upper, None), widest_ratio()))
+        except UnknownModel:
+            continue
+    return long_input_bound(pairs)
+
+
+@dataclass
+class _Feature:
+    cascades: int = 0
+    escalations: int = 0
+    calls: int = 0
+    cost: int = 0
+    upper: int = 0
+    unknown: bool = False
+
+
+def cascade_savings(
+    escalated: Sequence[Escalated], singles: Sequence[Single], catalog: PriceCatalog
+) -> list[CascadeSavings]:
+    """One row per feature with cascades, the most cascades first (then by name)."""
+    uppers = upper_models(escalated)
+    features: dict[str, _Feature] = {}
+    for e in escalated:
+        f = features.setdefault(e.feature, _Feature())
+        f.cascades += e.cascades
+        f.escalations += e.cascades
+        f.calls += e.calls
+        f.cost += e.cost_pico
+        f.upper += e.upper_cost_pico
+    for s in singles:
+        f = features.setdefault(s.feature, _Feature())
+        f.cascades += s.cascades
+        f.calls += s.cascades
+        f.cost += s.cost_pico
+        upper = upper_of(uppers, s.feature, s.model)
+        if s.cache_hit:
+            continue
+        if upper is None:
+            f.unknown = True
+            continue
+        try:
+            price = target_price(catalog, upper, s.service_tier)
+        except UnknownModel:
+            f.unknown = True
+            continue
+        ratio = token_ratio(s.model, upper)
+        per_call = round(s.per_call_input * ratio) if s.per_call_input else 0
+        tokens = convert(s.tokens, ratio)
+        f.upper += group_cost(price, s.cascades, tokens, per_call)
+    rows = []
+    for feature, f in sorted(features.items(), key=lambda item: (-item[1].cascades, item[0])):
+        known = None if f.unknown else f.upper
+        rows.append(
+            CascadeSavings(
+                feature=feature or None,
+                cascades=f.cascades,
+                escalations=f.escalations,
+                escalation_rate=rate(f.escalations, f.cascades),
+                calls=f.calls,
+                cost_usd=usd(f.cost),
+                upper_cost_usd=None if known is None else usd(known),
+                saved_usd=None if known is None else usd(known - f.cost),
+                saved_pct=pct(known - f.cost, known) if known else None,
+            )
+        )
+    return rows
