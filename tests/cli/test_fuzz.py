@@ -170,6 +170,7 @@ def base(leaf: Leaf, arena: Arena) -> list[str]:
         "fake-provider": ["--port", "0"],
         "prices": ["gpt-4o"],
         "report pacing": ["--config", str(arena.config)],
+        "whatif": ["--ledger", arena.ledger, "--route", "chat=gpt-4o-mini"],
     }
     if leaf.name in known:
         return known[leaf.name]

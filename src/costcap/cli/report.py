@@ -18,15 +18,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from costcap.cli.app import app
-from costcap.cli.options import config_path, decimal_option
+from costcap.cli.options import catalog_from, config_path, decimal_option
 from costcap.cli.rows import Column, cell, emit, output_format, record
 from costcap.errors import ConfigError
 from costcap.reports import (
+    CASCADE_ASSUMPTION,
     GRANULARITIES,
     CacheRules,
+    CascadeSavings,
     CostPerUser,
     FeatureCache,
     FeatureSpend,
@@ -35,6 +38,7 @@ from costcap.reports import (
     ModelTierEfficiency,
     RefusedCalls,
     Reports,
+    RouteSpend,
     SpendBucket,
     UserSpend,
     cache_use_total,
@@ -493,3 +497,90 @@ def refused(
             ("last", "last_at", "time"),
         ],
     )
+
+
+_CASCADE_COLUMNS: list[Column] = [
+    ("feature", "feature", "text"),
+    ("cascades", "cascades", "count"),
+    ("escalated", "escalations", "count"),
+    ("rate", "escalation_rate", "rate"),
+    ("calls", "calls", "count"),
+    ("cost", "cost_usd", "money"),
+    ("all upper tier", "upper_cost_usd", "money"),
+    ("saved", "saved_usd", "money"),
+]
+
+
+@report_app.command("routes")
+def routes(
+    cascades_only: Annotated[
+        bool,
+        typer.Option(
+            "--cascades", help="Only the cascades (the CSV of the cascades, not of the routes)."
+        ),
+    ] = False,
+    since: Since = None,
+    until: Until = None,
+    user: User = None,
+    feature: Feature = None,
+    model: Model = None,
+    ledger: Ledger = None,
+    config: Config = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+) -> None:
+    """Routing: spend and calls per feature, routing tier and route reason; and per feature its
+    cascades: how many escalated, what they cost against sending each straight to the upper
+    tier."""
+    fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
+    loaded = settings(config)
+    url, _ = ledger_url(ledger, config, loaded=loaded)
+    catalog = catalog_from(config)
+
+    def read(reports: Reports) -> tuple[list[RouteSpend], list[CascadeSavings]]:
+        spend = [] if cascades_only else reports.routes(**q)
+        return spend, reports.cascades(catalog=catalog, **q)
+
+    spend, cascades = run_report(url, None, read)
+    span = _span(q["since"], q["until"])
+    if fmt == "json":
+        data: dict[str, Any] = {} if cascades_only else {"routes": [record(r) for r in spend]}
+        data["cascades"] = [record(r) for r in cascades]
+        data["cascade_assumption"] = CASCADE_ASSUMPTION
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    if fmt == "csv" and cascades_only:
+        emit(cascades, row_type=CascadeSavings, fmt=fmt, title="", columns=[], empty="")
+        return
+    if not cascades_only:
+        emit(
+            spend,
+            row_type=RouteSpend,
+            fmt=fmt,
+            title=f"spend by routing tier and reason · {span}",
+            empty=no_calls(q),
+            columns=[
+                ("feature", "feature", "text"),
+                ("tier", "tier", "text"),
+                ("reason", "route_reason", "text"),
+                ("calls", "calls", "count"),
+                ("answered", "answered", "count"),
+                ("refused", "refused", "count"),
+                ("input tok", "input_tokens", "tokens"),
+                ("output tok", "output_tokens", "tokens"),
+                ("spend", "cost_usd", "money"),
+                ("share", "share_pct", "pct"),
+            ],
+        )
+    if fmt == "csv" or (not cascades and not cascades_only):
+        return
+    emit(
+        cascades,
+        row_type=CascadeSavings,
+        fmt=fmt,
+        title=f"cascades · {span}",
+        empty=no_calls(q, "cascades"),
+        columns=_CASCADE_COLUMNS,
+    )
+    if cascades:
+        Console().print(CASCADE_ASSUMPTION, highlight=False, markup=False)
