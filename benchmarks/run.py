@@ -2,7 +2,8 @@
 
 .venv/bin/python benchmarks/run.py [NAME ...]
 
-names: pricing tokens fake_provider guard limits observability wrap wire cache ledger reports
+names: pricing tokens router fake_provider guard limits observability wrap wire cache ledger
+reports
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ HERE = Path(__file__).parent
 ORDER = (
     "pricing",
     "tokens",
+    "router",
     "fake_provider",
     "guard",
     "limits",

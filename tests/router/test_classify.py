@@ -65,7 +65,7 @@ def test_a_code_block_is_code() -> None:
 
 
 def test_code_marks_without_a_fence_are_code() -> None:
-    prompt = "Why does this fail: def f(x): return {x: 1}"
+    prompt = "Why does this fail: def f(self, x): return {x: 1} if x else {}"
     assert classify(Content(prompt=prompt)).reasons[0] == "code in the prompt"
 
 

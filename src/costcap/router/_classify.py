@@ -15,11 +15,12 @@ signal         when                                                             
 =============  ================================================================  ============
 length         the request's text ≥ 600 est. tokens / ≥ 2,500 / ≥ 10,000         +1 / +2 / +3
 detail         a prompt of 120+ characters in a request under 600 est. tokens    +1
-code           a fenced code block (```) in the prompt, or 3+ marks of code in   +2, +3 with
-               the window (``def ``, ``=>``, ``{``, ``};``, ``#include``,        a code task
-               ``import ``, ``return ``, ``print(``, ``</``; ``select … from``   word
-               counts 2); or a code task word alone (implement, refactor,
-               debug, function, regex, sql, python, …)                           +2
+code           a fenced code block (```) in the window, or 3+ marks of code in   +2, +3 with
+               it (each distinct code keyword — def, elif, lambda, self, const,  a code task
+               var, let, fn, struct, void, int, null, println, async, … — one   word
+               mark; two or more ``{`` two; a ``select … from`` two); or a
+               code task word alone (implement, refactor, debug, function,       +2
+               regex, sql, python, …)
 reasoning      distinct cues: why, explain, analyze, compare, difference,        1 cue +1,
                trade-off, evaluate, justify, derive, compute, optimize, design,  2 cues +2,
                architecture, strategy, plan, recommend, review, outline, draft,  3+ cues +3
@@ -102,8 +103,11 @@ _CODE_TASKS = frozenset(
     b"algorithm bug traceback endpoint api class method unittest pytest typescript python "
     b"javascript rust golang java kotlin".split()
 )
-_CODE_MARKS = (b"def ", b"=>", b"{", b"};", b"#include", b"import ", b"return ", b"console.",
-               b"print(", b"</", b"();")  # fmt: skip
+_CODE_WORDS = frozenset(
+    b"def elif lambda kwargs args self init const var val let func fn impl struct typedef enum "
+    b"void int str bool boolean nullptr null println printf console println async await endif "
+    b"namespace".split()
+)
 _FORMATS = frozenset(b"json yaml csv xml schema table".split())
 _SEQUENCE = frozenset(b"first then next finally afterwards".split())
 _SEQUENCE_PHRASES = (b" after that ",)
@@ -167,12 +171,19 @@ def _length(view: _View) -> _Signal:
     return points, f"input ~{tokens:,} tokens"
 
 
+def _code_marks(view: _View) -> int:
+    """Distinct code keywords in the window, +2 for two or more ``{``, +2 for a
+    ``select … from``."""
+    marks = len(_CODE_WORDS.intersection(view.words))
+    marks += 2 if view.raw.count(b"{") >= 2 else 0
+    return marks + (2 if b" select " in view.lowered and b" from " in view.lowered else 0)
+
+
 def _code(view: _View) -> _Signal:
     points, found = 0, []
-    sql = 2 if b" select " in view.lowered and b" from " in view.lowered else 0
-    if "```" in view.content.prompt:
+    if b"```" in view.raw:
         points, found = 2, ["code block"]
-    elif sum(view.raw.count(mark) for mark in _CODE_MARKS) + sql >= CODE_MARKS:
+    elif _code_marks(view) >= CODE_MARKS:
         points, found = 2, ["code in the prompt"]
     tasks = view.found(_CODE_TASKS)
     if tasks:
