@@ -9,7 +9,7 @@ import pytest
 
 from costcap.config import load_config
 from costcap.errors import ConfigError
-from costcap.router import FeatureRoutes, load_router, parse_router_table
+from costcap.router import FeatureRoutes, load_router, parse_router_table, parse_tiers
 
 FULL = """
 [models."house-model"]
@@ -163,3 +163,22 @@ def test_a_user_validator_can_be_named_in_the_file() -> None:
     routes = parse_router_table(table, "f.toml", validators={"cites": cites}).routes
     assert isinstance(routes, FeatureRoutes)
     assert routes.cascade.validators == (cites,)
+
+
+def test_tiers_from_a_command_line_keep_their_order() -> None:
+    routes = parse_tiers("simple=gpt-4o-mini, complex=gpt-4o")
+    assert routes.tiers == {"simple": "gpt-4o-mini", "complex": "gpt-4o"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("simple", r"^--tiers: TIER=MODEL pairs"),
+        ("simple=gpt-4o-mini,simple=gpt-4o", r"^--tiers: tier 'simple' named twice"),
+        ("simple=gpt-4o-mini,complex=gpt-11", r"^--tiers\[1\]: unknown model 'gpt-11'"),
+        ("critical=o3,simple=gpt-4o-mini", r"^--tiers: cheapest first"),
+    ],
+)
+def test_bad_command_line_tiers_name_the_option(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_tiers(text)

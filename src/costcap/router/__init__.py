@@ -33,7 +33,7 @@ from costcap.router._content import Content, request_content
 from costcap.router._decide import REASONS, Decision, Pressure, Router
 from costcap.router._errors import NoRoutes, RouteError, UnknownTier
 from costcap.router._names import AUTO, ROUTE_PREFIX, is_route_name, parse_route_name
-from costcap.router._table import catalog_for, load_router, parse_router_table
+from costcap.router._table import catalog_for, load_router, parse_router_table, parse_tiers
 from costcap.router._validators import (
     Verdict,
     check_answer,
@@ -74,5 +74,6 @@ __all__ = [
     "load_router",
     "parse_route_name",
     "parse_router_table",
+    "parse_tiers",
     "request_content",
 ]

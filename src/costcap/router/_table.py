@@ -46,7 +46,7 @@ from costcap.router._config import (
     Validator,
 )
 
-__all__ = ["catalog_for", "load_router", "parse_router_table"]
+__all__ = ["catalog_for", "load_router", "parse_router_table", "parse_tiers"]
 
 _SETTINGS = ("auto", "cascade", "chain", "default", "pressure")
 _INHERITED = ("auto", "cascade", "pressure")
@@ -63,6 +63,30 @@ def load_router(
     return parse_router_table(
         data.get("router", {}), source, catalog=catalog_for(data, source), validators=validators
     )
+
+
+def parse_tiers(
+    text: str, *, catalog: PriceCatalog | None = None, where: str = "--tiers"
+) -> FeatureRoutes:
+    """Tiers given on a command line, ``"simple=gpt-4o-mini,complex=gpt-4o"`` (cheapest first),
+    as FeatureRoutes; every model checked against ``catalog`` (default: the bundled prices). A
+    problem is a ConfigError starting with ``where``."""
+    tiers: dict[str, str] = {}
+    for index, item in enumerate(text.split(",")):
+        name, sep, model = (part.strip() for part in item.partition("="))
+        if not sep or not name or not model:
+            raise ConfigError(f"{where}: TIER=MODEL pairs separated by commas, not {item!r}")
+        if name in tiers:
+            raise ConfigError(f"{where}: tier {name!r} named twice")
+        try:
+            (catalog or default_catalog()).resolve(model)
+        except UnknownModel as exc:
+            raise ConfigError(f"{where}[{index}]: {exc}") from None
+        tiers[name] = model
+    try:
+        return FeatureRoutes(tiers=tiers)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {str(exc).removeprefix('FeatureRoutes.tiers: ')}") from None
 
 
 def catalog_for(data: Mapping[str, Any], source: str) -> PriceCatalog:
