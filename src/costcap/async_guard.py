@@ -49,10 +49,11 @@ from costcap.stores import (
     Charge,
     open_async_store,
 )
-from costcap.ticket import Hit, Ticket
+from costcap.ticket import Hit, Routing, Ticket
 
 if TYPE_CHECKING:
     from costcap.cache import CachedAnswer
+    from costcap.router import Pressure, Router
 
 __all__ = ["AsyncGuard"]
 
@@ -76,10 +77,12 @@ class AsyncGuard(GuardCore):
         fail_open: bool = False,
         clock: Callable[[], datetime] = utc_now,
         observers: Iterable[object] = (),
+        router: Router | None = None,
     ) -> None:
         super().__init__(
             budgets=budgets, limits=limits, policy=policy, catalog=catalog, notifiers=notifiers,
             lease_s=lease_s, strict=strict, fail_open=fail_open, clock=clock, observers=observers,
+            router=router,
         )  # fmt: skip
         self.store: AsyncStore = open_async_store(store) if isinstance(store, str) else store
         self._background: set[asyncio.Task[Any]] = set()  # work close() waits for
@@ -105,6 +108,7 @@ class AsyncGuard(GuardCore):
         reserve_usd: Money | None = None,
         service_tier: str | None = None,
         modalities: Iterable[str] | None = None,
+        routing: Routing | None = None,
     ) -> Ticket:
         started = time.perf_counter()
         try:
@@ -112,10 +116,12 @@ class AsyncGuard(GuardCore):
                 model=model, messages=messages, max_tokens=max_tokens, user_id=user_id,
                 feature=feature, api_key=api_key, endpoint=endpoint, system=system, tools=tools,
                 input=input, instructions=instructions, reserve_usd=reserve_usd,
-                service_tier=service_tier, modalities=modalities,
+                service_tier=service_tier, modalities=modalities, routing=routing,
             )  # fmt: skip
         except (PolicyViolation, UnknownServiceTier, UnpricedModality) as exc:
-            self.emit_refused_early(model, user_id, feature, api_key, endpoint, f"policy: {exc}")
+            self.emit_refused_early(
+                model, user_id, feature, api_key, endpoint, f"policy: {exc}", routing
+            )
             self.timed(started, "policy")
             raise
         if not charges:
@@ -162,6 +168,7 @@ class AsyncGuard(GuardCore):
         endpoint: str | None = None,
         stream: bool = False,
         started: float | None = None,
+        routing: Routing | None = None,
     ) -> None:
         """As :meth:`costcap.Guard.answer_cached`."""
         began = time.perf_counter() if started is None else started
@@ -174,8 +181,9 @@ class AsyncGuard(GuardCore):
             except StoreUnavailable as exc:
                 if not self.fail_open:
                     self.emit_refused_early(
-                        answer.model, user_id, feature, api_key, endpoint, "store unavailable"
-                    )
+                        answer.model, user_id, feature, api_key, endpoint, "store unavailable",
+                        routing,
+                    )  # fmt: skip
                     raise
                 log.error("store unavailable, answering from the cache (fail_open): %s", exc)
             else:
@@ -185,12 +193,12 @@ class AsyncGuard(GuardCore):
                     buckets = await self.store.read([(key,) for key in limited.window_keys])
                     self.emit_refused_early(
                         answer.model, user_id, feature, api_key, endpoint,
-                        f"rate limit {limited.rule.id}",
+                        f"rate limit {limited.rule.id}", routing,
                     )  # fmt: skip
                     raise self.limit_refusal(result, limited, buckets)
                 await self._store_settle(hit.id, hit.settle_amounts())
         self.emit_cached(
-            answer, requested_model, user_id, feature, api_key, endpoint, stream, began
+            answer, requested_model, user_id, feature, api_key, endpoint, stream, began, routing
         )
 
     async def hit(
@@ -319,6 +327,14 @@ class AsyncGuard(GuardCore):
         windows = self.status_windows(user_id, feature, api_key, model)
         states = await self.store.read([a.window_keys for a in windows])
         return [adm.status_of(a, s) for a, s in zip(windows, states, strict=True)]
+
+    async def pressure(
+        self, *, feature: str | None = None, user_id: str | None = None, models: Iterable[str] = ()
+    ) -> Pressure:
+        """As :meth:`costcap.Guard.pressure`."""
+        windows = self.pressure_windows(feature, user_id, models)
+        states = await self.store.read([a.window_keys for _, a in windows]) if windows else []
+        return self.pressure_of(windows, states)
 
     async def close(self) -> None:
         """Finish the work still under way — settles of streams that ended in the background,

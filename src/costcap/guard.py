@@ -47,10 +47,11 @@ from costcap.stores import (
     Store,
     open_store,
 )
-from costcap.ticket import Hit, Ticket
+from costcap.ticket import Hit, Routing, Ticket
 
 if TYPE_CHECKING:
     from costcap.cache import CachedAnswer
+    from costcap.router import Pressure, Router
 
 __all__ = ["AsyncGuard", "Guard", "Hit", "Ticket"]
 
@@ -72,10 +73,12 @@ class Guard(GuardCore):
         fail_open: bool = False,
         clock: Callable[[], datetime] = utc_now,
         observers: Iterable[object] = (),
+        router: Router | None = None,
     ) -> None:
         super().__init__(
             budgets=budgets, limits=limits, policy=policy, catalog=catalog, notifiers=notifiers,
             lease_s=lease_s, strict=strict, fail_open=fail_open, clock=clock, observers=observers,
+            router=router,
         )  # fmt: skip
         self.store: Store = open_store(store) if isinstance(store, str) else store
 
@@ -101,6 +104,7 @@ class Guard(GuardCore):
         reserve_usd: Money | None = None,
         service_tier: str | None = None,
         modalities: Iterable[str] | None = None,
+        routing: Routing | None = None,
     ) -> Ticket:
         """Bound the call and reserve its worst case in every budget and rate limit that applies,
         in one atomic step — or raise ``BudgetExceeded`` / ``RateLimited`` / a
@@ -111,10 +115,12 @@ class Guard(GuardCore):
                 model=model, messages=messages, max_tokens=max_tokens, user_id=user_id,
                 feature=feature, api_key=api_key, endpoint=endpoint, system=system, tools=tools,
                 input=input, instructions=instructions, reserve_usd=reserve_usd,
-                service_tier=service_tier, modalities=modalities,
+                service_tier=service_tier, modalities=modalities, routing=routing,
             )  # fmt: skip
         except (PolicyViolation, UnknownServiceTier, UnpricedModality) as exc:
-            self.emit_refused_early(model, user_id, feature, api_key, endpoint, f"policy: {exc}")
+            self.emit_refused_early(
+                model, user_id, feature, api_key, endpoint, f"policy: {exc}", routing
+            )
             self.timed(started, "policy")
             raise
         if not charges:
@@ -189,6 +195,7 @@ class Guard(GuardCore):
         endpoint: str | None = None,
         stream: bool = False,
         started: float | None = None,
+        routing: Routing | None = None,
     ) -> None:
         """A call answered from the response cache: counted on the request-count rate limits
         that apply (or ``RateLimited``, recorded as refused) and recorded at $0, saving what
@@ -203,8 +210,9 @@ class Guard(GuardCore):
             except StoreUnavailable as exc:
                 if not self.fail_open:
                     self.emit_refused_early(
-                        answer.model, user_id, feature, api_key, endpoint, "store unavailable"
-                    )
+                        answer.model, user_id, feature, api_key, endpoint, "store unavailable",
+                        routing,
+                    )  # fmt: skip
                     raise
                 log.error("store unavailable, answering from the cache (fail_open): %s", exc)
             else:
@@ -214,12 +222,12 @@ class Guard(GuardCore):
                     buckets = self.store.read([(key,) for key in limited.window_keys])
                     self.emit_refused_early(
                         answer.model, user_id, feature, api_key, endpoint,
-                        f"rate limit {limited.rule.id}",
+                        f"rate limit {limited.rule.id}", routing,
                     )  # fmt: skip
                     raise self.limit_refusal(result, limited, buckets)
                 self._store_settle(hit.id, hit.settle_amounts())
         self.emit_cached(
-            answer, requested_model, user_id, feature, api_key, endpoint, stream, began
+            answer, requested_model, user_id, feature, api_key, endpoint, stream, began, routing
         )
 
     def finish(self, hit: Hit) -> None:
@@ -336,6 +344,17 @@ class Guard(GuardCore):
         windows = self.status_windows(user_id, feature, api_key, model)
         states = self.store.read([a.window_keys for a in windows])
         return [adm.status_of(a, s) for a, s in zip(windows, states, strict=True)]
+
+    def pressure(
+        self, *, feature: str | None = None, user_id: str | None = None, models: Iterable[str] = ()
+    ) -> Pressure:
+        """Budget pressure for the router (:class:`costcap.router.Pressure`), in one store
+        read: the largest share spent — reservations counted — of the budgets of ``feature``
+        and of ``user_id``, and which of ``models`` have a hard budget of their own with
+        nothing left."""
+        windows = self.pressure_windows(feature, user_id, models)
+        states = self.store.read([a.window_keys for _, a in windows]) if windows else []
+        return self.pressure_of(windows, states)
 
     def close(self) -> None:
         self.store.close()

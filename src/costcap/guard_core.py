@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from random import getrandbits
 from typing import TYPE_CHECKING, Any, Literal
@@ -52,13 +53,14 @@ from costcap.policy import Bounds, CostCapExceeded, Policy, PolicyViolation
 from costcap.pricing import Cost, PriceCatalog, Usage, default_catalog, usage_from
 from costcap.service_tiers import TIERS, check_tier, price_context
 from costcap.stores import Admission, Charge, CounterState
-from costcap.ticket import Hit, Ticket
+from costcap.ticket import Hit, Routing, Ticket
 from costcap.tokens import TokenCount, count_messages, count_responses_input
 from costcap.usage_bounds import BEYOND_REQUEST, beyond_alert, bounded_usage
 from costcap.worst_case import WorstCase, cache_write_possible, worst_case_for
 
 if TYPE_CHECKING:
     from costcap.cache import CachedAnswer
+    from costcap.router import Pressure, Router
 
 __all__ = [
     "DEFAULT_LEASE_S",
@@ -112,7 +114,16 @@ class GuardCore:
         fail_open: bool,
         clock: Callable[[], datetime],
         observers: Iterable[object] = (),
+        router: Router | None = None,
     ) -> None:
+        if router is not None:
+            from costcap.router import Router
+
+            if not isinstance(router, Router):
+                raise ConfigError(f"router: a costcap.router.Router or None, not {router!r}")
+        #: Routes ``costcap:auto`` / ``costcap:<tier>`` calls of the wrapped clients (None: a
+        #: route name is refused with NoRoutes).
+        self.router = router
         self.observers: tuple[object, ...] = tuple(observers)
         self._event_observers = tuple(o for o in self.observers if isinstance(o, Observer))
         self._timing_observers = tuple(
@@ -167,9 +178,11 @@ class GuardCore:
         reserve_usd: Decimal | int | float | str | None,
         service_tier: str | None = None,
         modalities: Iterable[str] | None = None,
+        routing: Routing | None = None,
     ) -> tuple[Ticket, list[Charge]]:
         """Policy, worst case and the charges of every budget and limit; raises a
-        PolicyViolation (or UnknownServiceTier) before anything is reserved."""
+        PolicyViolation (or UnknownServiceTier) before anything is reserved. ``routing``: how
+        the router chose ``model`` (the Ticket carries it)."""
         price = self.catalog.resolve(model)
         if check_tier(service_tier) is not None:
             context = price_context(price.provider, service_tier)
@@ -243,6 +256,8 @@ class GuardCore:
             service_tier=service_tier,
             _worst=worst,
         )
+        if routing is not None:
+            routed(ticket, routing)
         return ticket, charges
 
     def _bound(
@@ -352,15 +367,19 @@ class GuardCore:
 
     def emit_refused_early(  # noqa: PLR0917 - a private step with the admit arguments
         self, model: str, user_id: str | None, feature: str | None, api_key: str | None,
-        endpoint: str | None, reason: str,
+        endpoint: str | None, reason: str, routing: Routing | None = None,
     ) -> None:  # fmt: skip
-        """A call refused by policy before a ticket existed."""
+        """A call refused by policy before a ticket existed (``routing``: after the router
+        chose ``model``)."""
         if not self._event_observers:
             return
         event = CostEvent(
             request_id=new_id(), ts=self.clock(), status="refused", model=model,
-            requested_model=model, user_id=user_id, feature=feature, api_key_id=api_key,
-            endpoint=endpoint, refused_by=reason,
+            requested_model=model if routing is None else routing.requested_model,
+            user_id=user_id, feature=feature, api_key_id=api_key, endpoint=endpoint,
+            refused_by=reason, tier=routing.tier if routing else None,
+            route_reason=routing.reason if routing else None,
+            cascade_id=routing.cascade_id if routing else None,
         )  # fmt: skip
         notify_event(self._event_observers, event)
 
@@ -457,6 +476,7 @@ class GuardCore:
         feature: str | None = None,
         api_key: str | None = None,
         endpoint: str | None = None,
+        routing: Routing | None = None,
     ) -> int:
         """The output cap the policy gives a call (the cache's key holds it, so a request is
         looked up as it would be sent). A call the policy refuses is recorded and raised here,
@@ -465,7 +485,9 @@ class GuardCore:
             price = self.catalog.resolve(model)
             return self._bound(model, feature, max_tokens, price.max_output_tokens).max_tokens
         except PolicyViolation as exc:
-            self.emit_refused_early(model, user_id, feature, api_key, endpoint, f"policy: {exc}")
+            self.emit_refused_early(
+                model, user_id, feature, api_key, endpoint, f"policy: {exc}", routing
+            )
             raise
 
     def prepare_cached(
@@ -489,17 +511,22 @@ class GuardCore:
     def emit_cached(  # noqa: PLR0917 - a private step with the hit's arguments
         self, answer: CachedAnswer, requested_model: str, user_id: str | None,
         feature: str | None, api_key: str | None, endpoint: str | None, stream: bool,
-        started: float,
+        started: float, routing: Routing | None = None,
     ) -> None:  # fmt: skip
-        """The event of a call answered from the cache: $0, saving what the stored call cost."""
+        """The event of a call answered from the cache: $0, saving what the stored call cost
+        (``routing``: the route of a routed call, its ``requested_model`` the route name)."""
         if not self._event_observers:
             return
         event = CostEvent(
             request_id=new_id(), ts=self.clock(), status="ok", model=answer.model,
-            requested_model=requested_model, provider=answer.provider, user_id=user_id,
+            requested_model=requested_model if routing is None else routing.requested_model,
+            provider=answer.provider, user_id=user_id,
             feature=feature, api_key_id=api_key, endpoint=endpoint,
             saved_pico=answer.cost_pico, cache_hit=True, stream=stream,
             latency_ms=(time.perf_counter() - started) * 1000,
+            tier=routing.tier if routing else None,
+            route_reason=routing.reason if routing else None,
+            cascade_id=routing.cascade_id if routing else None,
         )  # fmt: skip
         notify_event(self._event_observers, event)
 
@@ -536,9 +563,9 @@ class GuardCore:
                     "priced with that tier's variant if the price data has one",
                     ticket.id, ticket.model, served,
                 )  # fmt: skip
-            ticket.price = self.catalog.resolve(
-                ticket.requested_model or ticket.model, context=context
-            )
+            # a routed call's requested model is its route name: the model sent is priced
+            asked = ticket.model if ticket.route_reason is not None else ticket.requested_model
+            ticket.price = self.catalog.resolve(asked or ticket.model, context=context)
         ticket.service_tier = served
 
     def dollars(
@@ -646,6 +673,61 @@ class GuardCore:
             out.append(adm.Applied(budget, member, budget.window_at(now)))
         return out
 
+    def pressure_windows(
+        self, feature: str | None, user_id: str | None, models: Iterable[str]
+    ) -> list[tuple[tuple[str, str], adm.Applied]]:
+        """The budget windows budget pressure reads, each tagged with what it stands for:
+        ``("feature", "")`` and ``("user", "")`` for every budget of the feature's and of the
+        user's, ``("model", name)`` for every hard budget of a model ``models`` names."""
+        now = self.clock()
+        who = CallScope(model="", feature=feature, user_id=user_id)
+        out: list[tuple[tuple[str, str], adm.Applied]] = []
+        resolved = [(name, self.catalog.resolve(name).model) for name in models]
+        for budget in self.budgets:
+            if budget.kind in ("feature", "user"):
+                member = budget.applies_to(who)
+                if member is not None:
+                    out.append(
+                        ((budget.kind, ""), adm.Applied(budget, member, budget.window_at(now)))
+                    )
+            elif budget.kind == "model" and budget.hard:
+                for name, model in resolved:
+                    member = budget.applies_to(CallScope(model=model))
+                    if member is not None:
+                        applied = adm.Applied(budget, member, budget.window_at(now))
+                        out.append((("model", name), applied))
+        return out
+
+    @staticmethod
+    def pressure_of(
+        windows: Sequence[tuple[tuple[str, str], adm.Applied]], states: Sequence[CounterState]
+    ) -> Pressure:
+        """The router's budget facts from :meth:`pressure_windows` and their states: the largest
+        share spent (reservations counted) of the feature's and of the user's budgets, exact,
+        and the models whose own budget has nothing left."""
+        from costcap.router import Pressure
+
+        shares: dict[str, Fraction] = {}
+        exhausted: set[str] = set()
+        for ((kind, name), applied), state in zip(windows, states, strict=True):
+            limit, used = applied.budget.limit_micros, state.spent + state.reserved
+            share = Fraction(used, limit) if limit > 0 else Fraction(1)
+            if kind == "model":
+                if share >= 1:
+                    exhausted.add(name)
+            elif share > shares.get(kind, Fraction(-1)):
+                shares[kind] = share
+        return Pressure(shares.get("feature"), shares.get("user"), exhausted)
+
+
+def routed(ticket: Ticket, routing: Routing) -> None:
+    """Give ``ticket`` the route that chose its model (its ``requested_model`` the route name)."""
+    if not isinstance(routing, Routing):
+        raise UsageError(f"routing: a costcap.ticket.Routing or None, not {routing!r}")
+    ticket.requested_model = routing.requested_model
+    ticket.tier, ticket.route_reason = routing.tier, routing.reason
+    ticket.cascade_id = routing.cascade_id
+
 
 def _open(ticket: Ticket) -> None:
     if ticket.done:
@@ -668,6 +750,10 @@ def config_kwargs(path: str | Path, overrides: Mapping[str, Any]) -> dict[str, A
         "strict": config.strict,
         "fail_open": config.fail_open,
     }
+    if config.router is not None:  # routes from [router]; costcap.router is loaded only then
+        from costcap.router import Router
+
+        kwargs["router"] = Router(config.router, catalog=kwargs["catalog"])
     kwargs.update(overrides)
     return kwargs
 

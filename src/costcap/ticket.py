@@ -13,7 +13,19 @@ from costcap.pricing import Cost, ModelPrice
 from costcap.tokens import TokenCount
 from costcap.worst_case import WorstCase, worst_case_for
 
-__all__ = ["Hit", "Ticket"]
+__all__ = ["Hit", "Routing", "Ticket"]
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """How a routed call was routed, for its Ticket and events: the route name the caller asked
+    for (``costcap:auto``), the tier and reason of the model it is sent to, and the id shared by
+    the calls of one cascaded answer (None: not cascaded)."""
+
+    requested_model: str
+    tier: str | None
+    reason: str | None
+    cascade_id: str | None = None
 
 
 @dataclass(eq=False)

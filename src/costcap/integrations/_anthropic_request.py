@@ -6,13 +6,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from anthropic import NotGiven, Omit
+from anthropic import APIConnectionError, APIStatusError, NotGiven, Omit
 
 from costcap.integrations._attribution import Attribution, metadata_user, pop_call_attribution
+from costcap.integrations._routing import Sdk
 from costcap.pricing import Usage
 from costcap.ticket import Ticket
 
-__all__ = ["Call", "interrupted", "read_call"]
+__all__ = ["SDK", "Call", "interrupted", "read_call"]
+
+#: What routing falls back from on the Anthropic SDK: a provider that failed.
+SDK = Sdk("anthropic", (APIStatusError, APIConnectionError))
 
 
 @dataclass(slots=True)
@@ -68,6 +72,7 @@ def read_call(kwargs: dict[str, Any], default: Attribution, *, stream: bool = Fa
         "api_key": who.api_key,
         "endpoint": who.endpoint,
         "service_tier": "fast" if kwargs.get("speed") == "fast" else None,  # fast mode's price
+        "routing": who.route,  # set on a call the router sent (costcap.integrations._routing)
     }
     return Call(kwargs, admission, stream or kwargs.get("stream") is True)
 

@@ -6,7 +6,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from costcap.ticket import Routing
 
 __all__ = ["Attribution", "attribute", "current", "pop_call_attribution"]
 
@@ -18,6 +21,8 @@ class Attribution:
     api_key: str | None = None
     endpoint: str | None = None
     service_tier: str | None = None  # the client's: what a call naming none (auto) is served at
+    complexity: str | None = None  # the tier a route name (costcap:auto) asks for
+    route: Routing | None = None  # set by the routing step on the call it sends (never a block)
 
     def over(self, base: Attribution) -> Attribution:
         """These values where set, ``base``'s elsewhere."""
@@ -27,6 +32,8 @@ class Attribution:
             api_key=self.api_key if self.api_key is not None else base.api_key,
             endpoint=self.endpoint if self.endpoint is not None else base.endpoint,
             service_tier=self.service_tier if self.service_tier is not None else base.service_tier,
+            complexity=self.complexity if self.complexity is not None else base.complexity,
+            route=self.route if self.route is not None else base.route,
         )
 
 
@@ -45,10 +52,16 @@ def attribute(
     feature: str | None = None,
     api_key: str | None = None,
     endpoint: str | None = None,
+    complexity: str | None = None,
 ) -> Iterator[Attribution]:
     """``with costcap.attribute(user_id="alice", feature="chat"):`` — every wrapped call in the
-    block (this thread or task) is charged to them; nested blocks override what they set."""
-    value = Attribution(user_id, feature, api_key, endpoint).over(_CURRENT.get())
+    block (this thread or task) is charged to them; nested blocks override what they set.
+    ``complexity`` (a tier name: ``"simple"``, ``"complex"``, …) is the tier of the block's
+    calls that name a route (``model="costcap:auto"``); a call's own ``costcap_complexity``
+    wins over it."""
+    value = Attribution(user_id, feature, api_key, endpoint, complexity=complexity).over(
+        _CURRENT.get()
+    )
     token = _CURRENT.set(value)
     try:
         yield value
@@ -57,7 +70,8 @@ def attribute(
 
 
 _KWARGS = {"costcap_user_id": "user_id", "costcap_feature": "feature", "costcap_api_key": "api_key",
-           "costcap_endpoint": "endpoint"}  # fmt: skip
+           "costcap_endpoint": "endpoint", "costcap_complexity": "complexity",
+           "costcap_route": "route"}  # fmt: skip
 
 
 def pop_call_attribution(kwargs: dict[str, Any], client_default: Attribution) -> Attribution:

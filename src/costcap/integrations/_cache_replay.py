@@ -81,6 +81,7 @@ def policy_cap(guard: Guard | AsyncGuard, admission: Mapping[str, Any]) -> int:
         model=admission["model"], max_tokens=admission["max_tokens"],
         user_id=admission["user_id"], feature=admission["feature"],
         api_key=admission["api_key"], endpoint=admission["endpoint"],
+        routing=admission["routing"],
     )  # fmt: skip
 
 
@@ -89,7 +90,7 @@ def _hit_kwargs(asked: Asked) -> dict[str, Any]:
     return {
         "requested_model": a["model"], "user_id": a["user_id"], "feature": a["feature"],
         "api_key": a["api_key"], "endpoint": a["endpoint"], "stream": asked.call.stream,
-        "started": asked.started,
+        "started": asked.started, "routing": a["routing"],
     }  # fmt: skip
 
 

@@ -12,7 +12,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-from openai import AsyncStream, OpenAIError, Stream
+from openai import (
+    APIConnectionError,
+    APIStatusError,
+    AsyncStream,
+    ContentFilterFinishReasonError,
+    LengthFinishReasonError,
+    OpenAIError,
+    Stream,
+)
 
 from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._client import keep_parsed
@@ -26,9 +34,11 @@ from costcap.integrations._openai_request import (
     served_tier,
 )
 from costcap.integrations._openai_stream import GuardedAsyncStream, GuardedStream, Tap
+from costcap.integrations._routing import Sdk
 from costcap.ticket import Ticket
 
 __all__ = [
+    "SDK",
     "AsyncFinisher",
     "Finisher",
     "aentered",
@@ -57,6 +67,11 @@ log = logging.getLogger("costcap.integrations.openai")
 
 Finisher = Callable[[Guard, Ticket, Call, Any], Any]
 AsyncFinisher = Callable[[AsyncGuard, Ticket, Call, Any], Awaitable[Any]]
+
+#: What routing falls back from (a provider that failed) and escalates from (``parse``'s
+#: errors for a truncated or filtered answer) on the OpenAI SDK.
+SDK = Sdk("openai", (APIStatusError, APIConnectionError),
+          (LengthFinishReasonError, ContentFilterFinishReasonError))  # fmt: skip
 
 
 # -- the calls --------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def _who(kwargs: dict[str, Any], default: Attribution) -> dict[str, str | None]:
     if tier is None or tier == "auto":
         tier = who.service_tier
     return {"user_id": user, "feature": who.feature, "api_key": who.api_key,
-            "endpoint": who.endpoint, "service_tier": tier}  # fmt: skip
+            "endpoint": who.endpoint, "service_tier": tier, "routing": who.route}  # fmt: skip
 
 
 def _model(kwargs: Mapping[str, Any]) -> str:

@@ -34,6 +34,10 @@ of the same path over the stored answer — the same ``Message``, ``Stream``, ``
 raw or streaming response, at $0 — and a miss stores the provider's answer once it is whole (see
 :mod:`costcap.integrations._anthropic_cached_calls`).
 
+A call whose ``model`` is a route name (``costcap:auto``, ``costcap:<tier>``) is routed by the
+guard's router first (:mod:`costcap.integrations._routing`); each model tried — the one decided,
+a fallback after the provider failed, a cascade's next tier — goes through the steps above.
+
 The SDK's retries stay the SDK's: one admission per call, whatever the attempts. An SDK error
 (``anthropic.APIError`` …) releases the reservation (an ``error`` event at $0) and is raised
 unchanged. A call interrupted in flight (cancellation, ``KeyboardInterrupt``) may still be
@@ -49,7 +53,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, NoReturn, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import anyio
 from anthropic import AnthropicError, AsyncStream, Stream, omit
@@ -59,7 +63,15 @@ from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._anthropic_body import BETA, MESSAGES, Shapes, account, body_usage
 from costcap.integrations._anthropic_cache import CacheSide
 from costcap.integrations._anthropic_cached_calls import AsyncCachedCalls, SyncCachedCalls
-from costcap.integrations._anthropic_request import Call, interrupted, read_call
+from costcap.integrations._anthropic_client import (
+    BATCH_SPENDING,
+    BETA_REFUSED,
+    Client,
+    Refusing,
+    View,
+    unguarded,
+)
+from costcap.integrations._anthropic_request import SDK, Call, interrupted, read_call
 from costcap.integrations._anthropic_streams import (
     AsyncGuardedBetaMessageStreamManager,
     AsyncGuardedMessageStreamManager,
@@ -74,18 +86,21 @@ from costcap.integrations._anthropic_streams import (
 )
 from costcap.integrations._attribution import Attribution
 from costcap.integrations._client import (
-    Delegating,
     GuardedAsyncClient,
-    GuardedClient,
     GuardedResource,
     GuardedSyncClient,
-    GuardedView,
     keep_parsed,
-    refuse_unguarded,
 )
 from costcap.integrations._meter import StreamCut
 from costcap.integrations._metered_body import ask_plain_body, meter_body
 from costcap.integrations._opening import AsyncOpening, Opening
+from costcap.integrations._routing import (
+    AsyncRoutedOpening,
+    RoutedOpening,
+    asks_route,
+    route_call,
+    route_call_async,
+)
 from costcap.service_tiers import anthropic_served_tier
 from costcap.ticket import Ticket
 
@@ -101,35 +116,6 @@ __all__ = [
 log = logging.getLogger("costcap.integrations.anthropic")
 
 R = TypeVar("R")
-_BATCH_SPENDING = frozenset({"create", "with_raw_response", "with_streaming_response"})
-_BETA_REFUSED = frozenset({"tool_runner"})  # it calls the model again and again, unseen
-
-
-_HINT = (
-    "Use messages.create() / messages.stream() on the wrapped client, or the unwrapped client "
-    "(`.unguarded`) with guard.admit/settle."
-)
-
-
-def _unguarded(what: str) -> NoReturn:
-    refuse_unguarded(what, _HINT)
-
-
-class _Refusing(Delegating):
-    """An SDK resource whose spending methods raise; every other attribute is the real one's."""
-
-    __slots__ = ("_refused", "_what")
-
-    def __init__(self, real: Any, what: str, refused: frozenset[str]) -> None:
-        super().__init__(real)
-        self._what, self._refused = what, refused
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self._refused:
-            _unguarded(f"{self._what}.{name}")
-        return getattr(self._real, name)
-
-
 # -- messages -------------------------------------------------------------------------------------
 
 
@@ -151,24 +137,24 @@ class _Messages(GuardedResource):
 
     def __getattr__(self, name: str) -> Any:
         if name in self._refused:
-            _unguarded(f"{self._path}.{name}")
+            unguarded(f"{self._path}.{name}")
         return getattr(self._real, name)
 
     @property
-    def batches(self) -> _Refusing:
-        return _Refusing(self._real.batches, f"{self._path}.batches", _BATCH_SPENDING)
+    def batches(self) -> Refusing:
+        return Refusing(self._real.batches, f"{self._path}.batches", BATCH_SPENDING)
 
     @property
-    def with_raw_response(self) -> _View:
+    def with_raw_response(self) -> View:
         """The SDK's ``with_raw_response``: ``create``/``parse`` return its raw response
         (``.headers``, ``.parse()``), admitted and settled like the plain call."""
-        return _View(self._real.with_raw_response, self._raw, f"{self._path}.with_raw_response")
+        return View(self._real.with_raw_response, self._raw, f"{self._path}.with_raw_response")
 
     @property
-    def with_streaming_response(self) -> _View:
+    def with_streaming_response(self) -> View:
         """The SDK's ``with_streaming_response``: ``create`` returns a context manager giving its
         streaming response, the body metered as it is read."""
-        return _View(self._real.with_streaming_response, self._streaming,
+        return View(self._real.with_streaming_response, self._streaming,
                      f"{self._path}.with_streaming_response")  # fmt: skip
 
     def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
@@ -177,19 +163,11 @@ class _Messages(GuardedResource):
     def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         raise NotImplementedError
 
-
-class _View(GuardedView):
-    """A guarded ``with_raw_response`` / ``with_streaming_response``: its batches refused."""
-
-    __slots__ = ("_path",)
-
-    def __init__(self, real: Any, route: Any, path: str) -> None:
-        super().__init__(real, route)
-        self._path = path
-
-    @property
-    def batches(self) -> _Refusing:
-        return _Refusing(self._real.batches, f"{self._path}.batches", _BATCH_SPENDING)
+    def _routed(self, kwargs: dict[str, Any], again: Callable[..., Any], plain: bool) -> Any:
+        """A call naming a route (:mod:`costcap.integrations._routing`): ``again`` runs this
+        path with each model tried; a ``plain`` one (not streamed) may be cascaded."""
+        route = route_call_async if isinstance(self._guard, AsyncGuard) else route_call
+        return route(self._guard, self._default, kwargs, again, SDK, plain=plain)
 
 
 class _SyncMessages(SyncCachedCalls, _Messages):
@@ -224,12 +202,16 @@ class _SyncMessages(SyncCachedCalls, _Messages):
     def create(self, **kwargs: Any) -> Any:
         """``messages.create(...)``: a ``Message``, or with ``stream=True`` an
         ``anthropic.Stream`` of raw events, metered and settled by costcap."""
+        if asks_route(kwargs):  # each model tried comes back here
+            return self._routed(kwargs, lambda kw: self.create(**kw), not kwargs.get("stream"))
         if self._side is not None:
             return self._cached_call("create", self._real.create, kwargs)
         return self._finish(*self._send(read_call(kwargs, self._default), self._real.create))
 
     def parse(self, **kwargs: Any) -> Any:
         """``messages.parse(...)`` (structured output): a ``ParsedMessage``, settled."""
+        if asks_route(kwargs):
+            return self._routed(kwargs, lambda kw: self.parse(**kw), True)
         if self._side is not None:
             return self._cached_call("parse", self._real.parse, kwargs)
         return self._finish(*self._send(read_call(kwargs, self._default), self._real.parse))
@@ -237,6 +219,8 @@ class _SyncMessages(SyncCachedCalls, _Messages):
     def stream(self, **kwargs: Any) -> Any:
         """``messages.stream(...)``: entering the manager admits the call and opens a metered
         ``MessageStream``; leaving it closes the stream and settles what was used."""
+        if asks_route(kwargs):  # routed when entered; leaving closes the stream it opened
+            return self._manager(lambda: self._routed(kwargs, self._entered_stream, False))
         if self._side is not None:
             return self._cached_stream(kwargs)
         call = read_call(kwargs, self._default, stream=True)
@@ -252,6 +236,9 @@ class _SyncMessages(SyncCachedCalls, _Messages):
         return self._manager(open_stream)
 
     def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        if asks_route(kwargs):
+            plain = not kwargs.get("stream")
+            return self._routed(kwargs, lambda kw: self._raw(method, kw), plain)
         if self._side is not None:
             return self._cached_raw(method, kwargs)
         ticket, raw = self._send(read_call(kwargs, self._default), method)
@@ -265,7 +252,13 @@ class _SyncMessages(SyncCachedCalls, _Messages):
         keep_parsed(raw, self._finish(ticket, parsed))
         return raw
 
+    def _entered_stream(self, kwargs: dict[str, Any]) -> Any:
+        return self.stream(**kwargs).__enter__()
+
     def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Opening[Any]:
+        if asks_route(kwargs):
+            return RoutedOpening(lambda attempt: self._routed(kwargs, attempt, False),
+                                 lambda kw: self._streaming(method, kw))  # fmt: skip
         if self._side is not None:
             return self._cached_streaming(method, kwargs)  # type: ignore[no-any-return]
 
@@ -315,6 +308,9 @@ class _AsyncMessages(AsyncCachedCalls, _Messages):
     async def create(self, **kwargs: Any) -> Any:
         """``messages.create(...)``: a ``Message``, or with ``stream=True`` an
         ``anthropic.AsyncStream`` of raw events, metered and settled by costcap."""
+        if asks_route(kwargs):
+            plain = not kwargs.get("stream")
+            return await self._routed(kwargs, lambda kw: self.create(**kw), plain)
         if self._side is not None:
             return await self._cached_call("create", self._real.create, kwargs)
         call = read_call(kwargs, self._default)
@@ -322,6 +318,8 @@ class _AsyncMessages(AsyncCachedCalls, _Messages):
 
     async def parse(self, **kwargs: Any) -> Any:
         """``messages.parse(...)`` (structured output): a ``ParsedMessage``, settled."""
+        if asks_route(kwargs):
+            return await self._routed(kwargs, lambda kw: self.parse(**kw), True)
         if self._side is not None:
             return await self._cached_call("parse", self._real.parse, kwargs)
         call = read_call(kwargs, self._default)
@@ -330,6 +328,9 @@ class _AsyncMessages(AsyncCachedCalls, _Messages):
     def stream(self, **kwargs: Any) -> Any:
         """``messages.stream(...)``: ``async with`` admits the call and opens a metered
         ``AsyncMessageStream``; leaving it closes the stream and settles what was used."""
+        if asks_route(kwargs):  # as _SyncMessages.stream
+            opened = lambda: self._routed(kwargs, self._entered_stream, False)  # noqa: E731
+            return self._manager(opened, self._guard)
         if self._side is not None:
             return self._cached_stream(kwargs)
         call = read_call(kwargs, self._default, stream=True)
@@ -345,6 +346,9 @@ class _AsyncMessages(AsyncCachedCalls, _Messages):
         return self._manager(open_stream, self._guard)
 
     async def _raw(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        if asks_route(kwargs):
+            plain = not kwargs.get("stream")
+            return await self._routed(kwargs, lambda kw: self._raw(method, kw), plain)
         if self._side is not None:
             return await self._cached_raw(method, kwargs)
         ticket, raw = await self._send(read_call(kwargs, self._default), method)
@@ -357,7 +361,13 @@ class _AsyncMessages(AsyncCachedCalls, _Messages):
         keep_parsed(raw, await self._finish(ticket, parsed))
         return raw
 
+    async def _entered_stream(self, kwargs: dict[str, Any]) -> Any:
+        return await self.stream(**kwargs).__aenter__()
+
     def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> AsyncOpening[Any]:
+        if asks_route(kwargs):
+            return AsyncRoutedOpening(lambda attempt: self._routed(kwargs, attempt, False),
+                                      lambda kw: self._streaming(method, kw))  # fmt: skip
         if self._side is not None:
             return self._cached_streaming(method, kwargs)  # type: ignore[no-any-return]
 
@@ -379,7 +389,7 @@ class _SyncBetaMessages(_SyncMessages):
     __slots__ = ()
     _path = "beta.messages"
     _shapes = BETA
-    _refused = _BETA_REFUSED
+    _refused = BETA_REFUSED
     _message_stream = MeteredBetaMessageStream
     _manager = GuardedBetaMessageStreamManager
 
@@ -388,61 +398,21 @@ class _AsyncBetaMessages(_AsyncMessages):
     __slots__ = ()
     _path = "beta.messages"
     _shapes = BETA
-    _refused = _BETA_REFUSED
+    _refused = BETA_REFUSED
     _message_stream = AsyncMeteredBetaMessageStream
     _manager = AsyncGuardedBetaMessageStreamManager
-
-
-class _Beta(Delegating):
-    """``client.beta``: its ``messages`` guarded, the rest the real one's."""
-
-    __slots__ = ("messages",)
-
-    def __init__(self, real: Any, messages: _Messages) -> None:
-        super().__init__(real)
-        self.messages = messages
 
 
 # -- the clients ----------------------------------------------------------------------------------
 
 
-class _Client(GuardedClient):
-    """Anthropic's guarded resources (``beta`` built lazily: not every client has it)."""
-
-    __slots__ = ("_costcap_beta", "_costcap_messages", "_costcap_side")
-    _messages_cls: type[_Messages]
-    _beta_messages_cls: type[_Messages]
-    _refusal_hint = _HINT
-
-    def __init__(self, client: Any, guard: Any, default: Attribution, cache: Any = None) -> None:
-        super().__init__(client, guard, default, cache)
-        side = None if cache is None else CacheSide(cache, client)
-        self._costcap_side = side
-        self._costcap_messages = self._messages_cls(client.messages, guard, default, side)
-        self._costcap_beta: _Beta | None = None
-
-    @property
-    def messages(self) -> _Messages:
-        return self._costcap_messages
-
-    @property
-    def beta(self) -> _Beta:
-        if self._costcap_beta is None:
-            real = self._costcap_client.beta
-            messages = self._beta_messages_cls(
-                real.messages, self._costcap_guard, self._costcap_default, self._costcap_side
-            )
-            self._costcap_beta = _Beta(real, messages)
-        return self._costcap_beta
-
-
-class _GuardedAnthropic(_Client, GuardedSyncClient):
+class _GuardedAnthropic(Client, GuardedSyncClient):
     __slots__ = ()
     _messages_cls = _SyncMessages
     _beta_messages_cls = _SyncBetaMessages
 
 
-class _GuardedAsyncAnthropic(_Client, GuardedAsyncClient):
+class _GuardedAsyncAnthropic(Client, GuardedAsyncClient):
     __slots__ = ()
     _messages_cls = _AsyncMessages
     _beta_messages_cls = _AsyncBetaMessages

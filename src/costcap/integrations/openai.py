@@ -35,6 +35,10 @@ misses at once — threads, tasks, processes on a shared SQLite or Redis cache �
 ``costcap_cache=False`` or ``Cache-Control: no-store`` in ``extra_headers`` skip the cache;
 ``no-cache`` asks the provider and stores its answer.
 
+A call whose ``model`` is a route name (``costcap:auto``, ``costcap:<tier>``) is routed by the
+guard's router first (:mod:`costcap.integrations._routing`): each model tried — the one decided,
+a fallback after the provider failed, a cascade's next tier — goes through the steps above.
+
 The SDK's retries stay the SDK's: one admission per call, whatever the attempts. An SDK error
 (``openai.APIError`` …) releases the reservation and is raised unchanged. ``with_options`` /
 ``copy`` return a guarded client. The ``.stream()`` helpers, and the client's own
@@ -54,9 +58,7 @@ from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._attribution import Attribution
 from costcap.integrations._cache_replay import directives, replaying
 from costcap.integrations._client import (
-    Delegating,
     GuardedAsyncClient,
-    GuardedClient,
     GuardedResource,
     GuardedSyncClient,
     GuardedView,
@@ -74,6 +76,7 @@ from costcap.integrations._openai_cache import (
     replayed,
 )
 from costcap.integrations._openai_calls import (
+    SDK,
     AsyncFinisher,
     Finisher,
     aentered,
@@ -97,6 +100,7 @@ from costcap.integrations._openai_calls import (
     open_body,
     send,
 )
+from costcap.integrations._openai_client import HINT, Client
 from costcap.integrations._openai_request import (
     Call,
     apply_chat,
@@ -106,6 +110,7 @@ from costcap.integrations._openai_request import (
 )
 from costcap.integrations._openai_stream import GuardedAsyncStream, GuardedStream
 from costcap.integrations._opening import AsyncOpening, Opening
+from costcap.integrations._routing import asks_route, route_call, route_call_async
 from costcap.ticket import Ticket
 
 __all__ = ["GuardedAsyncStream", "GuardedStream", "StreamCut", "guarded_openai"]
@@ -145,14 +150,8 @@ def guarded_openai(
     raise TypeError(f"not an openai.OpenAI / AsyncOpenAI client: {type(client).__qualname__}")
 
 
-_HINT = (
-    "Use create() (stream=True for streams) on the wrapped client, or the unwrapped client with "
-    "guard.admit/settle."
-)
-
-
 def _unguarded(what: str) -> NoReturn:
-    refuse_unguarded(what, _HINT)
+    refuse_unguarded(what, HINT)
 
 
 # -- the resources -------------------------------------------------------------------------------
@@ -196,6 +195,15 @@ class _Resource(GuardedResource):
     def _streaming(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         raise NotImplementedError
 
+    def _routed(
+        self, kwargs: dict[str, Any], again: Callable[[dict[str, Any]], Any], how: Any
+    ) -> Any:
+        """A call naming a route (:mod:`costcap.integrations._routing`): ``again`` runs this
+        path with each model tried; cascaded when plain (``how``: its finisher or path)."""
+        plain = how not in (open_body, aopen_body, "streaming") and kwargs.get("stream") is not True
+        route = route_call_async if isinstance(self, _AsyncResource) else route_call
+        return route(self._guard, self._default, kwargs, again, SDK, plain=plain)
+
 
 def _sdk_method(resource: Any, path: Path, name: str) -> Callable[..., Any]:
     """The SDK's method ``name`` on ``resource`` for ``path``."""
@@ -212,6 +220,8 @@ class _SyncResource(_Resource):
     def _call(
         self, method: Callable[..., Any], kwargs: dict[str, Any], finish: Finisher = finish_plain
     ) -> Any:
+        if asks_route(kwargs):  # each model tried comes back here
+            return self._routed(kwargs, lambda kw: self._call(method, kw, finish), finish)
         kwargs.pop("costcap_cache", None)  # no cache on this client: nothing to bypass
         return self._admit_send(type(self)._read(kwargs, self._default), method, kwargs, finish)
 
@@ -232,6 +242,8 @@ class _SyncResource(_Resource):
         return finish(guard, ticket, call, send(guard, ticket, call, method, kwargs))
 
     def _cached(self, side: CacheSide, path: Path, name: str, kwargs: dict[str, Any]) -> Any:
+        if asks_route(kwargs):  # each model tried comes back here, to its own key
+            return self._routed(kwargs, lambda kw: self._cached(side, path, name, kw), path)
         read, write = directives(kwargs)
         call = type(self)._read(kwargs, self._default)
         guard: Guard = self._guard
@@ -303,6 +315,8 @@ class _AsyncResource(_Resource):
         kwargs: dict[str, Any],
         finish: AsyncFinisher = afinish_plain,
     ) -> Any:
+        if asks_route(kwargs):  # as _SyncResource._call
+            return await self._routed(kwargs, lambda kw: self._call(method, kw, finish), finish)
         kwargs.pop("costcap_cache", None)  # as _SyncResource._call
         call = type(self)._read(kwargs, self._default)
         return await self._admit_send(call, method, kwargs, finish)
@@ -325,6 +339,8 @@ class _AsyncResource(_Resource):
 
     async def _cached(self, side: CacheSide, path: Path, name: str, kwargs: dict[str, Any]) -> Any:
         """As :meth:`_SyncResource._cached`."""
+        if asks_route(kwargs):
+            return await self._routed(kwargs, lambda kw: self._cached(side, path, name, kw), path)
         read, write = directives(kwargs)
         call = type(self)._read(kwargs, self._default)
         guard: AsyncGuard = self._guard
@@ -406,60 +422,16 @@ class _AsyncResponses(_AsyncResource):
     _shape = staticmethod(apply_responses)
 
 
-class _Chat(Delegating):
-    """``client.chat``: ``completions`` guarded, the rest the real resource's."""
-
-    __slots__ = ("completions",)
-
-    def __init__(self, real: Any, completions: _Resource) -> None:
-        super().__init__(real)
-        self.completions = completions
-
-
 # -- the clients ------------------------------------------------------------------------------
 
 
-class _Client(GuardedClient):
-    """OpenAI's guarded resources, built lazily."""
-
-    __slots__ = ("_costcap_chat", "_costcap_responses", "_costcap_side")
-    _completions_cls: type[_Resource]
-    _responses_cls: type[_Resource]
-    _refusal_hint = _HINT
-
-    def __init__(self, client: Any, guard: Any, default: Attribution, cache: Any = None) -> None:
-        super().__init__(client, guard, default, cache)
-        self._costcap_chat: _Chat | None = None
-        self._costcap_responses: _Resource | None = None
-        self._costcap_side = None if cache is None else CacheSide(cache, client)
-
-    @property
-    def chat(self) -> _Chat:
-        if self._costcap_chat is None:
-            real = self._costcap_client.chat
-            completions = self._completions_cls(
-                real.completions, self._costcap_guard, self._costcap_default, self._costcap_side
-            )
-            self._costcap_chat = _Chat(real, completions)
-        return self._costcap_chat
-
-    @property
-    def responses(self) -> _Resource:
-        if self._costcap_responses is None:
-            self._costcap_responses = self._responses_cls(
-                self._costcap_client.responses, self._costcap_guard, self._costcap_default,
-                self._costcap_side,
-            )  # fmt: skip
-        return self._costcap_responses
-
-
-class _GuardedOpenAI(_Client, GuardedSyncClient):
+class _GuardedOpenAI(Client, GuardedSyncClient):
     __slots__ = ()
     _completions_cls = _Completions
     _responses_cls = _Responses
 
 
-class _GuardedAsyncOpenAI(_Client, GuardedAsyncClient):
+class _GuardedAsyncOpenAI(Client, GuardedAsyncClient):
     __slots__ = ()
     _completions_cls = _AsyncCompletions
     _responses_cls = _AsyncResponses
