@@ -7,6 +7,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import httpx2
 import openai
 import pytest
 from anthropic.types import Message
@@ -26,7 +27,9 @@ from tests.testing.helpers import (
 
 THINK = {"x-fake-thinking-tokens": "6"}
 ENABLED: Any = {"type": "enabled", "budget_tokens": 1024}
-BROKEN = (anthropic.APIConnectionError, openai.APIConnectionError)
+# a connection the provider drops mid-stream: the SDK's error (older releases of the Anthropic
+# SDK let httpx2's own error through)
+BROKEN = (anthropic.APIConnectionError, openai.APIConnectionError, httpx2.TransportError)
 
 
 def _claude(client: anthropic.Anthropic, **options: Any) -> Message:
