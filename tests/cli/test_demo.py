@@ -39,3 +39,20 @@ def test_the_demo_day_answers_repeated_questions_from_the_cache(tmp_path: Path) 
     assert day.recorded_pico - day.recorded_cut_pico == (
         day.provider_billed_pico - day.billed_cut_pico
     )
+
+
+def test_the_demo_day_routes_chat_by_what_its_prompts_ask(tmp_path: Path) -> None:
+    """The chat feature asks for ``costcap:auto``: its calls go to every tier of its routes
+    (each event with the route name, a tier and a reason), they cost less than the same tokens
+    at the top tier, and the day still reconciles with the provider."""
+    from costcap.demo import simulate_day
+    from costcap.demo._report import routing_saving
+
+    day = simulate_day(tmp_path, calls=200, users=30, workers=4)
+    saving = routing_saving(day)
+    assert saving.top_model == "claude-opus-4-6"
+    assert set(saving.tiers) == {"simple", "complex", "critical"}
+    assert 0 < saving.cost_pico < saving.top_pico
+    assert day.recorded_pico - day.recorded_cut_pico == (
+        day.provider_billed_pico - day.billed_cut_pico
+    )

@@ -99,7 +99,10 @@ def run_demo(console: Console, calls: int, users: int, where: Path) -> None:
         "20,000 tokens an hour, 3 in flight); every call is bounded, admitted in one atomic step "
         "on the embedded SQLite store, metered (some users abandon streams mid-answer), settled "
         "with its exact cost and recorded in the cost ledger. The help-centre questions (faq, "
-        "temperature 0) are answered from the response cache after their first asking, for $0."
+        "temperature 0) are answered from the response cache after their first asking, for $0. "
+        "The chat feature names no model: it asks for costcap:auto, and costcap's router sends "
+        "each call to claude-haiku-4-5, claude-sonnet-4-6 or claude-opus-4-6 by what its prompt "
+        "asks (one tier down for a user past 40 % of a budget)."
     )
     columns = (
         TextColumn("[progress.description]{task.description}"),

@@ -55,6 +55,13 @@ ttl = "1d"
 [cache.features.faq]
 ttl = "7d"
 
+# chat asks for model="costcap:auto": each call goes to the tier its prompt needs
+[router.features.chat]
+simple = "claude-haiku-4-5"
+complex = "claude-sonnet-4-6"
+critical = "claude-opus-4-6"
+pressure = 0.4   # a user past 40 % of a budget: one tier down
+
 [[budgets]]
 scope = "global"
 period = "day"

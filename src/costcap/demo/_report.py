@@ -4,6 +4,7 @@ them (the demo runs the real commands against its own ledger and config)."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.table import Table
@@ -11,8 +12,70 @@ from rich.table import Table
 from costcap.cli.app import run
 from costcap.demo._day import DayResult
 from costcap.money import usd_from_pico
+from costcap.pricing import default_catalog
+from costcap.reports import Reports
+from costcap.router import load_router
 
-__all__ = ["render_day"]
+__all__ = ["RoutingSaving", "render_day", "routing_saving"]
+
+ROUTED = "chat"  # the demo's feature whose calls ask for costcap:auto
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSaving:
+    """A routed feature's answered calls: how many went to each tier, what they cost, and what
+    the same tokens would have cost at its top tier's model."""
+
+    feature: str
+    top_model: str
+    tiers: dict[str, int]
+    cost_pico: int
+    top_pico: int
+
+    @property
+    def saved_pico(self) -> int:
+        return self.top_pico - self.cost_pico
+
+
+def routing_saving(day: DayResult, feature: str = ROUTED) -> RoutingSaving:
+    """From the ledger: each routed call of ``feature`` that reached a model, its tokens priced
+    at the feature's top tier (the same tokenizer: Claude's), beside what it cost."""
+    routes = load_router(day.config).for_feature(feature)
+    assert routes is not None
+    top = routes.model(routes.top)
+    catalog = default_catalog()
+    tiers: Counter[str] = Counter()
+    cost = top_cost = 0
+    with Reports.open(day.ledger_url) as reports:
+        rows = reports.sink.query(
+            "SELECT tier, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+            "cost_pico FROM costcap_events WHERE feature = ? AND tier IS NOT NULL "
+            "AND status <> 'refused'",
+            (feature,),
+        )
+    for tier, input_tokens, output_tokens, cache_read, cache_write, pico in rows:
+        tiers[tier] += 1
+        cost += pico
+        top_cost += catalog.cost(top, {
+            "input_tokens": input_tokens, "output_tokens": output_tokens,
+            "cache_read_tokens": cache_read, "cache_write_tokens": cache_write,
+        }).total_pico  # fmt: skip
+    ordered = {name: tiers[name] for name in routes.names if tiers[name]}
+    return RoutingSaving(feature, top, ordered, cost, top_cost)
+
+
+def _routing(console: Console, saving: RoutingSaving) -> None:
+    if not saving.tiers:
+        return
+    share = saving.saved_pico / saving.top_pico if saving.top_pico else 0
+    calls = ", ".join(f"{n:,} {tier}" for tier, n in saving.tiers.items())
+    console.print(
+        f'\n[bold]what routing saved[/bold] ({saving.feature}, model="costcap:auto"): '
+        f"{sum(saving.tiers.values()):,} calls answered ({calls}) cost "
+        f"${usd_from_pico(saving.cost_pico)}; the same tokens all at {saving.top_model} "
+        f"would have cost ${usd_from_pico(saving.top_pico)}: "
+        f"[green]${usd_from_pico(saving.saved_pico)} saved ({share:.0%})[/green]"
+    )
 
 
 def _summary(console: Console, day: DayResult) -> None:
@@ -67,12 +130,15 @@ def render_day(console: Console, day: DayResult) -> None:
         ["report", "models", "--by-tier", "--ledger", ledger],
         ["report", "refused", "--ledger", ledger],
         ["report", "cache", "--ledger", ledger, "--advice-after-calls", "50"],
+        ["report", "routes", "--ledger", ledger],
         ["budgets", "--config", config],
         ["report", "pacing", "--config", config],
     ):
         shown = " ".join(command).replace(ledger, "<ledger>").replace(config, "<costcap.toml>")
         console.print(f"\n[dim]$ costcap {shown}[/dim]")
         run(command)
+        if command[:2] == ["report", "routes"]:
+            _routing(console, routing_saving(day))
     if day.alerts:
         kinds = Counter(a.kind for a in day.alerts)
         console.print(

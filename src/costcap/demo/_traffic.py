@@ -22,10 +22,20 @@ class Feature:
     max_tokens: int | None  # what the feature's code asks for (None: relies on the policy)
     service_tier: str | None = None  # processing asked for (flex: half price, slower)
     questions: tuple[str, ...] = ()  # a fixed set of questions asked again and again (cached)
+    asks: tuple[str, ...] = ()  # what its users ask about a topic (``{topic}``), some harder
 
+
+#: The chat feature's asks: most are quick, some need explaining, a few real analysis — its
+#: model is a route (``costcap:auto``), so each goes to the tier its prompt needs.
+_CHAT_ASKS = (
+    *["Thank the customer in one line for raising {topic}."] * 4,
+    *["Explain {topic} to the customer and compare their options."] * 3,
+    *["Analyze {topic} step by step: find the root cause, weigh the tradeoffs and check the "
+      "edge cases rigorously."] * 2,
+)  # fmt: skip
 
 FEATURES = (
-    Feature("chat", "claude-sonnet-4-6", "anthropic", 45, (80, 700), 0.6, 1024),
+    Feature("chat", "costcap:auto", "anthropic", 45, (80, 700), 0.6, 1024, asks=_CHAT_ASKS),
     Feature("summarize", "gpt-4o-mini", "openai-chat", 25, (60, 300), 0.3, None),
     Feature("search", "gpt-4.1-mini", "openai-responses", 20, (40, 200), 0.0, 400),
     Feature("code", "claude-haiku-4-5", "anthropic", 10, (200, 1200), 0.5, 8000),
@@ -82,7 +92,8 @@ def day_of_requests(calls: int, users: int, seed: int = 2026) -> list[Request]:
             topic = rng.choice(_TOPICS)
             context = _FILLER * rng.randint(1, 12)
             ticket = rng.randint(10_000, 99_999)  # each task is about its own case
-            content = f"{context}\nTask ({feature.name}, case {ticket}): {topic}."
+            ask = rng.choice(feature.asks).format(topic=topic) if feature.asks else f"{topic}."
+            content = f"{context}\nTask ({feature.name}, case {ticket}): {ask}"
             messages = [{"role": "user", "content": content}]
         out.append(
             Request(
