@@ -2,8 +2,8 @@
 
 .venv/bin/python benchmarks/run.py [NAME ...]
 
-names: pricing tokens router fake_provider guard limits observability wrap wire cache ledger
-reports
+names: pricing tokens router fake_provider guard limits observability wrap wire cache routing
+ledger reports
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ ORDER = (
     "wrap",
     "wire",
     "cache",
+    "routing",
     "ledger",
     "reports",
 )

@@ -679,24 +679,34 @@ class GuardCore:
         """The budget windows budget pressure reads, each tagged with what it stands for:
         ``("feature", "")`` and ``("user", "")`` for every budget of the feature's and of the
         user's, ``("model", name)`` for every hard budget of a model ``models`` names."""
-        now = self.clock()
+        now_s = time.time() if self.clock is utc_now else self.clock().timestamp()
         who = CallScope(model="", feature=feature, user_id=user_id)
         out: list[tuple[tuple[str, str], adm.Applied]] = []
-        resolved = [(name, self.catalog.resolve(name).model) for name in models]
-        for budget in self.budgets:
+        resolved: list[tuple[str, CallScope]] | None = None
+        for index, budget in enumerate(self.budgets):
             if budget.kind in ("feature", "user"):
                 member = budget.applies_to(who)
                 if member is not None:
-                    out.append(
-                        ((budget.kind, ""), adm.Applied(budget, member, budget.window_at(now)))
-                    )
+                    out.append(((budget.kind, ""), self._applied_at(index, member, now_s)))
             elif budget.kind == "model" and budget.hard:
-                for name, model in resolved:
-                    member = budget.applies_to(CallScope(model=model))
+                if resolved is None:
+                    resolved = [(name, CallScope(model=self.catalog.resolve(name).model))
+                                for name in models]  # fmt: skip
+                for name, scope in resolved:
+                    member = budget.applies_to(scope)
                     if member is not None:
-                        applied = adm.Applied(budget, member, budget.window_at(now))
-                        out.append((("model", name), applied))
+                        out.append((("model", name), self._applied_at(index, member, now_s)))
         return out
+
+    def _applied_at(self, index: int, member: str, now_s: float) -> adm.Applied:
+        """Budget ``index`` as it applies to ``member`` now: the one admission keeps while its
+        period bucket lasts (:func:`costcap.admission.charges_for`), else a new one."""
+        budget = self.budgets[index]
+        window = budget.window_at(now_s)
+        found = self._applied.get((index, member))
+        if found is not None and found.window is window:
+            return found
+        return adm.Applied(budget, member, window)
 
     @staticmethod
     def pressure_of(
@@ -707,16 +717,20 @@ class GuardCore:
         and the models whose own budget has nothing left."""
         from costcap.router import Pressure
 
-        shares: dict[str, Fraction] = {}
+        largest: dict[str, tuple[int, int]] = {}  # kind -> (used, limit): compared as integers
         exhausted: set[str] = set()
         for ((kind, name), applied), state in zip(windows, states, strict=True):
             limit, used = applied.budget.limit_micros, state.spent + state.reserved
-            share = Fraction(used, limit) if limit > 0 else Fraction(1)
             if kind == "model":
-                if share >= 1:
+                if used >= limit:
                     exhausted.add(name)
-            elif share > shares.get(kind, Fraction(-1)):
-                shares[kind] = share
+                continue
+            if limit <= 0:
+                used, limit = 1, 1
+            top = largest.get(kind)
+            if top is None or used * top[1] > top[0] * limit:
+                largest[kind] = (used, limit)
+        shares = {kind: Fraction(used, limit) for kind, (used, limit) in largest.items()}
         return Pressure(shares.get("feature"), shares.get("user"), exhausted)
 
 
