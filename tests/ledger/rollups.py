@@ -52,12 +52,30 @@ SPEND: dict[str, Callable[[CostEvent], int | float]] = {
     "cache_misses": lambda e: e.cache_miss,
     "cache_miss_cost_pico": lambda e: e.cost_pico if e.cache_miss else 0,
 }
+
+
+# The route rollup's sums of the calls a what-if prices again (answered by the provider: ok,
+# not a cache hit), and the most input tokens one of them had.
+def _priced(e: CostEvent) -> bool:
+    return e.status == "ok" and not e.cache_hit
+
+
+PRICED: dict[str, Callable[[CostEvent], int]] = {
+    "priced_calls": _priced,
+    "priced_input_tokens": lambda e: e.input_tokens if _priced(e) else 0,
+    "priced_output_tokens": lambda e: e.output_tokens if _priced(e) else 0,
+    "priced_cache_read_tokens": lambda e: e.cache_read_tokens if _priced(e) else 0,
+    "priced_cache_write_tokens": lambda e: e.cache_write_tokens if _priced(e) else 0,
+    "priced_cost_pico": lambda e: e.cost_pico if _priced(e) else 0,
+}
+_ROUTE_MEASURES = f"{', '.join(SPEND)}, {', '.join(PRICED)}, priced_max_input_tokens"
 _COLUMNS = {
     MINUTE_FEATURE.table: "minute, feature, calls, cost_pico",
     REFUSED.table: "day, refused_by, feature, model, calls, last_ts",
     REFUSED_USER.table: "user_id, refused_by, feature, model, day, calls, last_ts",
     REFUSED_SPAN.table: "refused_by, user_id, first_day, last_day",
     **{t: f"{', '.join(keys)}, {', '.join(SPEND)}" for t, keys in _SPEND_KEYS.items()},
+    DAILY_ROUTE.table: f"{', '.join(DAILY_ROUTE.keys)}, {_ROUTE_MEASURES}",
 }
 _KEYS = {
     MINUTE_FEATURE.table: 2, REFUSED.table: 4, REFUSED_USER.table: 5, REFUSED_SPAN.table: 2,
@@ -167,6 +185,10 @@ def expected(table: str, events: Iterable[CostEvent]) -> Contents:
     for key, es in groups.items():
         if table == MINUTE_FEATURE.table:
             out[key] = (len(es), sum(e.cost_pico for e in es))
+        elif table == DAILY_ROUTE.table:
+            sums = [sum(measure(e) for e in es) for measure in (*SPEND.values(), *PRICED.values())]
+            most = max(e.input_tokens if _priced(e) else 0 for e in es)
+            out[key] = (*sums, most)
         elif table in _SPEND_KEYS:
             out[key] = tuple(sum(measure(e) for e in es) for measure in SPEND.values())
         elif table == REFUSED_SPAN.table:

@@ -16,7 +16,8 @@ from costcap.errors import ConfigError
 from costcap.ledger import CostEvent
 from costcap.reports import CascadeSavings, Reports, RouteSpend
 from costcap.reports._range import TimeRange
-from costcap.reports._routes import escalated_sql, singles_sql
+from costcap.reports._reprice import Tokens
+from costcap.reports._routes import Single, cascades_sql, singles_sql
 from costcap.reports._sql import Dialect
 from tests.ledger.older import make_older
 from tests.reports.conftest import LEDGER_BACKENDS, ledger_url, reports_over
@@ -227,6 +228,34 @@ def test_cascades_follow_the_filters(reports: Reports) -> None:
     assert reports.cascades(since=date(2026, 3, 3)) == []
 
 
+@pytest.mark.parametrize("backend", LEDGER_BACKENDS)
+def test_a_long_call_that_did_not_escalate_is_priced_at_the_long_context_tier(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A Haiku call of 210,000 input tokens that did not escalate, priced at Sonnet (one
+    tokenizer): above Sonnet's 200,000-token threshold, at its long-context rates ($6 / $22.50
+    per million); a short one at the base rates."""
+    long_rates = (6_000_000, 22_500_000)
+    events = [
+        call("d1", "docs", "claude-haiku-4-5", "simple", CASCADE, (100, 10), HAIKU,
+             cascade_id="d1"),
+        call("d2", "docs", "claude-sonnet-4-5", "complex", CASCADE, (100, 10), SONNET,
+             cascade_id="d1"),
+        call("d3", "docs", "claude-haiku-4-5", "simple", CASCADE, (210_000, 100), HAIKU,
+             cascade_id="d3"),
+        call("d4", "docs", "claude-haiku-4-5", "simple", CASCADE, (1000, 100), HAIKU,
+             cascade_id="d4"),
+    ]  # fmt: skip
+    upper = (
+        (100 * SONNET[0] + 10 * SONNET[1])
+        + (210_000 * long_rates[0] + 100 * long_rates[1])
+        + (1000 * SONNET[0] + 100 * SONNET[1])
+    )
+    for reports in reports_over(events, backend, tmp_path_factory):
+        (row,) = reports.cascades()
+        assert row.upper_cost_usd == usd(upper)
+
+
 def _plan(reports: Reports, sql: str, params: list[object]) -> str:
     """The query plan of ``sql`` (PostgreSQL: with sequential scans off, so that on a table this
     small the plan shows whether the index can serve the query at all)."""
@@ -241,10 +270,18 @@ def _plan(reports: Reports, sql: str, params: list[object]) -> str:
         return str(conn.execute(f"EXPLAIN {sql}", params).fetchall())
 
 
-@pytest.mark.parametrize("read", [escalated_sql, singles_sql])
-def test_cascades_are_read_through_their_partial_index(reports: Reports, read: Any) -> None:
-    span = TimeRange.of(date(2026, 3, 2), date(2026, 3, 2))
-    sql, params = read(Dialect(reports.dialect.name), span)
+SPAN = TimeRange.of(date(2026, 3, 2), date(2026, 3, 2))
+READS = {
+    "cascades": lambda d: cascades_sql(d, SPAN),
+    "singles again": lambda d: singles_sql(
+        d, SPAN, (), [200_001], [Single("faq", "claude-haiku-4-5", "", False, 0, 1, Tokens(), 0)]
+    ),
+}
+
+
+@pytest.mark.parametrize("read", READS)
+def test_cascades_are_read_through_their_partial_index(reports: Reports, read: str) -> None:
+    sql, params = READS[read](Dialect(reports.dialect.name))
     assert "costcap_events_cascade" in _plan(reports, sql, params)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -60,12 +60,21 @@ W10 = 1000 * SONNET[0] + 100 * SONNET[1]  # 4_500_000_000
 W11 = 1000 * GPT_4O_PRIORITY[0] + 100 * GPT_4O_PRIORITY[1]  # 5_950_000_000
 
 EVENTS = [
-    call(1, "chat", "gpt-4o", (1000, 200), W1),
+    call(1, "chat", "gpt-4o", (1000, 200), W1, user_id="ann"),
     call(2, "chat", "gpt-4o", (3000, 100), W2, cache_read_tokens=1000),
     call(3, "chat", "gpt-4o", (500, 20), W3, status="cut"),
     call(4, "chat", "gpt-4o", (0, 0), 0, status="refused", refused_by="budget user:*/day"),
     call(5, "chat", "gpt-4o", (1000, 200), 0, cache_hit=True, saved_pico=W1),
-    call(6, "faq", "claude-haiku-4-5", (800, 100), W6, tier="simple", route_reason="auto"),
+    call(
+        6,
+        "faq",
+        "claude-haiku-4-5",
+        (800, 100),
+        W6,
+        tier="simple",
+        route_reason="auto",
+        user_id="ann",
+    ),
     call(7, "faq", "claude-sonnet-4-5", (400, 40), W7, tier="complex", route_reason="auto"),
     call(8, "faq", "claude-haiku-4-5", (100, 0), 0, status="error", tier="simple"),
     call(9, "docs", "claude-sonnet-4-5", (250_000, 1000), W9),
@@ -266,6 +275,23 @@ def test_filters_and_range_narrow_the_calls(reports: Reports) -> None:
     scenario = Scenario(routes={"chat": "gpt-4o-mini"})
     assert [r.feature for r in reports.whatif(scenario, feature="faq").rows] == ["faq"]
     assert reports.whatif(scenario, since=date(2026, 3, 3)).rows == []
+
+
+def test_a_range_of_instants_reads_the_events_alike(reports: Reports) -> None:
+    """Two hours around the calls (a partial day: read from the events, not the rollup) give
+    the figures of the whole day, long-context call included."""
+    scenario = Scenario(routes={"docs": "gemini-2.5-pro", "chat": "gpt-4o-mini"})
+    hours = reports.whatif(scenario, since=T - timedelta(hours=1), until=T + timedelta(hours=1))
+    assert hours == reports.whatif(scenario, since=date(2026, 3, 2), until=date(2026, 3, 2))
+
+
+def test_a_user_filter_reads_that_users_calls(reports: Reports) -> None:
+    """ann's calls: W1 (chat, moved to gpt-4o-mini) and W6 (faq, kept)."""
+    result = reports.whatif(Scenario(routes={"chat": "gpt-4o-mini"}), user="ann")
+    assert {f: (r.calls, r.whatif_usd) for f, r in by_feature(result).items()} == {
+        "chat": (1, usd(1000 * MINI[0] + 200 * MINI[1])),
+        "faq": (1, usd(W6)),
+    }
 
 
 def test_the_assumptions_are_stated(reports: Reports) -> None:

@@ -52,11 +52,13 @@ def rollup_select(
 ) -> str:
     """``SELECT keys…, aggregates… FROM source WHERE … GROUP BY keys…`` over event rows
     (``source``: a table of events aliased ``e``, e.g. ``costcap_events e``); ``negate``: the
-    sums with their sign changed (a rollup of sums only)."""
+    sums with their sign changed (a greatest or least kept as it is: taking events out of a
+    rollup leaves it where it was, a bound that may be loose but never wrong the other way)."""
     keys = [key_sql(k, dialect) for k in rollup.keys]
-    sign = "-" if negate else ""
-    assert not negate or all(aggregate == "SUM" for _, aggregate, _ in rollup.measures)
-    aggregates = [f"{sign}{aggregate}({expr})" for _, aggregate, expr in rollup.measures]
+    aggregates = [
+        f"{'-' if negate and aggregate == 'SUM' else ''}{aggregate}({expr})"
+        for _, aggregate, expr in rollup.measures
+    ]
     where = [*conditions, *([rollup.where] if rollup.where else [])] or ["true"]
     return (
         f"SELECT {', '.join([*keys, *aggregates])} FROM {source} "

@@ -26,16 +26,16 @@ from costcap.reports._open import open_readonly, shown_url
 from costcap.reports._range import Granularity, TimeRange
 from costcap.reports._refused import refused_calls
 from costcap.reports._repeats import read_repeats
-from costcap.reports._reprice import long_input_bound, target_price, token_ratio
+from costcap.reports._reprice import input_cutoffs, target_price, token_ratio
 from costcap.reports._routes import (
     CascadeSavings,
     RouteSpend,
     cascade_savings,
-    escalated_sql,
-    read_escalated,
+    cascades_sql,
+    long_singles,
+    read_cascades,
     read_single,
     route_spend,
-    singles_bound,
     singles_sql,
 )
 from costcap.reports._rows import (
@@ -72,7 +72,19 @@ from costcap.reports._sql import (
     grouped_sql,
     in_list,
 )
-from costcap.reports._whatif import Scenario, WhatIf, groups_sql, read_group, what_if
+from costcap.reports._whatif import (
+    CallGroup,
+    Scenario,
+    WhatIf,
+    cells_conditions,
+    groups_sql,
+    long_cells_sql,
+    read_group,
+    read_rollup,
+    rollup_sql,
+    span_conditions,
+    what_if,
+)
 from costcap.service_tiers import STANDARD_TIERS
 
 __all__ = ["ANOMALIES_EARLIEST", "Query", "Reports"]
@@ -326,11 +338,13 @@ class Reports:
         query = Query.of(since, until, user, feature, model)
         self._check_version(DAILY_ROUTE.since, "routing")
         pricing = catalog or default_catalog()
-        sql, params = escalated_sql(self.dialect, query.range, query.filters)
-        escalated = [read_escalated(row) for row in self.sink.query(sql, params)]
-        bound = singles_bound(pricing, escalated)
-        sql, params = singles_sql(self.dialect, query.range, query.filters, bound)
-        singles = [read_single(row) for row in self.sink.query(sql, params)]
+        sql, params = cascades_sql(self.dialect, query.range, query.filters)
+        escalated, singles = read_cascades(self.sink.query(sql, params))
+        long, cutoffs = long_singles(pricing, escalated, singles)
+        if long:  # read again by band of input: some may be priced at a long-context tier
+            sql, params = singles_sql(self.dialect, query.range, query.filters, cutoffs, long)
+            singles = [s for s in singles if s not in long]
+            singles += [read_single(row) for row in self.sink.query(sql, params)]
         return cascade_savings(escalated, singles, pricing)
 
     def whatif(
@@ -366,9 +380,8 @@ class Reports:
                 except UnknownModel:  # a logged model the catalog cannot price: kept as logged
                     continue
                 pairs.append((price, token_ratio(str(source), target)))
-        bound = long_input_bound(pairs)
-        sql, params = groups_sql(self.dialect, query.range, query.filters, bound, version=version)
-        return what_if((read_group(row) for row in self.sink.query(sql, params)), scenario)
+        cutoffs = input_cutoffs(pairs)
+        return what_if(self._call_groups(query, cutoffs, version), scenario)
 
     def totals(
         self,
@@ -421,6 +434,39 @@ class Reports:
         return find_anomalies(
             self.sink, self.dialect, at=moment, rules=rules or AnomalyRules(), filters=query.filters
         )
+
+    def _call_groups(self, query: Query, cutoffs: Sequence[int], version: int) -> list[CallGroup]:
+        """The calls of ``query`` in groups priced alike (:mod:`costcap.reports._whatif`):
+        whole days from the routing rollup (its rows with a call of at least the first of
+        ``cutoffs`` input tokens from their day's events), partial days from events; a user's
+        calls, or a ledger before routing, from the events."""
+        groups: list[CallGroup] = []
+
+        def events(conditions: list[str], params: list[object]) -> None:
+            self._filter(query, conditions, params)
+            sql, args = groups_sql(self.dialect, conditions, params, cutoffs, version=version)
+            groups.extend(read_group(row) for row in self.sink.query(sql, args))
+
+        if version < DAILY_ROUTE.since or query.user is not None:
+            events(*span_conditions(self.dialect, query.range))
+            return groups
+        split = query.range.split()
+        days = self._rollup_days(DAILY_ROUTE.table, query, split.first, split.end)
+        first = cutoffs[0] if cutoffs else None
+        if split.whole and days is not None:
+            conditions, params = days
+            self._filter(query, conditions, params)
+            sql, args = rollup_sql(self.dialect, conditions, params, first)
+            for row in self.sink.query(sql, args):
+                groups += read_rollup(row)
+            if first is not None:
+                sql, args = long_cells_sql(self.dialect, conditions, params, first)
+                cells = self.sink.query(sql, args)
+                for cell_conditions, cell_params in cells_conditions(self.dialect, cells):
+                    events(cell_conditions, cell_params)
+        for edge in split.edges:
+            events(*span_conditions(self.dialect, TimeRange(edge.start, edge.end)))
+        return groups
 
     # -- plumbing ----------------------------------------------------------------------------------
 

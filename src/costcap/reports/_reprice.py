@@ -16,15 +16,16 @@ figures costcap's own estimates use (:mod:`costcap.tokens._estimate`):
 
 A group's sums are converted once (rounded half-even to a whole token); cache reads and writes
 by the same ratio. Calls are priced in groups: a price is linear in tokens within one
-long-context tier, so a group of calls all below the first threshold of the model priced is
-priced once at the base rates, and calls above a bound are grouped by their own input count
-(:func:`long_input_bound`), so each is priced at its tier.
+long-context tier, so calls are grouped by the band of input counts they fall in between the
+counts at which a call crosses a threshold of a model it may be priced at (:func:`input_cutoffs`,
+:func:`band_sql`): every call of a group is in the same tier, and the group is priced once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
@@ -37,14 +38,15 @@ from costcap.tokens._estimate import estimate_factor
 
 __all__ = [
     "Tokens",
+    "band_sql",
     "convert",
+    "cutoff",
     "group_cost",
-    "long_input_bound",
+    "input_cutoffs",
     "scale",
     "target_price",
     "token_ratio",
     "tokenizer",
-    "widest_ratio",
 ]
 
 
@@ -60,13 +62,6 @@ def tokenizer(model: str) -> tuple[str, Decimal]:
 
 # Model names of the tokenizer families without a public tokenizer (as costcap.tokens names them)
 _FAMILIES = (("claude", "claude"), ("anthropic", "claude"), ("gemini", "gemini"))
-
-
-def widest_ratio() -> Fraction:
-    """The most target tokens per logged token any two families give (Claude's per
-    ``o200k_base``'s): a bound below which no converted call can cross a threshold."""
-    factors = [Fraction(Decimal(str(estimate_factor(m)))) for m in ("claude", "gemini")]
-    return max(*factors, Fraction(1)) / min(*factors, Fraction(1))
 
 
 def token_ratio(source: str, target: str) -> Fraction:
@@ -106,16 +101,35 @@ def target_price(catalog: PriceCatalog, model: str, service_tier: str | None) ->
     return price if context is None else catalog.resolve(model, context=context)
 
 
-def long_input_bound(prices: list[tuple[ModelPrice, Fraction]]) -> int | None:
-    """The most input tokens a logged call may have and still be priced below every
-    long-context threshold of the ``(price, ratio)`` pairs it may be priced at (``ratio``:
-    target tokens per logged token); None when no price has a threshold."""
-    bounds = [
-        math.floor(Fraction(tier.threshold) / ratio)
-        for price, ratio in prices
-        for tier in price.tiers
-    ]
-    return min(bounds) if bounds else None
+def cutoff(threshold: int, ratio: Fraction) -> int:
+    """The fewest logged input tokens that, re-counted by ``ratio`` (rounded half-even), are
+    more than ``threshold``: the calls from this many tokens up are past the threshold."""
+    tokens = math.floor(Fraction(threshold) / ratio)
+    while round(tokens * ratio) <= threshold:
+        tokens += 1
+    while tokens > 0 and round((tokens - 1) * ratio) > threshold:
+        tokens -= 1
+    return tokens
+
+
+def input_cutoffs(prices: Iterable[tuple[ModelPrice, Fraction]]) -> list[int]:
+    """Every logged input count at which a call crosses a long-context threshold of one of the
+    ``(price, ratio)`` pairs it may be priced at (``ratio``: target tokens per logged token),
+    in order. Calls grouped by the last cutoff they reach (:func:`band_sql`) are all on one side
+    of every threshold of every pair."""
+    return sorted({cutoff(t.threshold, ratio) for price, ratio in prices for t in price.tiers})
+
+
+def band_sql(cutoffs: Sequence[int], column: str = "e.input_tokens") -> str:
+    """The last of ``cutoffs`` the input ``column`` reaches, 0 below the first: a group key that
+    keeps calls apart only where a long-context price may part them (the cutoffs are this
+    code's own integers, written into the SQL)."""
+    if not cutoffs:
+        return "0"
+    cases = " ".join(
+        f"WHEN {column} >= {int(c)} THEN {int(c)}" for c in sorted(cutoffs, reverse=True)
+    )
+    return f"CASE {cases} ELSE 0 END"
 
 
 def _flat(price: ModelPrice, per_call_input: int) -> ModelPrice:
@@ -140,9 +154,10 @@ def _flat(price: ModelPrice, per_call_input: int) -> ModelPrice:
 
 
 def group_cost(price: ModelPrice, calls: int, tokens: Tokens, per_call_input: int = 0) -> int:
-    """Picodollars of ``calls`` calls of ``tokens`` in all, each with ``per_call_input`` input
-    tokens at most (the long-context tier of the group). Cache writes at the five-minute rate
-    (the ledger does not keep the one-hour share); a per-request fee once per call."""
+    """Picodollars of ``calls`` calls of ``tokens`` in all, priced at the long-context tier of a
+    call of ``per_call_input`` input tokens (every call of the group is in that tier). Cache
+    writes at the five-minute rate (the ledger does not keep the one-hour share); a
+    per-request fee once per call."""
     flat = _flat(price, per_call_input)
     usage = Usage(
         tokens.input_tokens, tokens.output_tokens, tokens.cache_read_tokens,

@@ -29,12 +29,12 @@ from costcap.pricing import PriceCatalog
 from costcap.reports._range import TimeRange
 from costcap.reports._reprice import (
     Tokens,
+    band_sql,
     convert,
     group_cost,
-    long_input_bound,
+    input_cutoffs,
     target_price,
     token_ratio,
-    widest_ratio,
 )
 from costcap.reports._rows import Totals, pct, rate, usd
 from costcap.reports._sql import EVENTS, Dialect
@@ -46,11 +46,10 @@ __all__ = [
     "RouteSpend",
     "Single",
     "cascade_savings",
-    "escalated_sql",
-    "read_escalated",
+    "cascades_sql",
+    "read_cascades",
     "read_single",
     "route_spend",
-    "singles_bound",
     "singles_sql",
     "upper_models",
 ]
@@ -150,16 +149,18 @@ class Escalated:
 @dataclass(frozen=True, slots=True)
 class Single:
     """Cascades of one call (not escalated) of one feature, model and service tier, alike for
-    pricing (``per_call_input``: each one's input, above the long-input bound; a cache hit)."""
+    pricing (a cache hit; ``input_floor``: the band of input counts, which sets a long-context
+    tier, :func:`costcap.reports._reprice.band_sql`)."""
 
     feature: str
     model: str
     service_tier: str
     cache_hit: bool
-    per_call_input: int | None
+    input_floor: int
     cascades: int
     tokens: Tokens
     cost_pico: int
+    most_input: int = 0  # the most input tokens one of them had (0: not read)
 
 
 def _cascaded(
@@ -189,62 +190,83 @@ def _cascaded(
     return sql, params
 
 
-def escalated_sql(
+def cascades_sql(
     dialect: Dialect, span: TimeRange, filters: Sequence[tuple[str, str]] = ()
 ) -> tuple[str, list[object]]:
-    """Escalated cascades per feature (of the first call), first model and upper model: how
-    many, their calls, cost and their upper calls' cost."""
+    """Every cascade of ``span`` in one read of its calls (numbered once, the two parts reading
+    the numbered calls): rows ``('escalated', feature, first model, upper model, '', 0, 0,
+    cascades, calls, cost, upper calls' cost, 0, 0)`` per feature (of the first call), first and
+    upper model; rows ``('single', feature, model, '', service tier, cache hit, most input
+    tokens of a call, cascades, input, output, cache read and cache write tokens, cost)`` of the
+    cascades of one call."""
     inner, params = _cascaded(dialect, span, filters)
     sql = (
-        "SELECT c.feature, c.first_model, c.upper_model, COUNT(*), SUM(c.calls), SUM(c.cost), "
-        "SUM(c.upper_cost) FROM (SELECT r.cascade_id, "
+        f"WITH r AS ({inner}) "
+        "SELECT 'escalated', c.feature, c.first_model, c.upper_model, '', 0, 0, COUNT(*), "
+        "SUM(c.calls), SUM(c.cost), SUM(c.upper_cost), 0, 0 FROM (SELECT r.cascade_id, "
         "MAX(CASE WHEN r.n = 1 THEN r.feature END) AS feature, "
         "MAX(CASE WHEN r.n = 1 THEN r.model END) AS first_model, "
         "MAX(CASE WHEN r.n = r.size THEN r.model END) AS upper_model, "
         "COUNT(*) AS calls, SUM(r.cost_pico) AS cost, "
         "SUM(CASE WHEN r.n = r.size THEN r.cost_pico ELSE 0 END) AS upper_cost "
-        f"FROM ({inner}) r WHERE r.size > 1 GROUP BY r.cascade_id) c "
-        "GROUP BY c.feature, c.first_model, c.upper_model"
+        "FROM r WHERE r.size > 1 GROUP BY r.cascade_id) c "
+        "GROUP BY c.feature, c.first_model, c.upper_model "
+        "UNION ALL "
+        "SELECT 'single', r.feature, r.model, '', r.service_tier, r.hit, MAX(r.input_tokens), "
+        "COUNT(*), SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), "
+        "SUM(r.cache_write_tokens), SUM(r.cost_pico) FROM r WHERE r.size = 1 "
+        "GROUP BY r.feature, r.model, r.service_tier, r.hit"
     )
     return dialect.sql(sql), params
+
+
+def read_cascades(rows: Sequence[Sequence[object]]) -> tuple[list[Escalated], list[Single]]:
+    """The rows of :func:`cascades_sql`: escalated cascades, and cascades of one call."""
+    escalated, singles = [], []
+    for kind, feature, model, upper, service_tier, hit, most, *counts in rows:
+        a, b, c, d, e, f = (int(v or 0) for v in counts)  # type: ignore[call-overload]
+        if kind == "escalated":
+            escalated.append(Escalated(str(feature), str(model), str(upper), a, b, c, d))
+        else:
+            singles.append(
+                Single(
+                    str(feature), str(model), str(service_tier), bool(hit), 0, a,
+                    Tokens(b, c, d, e), f, most_input=int(most),  # type: ignore[call-overload]
+                )
+            )  # fmt: skip
+    return escalated, singles
 
 
 def singles_sql(
     dialect: Dialect,
     span: TimeRange,
-    filters: Sequence[tuple[str, str]] = (),
-    long_input: int | None = None,
+    filters: Sequence[tuple[str, str]],
+    cutoffs: Sequence[int],
+    only: Sequence[Single],
 ) -> tuple[str, list[object]]:
-    """Cascades of one call, grouped by feature, model, service tier, cache hit and (above
-    ``long_input``) input count: how many, their token sums and cost."""
-    extra, band_params = "-1 AS band, ", []
-    if long_input is not None:
-        extra = "CASE WHEN e.input_tokens > ? THEN e.input_tokens ELSE -1 END AS band, "
-        band_params = [long_input]
-    inner, params = _cascaded(dialect, span, filters, extra)
+    """Cascades of one call of the groups ``only`` (of :func:`cascades_sql`), grouped again by
+    the band of ``cutoffs`` their input is in: how many, their token sums and cost."""
+    inner, params = _cascaded(dialect, span, filters, f"{band_sql(cutoffs)} AS band, ")
+    one = "(r.feature = ? AND r.model = ? AND r.service_tier = ? AND r.hit = ?)"
+    only_params: list[object] = []
+    for s in only:
+        only_params += [s.feature, s.model, s.service_tier, int(s.cache_hit)]
     sql = (
         "SELECT r.feature, r.model, r.service_tier, r.hit, r.band, COUNT(*), "
         "SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), "
         "SUM(r.cache_write_tokens), SUM(r.cost_pico) "
-        f"FROM ({inner}) r WHERE r.size = 1 "
+        f"FROM ({inner}) r WHERE r.size = 1 AND ({' OR '.join([one] * len(only))}) "
         "GROUP BY r.feature, r.model, r.service_tier, r.hit, r.band"
     )
-    return dialect.sql(sql), [*band_params, *params]
-
-
-def read_escalated(row: Sequence[object]) -> Escalated:
-    feature, first, upper, *counts = row
-    cascades, calls, cost, upper_cost = (int(v or 0) for v in counts)  # type: ignore[call-overload]
-    return Escalated(str(feature), str(first), str(upper), cascades, calls, cost, upper_cost)
+    return dialect.sql(sql), [*params, *only_params]
 
 
 def read_single(row: Sequence[object]) -> Single:
     feature, model, service_tier, hit, band, *counts = row
     cascades, inp, out, read, write, cost = (int(v or 0) for v in counts)  # type: ignore[call-overload]
-    per_call = int(band)  # type: ignore[call-overload]
     return Single(
-        str(feature), str(model), str(service_tier), bool(hit),
-        per_call if per_call >= 0 else None, cascades, Tokens(inp, out, read, write), cost,
+        str(feature), str(model), str(service_tier), bool(hit), int(band),  # type: ignore[call-overload]
+        cascades, Tokens(inp, out, read, write), cost,
     )  # fmt: skip
 
 
@@ -264,17 +286,28 @@ def upper_of(uppers: Mapping[tuple[str, str | None], str], feature: str, model: 
     return uppers.get((feature, model)) or uppers.get((feature, None))
 
 
-def singles_bound(catalog: PriceCatalog, escalated: Sequence[Escalated]) -> int | None:
-    """The long-input bound for the single cascades, priced at the upper models of
-    ``escalated``: below it, no call crosses a long-context threshold whatever tokenizer it
-    comes from (:func:`costcap.reports._reprice.widest_ratio`)."""
-    pairs = []
-    for upper in sorted({e.upper_model for e in escalated}):
+def long_singles(
+    catalog: PriceCatalog, escalated: Sequence[Escalated], singles: Sequence[Single]
+) -> tuple[list[Single], list[int]]:
+    """The groups of ``singles`` with a call that may cross a long-context threshold of the
+    upper model it is priced at, and the input cutoffs to read them again by
+    (:func:`costcap.reports._reprice.input_cutoffs`)."""
+    uppers = upper_models(escalated)
+    long: list[Single] = []
+    cutoffs: set[int] = set()
+    for s in singles:
+        upper = upper_of(uppers, s.feature, s.model)
+        if upper is None or s.cache_hit:
+            continue
         try:
-            pairs.append((target_price(catalog, upper, None), widest_ratio()))
+            price = target_price(catalog, upper, s.service_tier)
         except UnknownModel:
             continue
-    return long_input_bound(pairs)
+        found = input_cutoffs([(price, token_ratio(s.model, upper))])
+        if found and s.most_input >= found[0]:
+            long.append(s)
+            cutoffs.update(found)
+    return long, sorted(cutoffs)
 
 
 @dataclass
@@ -317,7 +350,7 @@ def cascade_savings(
             f.unknown = True
             continue
         ratio = token_ratio(s.model, upper)
-        per_call = round(s.per_call_input * ratio) if s.per_call_input else 0
+        per_call = round(s.input_floor * ratio)
         tokens = convert(s.tokens, ratio)
         f.upper += group_cost(price, s.cascades, tokens, per_call)
     rows = []

@@ -5,10 +5,11 @@ sent to the model their routing tier maps to in another configuration (``tier_mo
 call priced with other prices (``prices``), a response cache answering a share of the calls
 (``cache_hit_rate``). :func:`what_if` prices the ledger's calls again under it, per feature.
 
-The calls are read as groups (:func:`groups_sql`: per feature, model, service tier, routing
-tier, status and cache hit — and, above a bound, per input count, for long-context prices),
-summed by the database, and each group is priced once (:mod:`costcap.reports._reprice`): the
-work follows the number of groups, not of calls.
+The calls are read as groups — per feature, model, service tier, routing tier, whether the
+provider answered them, and the band of input counts that sets a long-context price — from the
+routing rollup for whole days (:func:`rollup_sql`), from the events summed by the database for
+the rest (:func:`groups_sql`), and each group is priced once (:mod:`costcap.reports._reprice`):
+the work follows the number of groups, not of calls.
 
 What is assumed (:attr:`WhatIf.assumptions` says it in words): only the calls the provider
 answered (status ``ok``, not a cache hit) are priced again; calls refused, cut, failed or lost
@@ -30,6 +31,7 @@ from costcap.pricing import ModelPrice, PriceCatalog, default_catalog
 from costcap.reports._range import TimeRange
 from costcap.reports._reprice import (
     Tokens,
+    band_sql,
     convert,
     group_cost,
     scale,
@@ -46,8 +48,13 @@ __all__ = [
     "TokenRatio",
     "WhatIf",
     "WhatIfRow",
+    "cells_conditions",
     "groups_sql",
+    "long_cells_sql",
     "read_group",
+    "read_rollup",
+    "rollup_sql",
+    "span_conditions",
     "what_if",
 ]
 
@@ -55,16 +62,17 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class CallGroup:
     """Calls that are priced alike, and their sums. ``''``: no feature, service tier or
-    routing tier; ``per_call_input``: each call's input tokens (calls above the long-input
-    bound), None for the calls below it."""
+    routing tier; ``priced``: calls the provider answered (status ok, not a cache hit), else
+    calls kept as logged (their tokens unused); ``input_floor``: the band of input counts its
+    calls are in (:func:`costcap.reports._reprice.band_sql`: the last cutoff they reach, 0
+    below the first), which sets their long-context tier."""
 
     feature: str
     model: str
     service_tier: str
     tier: str
-    status: str
-    cache_hit: bool
-    per_call_input: int | None
+    priced: bool
+    input_floor: int
     calls: int
     tokens: Tokens
     cost_pico: int
@@ -230,7 +238,7 @@ class _Pricer:
             self.unpriced[group.model] = self.unpriced.get(group.model, 0) + group.calls
             return group.cost_pico, False
         ratio = token_ratio(group.model, target) if target != group.model else Fraction(1)
-        per_call = round(group.per_call_input * ratio) if group.per_call_input else 0
+        per_call = round(group.input_floor * ratio)
         tokens = convert(group.tokens, ratio)
         if target != group.model:
             self.moves[(group.model, target)] = self.moves.get((group.model, target), 0)
@@ -247,7 +255,7 @@ def what_if(groups: Iterable[CallGroup], scenario: Scenario) -> WhatIf:
         s = sums.setdefault(group.feature, _Sums())
         s.calls += group.calls
         s.actual += group.cost_pico
-        if group.status != "ok" or group.cache_hit:
+        if not group.priced:
             s.kept += group.cost_pico
             continue
         cost, moved = pricer.cost(group)
@@ -358,8 +366,15 @@ def _assumptions(
 
 
 # -- reading ---------------------------------------------------------------------------------------
+#
+# Whole days come from the routing rollup (schema 6), whose rows carry the sums of the calls
+# priced again and the most input tokens one of them had: a row whose calls all stay below the
+# first input cutoff is two groups (the priced calls, the others); a row that reaches it is
+# read again from its day's events, grouped by band. Partial days, a user's calls and ledgers
+# before routing are read from the events, grouped by the database.
 
-_SUMS = (
+_PRICED = "CASE WHEN e.status = 'ok' AND NOT e.cache_hit THEN 1 ELSE 0 END"
+_EVENT_SUMS = (
     "COUNT(*)",
     "SUM(e.input_tokens)",
     "SUM(e.output_tokens)",
@@ -367,62 +382,139 @@ _SUMS = (
     "SUM(e.cache_write_tokens)",
     "SUM(e.cost_pico)",
 )
+_ROUTE = "costcap_rollup_daily_route"
+_ROUTE_SUMS = (
+    "SUM(e.calls)",
+    "SUM(e.cost_pico)",
+    "SUM(e.priced_calls)",
+    "SUM(e.priced_input_tokens)",
+    "SUM(e.priced_output_tokens)",
+    "SUM(e.priced_cache_read_tokens)",
+    "SUM(e.priced_cache_write_tokens)",
+    "SUM(e.priced_cost_pico)",
+)
+# A routing rollup row: its key, as the events' columns give it
+CELL_KEYS = ("day", "feature", "tier", "route_reason", "model", "service_tier")
+_CELL_CHUNK = 100  # rollup rows read again per statement
+
+
+def span_conditions(dialect: Dialect, span: TimeRange) -> tuple[list[str], list[object]]:
+    """``ts`` bounds of ``span`` over events ``e``."""
+    conditions: list[str] = []
+    params: list[object] = []
+    for bound, op in ((span.since, ">="), (span.until, "<")):
+        if bound is not None:
+            conditions.append(f"e.ts {op} ?")
+            params.append(dialect.ts(bound))
+    return conditions, params
 
 
 def groups_sql(
     dialect: Dialect,
-    span: TimeRange,
-    filters: Sequence[tuple[str, str]],
-    long_input: int | None,
+    conditions: Sequence[str],
+    params: Sequence[object],
+    cutoffs: Sequence[int],
     *,
     version: int,
 ) -> tuple[str, list[object]]:
-    """The SQL and parameters that group the events of ``span`` (and ``filters``, ``(column,
-    value)``) as :class:`CallGroup` rows: calls with more than ``long_input`` input tokens (None:
-    no bound) grouped by their input count too. ``version``: the ledger's schema (routing tiers
-    from 6, service tiers from 4)."""
-    params: list[object] = []
-    band = "-1"
-    if long_input is not None:
-        band = "CASE WHEN e.input_tokens > ? THEN e.input_tokens ELSE -1 END"
-        params.append(long_input)
+    """The SQL and parameters that group the events matching ``conditions`` (over ``e``, with
+    ``params``) as :class:`CallGroup` rows, by the band of ``cutoffs`` their input is in too.
+    ``version``: the ledger's schema (routing tiers from 6, service tiers from 4)."""
     keys = [
         "COALESCE(e.feature, '')",
         "e.model",
         "COALESCE(e.service_tier, '')" if version >= 4 else "''",
         "COALESCE(e.tier, '')" if version >= 6 else "''",
-        "e.status",
-        "CASE WHEN e.cache_hit THEN 1 ELSE 0 END",
-        band,
+        _PRICED,
+        band_sql(cutoffs),
     ]
-    conditions: list[str] = []
-    for bound, op in ((span.since, ">="), (span.until, "<")):
-        if bound is not None:
-            conditions.append(f"e.ts {op} ?")
-            params.append(dialect.ts(bound))
-    for column, value in filters:
-        conditions.append(f"e.{column} = ?")
-        params.append(value)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     positions = ", ".join(str(i + 1) for i in range(len(keys)))
-    sql = f"SELECT {', '.join([*keys, *_SUMS])} FROM {EVENTS} e{where} GROUP BY {positions}"
-    return dialect.sql(sql), params
+    sql = f"SELECT {', '.join([*keys, *_EVENT_SUMS])} FROM {EVENTS} e{where} GROUP BY {positions}"
+    return dialect.sql(sql), list(params)
 
 
 def read_group(row: Sequence[object]) -> CallGroup:
     """A :func:`groups_sql` row as a CallGroup (PostgreSQL sums are numeric)."""
-    feature, model, service_tier, tier, status, hit, band, calls, *sums = row
+    feature, model, service_tier, tier, priced, band, calls, *sums = row
     inp, out, read, write, cost = (int(v or 0) for v in sums)  # type: ignore[call-overload]
-    per_call = int(band)  # type: ignore[call-overload]
     return CallGroup(
         feature=str(feature),
         model=str(model),
         service_tier=str(service_tier),
         tier=str(tier),
-        status=str(status),
-        cache_hit=bool(hit),
-        per_call_input=per_call if per_call >= 0 else None,
+        priced=bool(priced),
+        input_floor=int(band),  # type: ignore[call-overload]
         calls=int(calls),  # type: ignore[call-overload]
         tokens=Tokens(inp, out, read, write),
         cost_pico=cost,
     )
+
+
+def rollup_sql(
+    dialect: Dialect, conditions: Sequence[str], params: Sequence[object], first_cutoff: int | None
+) -> tuple[str, list[object]]:
+    """The routing rollup's rows matching ``conditions`` (days and filters over ``e``) whose
+    priced calls all had fewer than ``first_cutoff`` input tokens (None: every row), summed per
+    feature, model, service tier and routing tier."""
+    where = list(conditions)
+    extra: list[object] = []
+    if first_cutoff is not None:
+        where.append("e.priced_max_input_tokens < ?")
+        extra.append(first_cutoff)
+    keys = "e.feature, e.model, e.service_tier, e.tier"
+    sql = f"SELECT {keys}, {', '.join(_ROUTE_SUMS)} FROM {_ROUTE} e"
+    if where:
+        sql += f" WHERE {' AND '.join(where)}"
+    return dialect.sql(f"{sql} GROUP BY {keys}"), [*params, *extra]
+
+
+def read_rollup(row: Sequence[object]) -> list[CallGroup]:
+    """A :func:`rollup_sql` row as its priced calls and the others."""
+    feature, model, service_tier, tier, *sums = row
+    calls, cost, p_calls, inp, out, read, write, p_cost = (int(v or 0) for v in sums)  # type: ignore[call-overload]
+
+    def group(priced: bool, calls: int, tokens: Tokens, cost: int) -> CallGroup:
+        return CallGroup(
+            feature=str(feature), model=str(model), service_tier=str(service_tier),
+            tier=str(tier), priced=priced, input_floor=0, calls=calls, tokens=tokens,
+            cost_pico=cost,
+        )  # fmt: skip
+
+    return [
+        group(True, p_calls, Tokens(inp, out, read, write), p_cost),
+        group(False, calls - p_calls, Tokens(), cost - p_cost),
+    ]
+
+
+def long_cells_sql(
+    dialect: Dialect, conditions: Sequence[str], params: Sequence[object], first_cutoff: int
+) -> tuple[str, list[object]]:
+    """The keys of the routing rollup's rows matching ``conditions`` with a priced call of
+    ``first_cutoff`` input tokens or more."""
+    where = " AND ".join([*conditions, "e.priced_max_input_tokens >= ?"])
+    sql = f"SELECT {', '.join(f'e.{k}' for k in CELL_KEYS)} FROM {_ROUTE} e WHERE {where}"
+    return dialect.sql(sql), [*params, first_cutoff]
+
+
+def cells_conditions(
+    dialect: Dialect, cells: Sequence[Sequence[object]]
+) -> list[tuple[list[str], list[object]]]:
+    """Event conditions (and parameters) selecting the events of routing rollup rows ``cells``
+    (their keys in :data:`CELL_KEYS` order): one day at a time, so that each statement reads
+    its day once through the ``day`` index."""
+    one = " AND ".join(
+        "e.model = ?" if k == "model" else f"COALESCE(e.{k}, '') = ?" for k in CELL_KEYS[1:]
+    )
+    by_day: dict[object, list[Sequence[object]]] = {}
+    for cell in cells:
+        by_day.setdefault(dialect.day(dialect.read_day(cell[0])), []).append(cell)
+    out = []
+    for day, rows in sorted(by_day.items(), key=lambda item: str(item[0])):
+        for start in range(0, len(rows), _CELL_CHUNK):
+            chunk = rows[start : start + _CELL_CHUNK]
+            params: list[object] = [day]
+            for cell in chunk:
+                params += cell[1:]
+            out.append(([f"e.day = ? AND (({') OR ('.join([one] * len(chunk))}))"], params))
+    return out
