@@ -57,7 +57,11 @@ __all__ = ["AsyncGuard", "Guard", "Hit", "Ticket"]
 
 
 class Guard(GuardCore):
-    """``Guard(store="sqlite:///costcap.db", budgets=[...], limits=[...], policy=Policy(...))``."""
+    """``Guard(store="sqlite:///costcap.db", budgets=[...], limits=[...], policy=Policy(...))``.
+
+    ``router`` (a :class:`costcap.router.Router`; ``from_config`` builds it from ``[router]``)
+    routes the wrapped clients' calls that name a route (``model="costcap:auto"``); without
+    one, a route name is refused with ``NoRoutes``."""
 
     def __init__(
         self,
