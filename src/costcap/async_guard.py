@@ -52,7 +52,7 @@ from costcap.stores import (
 from costcap.ticket import Hit, Routing, Ticket
 
 if TYPE_CHECKING:
-    from costcap.cache import CachedAnswer
+    from costcap.cache import AsyncResponseCache, CachedAnswer
     from costcap.router import Pressure, Router
 
 __all__ = ["AsyncGuard"]
@@ -61,7 +61,8 @@ T = TypeVar("T")
 
 
 class AsyncGuard(GuardCore):
-    """The Guard for asyncio code; the same methods, awaited."""
+    """The Guard for asyncio code; the same methods, awaited (its ``cache`` an
+    :class:`costcap.cache.AsyncResponseCache`)."""
 
     def __init__(
         self,
@@ -78,6 +79,7 @@ class AsyncGuard(GuardCore):
         clock: Callable[[], datetime] = utc_now,
         observers: Iterable[object] = (),
         router: Router | None = None,
+        cache: AsyncResponseCache | None = None,
     ) -> None:
         super().__init__(
             budgets=budgets, limits=limits, policy=policy, catalog=catalog, notifiers=notifiers,
@@ -85,11 +87,20 @@ class AsyncGuard(GuardCore):
             router=router,
         )  # fmt: skip
         self.store: AsyncStore = open_async_store(store) if isinstance(store, str) else store
+        self.cache = cache
         self._background: set[asyncio.Task[Any]] = set()  # work close() waits for
 
     @classmethod
     def from_config(cls, path: str | Path, **overrides: Any) -> AsyncGuard:
-        return cls(**config_kwargs(path, overrides))
+        kwargs = config_kwargs(path, overrides)
+        if "cache" not in overrides:
+            from costcap.cache import AsyncResponseCache, cache_in_config
+
+            found = cache_in_config(path)
+            kwargs["cache"] = (
+                None if found is None else AsyncResponseCache(found[0], policy=found[1])
+            )
+        return cls(**kwargs)
 
     async def admit(
         self,
@@ -341,6 +352,8 @@ class AsyncGuard(GuardCore):
         releases of cancelled admissions — then close the store."""
         await self._finish_background()
         await self.store.close()
+        if self.cache is not None:
+            await self.cache.close()
 
     # -- cancellation and background work ----------------------------------------------------
 

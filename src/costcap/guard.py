@@ -50,7 +50,7 @@ from costcap.stores import (
 from costcap.ticket import Hit, Routing, Ticket
 
 if TYPE_CHECKING:
-    from costcap.cache import CachedAnswer
+    from costcap.cache import CachedAnswer, ResponseCache
     from costcap.router import Pressure, Router
 
 __all__ = ["AsyncGuard", "Guard", "Hit", "Ticket"]
@@ -61,7 +61,10 @@ class Guard(GuardCore):
 
     ``router`` (a :class:`costcap.router.Router`; ``from_config`` builds it from ``[router]``)
     routes the wrapped clients' calls that name a route (``model="costcap:auto"``); without
-    one, a route name is refused with ``NoRoutes``."""
+    one, a route name is refused with ``NoRoutes``. ``cache`` (a
+    :class:`costcap.cache.ResponseCache`; ``from_config`` builds it from a ``[cache]`` that
+    names a ``url``) answers the wrapped clients' identical requests unless ``wrap`` is given
+    another (or ``cache=False``)."""
 
     def __init__(
         self,
@@ -78,6 +81,7 @@ class Guard(GuardCore):
         clock: Callable[[], datetime] = utc_now,
         observers: Iterable[object] = (),
         router: Router | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         super().__init__(
             budgets=budgets, limits=limits, policy=policy, catalog=catalog, notifiers=notifiers,
@@ -85,11 +89,18 @@ class Guard(GuardCore):
             router=router,
         )  # fmt: skip
         self.store: Store = open_store(store) if isinstance(store, str) else store
+        self.cache = cache
 
     @classmethod
     def from_config(cls, path: str | Path, **overrides: Any) -> Guard:
         """A Guard from ``costcap.toml``: store, budgets, limits, policy, alerts, prices."""
-        return cls(**config_kwargs(path, overrides))
+        kwargs = config_kwargs(path, overrides)
+        if "cache" not in overrides:
+            from costcap.cache import ResponseCache, cache_in_config
+
+            found = cache_in_config(path)
+            kwargs["cache"] = None if found is None else ResponseCache(found[0], policy=found[1])
+        return cls(**kwargs)
 
     def admit(
         self,
@@ -361,4 +372,7 @@ class Guard(GuardCore):
         return self.pressure_of(windows, states)
 
     def close(self) -> None:
+        """Close the store, and the response cache the Guard holds."""
         self.store.close()
+        if self.cache is not None:
+            self.cache.close()

@@ -13,7 +13,7 @@ gave) and before admission (a hit reserves no budget; request-count rate limits 
 from __future__ import annotations
 
 from costcap.cache._async_cache import AsyncResponseCache
-from costcap.cache._cache import ResponseCache, load_cache
+from costcap.cache._cache import ResponseCache, cache_in_config, load_cache
 from costcap.cache._entry import CachedAnswer, CorruptEntry
 from costcap.cache._key import IGNORED, Uncanonical, canonical_request, deterministic, digest
 from costcap.cache._lookup import CacheRequest, CacheStats, Lookup, Status
@@ -35,6 +35,7 @@ __all__ = [
     "ResponseCache",
     "Status",
     "Uncanonical",
+    "cache_in_config",
     "canonical_request",
     "deterministic",
     "digest",

@@ -28,7 +28,7 @@ from costcap.cache._lookup import CacheRequest, CacheStats, Lookup
 from costcap.cache._policy import CachePolicy
 from costcap.cache.backends import CacheBackend, CacheUnavailable
 
-__all__ = ["ResponseCache", "load_cache"]
+__all__ = ["ResponseCache", "cache_in_config", "load_cache"]
 
 #: How long a waiter sleeps between two looks at another process's lease (growing to the max).
 POLL_S = (0.005, 0.1)
@@ -229,3 +229,16 @@ def load_cache(path: str | Path) -> tuple[str, CachePolicy]:
         url = "sqlite:///costcap-cache.db"
     log.debug("cache from %s: %s", path, url)
     return url, policy
+
+
+def cache_in_config(path: str | Path) -> tuple[str, CachePolicy] | None:
+    """``costcap.toml``'s response cache when its ``[cache]`` names a ``url`` (what
+    ``Guard.from_config`` builds); None without one."""
+    from costcap._toml import read_toml
+    from costcap.cache._policy import parse_cache_table
+
+    table = read_toml(path).get("cache")
+    if table is None:
+        return None
+    url, policy = parse_cache_table(table, str(path))
+    return None if url is None else (url, policy)

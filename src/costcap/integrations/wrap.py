@@ -24,7 +24,7 @@ def wrap(
     user_id: str | None = None,
     api_key: str | None = None,
     service_tier: str | None = None,
-    cache: ResponseCache | AsyncResponseCache | str | None = None,
+    cache: ResponseCache | AsyncResponseCache | str | bool | None = None,
 ) -> C:
     """Return ``client`` guarded: use it exactly as before.
 
@@ -40,7 +40,9 @@ def wrap(
 
     ``cache`` answers identical requests from a response cache (:mod:`costcap.cache`): a
     ``ResponseCache`` for a sync client, an ``AsyncResponseCache`` for an async one, or a
-    cache URL (``"sqlite:///costcap-cache.db"``) to build one with the default policy.
+    cache URL (``"sqlite:///costcap-cache.db"``) to build one with the default policy. Without
+    one, the guard's own cache is used (``Guard.from_config`` builds it from a ``[cache]`` that
+    names a ``url``); ``cache=False`` wraps without any.
     """
     default = Attribution(
         user_id=user_id, feature=feature, api_key=api_key,
@@ -51,7 +53,9 @@ def wrap(
     if is_async != isinstance(guard, AsyncGuard):
         need = "AsyncGuard" if is_async else "Guard"
         raise TypeError(f"{type(client).__name__} needs a costcap.{need}")
-    answers = _cache_for(cache, is_async, type(client).__name__)
+    if cache is None or cache is True:
+        cache = getattr(guard, "cache", None)
+    answers = _cache_for(cache or None, is_async, type(client).__name__)
     wrapped: Any
     if module == "openai":
         from costcap.integrations.openai import guarded_openai
@@ -70,10 +74,10 @@ def wrap(
 
 
 def _cache_for(
-    cache: ResponseCache | AsyncResponseCache | str | None, is_async: bool, client: str
+    cache: ResponseCache | AsyncResponseCache | str | bool | None, is_async: bool, client: str
 ) -> ResponseCache | AsyncResponseCache | None:
     """The cache for a sync (``ResponseCache``) or async (``AsyncResponseCache``) client."""
-    if cache is None:
+    if cache is None or isinstance(cache, bool):
         return None
     from costcap.cache import AsyncResponseCache, ResponseCache
 
