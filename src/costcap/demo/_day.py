@@ -15,7 +15,6 @@ import anthropic
 import openai
 
 from costcap.alerts import Alert
-from costcap.cache import ResponseCache
 from costcap.demo._providers import ABANDONED, Clients, send
 from costcap.demo._traffic import Request, day_of_requests
 from costcap.errors import BudgetExceeded
@@ -170,15 +169,14 @@ def simulate_day(
     requests = day_of_requests(calls, users)
     outcomes: list[Outcome] = []
     with run_fake_provider() as fp:
-        cache = ResponseCache.from_config(config)
-        clients = Clients(guard, fp.openai_base_url, fp.anthropic_base_url, cache)
+        # the guard holds the response cache its costcap.toml's [cache] names
+        clients = Clients(guard, fp.openai_base_url, fp.anthropic_base_url)
         with ThreadPoolExecutor(workers) as pool:
             for outcome in pool.map(lambda r: _run_one(clients, r), requests):
                 outcomes.append(outcome)
                 if on_progress is not None:
                     on_progress(outcome, Decimal(spend.pico) / 10**12)
         clients.close()
-        cache.close()
         catalog = default_catalog()
         billed = billed_cut = 0
         for served in fp.requests:

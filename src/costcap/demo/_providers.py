@@ -8,7 +8,6 @@ from uuid import uuid4
 import anthropic
 import openai
 
-from costcap.cache import ResponseCache
 from costcap.demo._traffic import Request
 from costcap.guard import Guard
 from costcap.integrations.wrap import wrap
@@ -20,15 +19,13 @@ ABANDONED = "abandoned"  # the request key prefix of the streams users abandon
 
 
 class Clients:
-    def __init__(
-        self, guard: Guard, openai_base_url: str, anthropic_base_url: str, cache: ResponseCache
-    ) -> None:
+    def __init__(self, guard: Guard, openai_base_url: str, anthropic_base_url: str) -> None:
         self._raw = (
             openai.OpenAI(base_url=openai_base_url, api_key="demo", max_retries=2),
             anthropic.Anthropic(base_url=anthropic_base_url, api_key="demo", max_retries=2),
         )
-        self.openai = wrap(self._raw[0], guard=guard, cache=cache)
-        self.anthropic = wrap(self._raw[1], guard=guard, cache=cache)
+        self.openai = wrap(self._raw[0], guard=guard)
+        self.anthropic = wrap(self._raw[1], guard=guard)
 
     def close(self) -> None:
         for client in self._raw:
