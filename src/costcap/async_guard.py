@@ -92,15 +92,9 @@ class AsyncGuard(GuardCore):
 
     @classmethod
     def from_config(cls, path: str | Path, **overrides: Any) -> AsyncGuard:
-        kwargs = config_kwargs(path, overrides)
-        if "cache" not in overrides:
-            from costcap.cache import AsyncResponseCache, cache_in_config
+        from costcap.cache import AsyncResponseCache
 
-            found = cache_in_config(path)
-            kwargs["cache"] = (
-                None if found is None else AsyncResponseCache(found[0], policy=found[1])
-            )
-        return cls(**kwargs)
+        return cls(**config_kwargs(path, overrides, cache=AsyncResponseCache))
 
     async def admit(
         self,

@@ -94,13 +94,9 @@ class Guard(GuardCore):
     @classmethod
     def from_config(cls, path: str | Path, **overrides: Any) -> Guard:
         """A Guard from ``costcap.toml``: store, budgets, limits, policy, alerts, prices."""
-        kwargs = config_kwargs(path, overrides)
-        if "cache" not in overrides:
-            from costcap.cache import ResponseCache, cache_in_config
+        from costcap.cache import ResponseCache
 
-            found = cache_in_config(path)
-            kwargs["cache"] = None if found is None else ResponseCache(found[0], policy=found[1])
-        return cls(**kwargs)
+        return cls(**config_kwargs(path, overrides, cache=ResponseCache))
 
     def admit(
         self,

@@ -748,8 +748,12 @@ def _open(ticket: Ticket) -> None:
         raise ValueError(f"ticket {ticket.id} is already settled or released")
 
 
-def config_kwargs(path: str | Path, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Guard arguments from ``costcap.toml``, with ``overrides`` winning."""
+def config_kwargs(
+    path: str | Path, overrides: Mapping[str, Any], *, cache: Callable[..., Any] | None = None
+) -> dict[str, Any]:
+    """Guard arguments from ``costcap.toml``, with ``overrides`` winning. ``cache`` is the
+    response cache class to build from a ``[cache]`` that names a ``url`` (``ResponseCache``
+    for a Guard, ``AsyncResponseCache`` for an AsyncGuard; None: no cache is built)."""
     from costcap.config import load_config
 
     config = load_config(path)
@@ -768,6 +772,11 @@ def config_kwargs(path: str | Path, overrides: Mapping[str, Any]) -> dict[str, A
         from costcap.router import Router
 
         kwargs["router"] = Router(config.router, catalog=kwargs["catalog"])
+    if cache is not None and "cache" not in overrides:
+        from costcap.cache import cache_in_config
+
+        found = cache_in_config(path)
+        kwargs["cache"] = None if found is None else cache(found[0], policy=found[1])
     kwargs.update(overrides)
     return kwargs
 
