@@ -1,0 +1,1 @@
+"""costcap's gateway: an OpenAI- and Anthropic-compatible proxy over the Guard (``costcap serve``)."""
