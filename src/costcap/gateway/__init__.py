@@ -1,1 +1,1 @@
-"""costcap's gateway: an OpenAI- and Anthropic-compatible proxy over the Guard (``costcap serve``)."""
+"""costcap's gateway: an OpenAI- and Anthropic-compatible proxy over the Guard (``costcap serve``)."""  # noqa: E501
