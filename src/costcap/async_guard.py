@@ -114,6 +114,8 @@ class AsyncGuard(GuardCore):
         service_tier: str | None = None,
         modalities: Iterable[str] | None = None,
         routing: Routing | None = None,
+        budgets: Sequence[Budget] = (),
+        limits: Sequence[RateLimit] = (),
     ) -> Ticket:
         started = time.perf_counter()
         try:
@@ -122,6 +124,7 @@ class AsyncGuard(GuardCore):
                 feature=feature, api_key=api_key, endpoint=endpoint, system=system, tools=tools,
                 input=input, instructions=instructions, reserve_usd=reserve_usd,
                 service_tier=service_tier, modalities=modalities, routing=routing,
+                budgets=budgets, limits=limits,
             )  # fmt: skip
         except (PolicyViolation, UnknownServiceTier, UnpricedModality) as exc:
             self.emit_refused_early(

@@ -217,6 +217,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "costcap.toml") -> Gu
     known.add("estimate")  # read by `costcap estimate` (its traffic profile), not by the Guard
     known.add("cache")  # the response cache's (costcap.cache); two keys are read here
     known.add("router")  # model selection's (costcap.router), read and checked there
+    known.add("gateway")  # `costcap serve`'s (costcap.gateway), read and checked there
     r.known(data, "(top level)", known)
     guard = r.table(data, "guard", _GUARD_KEYS)
     timezone = r.typed(guard, "guard", "timezone", str) if "timezone" in guard else "UTC"

@@ -116,10 +116,16 @@ class Guard(GuardCore):
         service_tier: str | None = None,
         modalities: Iterable[str] | None = None,
         routing: Routing | None = None,
+        budgets: Sequence[Budget] = (),
+        limits: Sequence[RateLimit] = (),
     ) -> Ticket:
         """Bound the call and reserve its worst case in every budget and rate limit that applies,
         in one atomic step — or raise ``BudgetExceeded`` / ``RateLimited`` / a
-        ``PolicyViolation`` / ``StoreUnavailable`` with nothing reserved anywhere."""
+        ``PolicyViolation`` / ``StoreUnavailable`` with nothing reserved anywhere.
+
+        ``budgets`` and ``limits`` are this call's own (a gateway key's, say), reserved in the
+        same atomic step as the guard's; their ids must differ from the guard's.
+        ``ticket.remaining_micros`` is the least any hard budget had left once it reserved."""
         started = time.perf_counter()
         try:
             ticket, charges = self.prepare(
@@ -127,6 +133,7 @@ class Guard(GuardCore):
                 feature=feature, api_key=api_key, endpoint=endpoint, system=system, tools=tools,
                 input=input, instructions=instructions, reserve_usd=reserve_usd,
                 service_tier=service_tier, modalities=modalities, routing=routing,
+                budgets=budgets, limits=limits,
             )  # fmt: skip
         except (PolicyViolation, UnknownServiceTier, UnpricedModality) as exc:
             self.emit_refused_early(

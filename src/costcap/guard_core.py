@@ -179,10 +179,13 @@ class GuardCore:
         service_tier: str | None = None,
         modalities: Iterable[str] | None = None,
         routing: Routing | None = None,
+        budgets: Sequence[Budget] = (),
+        limits: Sequence[RateLimit] = (),
     ) -> tuple[Ticket, list[Charge]]:
         """Policy, worst case and the charges of every budget and limit; raises a
         PolicyViolation (or UnknownServiceTier) before anything is reserved. ``routing``: how
-        the router chose ``model`` (the Ticket carries it)."""
+        the router chose ``model`` (the Ticket carries it). ``budgets`` and ``limits``: this
+        call's own (a gateway key's), reserved with the guard's in the same atomic step."""
         price = self.catalog.resolve(model)
         if check_tier(service_tier) is not None:
             context = price_context(price.provider, service_tier)
@@ -223,14 +226,19 @@ class GuardCore:
         # to the Guard (tests, simulations) is asked as before
         now_s = time.time() if self.clock is utc_now else self.clock().timestamp()
         applied, charges = adm.charges_for(self.budgets, scope, amount, now_s, self._applied)
+        if budgets:  # the call's own: few, and not remembered (they change with their key)
+            own, own_charges = adm.charges_for(budgets, scope, amount, now_s)
+            applied += own
+            charges += own_charges
         tokens = input_tokens + bounds.max_tokens
         limited: list[AppliedLimit] = []
-        if self.limits:
+        rules = (*self.limits, *limits) if limits else self.limits
+        if rules:
             amounts: dict[Kind, int] = {
                 "requests": 1, "tokens": tokens, "dollars": amount, "concurrent": 1,
             }  # fmt: skip
             limited, limit_charged = limit_charges(
-                self.limits, scope, amounts, now_s=now_s, lease_s=self.lease_s
+                rules, scope, amounts, now_s=now_s, lease_s=self.lease_s
             )
             charges += limit_charged
         ticket = Ticket(
@@ -402,7 +410,14 @@ class GuardCore:
 
     def admitted(self, ticket: Ticket, result: Admission) -> Due:
         """Record the state the atomic step returned; the thresholds it shows as reached."""
-        ticket.spent_before = [state.spent for state in result.states[: len(ticket.applied)]]
+        applied = ticket.applied
+        ticket.spent_before = [state.spent for state in result.states[: len(applied)]]
+        left = [
+            a.budget.limit_micros - s.spent - s.reserved
+            for a, s in zip(applied, result.states, strict=False)
+            if a.budget.hard
+        ]
+        ticket.remaining_micros = max(0, min(left)) if left else None
         return adm.alerts_due(ticket.applied, ticket.spent_before, self._fired)
 
     def refused_limit(self, ticket: Ticket, result: Admission) -> AppliedLimit | None:

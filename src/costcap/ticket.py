@@ -58,6 +58,7 @@ class Ticket:
     beyond: str | None = None  # how the settled usage passed what the request allows, if it did
     flag: str | None = None  # CostEvent.flag for a charge that is a bound, not a count
     service_tier: str | None = None  # reserved at (as asked), then settled at (as reported)
+    remaining_micros: int | None = None  # the least a hard budget had left once this reserved
     cache_miss: bool = False  # cacheable, not in the response cache: its answer is stored
     tier: str | None = None  # the routing tier it was sent at
     route_reason: str | None = None  # why that model (CostEvent.route_reason)

@@ -33,6 +33,7 @@ from costcap.wire._exchange import (
     usage_of,
     wire_stream,
 )
+from costcap.wire._context import context_of
 from costcap.wire._metering import Ending, WireStream
 from costcap.wire._transport import client_default
 
@@ -76,11 +77,14 @@ class AsyncGuardedTransport(httpx2.AsyncBaseTransport):
         if where.action == "refuse":
             return unmetered(request, where)
         guard = self.guard
+        context = context_of(request.extensions)
         try:
-            call = exchange.read(await request.aread(), self.default)
+            call = exchange.read(await request.aread(), self.default, context)
             ticket = await guard.admit(**call.admission)
         except REFUSALS as exc:  # answered in the provider's format; nothing is sent
             return exchange.refusal(exc)
+        if context is not None:
+            context.ticket = ticket
         try:
             upstream = await self.inner.handle_async_request(sent(request, call.bound(ticket)))
         except Exception:  # no answer: the connection failed, nothing billed costcap can know of
@@ -95,7 +99,7 @@ class AsyncGuardedTransport(httpx2.AsyncBaseTransport):
                 await guard.release(ticket)  # nothing billed; a retry is admitted anew
             return upstream
         if call.stream and is_event_stream(upstream):
-            run = _AsyncRun(guard, wire_stream(call, ticket, guard.lease_s), upstream)
+            run = _AsyncRun(guard, wire_stream(call, ticket, guard.lease_s, context), upstream)
             body = for_module(AsyncMeteredBody, module_of(request).__name__)(run)
             return streamed(request, upstream, body)
         try:

@@ -27,6 +27,7 @@ from typing import Any
 
 from costcap.integrations._attribution import Attribution, metadata_user, pop_call_attribution
 from costcap.ticket import Ticket
+from costcap.wire._context import WireContext
 from costcap.wire._refusals import MalformedRequest
 from costcap.wire._routes import Api
 
@@ -125,14 +126,28 @@ def _who(body: Mapping[str, Any], headers: Mapping[str, str], default: Attributi
     return who
 
 
-def read_call(api: Api, raw: bytes, headers: Mapping[str, str], default: Attribution) -> WireCall:
+def read_call(
+    api: Api,
+    raw: bytes,
+    headers: Mapping[str, str],
+    default: Attribution,
+    context: WireContext | None = None,
+) -> WireCall:
     """What the request ``raw`` (its JSON body) asks for, and who pays; ``headers`` are the
-    request's (lower-case names). Raises :class:`MalformedRequest` for a body costcap cannot
-    read."""
+    request's (lower-case names); ``context`` a gateway's (who pays, the key's budgets, limits
+    and models). Raises :class:`MalformedRequest` for a body costcap cannot read."""
     body = _parse(raw, api)
     who = _who(body, headers, default)
     stream = body.get("stream") is True
-    admission: dict[str, Any] = {
+    admission: dict[str, Any] = {}
+    if context is not None:
+        context.allow(body["model"])
+        who = context.who.over(who)
+        if context.budgets:
+            admission["budgets"] = context.budgets
+        if context.limits:
+            admission["limits"] = context.limits
+    admission |= {
         "model": body["model"],
         "tools": body.get("tools"),
         "user_id": who.user_id,

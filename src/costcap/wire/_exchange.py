@@ -23,6 +23,7 @@ from costcap.pricing import Usage
 from costcap.ticket import Ticket
 from costcap.wire._answers import answer_usage, served_tier
 from costcap.wire._calls import FEATURE_HEADER, USER_HEADER, WireCall, read_call
+from costcap.wire._context import WireContext
 from costcap.wire._metering import WireStream
 from costcap.wire._refusals import (
     REFUSAL_EXTENSION,
@@ -68,10 +69,12 @@ class Exchange:
     route: Route
     said: dict[str, str]  # the x-costcap-* headers (taken off the request)
 
-    def read(self, raw: bytes, default: Attribution) -> WireCall:
+    def read(
+        self, raw: bytes, default: Attribution, context: WireContext | None = None
+    ) -> WireCall:
         """The guarded call ``raw`` (the request's body) asks for."""
         assert self.route.api is not None
-        return read_call(self.route.api, raw, self.said, default)
+        return read_call(self.route.api, raw, self.said, default, context)
 
     def refusal(self, error: Exception) -> httpx2.Response:
         if not isinstance(error, CostcapError):
@@ -159,8 +162,11 @@ def interrupted(ticket: Ticket, *, stream: bool) -> Usage:
     return Usage(input_tokens=ticket.input_tokens, output_tokens=0 if stream else ticket.max_tokens)
 
 
-def wire_stream(call: WireCall, ticket: Ticket, lease_s: float) -> WireStream:
-    return WireStream(call.api, ticket, lease_s, injected=call.usage_injected)
+def wire_stream(
+    call: WireCall, ticket: Ticket, lease_s: float, context: WireContext | None = None
+) -> WireStream:
+    notice = context is not None and context.cut_notice
+    return WireStream(call.api, ticket, lease_s, injected=call.usage_injected, notice=notice)
 
 
 @functools.cache

@@ -192,10 +192,13 @@ _TAPS: dict[Api, type[_Tap]] = {
 class WireStream:
     """One streamed answer being metered: :meth:`feed` it bytes, pass on what it returns."""
 
-    __slots__ = ("_api", "_events", "_tap", "cut", "done", "meter")
+    __slots__ = ("_api", "_events", "_notice", "_tap", "cut", "done", "meter")
 
-    def __init__(self, api: Api, ticket: Ticket, lease_s: float, *, injected: bool) -> None:
+    def __init__(
+        self, api: Api, ticket: Ticket, lease_s: float, *, injected: bool, notice: bool = False
+    ) -> None:
         self._api = api
+        self._notice = notice  # a cut ends with an error event in the provider's format
         self.meter = Meter(ticket, lease_s)
         self._tap = _TAPS[api](self.meter, injected)
         self._events = EventSplitter()
@@ -239,8 +242,12 @@ class WireStream:
             return b""
 
     def closing(self) -> bytes:
-        """What ends a cut stream cleanly for its reader (Chat Completions' ``[DONE]``)."""
-        return b"data: [DONE]\n\n" if self._api == "chat" else b""
+        """What ends a cut stream for its reader: cleanly (Chat Completions' ``[DONE]``), or,
+        given ``notice``, with an error event in the provider's format saying why first."""
+        done = b"data: [DONE]\n\n" if self._api == "chat" else b""
+        if not self._notice:
+            return done
+        return _cut_event(self._api, f"costcap: {self.cut}") + done
 
     def _see(self, raw: bytes) -> bool:
         data = event_data(raw)
@@ -267,3 +274,16 @@ class WireStream:
 
     def final_usage(self) -> Usage:
         return self.meter.final_usage()
+
+
+def _cut_event(api: Api, message: str) -> bytes:
+    """An SSE error event in ``api``'s format (the SDKs raise it as an API error)."""
+    kind = "budget_exceeded"
+    if api == "messages":
+        data = {"type": "error", "error": {"type": kind, "message": message}}
+        return b"event: error\ndata: " + json.dumps(data).encode() + b"\n\n"
+    error = {"message": message, "type": kind, "param": None, "code": "costcap_stream_cut"}
+    if api == "responses":
+        event = {"type": "error", "code": "costcap_stream_cut", "message": message, "param": None}
+        return b"event: error\ndata: " + json.dumps(event).encode() + b"\n\n"
+    return b"data: " + json.dumps({"error": error}).encode() + b"\n\n"

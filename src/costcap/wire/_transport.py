@@ -49,6 +49,7 @@ from costcap.wire._exchange import (
     usage_of,
     wire_stream,
 )
+from costcap.wire._context import context_of
 from costcap.wire._metering import Ending, WireStream
 
 if TYPE_CHECKING:
@@ -101,11 +102,14 @@ class GuardedTransport(httpx2.BaseTransport):
         if where.action == "refuse":
             return unmetered(request, where)
         guard = self.guard
+        context = context_of(request.extensions)
         try:
-            call = exchange.read(request.read(), self.default)
+            call = exchange.read(request.read(), self.default, context)
             ticket = guard.admit(**call.admission)
         except REFUSALS as exc:  # answered in the provider's format; nothing is sent
             return exchange.refusal(exc)
+        if context is not None:
+            context.ticket = ticket
         try:
             upstream = self.inner.handle_request(sent(request, call.bound(ticket)))
         except Exception:  # no answer: the connection failed, nothing billed costcap can know of
@@ -118,7 +122,7 @@ class GuardedTransport(httpx2.BaseTransport):
             guard.release(ticket)  # the provider billed nothing; a retry is admitted anew
             return upstream
         if call.stream and is_event_stream(upstream):
-            run = _Run(guard, wire_stream(call, ticket, guard.lease_s), upstream)
+            run = _Run(guard, wire_stream(call, ticket, guard.lease_s, context), upstream)
             body = for_module(MeteredBody, module_of(request).__name__)(run)
             return streamed(request, upstream, body)
         try:
