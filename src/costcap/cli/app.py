@@ -62,6 +62,7 @@ def _register() -> None:
         report,
         report_watch,
         route,
+        serve,
         whatif,
     )
 

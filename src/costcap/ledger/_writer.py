@@ -261,6 +261,12 @@ class Ledger:
 
     # -- the call path ---------------------------------------------------------------------
 
+    @property
+    def failing(self) -> bool:
+        """True while the sink is failing: the last drain round could not write to it (events
+        wait in the spool and are retried)."""
+        return self._failing
+
     def record(self, event: CostEvent) -> None:
         """Append ``event`` to the spool; when this returns it survives a crash of the process
         (and a power loss too with ``fsync="always"``). Also logs it as one JSON line on the

@@ -1,0 +1,375 @@
+"""The proxy: one provider request in, the same request out to the provider, guarded.
+
+Each request is authenticated by its virtual key (``Authorization: Bearer`` or ``x-api-key``),
+read with a capped body, and handed to the same :class:`~costcap.wire.AsyncGuardedTransport`
+the SDK clients use — admission, ``max_tokens``, stream metering and settling all happen there
+— with the key's user, feature, budgets, limits and models in a
+:class:`~costcap.wire.WireContext`. The answer goes back as the provider gave it (a refusal in
+the provider's error format), with ``x-costcap-*`` headers; a stream is passed on chunk by
+chunk, and when the client goes away the upstream is closed at once and what was streamed is
+settled.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast
+
+import anyio
+import httpx2
+
+from costcap.errors import BudgetExceeded, plain_usd
+from costcap.gateway._settings import GatewaySettings, Provider, Upstream
+from costcap.integrations._attribution import Attribution
+from costcap.limits import RateLimited
+from costcap.wire import AsyncGuardedTransport, WireContext, error_body, refusal
+from costcap.wire._routes import Flavor
+
+if TYPE_CHECKING:
+    from costcap.gateway.keys import KeyRing, VirtualKey
+    from costcap.guard import AsyncGuard
+    from costcap.ticket import Ticket
+
+__all__ = ["Proxy"]
+
+log = logging.getLogger("costcap.gateway")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+#: Request headers never forwarded: the connection's own, the client's credentials (the
+#: provider key replaces them), and the body's framing (the body may be rewritten).
+_DROPPED = frozenset({
+    b"host", b"connection", b"keep-alive", b"proxy-authorization", b"proxy-connection", b"te",
+    b"trailer", b"transfer-encoding", b"upgrade", b"content-length", b"authorization",
+    b"x-api-key", b"accept-encoding", b"cookie",
+})  # fmt: skip
+#: Response headers not passed back: framing (the body is re-framed, decoded) and connection.
+_ANSWER_DROPPED = frozenset({
+    "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",
+    "date", "server", "set-cookie",
+})  # fmt: skip
+_NO_KEY = (
+    "costcap: this gateway needs a virtual key (Authorization: Bearer <key> or x-api-key: "
+    "<key>); create one with `costcap keys create`"
+)
+_PICO = Decimal(10) ** 12
+_MICRO = Decimal(10) ** 6
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    upstream: Upstream
+    flavor: Flavor
+    url: str
+
+
+class _ClientGone(Exception):
+    """The client disconnected while its answer was being sent."""
+
+
+def _usd(amount: Decimal) -> str:
+    return plain_usd(amount.normalize()) if amount else "0"
+
+
+def _pico_usd(pico: int) -> str:
+    return _usd(Decimal(pico) / _PICO)
+
+
+def _micro_usd(micros: int) -> str:
+    return _usd(Decimal(micros) / _MICRO)
+
+
+class Proxy:
+    """The ``/v1/…`` endpoints of the gateway, an ASGI app of their own."""
+
+    def __init__(
+        self,
+        guard: AsyncGuard,
+        settings: GatewaySettings,
+        ring: KeyRing | None,
+        *,
+        inner: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.guard = guard
+        self.settings = settings
+        self.ring = ring
+        self.transport = AsyncGuardedTransport(
+            guard,
+            inner=inner
+            or httpx2.AsyncHTTPTransport(
+                limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200)
+            ),
+        )
+        timeout = settings.timeout_s
+        self._timeout = {"connect": min(timeout, 30.0), "read": timeout, "write": timeout,
+                         "pool": timeout}  # fmt: skip
+        self._keys = {p: u.api_key() for p, u in settings.upstreams.items()}
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    # -- the request -----------------------------------------------------------------------------
+
+    def target(self, scope: Scope, headers: dict[bytes, bytes]) -> _Target | None:
+        """Where ``scope``'s request goes: the Anthropic upstream for ``/v1/messages…`` (and
+        for a request speaking Anthropic's headers), else the OpenAI one."""
+        path: str = scope["path"]
+        if not path.startswith("/v1/"):
+            return None
+        anthropic = path.startswith("/v1/messages") or (
+            b"anthropic-version" in headers or b"x-api-key" in headers
+        )
+        provider: Provider = "anthropic" if anthropic else "openai"
+        upstream = self.settings.upstreams[provider]
+        rest = path if anthropic else path[3:]  # the OpenAI base URL carries the /v1
+        query = scope.get("query_string") or b""
+        url = upstream.base_url + rest + ("?" + query.decode("latin-1") if query else "")
+        return _Target(upstream, "anthropic" if anthropic else "openai", url)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        target = self.target(scope, headers)
+        if target is None:
+            return await _error(send, 404, "openai", "not_found_error",
+                                f"costcap: no such endpoint: {scope['path']}")  # fmt: skip
+        flavor = target.flavor
+        key, problem = await self._authenticate(headers)
+        if problem is not None:
+            return await _error(send, 401, flavor, "authentication_error", problem)
+        try:
+            body = await _read_body(receive, self.settings.max_body_bytes)
+        except _TooLarge as too_large:
+            return await _error(send, 413, flavor, "request_too_large", str(too_large))
+        except _ClientGone:
+            return None
+        context = _context(key, headers)
+        request = httpx2.Request(
+            scope["method"], target.url, headers=self._forwarded(scope, target),
+            content=body, extensions={"costcap": context, "timeout": self._timeout},
+        )  # fmt: skip
+        try:
+            response = await self.transport.handle_async_request(request)
+        except httpx2.TimeoutException as exc:
+            log.warning("upstream %s timed out: %s", target.upstream.provider, exc)
+            problem = f"costcap: the {target.upstream.provider} upstream timed out"
+            return await _error(send, 504, flavor, "api_error", problem)
+        except httpx2.TransportError as exc:
+            log.warning("upstream %s unreachable: %s", target.upstream.provider, exc)
+            problem = f"costcap: the {target.upstream.provider} upstream is unreachable"
+            return await _error(send, 502, flavor, "api_error", problem)
+        await self._answer(receive, send, response, context)
+        return None
+
+    async def _authenticate(
+        self, headers: dict[bytes, bytes]
+    ) -> tuple[VirtualKey | None, str | None]:
+        """The request's key, or why it is refused (401)."""
+        secret = _secret(headers)
+        if self.settings.allow_anonymous and (secret is None or self.ring is None):
+            return None, None  # charged by its x-costcap-* headers (or body) alone
+        if secret is None:
+            return None, _NO_KEY
+        if self.ring is None:
+            return None, "costcap: this gateway keeps no virtual keys"
+        key = await self.ring.find(secret)
+        if key is None:
+            return None, "costcap: unknown API key"
+        now = self.guard.clock()
+        if key.revoked_at is not None:
+            return None, f"costcap: API key {key.id} was revoked"
+        if not key.usable(now):
+            return None, f"costcap: API key {key.id} expired"
+        return key, None
+
+    def _forwarded(self, scope: Scope, target: _Target) -> list[tuple[bytes, bytes]]:
+        """The request's headers to send upstream: the client's, less its credentials and
+        framing, plus the provider key."""
+        out = [(k, v) for k, v in scope["headers"] if k not in _DROPPED]
+        api_key = self._keys.get(target.upstream.provider)
+        if api_key is not None:
+            if target.upstream.provider == "anthropic":
+                out.append((b"x-api-key", api_key.encode("latin-1")))
+            else:
+                out.append((b"authorization", b"Bearer " + api_key.encode("latin-1")))
+        return out
+
+    # -- the answer ------------------------------------------------------------------------------
+
+    async def _answer(
+        self, receive: Receive, send: Send, response: httpx2.Response, context: WireContext
+    ) -> None:
+        ticket = context.ticket
+        status = response.status_code
+        refused = refusal(response)
+        extra: list[tuple[bytes, bytes]] = []
+        if refused is not None:
+            if isinstance(refused, BudgetExceeded):
+                status = self.settings.budget_status
+                left = refused.limit_usd - refused.spent_usd - refused.reserved_usd
+                extra.append(
+                    (b"x-costcap-budget-remaining-usd", _usd(max(left, Decimal(0))).encode())
+                )
+            elif isinstance(refused, RateLimited):
+                extra += _rate_limit_headers(refused)
+        headers = _answer_headers(response, ticket, context, extra)
+        if response.headers.get("content-type", "").startswith("text/event-stream") and (
+            ticket is not None
+        ):
+            reserved = _micro_usd(ticket.reserved_micros).encode()
+            headers.append((b"x-costcap-reserved-usd", reserved))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await _stream(receive, send, response, ticket)
+            return
+        try:
+            content = await response.aread()
+        finally:
+            await response.aclose()
+        if ticket is not None and ticket.cost is not None:
+            headers += _spent_headers(ticket)
+        elif ticket is None or ticket.done:
+            headers.append((b"x-costcap-cost-usd", b"0"))
+        headers.append((b"content-length", str(len(content)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+
+async def _stream(receive: Receive, send: Send, response: httpx2.Response, ticket: Ticket) -> None:
+    """Pass a metered stream on (its headers sent); a client that goes away closes the upstream
+    at once and settles what was streamed."""
+    body = cast(httpx2.AsyncByteStream, response.stream)
+    gone = False
+    try:
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                nonlocal gone
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        gone = True
+                        group.cancel_scope.cancel()
+                        return
+
+            group.start_soon(watch)
+            async for chunk in body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await response.aclose()  # settled on reaching the end; idempotent
+            tail = b""
+            if ticket.cost is not None:  # a comment line: SSE readers skip it
+                tail = b": x-costcap-cost-usd " + _pico_usd(ticket.cost.total_pico).encode()
+                tail += b"\n\n"
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
+            group.cancel_scope.cancel()
+    except OSError:  # the client's socket failed under a send
+        gone = True
+    finally:
+        with anyio.CancelScope(shield=True):
+            await response.aclose()  # closes the upstream and settles, once
+    if gone:
+        log.info("client went away mid-stream; call %s settled with what was streamed", ticket.id)
+
+
+def _secret(headers: dict[bytes, bytes]) -> str | None:
+    auth = headers.get(b"authorization")
+    if auth is not None:
+        scheme, _, value = auth.decode("latin-1").partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    key = headers.get(b"x-api-key")
+    if key is not None and key.strip():
+        return key.decode("latin-1").strip()
+    return None
+
+
+def _context(key: VirtualKey | None, headers: dict[bytes, bytes]) -> WireContext:
+    if key is None:
+        return WireContext(cut_notice=True)
+    who = Attribution(user_id=key.user, feature=key.feature, api_key=key.id)
+    models = frozenset(key.models) if key.models is not None else None
+    return WireContext(who=who, budgets=key.budgets, limits=key.limits, models=models,
+                       cut_notice=True)  # fmt: skip
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(receive: Receive, cap: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > cap:
+            raise _TooLarge(f"costcap: the request body is larger than this gateway's limit of "
+                            f"{cap:,} bytes ([gateway] max_body_bytes)")  # fmt: skip
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _answer_headers(
+    response: httpx2.Response,
+    ticket: Ticket | None,
+    context: WireContext,
+    extra: list[tuple[bytes, bytes]],
+) -> list[tuple[bytes, bytes]]:
+    out = [
+        (k.encode("latin-1"), v.encode("latin-1"))
+        for k, v in response.headers.multi_items()
+        if k.lower() not in _ANSWER_DROPPED
+    ]
+    request_id = ticket.id if ticket is not None else secrets.token_hex(16)
+    out.append((b"x-costcap-request-id", request_id.encode()))
+    out.append((b"x-costcap-cache", context.cache.encode()))
+    if ticket is not None:
+        out.append((b"x-costcap-model", (ticket.requested_model or ticket.model).encode()))
+    out += extra
+    return out
+
+
+def _spent_headers(ticket: Ticket) -> list[tuple[bytes, bytes]]:
+    assert ticket.cost is not None
+    out = [(b"x-costcap-cost-usd", _pico_usd(ticket.cost.total_pico).encode())]
+    if ticket.remaining_micros is not None:
+        # what was left once reserved, plus what the call did not spend of its reservation
+        spent = -(-ticket.cost.total_pico // 10**6)
+        left = max(0, ticket.remaining_micros + ticket.reserved_micros - spent)
+        out.append((b"x-costcap-budget-remaining-usd", _micro_usd(left).encode()))
+    return out
+
+
+def _rate_limit_headers(error: RateLimited) -> list[tuple[bytes, bytes]]:
+    """IETF ``RateLimit-Policy`` and ``RateLimit`` for a refused request (``Retry-After`` is
+    already the refusal's)."""
+    out = [(b"ratelimit-policy", error.policy.encode("latin-1"))]
+    if error.retry_after_s is not None:
+        name = error.policy.split(";", 1)[0]
+        seconds = max(1, int(-(-error.retry_after_s // 1)))
+        out.append((b"ratelimit", f"{name};r=0;t={seconds}".encode("latin-1")))
+    return out
+
+
+async def _error(send: Send, status: int, flavor: Flavor, kind: str, message: str) -> None:
+    body = error_body(flavor, kind, message)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-costcap-request-id", secrets.token_hex(16).encode()),
+        (b"x-costcap-cost-usd", b"0"),
+        (b"x-costcap-cache", b"bypass"),
+    ]
+    if status == 401 and flavor == "openai":
+        headers.append((b"www-authenticate", b'Bearer realm="costcap"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
