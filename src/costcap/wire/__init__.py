@@ -24,11 +24,13 @@ from costcap.wire._answers import answer_usage, served_tier
 from costcap.wire._async_transport import AsyncGuardedTransport
 from costcap.wire._calls import FEATURE_HEADER, USER_HEADER, WireCall, read_call
 from costcap.wire._clients import async_http_client, http_client
+from costcap.wire._context import CONTEXT_EXTENSION, WireContext
 from costcap.wire._metering import WireStream
 from costcap.wire._refusals import (
     MalformedRequest,
     Refusal,
     UnmeteredEndpoint,
+    error_body,
     refusal,
     refusal_answer,
 )
@@ -36,6 +38,7 @@ from costcap.wire._routes import Route, route
 from costcap.wire._transport import GuardedTransport
 
 __all__ = [
+    "CONTEXT_EXTENSION",
     "FEATURE_HEADER",
     "USER_HEADER",
     "AsyncGuardedTransport",
@@ -45,9 +48,11 @@ __all__ = [
     "Route",
     "UnmeteredEndpoint",
     "WireCall",
+    "WireContext",
     "WireStream",
     "answer_usage",
     "async_http_client",
+    "error_body",
     "http_client",
     "read_call",
     "refusal",

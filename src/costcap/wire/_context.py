@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from costcap.budgets import Budget
 from costcap.integrations._attribution import Attribution
@@ -38,6 +38,7 @@ class WireContext:
     models: frozenset[str] | None = None  # the models the request may name (None: any)
     cut_notice: bool = False  # a stream cut at its reservation ends with an error event
     ticket: Ticket | None = field(default=None, repr=False)  # set once admitted
+    cache: Literal["hit", "miss", "bypass"] = "bypass"  # how the response cache answered
 
     def allow(self, model: str) -> None:
         """Refuse ``model`` unless the context allows it."""

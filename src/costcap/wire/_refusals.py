@@ -38,6 +38,7 @@ __all__ = [
     "MalformedRequest",
     "Refusal",
     "UnmeteredEndpoint",
+    "error_body",
     "refusal",
     "refusal_answer",
 ]
@@ -118,19 +119,28 @@ def _details(error: Exception) -> dict[str, Any]:
 def refusal_answer(error: Exception, flavor: Flavor) -> Refusal:
     """The answer to a request refused with ``error``, in ``flavor``'s error format."""
     status, kind, headers = _status(error)
-    message = f"costcap: {error}"
-    inner: dict[str, Any]
-    if flavor == "anthropic":
-        inner = {"type": kind, "message": message, "costcap": _details(error)}
-        body: dict[str, Any] = {"type": "error", "error": inner}
-    else:
-        inner = {"message": message, "type": kind, "param": None,
-                 "code": f"costcap_{kind}", "costcap": _details(error)}  # fmt: skip
-        body = {"error": inner}
-    # ASCII: a lone surrogate from the request, quoted in a message, still encodes.
-    encoded = json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    encoded = error_body(flavor, kind, f"costcap: {error}", _details(error))
     headers = {**headers, "content-type": "application/json", "x-costcap-refused": "true"}
     return Refusal(status, headers, encoded, error)
+
+
+def error_body(
+    flavor: Flavor, kind: str, message: str, details: Mapping[str, Any] | None = None
+) -> bytes:
+    """An error object in ``flavor``'s format (``{"error": {...}}`` for OpenAI,
+    ``{"type": "error", "error": {...}}`` for Anthropic), as ASCII JSON bytes; ``details``
+    ride in its ``costcap`` member."""
+    inner: dict[str, Any]
+    if flavor == "anthropic":
+        inner = {"type": kind, "message": message}
+        body: dict[str, Any] = {"type": "error", "error": inner}
+    else:
+        inner = {"message": message, "type": kind, "param": None, "code": f"costcap_{kind}"}
+        body = {"error": inner}
+    if details is not None:
+        inner["costcap"] = dict(details)
+    # ASCII: a lone surrogate from the request, quoted in a message, still encodes.
+    return json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def refusal(error_or_response: object) -> CostcapError | None:
