@@ -58,6 +58,7 @@ def _register() -> None:
         demo,
         estimate,
         fake_provider,
+        keys,
         prices,
         report,
         report_watch,
