@@ -6,6 +6,7 @@ sequences, usage objects, error bodies, status codes, ``retry-after``)::
     POST /v1/chat/completions   OpenAI Chat Completions (stream, stream_options.include_usage)
     POST /v1/responses          OpenAI Responses (stream: response.created … response.completed)
     POST /v1/messages           Anthropic Messages (stream: message_start … message_stop)
+    POST /v1/messages/count_tokens  Anthropic's token count of a Messages request (not billed)
     GET  /v1/models             OpenAI list shape; Anthropic shape when anthropic-version is sent
 
 The usage it reports is counted by :mod:`costcap.tokens` (input: ``count_messages`` of the

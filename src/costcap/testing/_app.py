@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Mapping
@@ -21,13 +22,20 @@ from costcap.testing._exchange import Api, Exchange, Parsed, new_id
 from costcap.testing._openai_chat import OpenAIChat
 from costcap.testing._openai_responses import OpenAIResponses
 from costcap.testing._output import TokenAccounting
-from costcap.testing._record import RECORDED_HEADERS, RequestLog, ServedRequest
+from costcap.testing._record import CREDENTIAL_DIGEST, RECORDED_HEADERS, RequestLog, ServedRequest
 from costcap.testing._sse import SSEResponse, StreamOutcome
 
 __all__ = ["FakeProvider", "create_fake_provider"]
 
 #: The fail-first-K counter of requests that send no ``x-fake-request-key``.
 _UNKEYED = "*"
+
+
+def _credential(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("x-api-key")
 
 
 class FakeProvider:
@@ -46,6 +54,7 @@ class FakeProvider:
                 Route("/v1/chat/completions", self._endpoint(OpenAIChat()), methods=["POST"]),
                 Route("/v1/responses", self._endpoint(OpenAIResponses()), methods=["POST"]),
                 Route("/v1/messages", self._endpoint(AnthropicMessages()), methods=["POST"]),
+                Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
             ]
         )
@@ -83,6 +92,19 @@ class FakeProvider:
 
     # -- serving ---------------------------------------------------------------------------
 
+    async def _count_tokens(self, request: Request) -> Response:
+        """Anthropic's ``count_tokens``: the input a Messages request would be billed, free
+        (not recorded: nothing is billed)."""
+        request_id = new_id("req_")
+        api = AnthropicMessages()
+        try:
+            body = {"max_tokens": 1, **_json_object(await request.body())}  # it takes none
+            parsed = api.parse(body, self._accounting)
+        except ApiError as exc:
+            return error_response(exc, api.flavor, request_id)
+        return JSONResponse({"input_tokens": parsed.input_tokens},
+                            headers={"request-id": request_id})  # fmt: skip
+
     def _endpoint(self, api: Api) -> Any:
         async def endpoint(request: Request) -> Response:
             return await self._serve(request, api)
@@ -94,6 +116,9 @@ class FakeProvider:
         request_id = new_id("req_")
         response_id = new_id(api.id_prefix)
         headers = {k: v for k, v in request.headers.items() if k in RECORDED_HEADERS}
+        credential = _credential(request)
+        if credential is not None:
+            headers[CREDENTIAL_DIGEST] = hashlib.sha256(credential.encode()).hexdigest()
         base: dict[str, Any] = {
             "id": response_id,
             "request_id": request_id,

@@ -11,7 +11,10 @@ __all__ = ["Endpoint", "RequestLog", "ServedRequest"]
 
 Endpoint = Literal["chat.completions", "responses", "messages", "models"]
 
-#: Request headers kept in :attr:`ServedRequest.headers` (never credentials).
+#: Request headers kept in :attr:`ServedRequest.headers` (never credentials: the credential
+#: sent — ``Authorization: Bearer`` or ``x-api-key`` — is kept as its SHA-256 under
+#: :data:`CREDENTIAL_DIGEST`, so a test can tell which key reached the provider).
+CREDENTIAL_DIGEST = "x-fake-credential-sha256"
 RECORDED_HEADERS: tuple[str, ...] = (
     "user-agent",
     "content-type",
