@@ -66,11 +66,17 @@ class RunningGateway:
 
 
 def gateway_toml(
-    tmp: Path, fp: FakeProviderServer, *, budgets: str = "", gateway: str = "", extra: str = ""
+    tmp: Path,
+    fp: FakeProviderServer,
+    *,
+    budgets: str = "",
+    gateway: str = "",
+    extra: str = "",
+    store: str | None = None,
 ) -> str:
     return f"""
 [guard]
-store = "sqlite:///{tmp / "store.db"}"
+store = "{store or f"sqlite:///{tmp / 'store.db'}"}"
 [ledger]
 url = "sqlite:///{tmp / "ledger.db"}"
 {budgets}
@@ -104,11 +110,22 @@ def gateway_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 @contextmanager
 def _running(
-    tmp: Path, *, budgets: str = "", gateway: str = "", extra: str = ""
+    tmp: Path,
+    *,
+    budgets: str = "",
+    gateway: str = "",
+    extra: str = "",
+    store: str | None = None,
 ) -> Iterator[RunningGateway]:
+    """``store``: the guard's store URL (default: SQLite in ``tmp``; the keys stay there)."""
     with run_fake_provider() as fp:
         config = tmp / "costcap.toml"
-        config.write_text(gateway_toml(tmp, fp, budgets=budgets, gateway=gateway, extra=extra))
+        text = gateway_toml(tmp, fp, budgets=budgets, gateway=gateway, extra=extra, store=store)
+        if store is not None:
+            text = text.replace(
+                "[gateway]\n", f'[gateway]\nkeys = "sqlite:///{tmp / "store.db"}"\n'
+            )
+        config.write_text(text)
         keys = open_key_store(f"sqlite:///{tmp / 'store.db'}")
         app = create_app(load_settings(config))
         try:

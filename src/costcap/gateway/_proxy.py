@@ -13,6 +13,7 @@ settled.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -178,7 +179,7 @@ class Proxy:
             return None, _NO_KEY
         if self.ring is None:
             return None, "costcap: this gateway keeps no virtual keys"
-        key = await self.ring.find(secret)
+        key = await self.ring.lookup(secret)
         if key is None:
             return None, "costcap: unknown API key"
         now = self.guard.clock()
@@ -217,7 +218,7 @@ class Proxy:
                     (b"x-costcap-budget-remaining-usd", _usd(max(left, Decimal(0))).encode())
                 )
             elif isinstance(refused, RateLimited):
-                extra += _rate_limit_headers(refused)
+                extra += _rate_limit_headers(refused, "retry-after" in response.headers)
         headers = _answer_headers(response, ticket, context, extra)
         if response.headers.get("content-type", "").startswith("text/event-stream") and (
             ticket is not None
@@ -349,14 +350,16 @@ def _spent_headers(ticket: Ticket) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def _rate_limit_headers(error: RateLimited) -> list[tuple[bytes, bytes]]:
-    """IETF ``RateLimit-Policy`` and ``RateLimit`` for a refused request (``Retry-After`` is
-    already the refusal's)."""
+def _rate_limit_headers(error: RateLimited, has_retry: bool) -> list[tuple[bytes, bytes]]:
+    """IETF ``RateLimit-Policy`` and ``RateLimit`` for a refused request, and ``Retry-After``
+    when the refusal has none (a client that is not an SDK waits that long)."""
     out = [(b"ratelimit-policy", error.policy.encode("latin-1"))]
     if error.retry_after_s is not None:
         name = error.policy.split(";", 1)[0]
-        seconds = max(1, int(-(-error.retry_after_s // 1)))
-        out.append((b"ratelimit", f"{name};r=0;t={seconds}".encode("latin-1")))
+        seconds = str(max(1, math.ceil(error.retry_after_s))).encode()
+        out.append((b"ratelimit", f"{name};r=0;t=".encode("latin-1") + seconds))
+        if not has_retry:  # the wire leaves it off a wait longer than the SDKs honour
+            out.append((b"retry-after", seconds))
     return out
 
 

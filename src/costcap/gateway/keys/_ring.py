@@ -83,10 +83,15 @@ class KeyRing:
     async def find(self, secret: str) -> VirtualKey | None:
         """The key ``secret`` belongs to if it is usable now (not revoked, not expired), else
         None. Text that cannot be one of costcap's secrets is None without a lookup."""
+        key = await self.lookup(secret)
+        return key if key is not None and key.usable(self._clock()) else None
+
+    async def lookup(self, secret: str) -> VirtualKey | None:
+        """The key ``secret`` belongs to, usable or not (revoked, expired): None when it is
+        nobody's. For saying why a key is refused; :meth:`find` is the check."""
         if not looks_like_secret(secret):
             return None
-        key = await self._lookup(hash_secret(secret))
-        return key if key is not None and key.usable(self._clock()) else None
+        return await self._lookup(hash_secret(secret))
 
     def forget(self, secret: str | None = None) -> None:
         """Drop the cached answer for ``secret`` (None: every answer), so the next request asks
