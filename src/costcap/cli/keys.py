@@ -64,6 +64,14 @@ def _json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
+def _print(key: VirtualKey, as_json: bool, text: str) -> None:
+    """The key as JSON (``--json``), else ``text``."""
+    if as_json:
+        _json(key.to_json())
+    else:
+        sys.stdout.write(text)
+
+
 def _listed(values: tuple[str, ...] | None, every: str, none: str = "-") -> str:
     if values is None:
         return every
@@ -190,12 +198,8 @@ def show(key_id: KeyId, config: Config = None, keys: Keys = None, as_json: AsJso
     """One key: who it charges, what it may do, when it expires."""
     with _store(config, keys) as store:
         key = store.get(key_id)
-    data = key.to_json()
-    if as_json:
-        _json(data)
-        return
-    for field, value in data.items():
-        sys.stdout.write(f"{field.removesuffix('_at'):<9} {_shown(field, value)}\n")
+    fields = key.to_json().items()
+    _print(key, as_json, "".join(f"{f.removesuffix('_at'):<9} {_shown(f, v)}\n" for f, v in fields))
 
 
 @keys_app.command()
@@ -206,12 +210,10 @@ def revoke(
     with _store(config, keys) as store:
         before = store.get(key_id)
         key = store.revoke(key_id)
-    if as_json:
-        _json(key.to_json())
-    elif before.revoked_at is not None:
-        sys.stdout.write(f"{key.id} was revoked already, at {cell(key.revoked_at, 'time')}\n")
+    if before.revoked_at is not None:
+        _print(key, as_json, f"{key.id} was revoked already, at {cell(key.revoked_at, 'time')}\n")
     else:
-        sys.stdout.write(f"revoked {key.id}: {_REVOCATION}\n")
+        _print(key, as_json, f"revoked {key.id}: {_REVOCATION}\n")
 
 
 @keys_app.command()
@@ -249,8 +251,5 @@ def expire(
     )
     with _store(config, keys) as store:
         key = store.set_expiry(key_id, expires_at)
-    if as_json:
-        _json(key.to_json())
-    else:
-        when = "never expires" if key.expires_at is None else f"expires {_expiry(key)}"
-        sys.stdout.write(f"{key.id} {when}\n")
+    when = "never expires" if key.expires_at is None else f"expires {_expiry(key)}"
+    _print(key, as_json, f"{key.id} {when}\n")

@@ -22,7 +22,7 @@ from typing import Any
 
 from costcap.errors import StoreUnavailable
 from costcap.gateway.keys._store import TABLE, Clock, Duplicate, SqlKeyStore, utc_now
-from costcap.stores.sqlite import _read_url
+from costcap.stores.sqlite import _busy, _read_url
 
 __all__ = ["SQLiteKeyStore"]
 
@@ -152,9 +152,7 @@ class SQLiteKeyStore(SqlKeyStore):
             try:
                 return step()
             except sqlite3.OperationalError as exc:
-                code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-                busy = code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-                if not busy or time.monotonic() >= deadline:
+                if not _busy(exc) or time.monotonic() >= deadline:
                     raise
             time.sleep(0.005)
 
