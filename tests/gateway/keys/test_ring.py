@@ -114,6 +114,20 @@ async def test_expiry_is_exact_while_the_key_is_cached(
     assert counting.asked == 1
 
 
+async def test_lookup_gives_a_key_that_is_not_usable_so_refusals_can_say_why(
+    ring: KeyRing, counting: CountingStore, made: tuple[VirtualKey, str]
+) -> None:
+    key, secret = made
+    counting.revoke(key.id)
+    found = await ring.lookup(secret)
+    assert found is not None
+    assert found.id == key.id
+    assert found.revoked_at == START
+    assert await ring.find(secret) is None
+    assert await ring.lookup("sk-proj-abc") is None
+    assert counting.asked == 1
+
+
 async def test_unknown_secrets_are_cached_too(ring: KeyRing, counting: CountingStore) -> None:
     unknown = "sk-cc-" + "x" * 43
     assert await ring.find(unknown) is None

@@ -91,10 +91,9 @@ def _gateway_keys(data: Mapping[str, Any], source: str) -> str | None:
 
 
 def _guard_config(data: Mapping[str, Any], source: str) -> GuardConfig:
-    """The guard's settings from ``data``, checked as the Guard checks them. ``[gateway]`` is
-    the gateway's own table (:mod:`costcap.gateway`), read there; the webhooks the file names
-    are closed again at once (nothing is sent from here)."""
-    config = parse_config({k: v for k, v in data.items() if k != "gateway"}, source=source)
+    """The guard's settings from ``data``, checked as the Guard checks them; the webhooks the
+    file names are closed again at once (nothing is sent from here)."""
+    config = parse_config(data, source=source)
     for notifier in config.notifiers:
         close = getattr(notifier, "close", None)
         if callable(close):
