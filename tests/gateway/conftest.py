@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 
 from costcap.gateway import Gateway, create_app, load_settings
@@ -116,8 +117,10 @@ def _running(
     gateway: str = "",
     extra: str = "",
     store: str | None = None,
+    inner: httpx2.AsyncBaseTransport | None = None,
 ) -> Iterator[RunningGateway]:
-    """``store``: the guard's store URL (default: SQLite in ``tmp``; the keys stay there)."""
+    """``store``: the guard's store URL (default: SQLite in ``tmp``; the keys stay there);
+    ``inner``: the gateway's transport to the provider (default: HTTP)."""
     with run_fake_provider() as fp:
         config = tmp / "costcap.toml"
         text = gateway_toml(tmp, fp, budgets=budgets, gateway=gateway, extra=extra, store=store)
@@ -127,7 +130,7 @@ def _running(
             )
         config.write_text(text)
         keys = open_key_store(f"sqlite:///{tmp / 'store.db'}")
-        app = create_app(load_settings(config))
+        app = create_app(load_settings(config), inner=inner)
         try:
             with serve_asgi(app, lifespan="on") as port:
                 yield RunningGateway(

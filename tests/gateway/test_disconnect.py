@@ -4,12 +4,14 @@ never the whole reservation."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from decimal import Decimal
 
 import httpx
+import httpx2
 
-from tests.gateway.conftest import RunningGateway
+from tests.gateway.conftest import GatewayFactory, RunningGateway
 from tests.waiting import wait_for
 
 # gpt-4o-mini list prices, picodollars per token
@@ -59,3 +61,50 @@ def test_a_client_gone_mid_stream_closes_the_upstream_and_settles_the_partial_co
     assert received <= output_tokens <= served.output_tokens
     assert cost_pico == input_tokens * MINI_IN + output_tokens * MINI_OUT
     assert 0 < Decimal(cost_pico) / 10**12 < reserved
+
+
+class _IgnoresTheCap(httpx2.AsyncBaseTransport):
+    """Plays a provider that does not honour the cap it was sent: every request's
+    ``max_tokens`` is raised to 1,000 on its way out of the gateway."""
+
+    def __init__(self) -> None:
+        self.inner = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "POST":
+            body = {**json.loads(await request.aread()), "max_tokens": 1000}
+            headers = [(k, v) for k, v in request.headers.items() if k != "content-length"]
+            request = httpx2.Request(
+                request.method, request.url, headers=headers, json=body,
+                extensions=request.extensions,
+            )  # fmt: skip
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_a_stream_past_its_reservation_is_cut_with_an_error_event(
+    gateway_factory: GatewayFactory,
+) -> None:
+    """The output reaches what was reserved (5 tokens): the gateway closes the upstream, ends
+    the stream with an error event in the provider's format, and settles it cut."""
+    gw = gateway_factory(inner=_IgnoresTheCap())
+    body = {"model": "claude-3-5-haiku-latest", "max_tokens": 5, "stream": True,
+            "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+    headers = {"x-api-key": gw.key(), "anthropic-version": "2023-06-01",
+               "x-fake-output-tokens": "200", "x-fake-chunk-delay-ms": "5"}  # fmt: skip
+    answer = httpx.post(f"{gw.base}/v1/messages", json=body, headers=headers, timeout=30)
+    events = [e for e in answer.text.split("\n\n") if e.strip() and not e.startswith(":")]
+    assert answer.text.count('"text_delta"') == 5
+    assert events[-1].startswith("event: error\ndata: ")
+    error = json.loads(events[-1].split("data: ", 1)[1])
+    assert error["type"] == "error"
+    assert "costcap" in error["error"]["message"]
+    wait_for(lambda: bool(gw.fp.requests) and gw.fp.last.disconnect == "client")
+    wait_for(lambda: bool(_cut_rows(gw)))
+    [(status, _, output_tokens, _)] = _cut_rows(gw)
+    assert status == "cut"
+    # charged what the provider had generated when the gateway closed it (a chunk may carry
+    # the output past the reservation: that chunk is billed, not passed on)
+    assert 5 <= output_tokens <= gw.fp.last.output_tokens
