@@ -90,6 +90,11 @@ def _parse(raw: bytes, api: Api) -> dict[str, Any]:
             f"the body of this {_API_NAMES[api]} request is not JSON ({exc}): costcap cannot "
             "read its model and size, so it is not sent"
         ) from None
+    except RecursionError:  # nested deeper than Python's json reads (10,000 × "[")
+        raise MalformedRequest(
+            f"the body of this {_API_NAMES[api]} request is JSON nested too deeply to read: "
+            "costcap cannot read its model and size, so it is not sent"
+        ) from None
     if not isinstance(body, dict):
         raise MalformedRequest(
             f"the body of this {_API_NAMES[api]} request is JSON {type(body).__name__}, "
