@@ -4,6 +4,7 @@ writers at once."""
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -229,3 +230,26 @@ def test_a_closed_store_refuses_calls(keys_url: str) -> None:
     closed.close()
     with pytest.raises(StoreUnavailable, match="closed"):
         closed.list()
+
+
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_a_store_opened_before_fork_works_in_the_children(store: KeyStore) -> None:
+    """Two forked children (as under gunicorn --preload) use the parent's store: each on
+    connections of its own, each finding the parent's key and creating one; the parent's store
+    still works and sees their keys."""
+    key, secret = store.create(SPEC)
+
+    def work() -> None:
+        found = store.find(secret)
+        assert found is not None
+        assert found.id == key.id
+        store.create(parse_key_spec(user="child"))
+
+    context = multiprocessing.get_context("fork")
+    children = [context.Process(target=work) for _ in range(2)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(30)
+    assert [child.exitcode for child in children] == [0, 0]
+    assert sorted(k.user or "" for k in store.list()) == ["alice", "child", "child"]
