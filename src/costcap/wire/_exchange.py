@@ -54,8 +54,9 @@ log = logging.getLogger("costcap.wire")
 T = TypeVar("T")
 
 #: What reading and admitting a request can raise: costcap's refusals, and the errors an odd
-#: body causes (a string where a list belongs…). The request is answered, never sent.
-REFUSALS = (CostcapError, TypeError, ValueError, LookupError, AttributeError)
+#: body causes (a string where a list belongs…, JSON nested too deeply to count). The request
+#: is answered, never sent.
+REFUSALS = (CostcapError, TypeError, ValueError, LookupError, AttributeError, RecursionError)
 
 _COSTCAP_HEADERS = (USER_HEADER, FEATURE_HEADER)
 _BODY_HEADERS = ("content-length", "content-encoding", "transfer-encoding")
