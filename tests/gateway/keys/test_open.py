@@ -103,5 +103,5 @@ def test_without_a_config_or_url_the_error_says_what_to_pass() -> None:
 
 
 def test_an_explicit_url_in_memory_is_refused() -> None:
-    with pytest.raises(ConfigError, match="--keys 'sqlite://' is a database in memory"):
+    with pytest.raises(ConfigError, match="keys URL 'sqlite://' is a database in memory"):
         keys_url(None, "sqlite://")

@@ -109,7 +109,7 @@ def keys_url(
     PostgreSQL; else its ``[ledger] url`` when that is. Anything else is a ConfigError saying
     what to set. (Given a GuardConfig, already read, ``[gateway] keys`` is not looked at.)"""
     if explicit is not None:
-        return _durable(explicit, "--keys")
+        return _durable(explicit, "keys URL")
     if config is None:
         raise ConfigError(
             "no costcap.toml in this directory to say where the keys live: pass --config PATH "
