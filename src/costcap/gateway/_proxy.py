@@ -151,10 +151,14 @@ class Proxy:
         except _ClientGone:
             return None
         context = _context(key, headers)
-        request = httpx2.Request(
-            scope["method"], target.url, headers=self._forwarded(scope, target),
-            content=body, extensions={"costcap": context, "timeout": self._timeout},
-        )  # fmt: skip
+        try:
+            request = httpx2.Request(
+                scope["method"], target.url, headers=self._forwarded(scope, target),
+                content=body, extensions={"costcap": context, "timeout": self._timeout},
+            )  # fmt: skip
+        except httpx2.InvalidURL as exc:  # a path of "/v1/%00", "/v1/a%0d%0ab"…
+            problem = f"costcap: this request's URL cannot be forwarded: {exc}"
+            return await _error(send, 400, flavor, "invalid_request_error", problem)
         try:
             response = await self.transport.handle_async_request(request)
         except httpx2.TimeoutException as exc:
