@@ -25,6 +25,7 @@ import httpx2
 
 from costcap.errors import BudgetExceeded, plain_usd
 from costcap.gateway._settings import GatewaySettings, Provider, Upstream
+from costcap.gateway._upstream import UpstreamTransport
 from costcap.integrations._attribution import Attribution
 from costcap.limits import RateLimited
 from costcap.wire import AsyncGuardedTransport, WireContext, error_body, refusal
@@ -101,13 +102,7 @@ class Proxy:
         self.guard = guard
         self.settings = settings
         self.ring = ring
-        self.transport = AsyncGuardedTransport(
-            guard,
-            inner=inner
-            or httpx2.AsyncHTTPTransport(
-                limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200)
-            ),
-        )
+        self.transport = AsyncGuardedTransport(guard, inner=inner or UpstreamTransport())
         timeout = settings.timeout_s
         self._timeout = {"connect": min(timeout, 30.0), "read": timeout, "write": timeout,
                          "pool": timeout}  # fmt: skip
@@ -169,7 +164,7 @@ class Proxy:
             log.warning("upstream %s unreachable: %s", target.upstream.provider, exc)
             problem = f"costcap: the {target.upstream.provider} upstream is unreachable"
             return await _error(send, 502, flavor, "api_error", problem)
-        await self._answer(receive, send, response, context)
+        await self._answer(receive, send, response, context, target)
         return None
 
     async def _authenticate(
@@ -208,7 +203,12 @@ class Proxy:
     # -- the answer ------------------------------------------------------------------------------
 
     async def _answer(
-        self, receive: Receive, send: Send, response: httpx2.Response, context: WireContext
+        self,
+        receive: Receive,
+        send: Send,
+        response: httpx2.Response,
+        context: WireContext,
+        target: _Target,
     ) -> None:
         ticket = context.ticket
         status = response.status_code
@@ -236,6 +236,10 @@ class Proxy:
             content = await response.aread()
         finally:
             await response.aclose()
+        if 400 <= status < 500 and "json" not in response.headers.get("content-type", ""):
+            content = _error_page(target, status, content)  # a router's 404/405, a proxy's page
+            headers = [(k, v) for k, v in headers if k != b"content-type"]
+            headers.append((b"content-type", b"application/json"))
         if ticket is not None and ticket.cost is not None:
             headers += _spent_headers(ticket)
         elif ticket is None or ticket.done:
@@ -365,6 +369,19 @@ def _rate_limit_headers(error: RateLimited, has_retry: bool) -> list[tuple[bytes
         if not has_retry:  # the wire leaves it off a wait longer than the SDKs honour
             out.append((b"retry-after", seconds))
     return out
+
+
+_PAGE_KINDS = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+               413: "request_too_large", 429: "rate_limit_error"}  # fmt: skip
+
+
+def _error_page(target: _Target, status: int, content: bytes) -> bytes:
+    """An upstream's 4xx that is not JSON (``Not Found`` in plain text…) as an error object in
+    the provider's format, quoting its text."""
+    text = " ".join(content.decode("utf-8", "replace").split())[:200]
+    message = f"costcap: the {target.upstream.provider} upstream answered {status}"
+    kind = _PAGE_KINDS.get(status, "invalid_request_error")
+    return error_body(target.flavor, kind, f"{message}: {text}" if text else message)
 
 
 async def _error(send: Send, status: int, flavor: Flavor, kind: str, message: str) -> None:
