@@ -127,7 +127,10 @@ class Proxy:
         rest = path if anthropic else path[3:]  # the OpenAI base URL carries the /v1
         query = scope.get("query_string") or b""
         url = upstream.base_url + rest + ("?" + query.decode("latin-1") if query else "")
-        return _Target(upstream, "anthropic" if anthropic else "openai", url)
+        # Chat Completions and Responses answer in OpenAI's format whoever serves them, as
+        # their refusals do (an x-api-key on /v1/chat/completions must not make a 401 Anthropic's)
+        openai_api = path.startswith(("/v1/chat/", "/v1/responses"))
+        return _Target(upstream, "anthropic" if anthropic and not openai_api else "openai", url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
