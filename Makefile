@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 CONSTRAINTS := constraints.txt
 LINTED := src tests benchmarks examples tools
 
-.PHONY: demo test lint typecheck unit bench clean lock test-latest test-oldest check-bounds mutate
+.PHONY: demo test lint typecheck unit bench clean lock test-latest test-oldest check-bounds mutate bench-gateway
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,16 @@ mutate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# The gateway benchmark (benchmarks/gateway/README.md): `costcap serve` and the LiteLLM proxy
+# beside direct calls, ≈ 25 min. LiteLLM goes in a venv of its own (git-ignored); wrk comes from
+# Debian (apt-get install -y wrk). ARGS: e.g. ARGS='--quick --only direct,costcap'.
+bench-gateway: $(STAMP)
+	test -x benchmarks/gateway/.venv-litellm/bin/litellm || { \
+	  $(PYTHON) -m venv benchmarks/gateway/.venv-litellm && \
+	  benchmarks/gateway/.venv-litellm/bin/python -m pip install -q --upgrade pip && \
+	  benchmarks/gateway/.venv-litellm/bin/python -m pip install -q 'litellm[proxy]'; }
+	$(BIN)/python benchmarks/gateway/bench_gateway.py --write $(ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-latest .venv-oldest .venv-lock build dist .pytest_cache .mypy_cache .ruff_cache
