@@ -345,7 +345,10 @@ def _answer_headers(
     out.append((b"x-costcap-request-id", request_id.encode()))
     out.append((b"x-costcap-cache", context.cache.encode()))
     if ticket is not None:
-        out.append((b"x-costcap-model", (ticket.requested_model or ticket.model).encode()))
+        # the model as the caller named it, which pricing may have read loosely: escaped, so that
+        # a "\r\n", a NUL or a lone surrogate in it can neither break the answer nor add a header
+        model = (ticket.requested_model or ticket.model).encode("unicode_escape")
+        out.append((b"x-costcap-model", model))
     out += extra
     return out
 
