@@ -77,7 +77,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 # The gateway benchmark (benchmarks/gateway/README.md): `costcap serve` and the LiteLLM proxy
-# beside direct calls, ≈ 25 min. LiteLLM goes in a venv of its own (git-ignored); wrk comes from
+# beside direct calls, ≈ 15 min. LiteLLM goes in a venv of its own (git-ignored); wrk comes from
 # Debian (apt-get install -y wrk). ARGS: e.g. ARGS='--quick --only direct,costcap'.
 bench-gateway: $(STAMP)
 	test -x benchmarks/gateway/.venv-litellm/bin/litellm || { \

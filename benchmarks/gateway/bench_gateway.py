@@ -23,7 +23,7 @@ Rounds (``--rounds`` per pass) and passes (``--passes``: each starts every proxy
 the medians. ``--write`` records the tables in ``benchmarks/gateway/results.md``.
 
 Run: ``.venv/bin/python benchmarks/gateway/bench_gateway.py [--quick] [--only direct,costcap]
-[--rounds 3] [--passes 2] [--write]`` (``make bench-gateway`` creates the LiteLLM venv first).
+[--rounds 1] [--passes 6] [--write]`` (``make bench-gateway`` creates the LiteLLM venv first).
 """
 
 from __future__ import annotations
@@ -432,6 +432,7 @@ class Outcome:
     # figures[config][scenario]["open" | "closed"] = one dict per round
     figures: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    behind: set[tuple[str, str]] = field(default_factory=set)  # (config, scenario) fell behind
     load: list[float] = field(default_factory=list)
     started: str = ""
     seconds: float = 0.0
@@ -543,10 +544,10 @@ def measure(
                 f"load {os.getloadavg()[0]:.2f}"
             )
             settle((server, upstream))
-    behind: set[str] = set()
+    behind = outcome.behind
     for round_no in range(1, plan.rounds + 1):
         for scenario in SCENARIOS:
-            if scenario in behind:
+            if (name, scenario) in behind:
                 continue
             slot = figures[scenario]
             opened = measured(
@@ -566,7 +567,7 @@ def measure(
             )
             if opened["unfinished"] or opened["achieved_rps"] < 0.9 * plan.rate:
                 # It fell behind: its queue grew for the whole round. Once is enough to say so.
-                behind.add(scenario)
+                behind.add((name, scenario))
                 log(f"{name} {scenario}: did not keep up with {plan.rate:g}/s; no more rounds")
             settle((server, upstream))
 
@@ -712,7 +713,7 @@ def report(plan: Plan, outcome: Outcome) -> str:
     if outcome.skipped:
         lines += ["", "Not run:", ""]
         lines += [f"- {name}: {why}" for name, why in outcome.skipped.items()]
-    return "\n".join(lines)
+    return "\n".join(lines).replace("| nan ", "| — ")  # no response came back in time
 
 
 def targets(plan: Plan, outcome: Outcome) -> list[str]:
@@ -765,8 +766,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--closed-seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per pass")
-    parser.add_argument("--passes", type=int, default=2, help="each restarts every proxy")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds per pass")
+    parser.add_argument(
+        "--passes", type=int, default=6, help="each starts every configuration afresh, in turn"
+    )
     parser.add_argument("--quick", action="store_true", help="a short smoke run (1 round, 3 s)")
     parser.add_argument("--write", action="store_true", help=f"write {RESULTS}")
     parser.add_argument("--json", type=Path, help="also save every round's figures here")
