@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from costcap.stores._base import Admission, Charge, CounterState, Store
 
@@ -18,12 +18,17 @@ class AsyncAdapter:
 
     ``offload=False`` calls straight through on the event loop, right for the memory store whose
     critical sections are short and never block on I/O; ``offload=True`` runs each call in a worker
-    thread (SQLite, whose ``BEGIN IMMEDIATE`` may wait on another process's lock).
+    thread (SQLite, whose ``BEGIN IMMEDIATE`` may wait on another process's lock) — unless the
+    store can run it at once without waiting (its ``at_once``: SQLite's lock free), which spares
+    the thread hop; then the call runs to its end on the event loop.
     """
 
     def __init__(self, store: Store, *, offload: bool) -> None:
         self.sync = store
         self._offload = offload
+        self._at_once: Callable[[Callable[[], Any]], tuple[bool, Any]] | None = getattr(
+            store, "at_once", None
+        )
 
     @property
     def inline(self) -> bool:
@@ -32,7 +37,13 @@ class AsyncAdapter:
         return not self._offload
 
     async def _call(self, fn: Callable[[], T]) -> T:
-        return await asyncio.to_thread(fn) if self._offload else fn()
+        if not self._offload:
+            return fn()
+        if self._at_once is not None:
+            done, value = self._at_once(fn)
+            if done:
+                return cast(T, value)
+        return await asyncio.to_thread(fn)
 
     async def admit(
         self, reservation_id: str, charges: Sequence[Charge], lease_s: float
@@ -58,4 +69,8 @@ class AsyncAdapter:
         return await self._call(lambda: self.sync.mark_once(marker, ttl_s))
 
     async def close(self) -> None:
-        await self._call(self.sync.close)
+        # not at once: close() takes the store's lock itself (at_once would hold it already)
+        if self._offload:
+            await asyncio.to_thread(self.sync.close)
+        else:
+            self.sync.close()
