@@ -11,8 +11,6 @@ every test; another, with tiny budgets and a rate limit, makes refusals (402, 42
 from __future__ import annotations
 
 import json
-import posixpath
-import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +19,7 @@ from urllib.parse import quote, unquote
 
 import h11
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.gateway.conftest import RunningGateway, _running
@@ -227,25 +225,7 @@ def assert_still_ready(target: Target) -> None:
     assert not state.ledger.failing
 
 
-#: A body whose model holds a lone surrogate (escaped, or encoded as bytes).
-SURROGATE_MODEL = re.compile(rb'"model": "[^"]*(\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf])')
-
-
-def known_failure(request: Request) -> bool:
-    """Requests that fail for a reason known and tested apart (the xfails at the end), in code
-    these tests do not fix: the fake provider's count_tokens and answers, the Prometheus app."""
-    if request.method == "POST" and posixpath.normpath(request.path) == "/v1/messages/count_tokens":
-        return True  # the fake provider's count_tokens fails on odd messages (a 500)
-    if SURROGATE_MODEL.search(request.body):
-        return True  # pricing reads such a name loosely; the fake provider cannot echo it (500)
-    if request.path == "/metrics":
-        accept = [value for name, value in request.headers if name.lower() == b"accept"]
-        return any(not value.isascii() for value in accept)  # prometheus_client: not UTF-8
-    return False
-
-
 def fuzzed(target: Target, request: Request) -> None:
-    assume(not known_failure(request))
     check(target, request)
 
 
@@ -715,45 +695,31 @@ def test_a_bad_x_api_key_on_chat_completions_is_a_401_in_openai_format(roomy: Ta
         assert_error_body(answer.body, "openai", repr(answer))
 
 
-# -- known, not fixed here (in code these tests do not fix): strict xfails, so that a fix shows
+# -- found by fuzzing, fixed: regressions
 
 
-def known(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason=reason)
-
-
-def still_broken(fixed: bool, answer: Answer) -> None:
-    """Fail, plainly (no traceback to build), while a known bug is there."""
-    if not fixed:
-        pytest.fail(f"still: {answer.status} {answer.body[:200]!r}", pytrace=False)
-
-
-@known("wire/_routes.py: Route.flavor is OpenAI's for every refused route")
 def test_anthropic_batches_refused_in_anthropic_format(roomy: Target) -> None:
     body = _json({"requests": []}, ascii_only=True)
     answer = send(roomy.port, Request("POST", "/v1/messages/batches", bearer(roomy), body))
     assert answer.status == 403
-    still_broken(json.loads(answer.body).get("type") == "error", answer)
+    assert json.loads(answer.body)["type"] == "error"
 
 
-@known("the fake provider's count_tokens reads JSON with json.loads unguarded (RecursionError)")
 def test_count_tokens_with_json_nested_10000_deep_is_a_4xx(roomy: Target) -> None:
     deep = _deep(10_000, "[")
-    answer = send(roomy.port, Request("POST", "/v1/messages/count_tokens", bearer(roomy), deep))
-    still_broken(answer.status < 500, answer)
+    answer = check(roomy, Request("POST", "/v1/messages/count_tokens", bearer(roomy), deep))
+    assert 400 <= answer.status < 500
 
 
-@known("the fake provider's count_tokens lets costcap.tokens' TypeError on odd messages out")
 def test_count_tokens_with_messages_it_cannot_count_is_a_4xx(roomy: Target) -> None:
     body = _json({"model": CLAUDE, "messages": [{"role": "user", "tool_calls": True}]}, True)
-    answer = send(roomy.port, Request("POST", "/v1/messages/count_tokens", bearer(roomy), body))
-    still_broken(answer.status < 500, answer)
+    answer = check(roomy, Request("POST", "/v1/messages/count_tokens", bearer(roomy), body))
+    assert 400 <= answer.status < 500
 
 
-@known("prometheus_client's ASGI app decodes Accept as UTF-8; gateway/_app.py passes it on")
 def test_metrics_with_a_non_utf8_accept_header_is_not_a_500(roomy: Target) -> None:
-    answer = send(roomy.port, Request("GET", "/metrics", [(b"accept", b"\x85")], b""))
-    still_broken(answer.status < 500, answer)
+    answer = check(roomy, Request("GET", "/metrics", [(b"accept", b"\x85")], b""))
+    assert answer.status == 200
 
 
 def test_count_tokens_is_passed_through(roomy: Target) -> None:
@@ -763,11 +729,12 @@ def test_count_tokens_is_passed_through(roomy: Target) -> None:
     assert json.loads(answer.body)["input_tokens"] > 0
 
 
-@known("the fake provider writes its answer as UTF-8 and cannot echo a model with a surrogate")
 def test_a_model_with_a_lone_surrogate_is_answered(roomy: Target) -> None:
+    """Priced loosely as claude-3-5-haiku, sent, and refused by the provider (no such model):
+    a 4xx in the provider's format, and the ledger keeps the call's event (its text escaped)."""
     body = _json({"model": "\ud800" + CLAUDE, "messages": HI, "max_tokens": 5}, ascii_only=True)
-    answer = send(roomy.port, Request("POST", "/v1/messages", bearer(roomy), body))
-    still_broken(answer.status < 500, answer)
+    answer = check(roomy, Request("POST", "/v1/messages", bearer(roomy), body))
+    assert 400 <= answer.status < 500
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,8 @@ def test_a_key_rate_limit_answers_429_with_retry_after_and_ratelimit_headers(
     assert [chat(gateway, secret).status_code for _ in range(2)] == [200, 200]
     refused = chat(gateway, secret)
     assert refused.status_code == 429
-    assert 1 <= int(refused.headers["retry-after"]) <= 61  # the window, rounded up
+    # the window and at most one of its 20 buckets (3 s): a sliding window errs on the safe side
+    assert 1 <= int(refused.headers["retry-after"]) <= 63
     assert refused.headers["ratelimit-policy"].endswith(';q=2;w=60;qu="requests"')
     assert ";r=0;t=" in refused.headers["ratelimit"]
     assert refused.json()["error"]["type"] == "rate_limit_error"

@@ -78,7 +78,7 @@ class Gateway:
                 await state.proxy(scope, receive, send)
                 return
             if path == "/metrics" and state.metrics is not None:
-                await state.metrics(scope, receive, send)
+                await state.metrics(_readable(scope), receive, send)
                 return
             assert self._ops is not None
             await self._ops(scope, receive, send)
@@ -118,6 +118,22 @@ class Gateway:
         from costcap.gateway._open import close_state
 
         await close_state(state, own_guard=self._guard is None)
+
+
+def _readable(scope: Scope) -> Scope:
+    """``scope`` without the header values that are not UTF-8: prometheus_client's app decodes
+    them (an ``Accept`` of other bytes would be a 500; without it, the text format is served)."""
+    headers = scope["headers"]
+    kept = [(k, v) for k, v in headers if v.isascii() or _utf8(v)]
+    return scope if len(kept) == len(headers) else {**scope, "headers": kept}
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def create_app(

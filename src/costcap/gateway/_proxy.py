@@ -28,7 +28,7 @@ from costcap.gateway._settings import GatewaySettings, Provider, Upstream
 from costcap.gateway._upstream import UpstreamTransport
 from costcap.integrations._attribution import Attribution
 from costcap.limits import RateLimited
-from costcap.wire import AsyncGuardedTransport, WireContext, error_body, refusal
+from costcap.wire import AsyncGuardedTransport, WireContext, error_body, refusal, refusal_answer
 from costcap.wire._routes import Flavor
 
 if TYPE_CHECKING:
@@ -239,6 +239,10 @@ class Proxy:
             content = await response.aread()
         finally:
             await response.aclose()
+        if refused is not None and refused_flavor(content) != target.flavor:
+            # the wire reads the path's API from its last v1 segment; the gateway answers in
+            # the format of the upstream the path goes to (/v1/messages/v1/completions)
+            content = refusal_answer(refused, target.flavor).body
         if 400 <= status < 500 and "json" not in response.headers.get("content-type", ""):
             content = _error_page(target, status, content)  # a router's 404/405, a proxy's page
             headers = [(k, v) for k, v in headers if k != b"content-type"]
@@ -286,6 +290,11 @@ async def _stream(receive: Receive, send: Send, response: httpx2.Response, ticke
             await response.aclose()  # closes the upstream and settles, once
     if gone:
         log.info("client went away mid-stream; call %s settled with what was streamed", ticket.id)
+
+
+def refused_flavor(body: bytes) -> Flavor:
+    """The format of a refusal's body (costcap writes Anthropic's with ``"type":"error"``)."""
+    return "anthropic" if body.startswith(b'{"type":"error"') else "openai"
 
 
 def _secret(headers: dict[bytes, bytes]) -> str | None:

@@ -36,10 +36,25 @@ def event_row(event: CostEvent, *, text_time: bool) -> tuple[object, ...]:
     ts = event.ts
     if ts.tzinfo is not UTC:
         ts = ts.astimezone(UTC)
+    rest = _REST(event)
+    if any(type(value) is str and not value.isascii() for value in rest):
+        rest = tuple(_storable(value) for value in rest)
     if text_time:
         text = ts.isoformat()
-        return (event.request_id, text, text[:10], *_REST(event))
-    return (event.request_id, ts, ts.date(), *_REST(event))
+        return (event.request_id, text, text[:10], *rest)
+    return (event.request_id, ts, ts.date(), *rest)
+
+
+def _storable(value: object) -> object:
+    """Text a database keeps: a lone surrogate (a model name from a JSON body may carry one)
+    is written as its escape, ``\\ud800``, rather than the event being refused by the sink."""
+    if type(value) is not str:
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def rollup_select(

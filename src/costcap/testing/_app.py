@@ -99,7 +99,11 @@ class FakeProvider:
         api = AnthropicMessages()
         try:
             body = {"max_tokens": 1, **_json_object(await request.body())}  # it takes none
-            parsed = api.parse(body, self._accounting)
+            _check_model(body.get("model"))
+            try:
+                parsed = api.parse(body, self._accounting)
+            except (TypeError, ValueError, LookupError, AttributeError, RecursionError) as exc:
+                raise ApiError(400, f"messages: cannot be counted ({exc})") from None
         except ApiError as exc:
             return error_response(exc, api.flavor, request_id)
         return JSONResponse({"input_tokens": parsed.input_tokens},
@@ -145,6 +149,7 @@ class FakeProvider:
             if failing:
                 status = knobs.error or 429
                 raise injected_error(status, retry_after_ms=knobs.retry_after_ms)
+            _check_model(model)
             parsed = api.parse(body, self._accounting)
         except ApiError as exc:
             self._log.append(
@@ -291,9 +296,22 @@ class FakeProvider:
         return JSONResponse(body)
 
 
+def _check_model(model: object) -> None:
+    """A model name that is not valid Unicode (a lone surrogate) names no model: 404, as the
+    providers answer an unknown model (it could not be echoed in UTF-8 either)."""
+    if isinstance(model, str) and not model.isascii():
+        try:
+            model.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(404, "The model does not exist.", code="model_not_found") from None
+
+
 def _json_object(raw: bytes) -> Mapping[str, Any]:
     try:
         body = json.loads(raw)
+    except RecursionError:
+        raise ApiError(400, "The JSON body of your request is nested too deeply.",
+                       code="invalid_json") from None  # fmt: skip
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(
             400,

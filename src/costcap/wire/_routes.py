@@ -65,10 +65,12 @@ class Route:
     api: Api | None = None
     what: str = ""
 
+    anthropic: bool = False  # a refused endpoint of Anthropic's API (batches, completions)
+
     @property
     def flavor(self) -> Flavor:
         """The provider whose error format answers a refusal of this request."""
-        return "anthropic" if self.api == "messages" else "openai"
+        return "anthropic" if self.api == "messages" or self.anthropic else "openai"
 
 
 _PASS = Route("pass")
@@ -94,9 +96,9 @@ def route(method: str, path: str) -> Route:
             return Route("guard", api)
         for spending, what in _SPENDING_PATHS:
             if rest[: len(spending)] == spending:
-                return Route("refuse", what=what)
+                return Route("refuse", what=what, anthropic=spending[0] == "messages")
         if rest and rest[0] in _SPENDING_ROOTS:
-            return Route("refuse", what=_SPENDING_ROOTS[rest[0]])
+            return Route("refuse", what=_SPENDING_ROOTS[rest[0]], anthropic=rest[0] == "complete")
         if rest[:1] == ("threads",) and "runs" in rest:
             return Route("refuse", what="Assistants runs")
         return _PASS
