@@ -184,3 +184,9 @@ def test_the_key_charges_its_user_and_feature_whatever_the_request_says(
     with sqlite3.connect(gateway.ledger_url.removeprefix("sqlite:///")) as conn:
         rows = conn.execute("SELECT user_id, feature, api_key_id FROM costcap_events").fetchall()
     assert rows == [("bob", "search", gateway.made[-1].id)]
+
+
+def test_a_key_limited_to_some_models_lists_only_those(gateway: RunningGateway) -> None:
+    key = gateway.key(models="gpt-4o-mini,o4-mini,gpt-5")  # gpt-5 is not served: not listed
+    client = openai.OpenAI(base_url=gateway.openai_base, api_key=key, max_retries=0)
+    assert sorted(m.id for m in client.models.list().data) == ["gpt-4o-mini", "o4-mini"]

@@ -46,6 +46,10 @@ async def open_state(
     from costcap.ledger import Ledger
 
     config = await anyio.to_thread.run_sync(load_config, settings.config)
+    for notifier in config.notifiers:  # read for its ledger url; the guard builds its own
+        close = getattr(notifier, "close", None)
+        if close is not None:
+            await anyio.to_thread.run_sync(close)
     ledger = None
     metrics_app = None
     closers: list[Any] = []

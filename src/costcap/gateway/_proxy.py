@@ -12,6 +12,7 @@ settled.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import secrets
@@ -70,6 +71,7 @@ class _Target:
     upstream: Upstream
     flavor: Flavor
     url: str
+    lists_models: bool = False  # GET /v1/models: a key's list shows the models it may use
 
 
 class _ClientGone(Exception):
@@ -130,7 +132,9 @@ class Proxy:
         # Chat Completions and Responses answer in OpenAI's format whoever serves them, as
         # their refusals do (an x-api-key on /v1/chat/completions must not make a 401 Anthropic's)
         openai_api = path.startswith(("/v1/chat/", "/v1/responses"))
-        return _Target(upstream, "anthropic" if anthropic and not openai_api else "openai", url)
+        flavor: Flavor = "anthropic" if anthropic and not openai_api else "openai"
+        lists = scope["method"] == "GET" and path.rstrip("/") == "/v1/models"
+        return _Target(upstream, flavor, url, lists)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
@@ -239,6 +243,8 @@ class Proxy:
             content = await response.aread()
         finally:
             await response.aclose()
+        if context.models is not None and target.lists_models and status == 200:
+            content = _listed(content, context.models)
         if refused is not None and refused_flavor(content) != target.flavor:
             # the wire reads the path's API from its last v1 segment; the gateway answers in
             # the format of the upstream the path goes to (/v1/messages/v1/completions)
@@ -290,6 +296,22 @@ async def _stream(receive: Receive, send: Send, response: httpx2.Response, ticke
             await response.aclose()  # closes the upstream and settles, once
     if gone:
         log.info("client went away mid-stream; call %s settled with what was streamed", ticket.id)
+
+
+def _listed(content: bytes, allowed: frozenset[str]) -> bytes:
+    """A model list (OpenAI's or Anthropic's: ``{"data": [{"id": …}, …]}``) cut to ``allowed``."""
+    try:
+        listing = json.loads(content)
+    except ValueError:
+        return content
+    if not isinstance(listing, dict) or not isinstance(listing.get("data"), list):
+        return content
+    kept = [m for m in listing["data"] if isinstance(m, dict) and m.get("id") in allowed]
+    listing["data"] = kept
+    if "first_id" in listing:  # Anthropic's page bounds
+        listing["first_id"] = kept[0]["id"] if kept else None
+        listing["last_id"] = kept[-1]["id"] if kept else None
+    return json.dumps(listing).encode()
 
 
 def refused_flavor(body: bytes) -> Flavor:
