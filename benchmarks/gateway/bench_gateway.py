@@ -6,6 +6,9 @@ fake upstream (costcap's fake provider, ``upstream.py``, a process of its own):
 - ``direct``  — the client calls the fake upstream;
 - ``costcap`` — ``costcap serve --workers 1`` (SQLite guard store and ledger, a global budget of
   $1,000/day) with a virtual key (``costcap keys create``: $100/day, 1,000,000/minute);
+- ``costcap-memory`` — the same with the guard's counters in memory (``memory://``; ledger and
+  keys still in SQLite): the shape of the LiteLLM proxy run here, whose key spend lives in its
+  process;
 - ``litellm`` — the LiteLLM proxy, ``--num_workers 1``, in its own venv (``.venv-litellm``), a
   virtual key with a $100/day budget and rpm 1,000,000 (``litellm_auth.py``: no database — see
   README.md), ``litellm_settings.max_budget`` $1,000/day.
@@ -60,7 +63,8 @@ PYTHON = sys.executable
 COSTCAP = str(Path(sys.executable).with_name("costcap"))
 LITELLM_VENV = HERE / ".venv-litellm"
 RESULTS = HERE / "results.md"
-CONFIGS = ("direct", "costcap", "litellm")
+CONFIGS = ("direct", "costcap", "costcap-memory", "litellm")
+COSTCAP_STORES = {"costcap": "sqlite:///{dir}/costcap.db", "costcap-memory": "memory://"}
 SCENARIOS = ("plain", "stream")
 MODEL = "gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "Summarise the plot of Hamlet in one sentence."}]
@@ -215,7 +219,7 @@ def start_upstream(workdir: Path) -> Server:
 
 COSTCAP_TOML = """\
 [guard]
-store = "sqlite:///{dir}/costcap.db"
+store = "{store}"
 
 [ledger]
 url = "sqlite:///{dir}/ledger.db"
@@ -227,6 +231,7 @@ limit_usd = 1000
 
 [gateway]
 admin_key_env = "COSTCAP_ADMIN_KEY"
+keys = "sqlite:///{dir}/keys.db"
 
 [gateway.upstreams.openai]
 base_url = "{upstream}"
@@ -234,12 +239,15 @@ api_key_env = "OPENAI_API_KEY"
 """
 
 
-def start_costcap(upstream: Server, workdir: Path) -> Server:
-    home = workdir / "costcap"
+def start_costcap(upstream: Server, workdir: Path, name: str = "costcap") -> Server:
+    home = workdir / name
     home.mkdir()
     config = home / "costcap.toml"
+    store = COSTCAP_STORES[name].format(dir=home)
     config.write_text(
-        COSTCAP_TOML.format(dir=home, upstream=upstream.url.removesuffix("/chat/completions"))
+        COSTCAP_TOML.format(
+            dir=home, store=store, upstream=upstream.url.removesuffix("/chat/completions")
+        )
     )
     env: dict[str, str] = {
         "OPENAI_API_KEY": "sk-dummy",
@@ -266,7 +274,7 @@ def start_costcap(upstream: Server, workdir: Path) -> Server:
         log,
         {**env},
     )  # fmt: skip
-    server = Server("costcap", process, f"http://127.0.0.1:{port}/v1/chat/completions",
+    server = Server(name, process, f"http://127.0.0.1:{port}/v1/chat/completions",
                     auth=f"Bearer {secret}", log=log)  # fmt: skip
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", process, log)
@@ -465,7 +473,9 @@ def start(name: str, upstream: Server, workdir: Path) -> Server:
     if name == "direct":
         return upstream
     return (
-        start_costcap(upstream, workdir) if name == "costcap" else start_litellm(upstream, workdir)
+        start_costcap(upstream, workdir, name)
+        if name.startswith("costcap")
+        else start_litellm(upstream, workdir)
     )
 
 
@@ -721,24 +731,26 @@ def targets(plan: Plan, outcome: Outcome) -> list[str]:
     out: list[str] = []
     for scenario in SCENARIOS:
         base = fig.get("direct", {}).get(scenario, {}).get("open", [])
-        rows = fig.get("costcap", {}).get(scenario, {}).get("open", [])
-        if base and rows:
-            p50 = _median(rows, "latency_p50_ms") - _median(base, "latency_p50_ms")
-            p99 = _median(rows, "latency_p99_ms") - _median(base, "latency_p99_ms")
-            out.append(
-                f"- {SCENARIO_NAMES[scenario]}, {plan.rate:g} req/s: costcap adds {p50:.2f} ms "
-                f"p50 (target < 1 ms: {'met' if p50 < 1 else 'not met'}) and {p99:.2f} ms p99 "
-                f"(target < 5 ms: {'met' if p99 < 5 else 'not met'})"
-            )
-        ours = fig.get("costcap", {}).get(scenario, {}).get("closed", [])
         theirs = fig.get("litellm", {}).get(scenario, {}).get("closed", [])
-        if ours and theirs:
-            ratio = _median(ours, "rps") / _median(theirs, "rps")
-            out.append(
-                f"- {SCENARIO_NAMES[scenario]}, {plan.connections} clients: costcap "
-                f"{_median(ours, 'rps'):,.0f} req/s, LiteLLM {_median(theirs, 'rps'):,.0f} req/s: "
-                f"**{ratio:.1f}×** (target ≥ 10×: {'met' if ratio >= 10 else 'not met'})"
-            )
+        for name in COSTCAP_STORES:
+            rows = fig.get(name, {}).get(scenario, {}).get("open", [])
+            if base and rows:
+                p50 = _median(rows, "latency_p50_ms") - _median(base, "latency_p50_ms")
+                p99 = _median(rows, "latency_p99_ms") - _median(base, "latency_p99_ms")
+                out.append(
+                    f"- {SCENARIO_NAMES[scenario]}, {plan.rate:g} req/s: {name} adds {p50:.2f} "
+                    f"ms p50 (target < 1 ms: {'met' if p50 < 1 else 'not met'}) and {p99:.2f} ms "
+                    f"p99 (target < 5 ms: {'met' if p99 < 5 else 'not met'})"
+                )
+            ours = fig.get(name, {}).get(scenario, {}).get("closed", [])
+            if ours and theirs:
+                ratio = _median(ours, "rps") / _median(theirs, "rps")
+                out.append(
+                    f"- {SCENARIO_NAMES[scenario]}, {plan.connections} clients: {name} "
+                    f"{_median(ours, 'rps'):,.0f} req/s, LiteLLM "
+                    f"{_median(theirs, 'rps'):,.0f} req/s: **{ratio:.1f}×** "
+                    f"(target ≥ 10×: {'met' if ratio >= 10 else 'not met'})"
+                )
     return out or ["- (costcap or LiteLLM not measured in this run)"]
 
 
@@ -760,7 +772,7 @@ def machine_notes(plan: Plan, outcome: Outcome) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(CONFIGS),
-                        help="configurations, comma-separated: direct,costcap,litellm")  # fmt: skip
+                        help="configurations, comma-separated: " + ",".join(CONFIGS))  # fmt: skip
     parser.add_argument("--rate", type=float, default=200.0, help="open-loop requests a second")
     parser.add_argument("--seconds", type=float, default=10.0, help="open-loop measured seconds")
     parser.add_argument("--warmup", type=float, default=2.0)
