@@ -30,7 +30,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
-import anyio
 import httpx2
 from anthropic import AsyncStream, Stream
 from anthropic.types import RawMessageStreamEvent
@@ -40,12 +39,12 @@ from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._anthropic_body import Shapes, body_usage
 from costcap.integrations._anthropic_request import Call
 from costcap.integrations._anthropic_runs import AsyncRun, EventMeter, SyncRun
-from costcap.integrations._body_account import SseEvents
+from costcap.integrations._cache_answers import Kept, sse_usage
 from costcap.integrations._cache_replay import (
     Asked,
     answer_hit,
     answer_hit_async,
-    cache_body,
+    cache_request,
     policy_cap,
     replay_client,
     sse_event,
@@ -74,9 +73,6 @@ log = logging.getLogger("costcap.integrations.anthropic")
 
 S = TypeVar("S")
 
-PROVIDER = "anthropic"
-ENDPOINT = "messages"  # messages and beta.messages: one wire format (``betas`` is in the key)
-
 
 class CacheSide:
     """A guarded client's response cache, and the copy of its SDK client that replays hits."""
@@ -99,12 +95,8 @@ class CacheSide:
 
 
 def _request(call: Call, cap: int, read: bool, write: bool) -> CacheRequest:
-    a = call.admission
-    return CacheRequest(
-        provider=PROVIDER, endpoint=ENDPOINT, body=cache_body(call.kwargs, ("max_tokens", cap)),
-        shape="sse" if call.stream else "json", feature=a["feature"], user_id=a["user_id"],
-        api_key=a["api_key"], read=read, write=write,
-    )  # fmt: skip
+    return cache_request("messages", call.kwargs, cap, stream=call.stream,
+                         admission=call.admission, read=read, write=write)  # fmt: skip
 
 
 def _cap(guard: Guard | AsyncGuard, call: Call) -> int:
@@ -145,45 +137,11 @@ def json_body(message: Any, parsed: bool) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def sse_usage(body: bytes) -> object | None:
-    """The usage a whole SSE answer reports (``message_start``'s, updated by
-    ``message_delta``'s); None unless it ends with ``message_stop`` and holds no error."""
-    events = SseEvents()
-    start: dict[str, Any] = {}
-    last = None
-    for data in [*events.feed(body), *events.end()]:
-        value = json.loads(data)
-        last = value.get("type") if isinstance(value, dict) else None
-        if last == "error":
-            return None
-        if last == "message_start":
-            start = dict(value["message"]["usage"])
-        elif last == "message_delta":
-            start.update({k: v for k, v in value["usage"].items() if v is not None})
-    return start if last == "message_stop" else None
-
-
-class Keeper:
+class Keeper(Kept):
     """One miss's way back to the cache: the answer's bytes as recorded (up to the entry's
     size limit), then :meth:`end` — stored, or the lead given up."""
 
-    __slots__ = ("asked", "cache", "over", "parts", "size")
-
-    def __init__(self, cache: Any, asked: Asked) -> None:
-        self.cache = cache
-        self.asked = asked
-        self.parts: list[bytes] = []
-        self.size = 0
-        self.over = False  # larger than an entry may be: not kept
-
-    def add(self, piece: bytes) -> None:
-        if self.over:
-            return
-        self.size += len(piece)
-        if self.size > self.asked.lookup.max_entry_bytes:
-            self.over, self.parts = True, []
-            return
-        self.parts.append(piece)
+    __slots__ = ()
 
     def body(self) -> bytes | None:
         return None if self.over else b"".join(self.parts)
@@ -238,24 +196,11 @@ class Keeper:
 
     def end(self, answer: CachedAnswer | None) -> None:
         """Store ``answer`` (None: give the lead up), on a sync cache."""
-        try:
-            if answer is None:
-                self.cache.abandon(self.asked.lookup)
-            else:
-                self.cache.store(self.asked.lookup, answer)
-        except Exception:
-            log.exception("the response cache failed to end a lookup")
+        self.store(answer)
 
     async def end_async(self, answer: CachedAnswer | None) -> None:
         """:meth:`end` on an async cache; shielded: a cancelled call still ends its lead."""
-        with anyio.CancelScope(shield=True):
-            try:
-                if answer is None:
-                    await self.cache.abandon(self.asked.lookup)
-                else:
-                    await self.cache.store(self.asked.lookup, answer)
-            except Exception:
-                log.exception("the response cache failed to end a lookup")
+        await self.store_async(answer)
 
 
 class RecordingMeter(EventMeter):

@@ -36,18 +36,21 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 
-from costcap.cache import CachedAnswer, Lookup
+from costcap.cache import CachedAnswer, CacheRequest, Lookup
 
 if TYPE_CHECKING:
     from costcap.guard import AsyncGuard, Guard
 
 __all__ = [
+    "KEYED",
     "REPLAY_HEADER",
     "SDK_OPTIONS",
     "Asked",
     "answer_hit",
     "answer_hit_async",
     "cache_body",
+    "cache_control",
+    "cache_request",
     "directives",
     "policy_cap",
     "replay_client",
@@ -126,6 +129,32 @@ def cache_body(kwargs: Mapping[str, Any], cap: tuple[str, int] | None) -> dict[s
     return body
 
 
+#: Per API: the provider and endpoint the cache keys a call under, and the name the key gives
+#: its output cap whichever field the caller used (the wrapped clients and the guarded HTTP
+#: transports key one request alike).
+KEYED: dict[str, tuple[str, str, str]] = {
+    "chat": ("openai", "chat.completions", "max_completion_tokens"),
+    "responses": ("openai", "responses", "max_output_tokens"),
+    # messages and beta.messages: one wire format (``betas`` is in the key)
+    "messages": ("anthropic", "messages", "max_tokens"),
+}
+
+
+def cache_request(
+    api: str, kwargs: Mapping[str, Any], cap: int, *, stream: bool,
+    admission: Mapping[str, Any], read: bool, write: bool,
+) -> CacheRequest:  # fmt: skip
+    """The request of an ``api`` call (``chat``, ``responses``, ``messages``) as the cache keys
+    it: its body (``kwargs``, see :func:`cache_body`) carrying ``cap``, the answer's shape, and
+    who asks (``admission``: the call's keyword arguments for ``guard.admit``)."""
+    provider, endpoint, cap_field = KEYED[api]
+    return CacheRequest(
+        provider=provider, endpoint=endpoint, body=cache_body(kwargs, (cap_field, cap)),
+        shape="sse" if stream else "json", feature=admission["feature"],
+        user_id=admission["user_id"], api_key=admission["api_key"], read=read, write=write,
+    )  # fmt: skip
+
+
 def directives(kwargs: dict[str, Any]) -> tuple[bool, bool]:
     """``(read, write)``: may the cache answer this call, may its answer be stored. The
     caller's ``costcap_cache=False`` (removed from ``kwargs``) says neither;
@@ -137,11 +166,18 @@ def directives(kwargs: dict[str, Any]) -> tuple[bool, bool]:
     if isinstance(headers, Mapping):
         for name, value in headers.items():
             if isinstance(name, str) and name.lower() == "cache-control" and isinstance(value, str):
-                words = {w.strip().lower() for w in value.split(",")}
-                if "no-store" in words:
-                    return False, False
-                if "no-cache" in words:
-                    return False, True
+                return cache_control(value)
+    return True, True
+
+
+def cache_control(value: str) -> tuple[bool, bool]:
+    """``(read, write)`` for a ``Cache-Control`` header: ``no-store`` neither, ``no-cache``
+    store only (the provider is asked, its answer kept)."""
+    words = {w.strip().lower() for w in value.split(",")}
+    if "no-store" in words:
+        return False, False
+    if "no-cache" in words:
+        return False, True
     return True, True
 
 

@@ -27,13 +27,18 @@ The step sits between the read of the call and the cache (:func:`route_call`, sy
 
 Each attempt holds its own reservation only while it runs: a failed one is released, a
 cascaded one settled, before the next is admitted.
+
+The guarded HTTP transports (:mod:`costcap.wire`) route a request's JSON body with the same
+pieces — :meth:`RouteRequest.of`, its pressure, :meth:`RouteRequest.decide` and
+:meth:`RoutePlan.next_model` — with no cascade (the transport hands back bytes, not an answer
+to judge).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -52,10 +57,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ROUTE_PREFIX",
     "AsyncRoutedOpening",
+    "RoutePlan",
+    "RouteRequest",
     "RoutedOpening",
     "Sdk",
     "answer_of",
     "asks_route",
+    "failed_status",
     "route_call",
     "route_call_async",
 ]
@@ -90,7 +98,12 @@ class Sdk:
         if not isinstance(exc, self.failures):
             return False
         status = getattr(exc, "status_code", None)
-        return not isinstance(status, int) or status in (408, 429) or status >= 500
+        return not isinstance(status, int) or failed_status(status)
+
+
+def failed_status(status: int) -> bool:
+    """Whether an HTTP status says the provider failed (a fallback answers it): 408, 429, 5xx."""
+    return status in (408, 429) or status >= 500
 
 
 # -- the answer a validator reads ---------------------------------------------------------------
@@ -146,13 +159,13 @@ def _parsed(answer: Any) -> Any:
 # -- one routed call ------------------------------------------------------------------------------
 
 
-class _Plan:
+class RoutePlan:
     """A routed call under way: its decision, the keyword arguments each attempt is sent with,
     and what follows an attempt — a fallback, an escalation, or the end."""
 
     def __init__(
-        self, guard: GuardCore, asked: _Asked, decision: Decision, pressure: Pressure | None,
-        plain: bool,
+        self, guard: GuardCore, asked: RouteRequest, decision: Decision,
+        pressure: Pressure | None, plain: bool,
     ) -> None:  # fmt: skip
         assert guard.router is not None
         assert asked.routes is not None
@@ -160,18 +173,22 @@ class _Plan:
         self.sdk = asked.sdk
         self.base = asked.kwargs
         self.decision = decision
-        self.exhausted = pressure.exhausted if pressure is not None else frozenset()
+        self.exhausted = frozenset(pressure.exhausted) if pressure is not None else frozenset()
         cascade = asked.routes.cascade
         self.cascade: Cascade | None = cascade if plain and cascade.enabled else None
         self.cascade_id = new_id() if self.cascade is not None else None
 
+    def routing(self) -> Routing:
+        """The route the next attempt's Ticket carries (its ``requested_model`` the route name)."""
+        d = self.decision
+        return Routing(d.requested_model, d.tier, d.reason, self.cascade_id)
+
     def kwargs(self) -> dict[str, Any]:
         """The next attempt's keyword arguments: the decided model, and the routing its Ticket
         carries (read with the call's other ``costcap_*`` arguments)."""
-        d = self.decision
         kwargs = dict(self.base)
-        kwargs["model"] = d.model
-        kwargs["costcap_route"] = Routing(d.requested_model, d.tier, d.reason, self.cascade_id)
+        kwargs["model"] = self.decision.model
+        kwargs["costcap_route"] = self.routing()
         return kwargs
 
     def fall_back(self, exc: Exception) -> bool:
@@ -180,17 +197,22 @@ class _Plan:
         model. The decision moves to it."""
         if self.cascade is not None and isinstance(exc, self.sdk.rejections):
             return self._up(f"{type(exc).__name__}")
-        if not self.sdk.failed(exc):
-            return False
+        return self.sdk.failed(exc) and self.next_model(type(exc).__name__)
+
+    def next_model(self, why: str, *, skip: Collection[str] = ()) -> bool:
+        """After the provider failed (``why``): whether the chain has a next model of the
+        client's provider, not tried, its budget not exhausted and not in ``skip``. The
+        decision moves to it."""
         failed = self.decision.model
         after = self.router.next_in_chain(
-            self.decision, failed, provider=self.sdk.provider, exhausted=self.exhausted
-        )
+            self.decision, failed, provider=self.sdk.provider,
+            exhausted=self.exhausted | frozenset(skip) if skip else self.exhausted,
+        )  # fmt: skip
         if after is None:
             log.warning("%s failed (%s) and the fallback chain of feature %r has no model left",
-                        failed, type(exc).__name__, self.decision.feature)  # fmt: skip
+                        failed, why, self.decision.feature)  # fmt: skip
             return False
-        log.warning("%s failed (%s); falling back to %s", failed, type(exc).__name__, after.model)
+        log.warning("%s failed (%s); falling back to %s", failed, why, after.model)
         self.decision = after
         return True
 
@@ -235,8 +257,9 @@ class _Plan:
 
 
 @dataclass(slots=True)
-class _Asked:
-    """A call naming a route, read as the call itself will read it."""
+class RouteRequest:
+    """A call naming a route, read as the call itself will read it: its keyword arguments (or,
+    at the wire, its JSON body), who it is for, the complexity it names itself."""
 
     sdk: Sdk
     kwargs: dict[str, Any]
@@ -249,7 +272,8 @@ class _Asked:
     @classmethod
     def read(
         cls, guard: GuardCore, default: Attribution, kwargs: dict[str, Any], sdk: Sdk
-    ) -> _Asked:
+    ) -> RouteRequest:
+        """An SDK call's keyword arguments (its ``costcap_*`` ones are read, not removed)."""
         for name in _ONE_SHOT:  # a one-shot iterable: read by the classifier, then sent
             value = kwargs.get(name)
             if isinstance(value, Iterator):
@@ -257,21 +281,52 @@ class _Asked:
         probe = dict(kwargs)
         who = pop_call_attribution(probe, default)
         user = who.user_id if who.user_id is not None else metadata_user(probe)
+        complexity = kwargs.get("costcap_complexity")
+        return cls.of(guard, sdk, kwargs, who, user_id=user, complexity=complexity)
+
+    @classmethod
+    def of(
+        cls, guard: GuardCore, sdk: Sdk, request: dict[str, Any], who: Attribution, *,
+        user_id: str | None, complexity: Any,
+    ) -> RouteRequest:  # fmt: skip
+        """A call whose ``request`` (keyword arguments or JSON body) names a route, for ``who``
+        (``user_id``: the end user it names when nothing else does), asking for the tier
+        ``complexity`` (None: it names none). Without a router it is refused (``NoRoutes``)."""
         router = guard.router
         routes = router.routes(who.feature) if router is not None else None
-        asked = cls(sdk, kwargs, kwargs["model"], who, user, kwargs.get("costcap_complexity"),
-                    routes)  # fmt: skip
+        asked = cls(sdk, request, request["model"], who, user_id, complexity, routes)
         if router is None:
             from costcap.router import NoRoutes
 
             asked.refuse(guard, NoRoutes(asked.model, who.feature))
         return asked
 
-    @property
-    def wants_pressure(self) -> bool:
-        return self.routes is not None and self.routes.pressure is not None
+    def pressure(self, guard: Guard) -> Pressure | None:
+        """The budget pressure the routes ask for (None when they set none, or when the store
+        cannot be read: logged, the call is routed without it)."""
+        if self.routes is None or self.routes.pressure is None:
+            return None
+        try:
+            return guard.pressure(
+                feature=self.who.feature, user_id=self.user_id, models=self.routes.models
+            )
+        except StoreUnavailable as exc:
+            _pressure_failed(exc)
+            return None
 
-    def decide(self, guard: GuardCore, pressure: Pressure | None, plain: bool) -> _Plan:
+    async def pressure_async(self, guard: AsyncGuard) -> Pressure | None:
+        """:meth:`pressure` read through an :class:`AsyncGuard`."""
+        if self.routes is None or self.routes.pressure is None:
+            return None
+        try:
+            return await guard.pressure(
+                feature=self.who.feature, user_id=self.user_id, models=self.routes.models
+            )
+        except StoreUnavailable as exc:
+            _pressure_failed(exc)
+            return None
+
+    def decide(self, guard: GuardCore, pressure: Pressure | None, plain: bool) -> RoutePlan:
         from costcap.router import RouteError
 
         assert guard.router is not None
@@ -283,7 +338,7 @@ class _Asked:
             )  # fmt: skip
         except RouteError as exc:
             self.refuse(guard, exc)
-        return _Plan(guard, self, decision, pressure, plain)
+        return RoutePlan(guard, self, decision, pressure, plain)
 
     def refuse(self, guard: GuardCore, exc: Exception) -> Any:
         """Record the call as refused by the policy and raise ``exc``: nothing was sent."""
@@ -310,17 +365,8 @@ def route_call(
     """Route a call naming a route (``kwargs``: the caller's keyword arguments) and run
     ``attempt`` — the caller's own path — with each model tried; ``plain``: a call whose answer
     a cascade may judge (not streamed)."""
-    asked = _Asked.read(guard, default, kwargs, sdk)
-    pressure = None
-    if asked.wants_pressure:
-        assert asked.routes is not None
-        try:
-            pressure = guard.pressure(
-                feature=asked.who.feature, user_id=asked.user_id, models=asked.routes.models
-            )
-        except StoreUnavailable as exc:
-            _pressure_failed(exc)
-    plan = asked.decide(guard, pressure, plain)
+    asked = RouteRequest.read(guard, default, kwargs, sdk)
+    plan = asked.decide(guard, asked.pressure(guard), plain)
     while True:
         try:
             answer = attempt(plan.kwargs())
@@ -342,17 +388,8 @@ async def route_call_async(
     plain: bool,
 ) -> R:
     """:func:`route_call` for an async client."""
-    asked = _Asked.read(guard, default, kwargs, sdk)
-    pressure = None
-    if asked.wants_pressure:
-        assert asked.routes is not None
-        try:
-            pressure = await guard.pressure(
-                feature=asked.who.feature, user_id=asked.user_id, models=asked.routes.models
-            )
-        except StoreUnavailable as exc:
-            _pressure_failed(exc)
-    plan = asked.decide(guard, pressure, plain)
+    asked = RouteRequest.read(guard, default, kwargs, sdk)
+    plan = asked.decide(guard, await asked.pressure_async(guard), plain)
     while True:
         try:
             answer = await attempt(plan.kwargs())
