@@ -11,6 +11,9 @@ a guarded client is admitted before it leaves, sent with the admitted ``max_toke
 settled with the provider's usage — a stream as the caller reads it, cut at its reservation.
 Refusals are answered in the provider's error format (:func:`refusal` gives the costcap
 exception back); endpoints that spend unmetered are refused; anything else passes untouched.
+A body naming a route (``model="costcap:auto"``) is routed by the guard's router, falling back
+along its chain when the provider fails; a guard holding a response cache answers identical
+cacheable requests from it (``x-costcap-cache: bypass`` and ``Cache-Control`` opt out).
 
 The pieces, apart from HTTP (a gateway reuses them): :func:`route` (what to do with a request),
 :func:`read_call` (its body: what to admit, the body to send), :class:`WireStream` (a streamed
@@ -22,7 +25,14 @@ from __future__ import annotations
 
 from costcap.wire._answers import answer_usage, served_tier
 from costcap.wire._async_transport import AsyncGuardedTransport
-from costcap.wire._calls import FEATURE_HEADER, USER_HEADER, WireCall, read_call
+from costcap.wire._calls import (
+    CACHE_HEADER,
+    COMPLEXITY_HEADER,
+    FEATURE_HEADER,
+    USER_HEADER,
+    WireCall,
+    read_call,
+)
 from costcap.wire._clients import async_http_client, http_client
 from costcap.wire._context import CONTEXT_EXTENSION, WireContext
 from costcap.wire._metering import WireStream
@@ -38,6 +48,8 @@ from costcap.wire._routes import Route, route
 from costcap.wire._transport import GuardedTransport
 
 __all__ = [
+    "CACHE_HEADER",
+    "COMPLEXITY_HEADER",
     "CONTEXT_EXTENSION",
     "FEATURE_HEADER",
     "USER_HEADER",

@@ -19,9 +19,16 @@ import anyio
 import httpx2
 
 from costcap.guard import AsyncGuard, Guard
+from costcap.integrations._cache_answers import Keeper
+from costcap.integrations._cache_replay import answer_hit_async
+from costcap.integrations._routing import asks_route
 from costcap.ticket import Ticket
+from costcap.wire._caching import admitted, cache_ask, keeper_for, replay
+from costcap.wire._calls import WireCall
+from costcap.wire._context import WireContext, context_of
 from costcap.wire._exchange import (
     REFUSALS,
+    Exchange,
     for_module,
     interrupted,
     is_event_stream,
@@ -33,8 +40,8 @@ from costcap.wire._exchange import (
     usage_of,
     wire_stream,
 )
-from costcap.wire._context import context_of
 from costcap.wire._metering import Ending, WireStream
+from costcap.wire._routed import WireRoute, route_request
 from costcap.wire._transport import client_default
 
 if TYPE_CHECKING:
@@ -78,13 +85,63 @@ class AsyncGuardedTransport(httpx2.AsyncBaseTransport):
             return unmetered(request, where)
         guard = self.guard
         context = context_of(request.extensions)
+        route: WireRoute | None = None
         try:
             call = exchange.read(await request.aread(), self.default, context)
-            ticket = await guard.admit(**call.admission)
+            if asks_route(call.body):
+                asked = route_request(guard, call, exchange.said)
+                pressure = await asked.pressure_async(guard)
+                route = WireRoute(asked.decide(guard, pressure, False), call, context)
         except REFUSALS as exc:  # answered in the provider's format; nothing is sent
             return exchange.refusal(exc)
+        while True:  # a routed request falls back along its chain when the provider fails
+            try:
+                response = await self._attempt(exchange, call, context)
+            except Exception as exc:
+                if route is None or not route.again(request, exc):
+                    raise
+                continue
+            if route is None or not route.again(request, response):
+                return response
+            await response.aclose()
+
+    async def _attempt(
+        self, exchange: Exchange, call: WireCall, context: WireContext | None
+    ) -> httpx2.Response:
+        """One model tried (see ``GuardedTransport._attempt``)."""
+        guard, request = self.guard, exchange.request
+        keeper: Keeper | None = None
+        try:
+            cache = guard.cache
+            if cache is not None:
+                ask = cache_ask(guard, call, exchange.said, request.headers)
+                asked = ask.asked(await cache.lookup(ask.request))
+                if asked.lookup.hit:
+                    return replay(request, call, await answer_hit_async(guard, asked), context)
+                keeper = keeper_for(cache, asked, context)
+            ticket = await guard.admit(**call.admission)
+        except BaseException as exc:
+            if keeper is not None:
+                await keeper.end_async(False)
+            if isinstance(exc, REFUSALS):  # answered in the provider's format; nothing is sent
+                return exchange.refusal(exc)
+            raise
+        if keeper is not None:
+            admitted(keeper, ticket)
         if context is not None:
-            context.ticket = ticket
+            context.ticket, context.model = ticket, call.body["model"]
+        try:
+            return await self._send(request, call, ticket, context, keeper)
+        except BaseException:
+            if keeper is not None:
+                await keeper.end_async(False)
+            raise
+
+    async def _send(
+        self, request: httpx2.Request, call: WireCall, ticket: Ticket,
+        context: WireContext | None, keeper: Keeper | None,
+    ) -> httpx2.Response:  # fmt: skip
+        guard = self.guard
         try:
             upstream = await self.inner.handle_async_request(sent(request, call.bound(ticket)))
         except Exception:  # no answer: the connection failed, nothing billed costcap can know of
@@ -97,9 +154,12 @@ class AsyncGuardedTransport(httpx2.AsyncBaseTransport):
         if not upstream.is_success:
             with anyio.CancelScope(shield=True):
                 await guard.release(ticket)  # nothing billed; a retry is admitted anew
+                if keeper is not None:
+                    await keeper.end_async(False)
             return upstream
         if call.stream and is_event_stream(upstream):
-            run = _AsyncRun(guard, wire_stream(call, ticket, guard.lease_s, context), upstream)
+            wire = wire_stream(call, ticket, guard.lease_s, context, keeper)
+            run = _AsyncRun(guard, wire, upstream)
             body = for_module(AsyncMeteredBody, module_of(request).__name__)(run)
             return streamed(request, upstream, body)
         try:
@@ -109,6 +169,9 @@ class AsyncGuardedTransport(httpx2.AsyncBaseTransport):
             raise
         usage, tier = usage_of(call, ticket, upstream.content)
         await guard.settle(ticket, usage, service_tier=tier)
+        if keeper is not None:
+            keeper.add(upstream.content)
+            await keeper.end_async(True)
         return upstream  # read: the client finds its body there, decoded
 
     async def _interrupted(self, stream: bool, ticket: Ticket) -> None:
@@ -191,6 +254,9 @@ class _AsyncRun:
                 raise
             log.exception("could not settle streamed call %s; its lease will charge it in full",
                           wire.ticket.id)  # fmt: skip
+        finally:
+            if wire.keeper is not None:  # a cache miss: stored when read through, settled ok
+                await wire.keeper.end_async(status == "ok")
 
     async def renew(self) -> None:
         try:

@@ -15,7 +15,8 @@ The wire twin of the SDK wrappers' request shaping (``costcap.integrations._open
 
 Who pays: ``x-costcap-user`` / ``x-costcap-feature`` headers, else a ``costcap.attribute``
 block, else the client's defaults; the user falls back to the body's own ``user`` /
-``safety_identifier`` (OpenAI) or ``metadata.user_id`` (Anthropic).
+``safety_identifier`` (OpenAI) or ``metadata.user_id`` (Anthropic). A body naming a route keeps
+it until the routing step sends it to a model (:meth:`WireCall.send_to`).
 """
 
 from __future__ import annotations
@@ -26,15 +27,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from costcap.integrations._attribution import Attribution, metadata_user, pop_call_attribution
-from costcap.ticket import Ticket
+from costcap.integrations._routing import asks_route
+from costcap.ticket import Routing, Ticket
 from costcap.wire._context import WireContext
 from costcap.wire._refusals import MalformedRequest
 from costcap.wire._routes import Api
 
-__all__ = ["FEATURE_HEADER", "USER_HEADER", "WireCall", "read_call"]
+__all__ = [
+    "CACHE_HEADER",
+    "COMPLEXITY_HEADER",
+    "COSTCAP_HEADERS",
+    "FEATURE_HEADER",
+    "USER_HEADER",
+    "WireCall",
+    "read_call",
+]
 
 USER_HEADER = "x-costcap-user"
 FEATURE_HEADER = "x-costcap-feature"
+#: The tier a request naming ``costcap:auto`` asks for (a tier name: ``simple``, ``complex``…).
+COMPLEXITY_HEADER = "x-costcap-complexity"
+#: ``x-costcap-cache: bypass``: the response cache neither answers the request nor keeps it.
+CACHE_HEADER = "x-costcap-cache"
+#: Every ``x-costcap-*`` request header costcap reads (taken off the request before it is sent).
+COSTCAP_HEADERS = (USER_HEADER, FEATURE_HEADER, COMPLEXITY_HEADER, CACHE_HEADER)
 
 #: Chat Completions' output caps, in the order the API prefers them.
 _CHAT_MAX = ("max_completion_tokens", "max_tokens")
@@ -55,24 +71,45 @@ class WireCall:
     stream: bool
     choices: int = 1  # chat ``n``: the admitted cap is shared by the choices
     usage_injected: bool = False  # costcap asked for the usage chunk; the caller did not
+    rewritten: bool = False  # the body differs from the caller's (a routed model)
+
+    @property
+    def kind(self) -> Api:
+        """The API (as the response cache's keeper names it)."""
+        return self.api
+
+    def per_choice(self, cap: int) -> int:
+        """The cap a request carries for ``cap`` admitted: chat shares it among its ``n``."""
+        return max(1, cap // self.choices)
+
+    def asks_usage(self) -> bool:
+        """Whether a chat stream asks for the usage chunk itself (``include_usage``)."""
+        options = self.body.get("stream_options")
+        return isinstance(options, Mapping) and options.get("include_usage") is True
+
+    def send_to(self, model: str, routing: Routing) -> None:
+        """Send the call to ``model``, the router's choice for the route its body names
+        (``routing``: the route, which its Ticket carries)."""
+        self.body["model"] = model
+        self.admission["model"] = model
+        self.admission["routing"] = routing
+        self.rewritten = True
 
     def bound(self, ticket: Ticket) -> bytes | None:
         """The body to send: the caller's, carrying the admitted cap (and, for a chat stream,
         ``include_usage``) — or None when the caller's already says exactly that."""
         body = self.body
         names = _CAP_FIELD[self.api]
-        cap = max(1, ticket.max_tokens // self.choices)
+        cap = self.per_choice(ticket.max_tokens)
         fields = [name for name in names if body.get(name) is not None] or names[:1]
         edits: dict[str, Any] = {name: cap for name in fields if body.get(name) != cap}
         if self.api == "chat" and self.stream:
-            options = body.get("stream_options")
-            self.usage_injected = not isinstance(options, Mapping) or (
-                options.get("include_usage") is not True
-            )
+            self.usage_injected = not self.asks_usage()
             if self.usage_injected:
+                options = body.get("stream_options")
                 merged = dict(options) if isinstance(options, Mapping) else {}
                 edits["stream_options"] = {**merged, "include_usage": True}
-        return _dumps({**body, **edits}) if edits else None
+        return _dumps({**body, **edits}) if edits or self.rewritten else None
 
 
 def _dumps(body: Mapping[str, Any]) -> bytes:
@@ -146,7 +183,8 @@ def read_call(
     stream = body.get("stream") is True
     admission: dict[str, Any] = {}
     if context is not None:
-        context.allow(body["model"])
+        if not asks_route(body):  # a route name: the model it routes to is checked
+            context.allow(body["model"])
         who = context.who.over(who)
         if context.budgets:
             admission["budgets"] = context.budgets
@@ -159,6 +197,7 @@ def read_call(
         "feature": who.feature,
         "api_key": who.api_key,
         "endpoint": who.endpoint,
+        "routing": None,  # a routed call's route (see ``WireCall.send_to``)
     }
     if api == "messages":
         admission.update(

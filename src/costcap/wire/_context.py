@@ -4,8 +4,14 @@ A gateway (``costcap serve``) authenticates a request, then hands it to the same
 transport the SDK clients use, with a :class:`WireContext` in ``request.extensions["costcap"]``:
 who pays (winning over the request's own ``x-costcap-*`` headers and body), the key's own
 budgets and rate limits (reserved with the guard's in one atomic step), the models the key may
-use. The transport fills in what happened — the ticket it admitted — for the gateway's
-``x-costcap-*`` answer headers.
+use. The transport fills in what happened — the ticket it admitted, the model the request went
+to, how the response cache answered — for the gateway's ``x-costcap-*`` answer headers.
+
+A key's ``models`` may name route names (``costcap:auto``, ``costcap:simple``): a request naming
+a route is routed first (:mod:`costcap.wire._routed`), and the model it is routed to is allowed
+when the key allows the route name, or that model itself. A key allowed ``costcap:auto`` may
+thus use every model of its feature's routes, and a key allowed only ``gpt-4o-mini`` may send
+``costcap:auto`` when it routes there (refused when it routes elsewhere).
 """
 
 from __future__ import annotations
@@ -39,12 +45,22 @@ class WireContext:
     cut_notice: bool = False  # a stream cut at its reservation ends with an error event
     ticket: Ticket | None = field(default=None, repr=False)  # set once admitted
     cache: Literal["hit", "miss", "bypass"] = "bypass"  # how the response cache answered
+    model: str | None = None  # the model the request went to (routed: the router's choice)
 
-    def allow(self, model: str) -> None:
-        """Refuse ``model`` unless the context allows it."""
-        if self.models is not None and model not in self.models:
+    def permits(self, model: str, route: str | None = None) -> bool:
+        """Whether the request may go to ``model`` (routed from the route name ``route``)."""
+        models = self.models
+        return models is None or model in models or (route is not None and route in models)
+
+    def allow(self, model: str, route: str | None = None) -> None:
+        """Refuse ``model`` (routed from ``route``) unless the context allows it."""
+        if not self.permits(model, route):
+            assert self.models is not None
             allowed = ", ".join(sorted(self.models)) or "none"
-            raise PolicyViolation(f"this key may not use model {model!r} (it may use: {allowed})")
+            via = f" (routed from {route!r})" if route is not None else ""
+            raise PolicyViolation(
+                f"this key may not use model {model!r}{via} (it may use: {allowed})"
+            )
 
 
 def context_of(extensions: Mapping[str, Any]) -> WireContext | None:

@@ -19,10 +19,11 @@ import httpx2
 
 from costcap.errors import CostcapError
 from costcap.integrations._attribution import Attribution
+from costcap.integrations._cache_answers import Keeper
 from costcap.pricing import Usage
 from costcap.ticket import Ticket
 from costcap.wire._answers import answer_usage, served_tier
-from costcap.wire._calls import FEATURE_HEADER, USER_HEADER, WireCall, read_call
+from costcap.wire._calls import COSTCAP_HEADERS, WireCall, read_call
 from costcap.wire._context import WireContext
 from costcap.wire._metering import WireStream
 from costcap.wire._refusals import (
@@ -44,6 +45,7 @@ __all__ = [
     "refused",
     "sent",
     "streamed",
+    "transport_failed",
     "unmetered",
     "usage_of",
     "wire_stream",
@@ -58,7 +60,6 @@ T = TypeVar("T")
 #: is answered, never sent.
 REFUSALS = (CostcapError, TypeError, ValueError, LookupError, AttributeError, RecursionError)
 
-_COSTCAP_HEADERS = (USER_HEADER, FEATURE_HEADER)
 _BODY_HEADERS = ("content-length", "content-encoding", "transfer-encoding")
 
 
@@ -86,7 +87,7 @@ class Exchange:
 def plan(request: httpx2.Request) -> Exchange:
     """Route ``request`` and take the ``x-costcap-*`` headers off it."""
     headers = request.headers
-    said = {name: headers[name] for name in _COSTCAP_HEADERS if name in headers}
+    said = {name: headers[name] for name in COSTCAP_HEADERS if name in headers}
     for name in said:
         del headers[name]
     return Exchange(request, route(request.method, request.url.path), said)
@@ -164,10 +165,18 @@ def interrupted(ticket: Ticket, *, stream: bool) -> Usage:
 
 
 def wire_stream(
-    call: WireCall, ticket: Ticket, lease_s: float, context: WireContext | None = None
-) -> WireStream:
+    call: WireCall, ticket: Ticket, lease_s: float, context: WireContext | None = None,
+    keeper: Keeper | None = None,
+) -> WireStream:  # fmt: skip
     notice = context is not None and context.cut_notice
-    return WireStream(call.api, ticket, lease_s, injected=call.usage_injected, notice=notice)
+    return WireStream(call.api, ticket, lease_s, injected=call.usage_injected, notice=notice,
+                      keeper=keeper)  # fmt: skip
+
+
+def transport_failed(request: httpx2.Request, error: Exception) -> bool:
+    """Whether ``error``, raised sending ``request``, is the connection failing (a timeout,
+    a refused or broken connection): a routed request falls back on it."""
+    return isinstance(error, module_of(request).TransportError)
 
 
 @functools.cache

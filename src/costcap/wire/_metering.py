@@ -26,6 +26,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from costcap.integrations._cache_answers import Keeper
 from costcap.integrations._meter import NAMED_CALLS, Meter, StreamCut
 from costcap.ledger import Status
 from costcap.pricing import Usage
@@ -190,13 +191,16 @@ _TAPS: dict[Api, type[_Tap]] = {
 
 
 class WireStream:
-    """One streamed answer being metered: :meth:`feed` it bytes, pass on what it returns."""
+    """One streamed answer being metered: :meth:`feed` it bytes, pass on what it returns.
+    Given a cache miss's ``keeper``, every byte fed is kept for it too (the transport ends the
+    keeper once the stream settled)."""
 
-    __slots__ = ("_api", "_events", "_notice", "_tap", "cut", "done", "meter")
+    __slots__ = ("_api", "_events", "_notice", "_tap", "cut", "done", "keeper", "meter")
 
     def __init__(
-        self, api: Api, ticket: Ticket, lease_s: float, *, injected: bool, notice: bool = False
-    ) -> None:
+        self, api: Api, ticket: Ticket, lease_s: float, *, injected: bool, notice: bool = False,
+        keeper: Keeper | None = None,
+    ) -> None:  # fmt: skip
         self._api = api
         self._notice = notice  # a cut ends with an error event in the provider's format
         self.meter = Meter(ticket, lease_s)
@@ -204,6 +208,7 @@ class WireStream:
         self._events = EventSplitter()
         self.cut: StreamCut | None = None  # set when the output reached the reservation
         self.done = False  # settled (or being settled): never twice
+        self.keeper = keeper
 
     @property
     def ticket(self) -> Ticket:
@@ -219,6 +224,8 @@ class WireStream:
         and anything past a cut (after which :attr:`cut` is set)."""
         if self.cut is not None:
             return b""
+        if self.keeper is not None:
+            self.keeper.add(chunk)
         passed: list[bytes] = []
         for raw in self._events.feed(chunk):
             try:

@@ -7,16 +7,22 @@ that admits, bounds, meters and settles every LLM call sent through it.
 
 For each request (see :mod:`costcap.wire._routes` for which are guarded):
 
-1. a guarded one is read (its JSON body), attributed and admitted — a refusal is answered at
-   once in the provider's error format (:mod:`costcap.wire._refusals`), nothing is sent;
-2. it is sent carrying the admitted cap (:mod:`costcap.wire._calls`);
-3. an error answer (4xx/5xx) releases the reservation and is handed back as it came: the
-   provider billed nothing, and the client's retry is a request of its own, admitted again;
-4. a JSON answer is read and settled with its usage before it is handed back;
-5. a streamed answer is metered as the caller reads it (:mod:`costcap.wire._metering`),
+1. a guarded one is read (its JSON body) and attributed; a body naming a route
+   (``costcap:auto``) is sent to the model the guard's router picks (:mod:`costcap.wire._routed`);
+2. with a response cache on the guard, it is looked up: a hit is answered from the cache at $0
+   (:mod:`costcap.wire._caching`), a miss goes on and its answer is kept;
+3. it is admitted — a refusal is answered at once in the provider's error format
+   (:mod:`costcap.wire._refusals`), nothing is sent — and sent carrying the admitted cap
+   (:mod:`costcap.wire._calls`);
+4. an error answer (4xx/5xx) releases the reservation and is handed back as it came: the
+   provider billed nothing, and the client's retry is a request of its own, admitted again (a
+   routed request whose provider failed first tries the next model of its chain, from step 2);
+5. a JSON answer is read and settled with its usage before it is handed back (a miss's stored);
+6. a streamed answer is metered as the caller reads it (:mod:`costcap.wire._metering`),
    ended cleanly when its output reaches the reservation (upstream closed), and settled when
    the caller reads it to the end or closes it — closed early or dropped unread, it is settled
-   ``cut`` with what was read (``Guard(strict=True)``: its whole ``max_tokens``).
+   ``cut`` with what was read (``Guard(strict=True)``: its whole ``max_tokens``); a miss's is
+   stored when read through and settled ``ok``.
 
 A request interrupted in flight (``KeyboardInterrupt``) may still be billed: it is settled
 ``cut`` at its prompt, plus ``max_tokens`` when not streamed.
@@ -34,10 +40,17 @@ import httpx2
 
 from costcap.guard import AsyncGuard, Guard
 from costcap.integrations._attribution import Attribution
+from costcap.integrations._cache_answers import Keeper
+from costcap.integrations._cache_replay import answer_hit
+from costcap.integrations._routing import asks_route
 from costcap.service_tiers import check_tier
 from costcap.ticket import Ticket
+from costcap.wire._caching import admitted, cache_ask, keeper_for, replay
+from costcap.wire._calls import WireCall
+from costcap.wire._context import WireContext, context_of
 from costcap.wire._exchange import (
     REFUSALS,
+    Exchange,
     for_module,
     interrupted,
     is_event_stream,
@@ -49,8 +62,8 @@ from costcap.wire._exchange import (
     usage_of,
     wire_stream,
 )
-from costcap.wire._context import context_of
 from costcap.wire._metering import Ending, WireStream
+from costcap.wire._routed import WireRoute, route_request
 
 if TYPE_CHECKING:
     import httpx
@@ -103,13 +116,63 @@ class GuardedTransport(httpx2.BaseTransport):
             return unmetered(request, where)
         guard = self.guard
         context = context_of(request.extensions)
+        route: WireRoute | None = None
         try:
             call = exchange.read(request.read(), self.default, context)
-            ticket = guard.admit(**call.admission)
+            if asks_route(call.body):
+                asked = route_request(guard, call, exchange.said)
+                route = WireRoute(asked.decide(guard, asked.pressure(guard), False), call, context)
         except REFUSALS as exc:  # answered in the provider's format; nothing is sent
             return exchange.refusal(exc)
+        while True:  # a routed request falls back along its chain when the provider fails
+            try:
+                response = self._attempt(exchange, call, context)
+            except Exception as exc:
+                if route is None or not route.again(request, exc):
+                    raise
+                continue
+            if route is None or not route.again(request, response):
+                return response
+            response.close()
+
+    def _attempt(
+        self, exchange: Exchange, call: WireCall, context: WireContext | None
+    ) -> httpx2.Response:
+        """One model tried: the response cache asked (when the guard has one), then the call
+        admitted, sent and settled."""
+        guard, request = self.guard, exchange.request
+        keeper: Keeper | None = None
+        try:
+            cache = guard.cache
+            if cache is not None:
+                ask = cache_ask(guard, call, exchange.said, request.headers)
+                asked = ask.asked(cache.lookup(ask.request))
+                if asked.lookup.hit:
+                    return replay(request, call, answer_hit(guard, asked), context)
+                keeper = keeper_for(cache, asked, context)
+            ticket = guard.admit(**call.admission)
+        except BaseException as exc:
+            if keeper is not None:
+                keeper.end(False)
+            if isinstance(exc, REFUSALS):  # answered in the provider's format; nothing is sent
+                return exchange.refusal(exc)
+            raise
+        if keeper is not None:
+            admitted(keeper, ticket)
         if context is not None:
-            context.ticket = ticket
+            context.ticket, context.model = ticket, call.body["model"]
+        try:
+            return self._send(request, call, ticket, context, keeper)
+        except BaseException:
+            if keeper is not None:
+                keeper.end(False)
+            raise
+
+    def _send(
+        self, request: httpx2.Request, call: WireCall, ticket: Ticket,
+        context: WireContext | None, keeper: Keeper | None,
+    ) -> httpx2.Response:  # fmt: skip
+        guard = self.guard
         try:
             upstream = self.inner.handle_request(sent(request, call.bound(ticket)))
         except Exception:  # no answer: the connection failed, nothing billed costcap can know of
@@ -120,10 +183,12 @@ class GuardedTransport(httpx2.BaseTransport):
             raise
         if not upstream.is_success:
             guard.release(ticket)  # the provider billed nothing; a retry is admitted anew
+            if keeper is not None:
+                keeper.end(False)
             return upstream
         if call.stream and is_event_stream(upstream):
-            run = _Run(guard, wire_stream(call, ticket, guard.lease_s, context), upstream)
-            body = for_module(MeteredBody, module_of(request).__name__)(run)
+            wire = wire_stream(call, ticket, guard.lease_s, context, keeper)
+            body = for_module(MeteredBody, module_of(request).__name__)(_Run(guard, wire, upstream))
             return streamed(request, upstream, body)
         try:
             upstream.read()
@@ -132,6 +197,9 @@ class GuardedTransport(httpx2.BaseTransport):
             raise
         usage, tier = usage_of(call, ticket, upstream.content)
         guard.settle(ticket, usage, service_tier=tier)
+        if keeper is not None:
+            keeper.add(upstream.content)
+            keeper.end(True)
         return upstream  # read: the client finds its body there, decoded
 
     def _interrupted(self, stream: bool, ticket: Ticket) -> None:
@@ -189,6 +257,9 @@ class _Run:
             # stays and its lease charges it in full (never lost).
             log.exception("could not settle streamed call %s; its lease will charge it in full",
                           wire.ticket.id)  # fmt: skip
+        finally:
+            if wire.keeper is not None:  # a cache miss: stored when read through, settled ok
+                wire.keeper.end(status == "ok")
 
     def renew(self) -> None:
         try:
