@@ -7,8 +7,9 @@ unreadable, binary, non-UTF-8 and deeply nested files, bad URLs. Whatever happen
 must end with exit code 0 or 2, at most one line on stderr (``costcap: error: …`` for exit 2),
 and no traceback.
 
-Two commands would run for long: ``demo`` (a simulated day) and ``fake-provider`` (serves until
-stopped). Everything they do before that work is fuzzed; the work itself is replaced by a stub.
+Three commands would run for long: ``demo`` (a simulated day), ``fake-provider`` and ``serve``
+(they serve until stopped). Everything they do before that work is fuzzed; the work itself is
+replaced by a stub.
 NUL characters are not fuzzed in arguments: no command line can carry one.
 """
 
@@ -168,6 +169,7 @@ def base(leaf: Leaf, arena: Arena) -> list[str]:
         "estimate": ["--model", "gpt-4o", "--daily-calls", "10", "--output-tokens", "5"],
         "demo": ["--calls", "10", "--users", "2"],
         "fake-provider": ["--port", "0"],
+        "serve": ["--config", str(arena.config), "--port", "0"],
         "prices": ["gpt-4o"],
         "report pacing": ["--config", str(arena.config)],
         "whatif": ["--ledger", arena.ledger, "--route", "chat=gpt-4o-mini"],
@@ -180,6 +182,7 @@ def base(leaf: Leaf, arena: Arena) -> list[str]:
 @contextlib.contextmanager
 def sandbox(arena: Arena) -> Iterator[None]:
     """Run in the arena, without COSTCAP_CONFIG, with the long-running work stubbed out."""
+    import costcap.gateway
     from costcap.cli import demo, fake_provider
 
     with pytest.MonkeyPatch.context() as patch, contextlib.chdir(arena.root):
@@ -187,6 +190,7 @@ def sandbox(arena: Arena) -> Iterator[None]:
         patch.setenv("COLUMNS", "100")
         patch.setattr(demo, "run_demo", lambda console, calls, users, where: None)
         patch.setattr(fake_provider, "serve", lambda sock, output_tokens: sock.close())
+        patch.setattr(costcap.gateway, "run", lambda settings, *, sock, **_: sock.close())
         yield
 
 
@@ -263,4 +267,12 @@ def test_every_hostile_file_and_url(
 def test_every_command_is_fuzzed() -> None:
     """The tree holds the commands this file knows (a new one is fuzzed from no arguments)."""
     names = {leaf.name for leaf in LEAVES}
-    assert {"budgets", "estimate", "demo", "fake-provider", "prices", "report features"} <= names
+    assert {
+        "budgets",
+        "estimate",
+        "demo",
+        "fake-provider",
+        "prices",
+        "report features",
+        "serve",
+    } <= names

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from costcap.cli.app import app
+from costcap.cli.fake_provider import listening
 from costcap.cli.options import NO_CONFIG, config_path, require_extra
 from costcap.errors import ConfigError
 
@@ -16,12 +17,12 @@ from costcap.errors import ConfigError
 @app.command("serve")
 def serve(
     config: Annotated[
-        Path | None, typer.Option(help="costcap.toml: the guard, [gateway] and its upstreams.")
+        Path | None, typer.Option(help="costcap.toml: the guard, \\[gateway] and its upstreams.")
     ] = None,
-    host: Annotated[str | None, typer.Option(help="Interface to bind ([gateway] host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on ([gateway] port).")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (\\[gateway] host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (\\[gateway] port).")] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes ([gateway] workers).")
+        int | None, typer.Option(help="Worker processes (\\[gateway] workers).")
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "warning",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
@@ -52,6 +53,9 @@ def serve(
                 "%s upstream %s: $%s is not set; requests go without a provider key",
                 upstream.provider, upstream.base_url, upstream.api_key_env,
             )  # fmt: skip
-    where = f"http://{settings.host}:{settings.port}"
+    sock = listening(settings.host, settings.port)  # a port in use: one line, exit 2
+    port = sock.getsockname()[1]  # the port the system chose for --port 0
+    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    where = f"http://{host}:{port}"
     typer.echo(f"costcap gateway on {where} (OpenAI base_url {where}/v1, Anthropic {where})")
-    run(settings, log_level=log_level, access_log=access_log)
+    run(settings, sock=sock, log_level=log_level, access_log=access_log)

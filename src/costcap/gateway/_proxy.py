@@ -376,9 +376,11 @@ def _answer_headers(
     out.append((b"x-costcap-request-id", request_id.encode()))
     out.append((b"x-costcap-cache", context.cache.encode()))
     if ticket is not None:
-        # the model as the caller named it, which pricing may have read loosely: escaped, so that
-        # a "\r\n", a NUL or a lone surrogate in it can neither break the answer nor add a header
-        model = (ticket.requested_model or ticket.model).encode("unicode_escape")
+        # the model sent (routed: the router's choice), as named in the body, which pricing may
+        # have read loosely: escaped, so that a "\r\n", a NUL or a lone surrogate in it can
+        # neither break the answer nor add a header
+        sent = context.model or ticket.requested_model or ticket.model
+        model = sent.encode("unicode_escape")
         out.append((b"x-costcap-model", model))
     out += extra
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +28,37 @@ def app_from_environment() -> Gateway:
     return create_app(settings)
 
 
-def run(settings: GatewaySettings, *, log_level: str = "warning", access_log: bool = False) -> None:
-    """Serve until interrupted (Ctrl+C, SIGTERM: in-flight requests finish first)."""
+def run(
+    settings: GatewaySettings,
+    *,
+    sock: socket.socket | None = None,
+    log_level: str = "warning",
+    access_log: bool = False,
+) -> None:
+    """Serve until interrupted (Ctrl+C, SIGTERM: in-flight requests finish first), on ``sock``
+    when given (bound by the caller, so that a port in use is its one-line error), else on
+    ``settings.host:port``."""
     import uvicorn
 
     options: dict[str, Any] = {
-        "host": settings.host, "port": settings.port, "log_level": log_level,
-        "access_log": access_log, "lifespan": "on", "timeout_graceful_shutdown": 30,
-        "server_header": False, "date_header": False,
+        "log_level": log_level, "access_log": access_log, "lifespan": "on",
+        "timeout_graceful_shutdown": 30, "server_header": False, "date_header": False,
     }  # fmt: skip
+    if sock is None:
+        options |= {"host": settings.host, "port": settings.port}
     if settings.workers == 1:
-        uvicorn.run(create_app(settings), **options)
+        app = create_app(settings)
+        if sock is None:
+            uvicorn.run(app, **options)
+        else:
+            with sock:
+                uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
         return
     os.environ[_ENV] = json.dumps({
         "config": str(settings.config.resolve()), "host": settings.host, "port": settings.port,
     })  # fmt: skip
+    if sock is not None:
+        options["fd"] = sock.fileno()  # the workers share the socket the caller bound
     uvicorn.run(
         "costcap.gateway._serve:app_from_environment", factory=True, workers=settings.workers,
         **options,

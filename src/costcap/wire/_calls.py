@@ -121,7 +121,9 @@ def _dumps(body: Mapping[str, Any]) -> bytes:
 
 def _parse(raw: bytes, api: Api) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
+        # decoded strictly first: json.loads(bytes) would let a surrogate encoded as bytes
+        # (ED A0 80, not UTF-8) through; JSON on the wire is UTF-8 (RFC 8259)
+        body = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedRequest(
             f"the body of this {_API_NAMES[api]} request is not JSON ({exc}): costcap cannot "

@@ -119,7 +119,9 @@ def _details(error: Exception) -> dict[str, Any]:
 def refusal_answer(error: Exception, flavor: Flavor) -> Refusal:
     """The answer to a request refused with ``error``, in ``flavor``'s error format."""
     status, kind, headers = _status(error)
-    encoded = error_body(flavor, kind, f"costcap: {error}", _details(error))
+    said = str(error)
+    message = said if said.startswith("costcap") else f"costcap: {said}"
+    encoded = error_body(flavor, kind, message, _details(error))
     headers = {**headers, "content-type": "application/json", "x-costcap-refused": "true"}
     return Refusal(status, headers, encoded, error)
 
