@@ -177,11 +177,17 @@ class AsyncGuard(GuardCore):
         stream: bool = False,
         started: float | None = None,
         routing: Routing | None = None,
+        limits: Sequence[RateLimit] = (),
     ) -> None:
         """As :meth:`costcap.Guard.answer_cached`."""
         began = time.perf_counter() if started is None else started
         hit, charges = self.prepare_cached(
-            answer.model, user_id=user_id, feature=feature, api_key=api_key, endpoint=endpoint
+            answer.model,
+            user_id=user_id,
+            feature=feature,
+            api_key=api_key,
+            endpoint=endpoint,
+            limits=limits,
         )
         if charges:
             try:

@@ -214,13 +214,19 @@ class Guard(GuardCore):
         stream: bool = False,
         started: float | None = None,
         routing: Routing | None = None,
+        limits: Sequence[RateLimit] = (),
     ) -> None:
         """A call answered from the response cache: counted on the request-count rate limits
         that apply (or ``RateLimited``, recorded as refused) and recorded at $0, saving what
         the stored call cost. No budget is reserved: nothing is sent."""
         began = time.perf_counter() if started is None else started
         hit, charges = self.prepare_cached(
-            answer.model, user_id=user_id, feature=feature, api_key=api_key, endpoint=endpoint
+            answer.model,
+            user_id=user_id,
+            feature=feature,
+            api_key=api_key,
+            endpoint=endpoint,
+            limits=limits,
         )
         if charges:
             try:

@@ -513,11 +513,13 @@ class GuardCore:
         feature: str | None,
         api_key: str | None,
         endpoint: str | None,
+        limits: Sequence[RateLimit] = (),
     ) -> tuple[Hit, list[Charge]]:
         """A cache hit's charges: one request on each request-count rate limit that applies
-        (no budget, no tokens, no dollars, no concurrency slot: nothing is sent). ``model`` is
-        the model that answered, as billed."""
-        rules = [rule for rule in self.limits if rule.kind == "requests"]
+        (no budget, no tokens, no dollars, no concurrency slot: nothing is sent) — the guard's
+        and the call's own ``limits`` (a gateway key's). ``model`` is the model that answered,
+        as billed."""
+        rules = [rule for rule in (*self.limits, *limits) if rule.kind == "requests"]
         return self.prepare_hit(
             rules, user_id=user_id, api_key=api_key, endpoint=endpoint, feature=feature,
             model=model,

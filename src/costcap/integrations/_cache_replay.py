@@ -93,7 +93,7 @@ def _hit_kwargs(asked: Asked) -> dict[str, Any]:
     return {
         "requested_model": a["model"], "user_id": a["user_id"], "feature": a["feature"],
         "api_key": a["api_key"], "endpoint": a["endpoint"], "stream": asked.call.stream,
-        "started": asked.started, "routing": a["routing"],
+        "started": asked.started, "routing": a["routing"], "limits": a.get("limits", ()),
     }  # fmt: skip
 
 
