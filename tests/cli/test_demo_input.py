@@ -110,16 +110,20 @@ def test_a_new_workdir_is_created(
     assert where.is_dir()
 
 
-@pytest.mark.parametrize("module", ["uvicorn", "starlette", "openai", "anthropic"])
+@pytest.mark.parametrize(
+    "module", ["uvicorn", "starlette", "openai", "anthropic", "httpx2", "aiohttp"]
+)
 def test_without_its_extras_the_demo_says_what_to_install(
     module: str,
     no_simulation: list[Path],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A core install (no server or sdk extra): the pip command, not a ModuleNotFoundError."""
+    """A core install (no sdk or gateway extra): the pip command, not a ModuleNotFoundError.
+    The gateway extra brings the server's (starlette, uvicorn) with its own (httpx2, aiohttp):
+    the day runs `costcap serve` for the services not written in Python."""
     monkeypatch.setitem(sys.modules, module, None)  # importing it now raises ModuleNotFoundError
     assert error(capsys, ["demo"]) == (
-        "costcap: error: costcap demo needs: pip install 'costcap[server,sdk]'\n"
+        "costcap: error: costcap demo needs: pip install 'costcap[sdk,gateway]'\n"
     )
     assert no_simulation == []

@@ -41,7 +41,9 @@ def demo(
             f"must be 1..{calls:,}, the number of calls (got {users})", param_hint="--users"
         )
     require_extra(
-        "server,sdk", "costcap demo", ("starlette", "uvicorn", "anyio", "openai", "anthropic")
+        "sdk,gateway",
+        "costcap demo",
+        ("starlette", "uvicorn", "anyio", "openai", "anthropic", "httpx2", "aiohttp"),
     )
     if workdir is not None:
         usable_workdir(workdir)
@@ -72,7 +74,7 @@ def usable_workdir(workdir: Path) -> None:
 
 
 def run_demo(console: Console, calls: int, users: int, where: Path) -> None:
-    from costcap.demo import simulate_day
+    from costcap.demo import Outcome, simulate_day
     from costcap.demo._report import render_day
     from costcap.demo._traffic import FEATURES
 
@@ -88,12 +90,19 @@ def run_demo(console: Console, calls: int, users: int, where: Path) -> None:
     render_plans(console, base, compare_plans(base, [haiku]))
 
     console.rule("[bold]2. A day of traffic through costcap[/bold]")
+    product = [f for f in FEATURES if f.service is None]
     features = ", ".join(
-        f.name + (f" at {f.service_tier} tier" if f.service_tier else "") for f in FEATURES
+        f.name + (f" at {f.service_tier} tier" if f.service_tier else "") for f in product
+    )
+    services = "; ".join(
+        f"{f.service.name} ({f.service.language}, {f.name}: a key of {f.service.budget} and "
+        f"{f.service.limit})"
+        for f in FEATURES
+        if f.service is not None
     )
     console.print(
-        f"{calls:,} calls from {users} users across {len(FEATURES)} features ({features}) "
-        "through the real openai and anthropic SDKs wrapped by costcap (two lines) to costcap's "
+        f"{calls:,} calls from {users} users. The product's {len(product)} features ({features}) "
+        "call the real openai and anthropic SDKs wrapped by costcap (two lines) to costcap's "
         "fake provider. A costcap.toml sets the policy, the budgets (global $4/day, each user "
         "$0.12/day, code $0.30/month soft) and the rate limits (each user 30 calls a minute, "
         "20,000 tokens an hour, 3 in flight); every call is bounded, admitted in one atomic step "
@@ -102,20 +111,29 @@ def run_demo(console: Console, calls: int, users: int, where: Path) -> None:
         "temperature 0) are answered from the response cache after their first asking, for $0. "
         "The chat feature names no model: it asks for costcap:auto, and costcap's router sends "
         "each call to claude-haiku-4-5, claude-sonnet-4-6 or claude-opus-4-6 by what its prompt "
-        "asks (one tier down for a user past 40 % of a budget)."
+        "asks (one tier down for a user past 40 % of a budget).\n"
+        "Other teams' services, not written in Python, reach the models through the gateway — "
+        "costcap serve, from the same costcap.toml, in front of the same fake provider — as "
+        "plain JSON over HTTP with a virtual key each, some streamed: "
+        f"{services}. The gateway shares the store and the ledger: the global budget and each "
+        "user's budgets and limits count the calls of both paths."
     )
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[gateway]} through the gateway"),
         TextColumn("spent ${task.fields[spent]}"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task("simulating the day", total=calls, spent="0.00")
+        task = progress.add_task("simulating the day", total=calls, spent="0.00", gateway=0)
+        through = 0
 
-        def tick(outcome: object, spent_usd: Decimal) -> None:
-            progress.update(task, advance=1, spent=f"{spent_usd:.4f}")
+        def tick(outcome: Outcome, spent_usd: Decimal) -> None:
+            nonlocal through
+            through += outcome.request.feature.service is not None
+            progress.update(task, advance=1, spent=f"{spent_usd:.4f}", gateway=through)
 
         day = simulate_day(where, calls=calls, users=users, on_progress=tick)
     console.rule("[bold]3. The report[/bold]")

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from costcap.demo._day import DayResult, simulate_day
+from costcap.demo._day import DayResult, Outcome, simulate_day
 
-__all__ = ["DayResult", "simulate_day"]
+__all__ = ["DayResult", "Outcome", "simulate_day"]

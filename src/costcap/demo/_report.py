@@ -11,12 +11,13 @@ from rich.table import Table
 
 from costcap.cli.app import run
 from costcap.demo._day import DayResult
+from costcap.demo._gateway import GatewayKey
 from costcap.money import usd_from_pico
 from costcap.pricing import default_catalog
-from costcap.reports import Reports
+from costcap.reports import RefusedCalls, Reports
 from costcap.router import load_router
 
-__all__ = ["RoutingSaving", "render_day", "routing_saving"]
+__all__ = ["KeyUsage", "RoutingSaving", "gateway_usage", "render_day", "routing_saving"]
 
 ROUTED = "chat"  # the demo's feature whose calls ask for costcap:auto
 
@@ -64,6 +65,84 @@ def routing_saving(day: DayResult, feature: str = ROUTED) -> RoutingSaving:
     return RoutingSaving(feature, top, ordered, cost, top_cost)
 
 
+@dataclass(frozen=True, slots=True)
+class KeyUsage:
+    """One virtual key's day in the ledger: its requests, those answered and refused, what it
+    spent, its refusals by reason; and the HTTP statuses its service got back."""
+
+    key: GatewayKey
+    calls: int
+    answered: int
+    refused: int
+    cost_pico: int
+    refusals: list[RefusedCalls]
+    statuses: dict[int, int]
+
+
+def gateway_usage(day: DayResult) -> list[KeyUsage]:
+    """Each gateway key's usage, read from the ledger with :class:`costcap.reports.Reports`.
+    The reports have no per-key breakdown (the ledger's ``api_key_id``): each of the demo's
+    keys charges a feature of its own, which no other caller uses, so the key's calls are its
+    feature's — the totals and refusals of ``feature=<the key's>``."""
+    if day.gateway is None:
+        return []
+    usage = []
+    with Reports.open(day.ledger_url) as reports:
+        for feature, key in day.gateway.keys.items():
+            totals = reports.totals(feature=feature)
+            usage.append(KeyUsage(
+                key, totals.calls, totals.answered, totals.refused, totals.cost_pico,
+                reports.refused(feature=feature), day.gateway.statuses.get(feature, {}),
+            ))  # fmt: skip
+    return usage
+
+
+def _gateway(console: Console, day: DayResult) -> None:
+    usage = gateway_usage(day)
+    if day.gateway is None or not usage:
+        return
+    keys = Table(
+        title=f"through the gateway (costcap serve, {day.gateway.base_url}), by virtual key",
+        title_justify="left",
+    )
+    for name in ("key", "service", "feature", "user named by", "budget", "limit"):
+        keys.add_column(name)
+    for name in ("requests", "answered", "refused", "spend"):
+        keys.add_column(name, justify="right")
+    for use in usage:
+        key, service = use.key, use.key.service
+        keys.add_row(
+            key.id, f"{service.name} ({service.language})", key.feature,
+            f"the key: {key.user}" if key.user else service.user_from, service.budget,
+            service.limit,
+            f"{use.calls:,}", f"{use.answered:,}", f"{use.refused:,}",
+            f"${usd_from_pico(use.cost_pico)}",
+        )  # fmt: skip
+    console.print(keys)
+    refused = Table(title="refused at the gateway, by reason", title_justify="left")
+    for name in ("key", "reason", "kind"):
+        refused.add_column(name)
+    refused.add_column("calls", justify="right")
+    for use in usage:
+        for row in use.refusals:
+            refused.add_row(use.key.id, row.reason, row.category, f"{row.calls:,}")
+    if refused.rows:
+        console.print(refused)
+    seen = "; ".join(
+        f"{use.key.service.name}: "
+        + (", ".join(f"{status} ×{n:,}" for status, n in sorted(use.statuses.items())) or "none")
+        for use in usage
+    )
+    agree = all(
+        use.statuses.get(200, 0) == use.answered and sum(use.statuses.values()) == use.calls
+        for use in usage
+    )
+    console.print(
+        f"what the services got back (HTTP): {seen} — "
+        + ("[green]the same as the ledger's[/green]" if agree else "[red]NOT the ledger's[/red]")
+    )
+
+
 def _routing(console: Console, saving: RoutingSaving) -> None:
     if not saving.tiers:
         return
@@ -84,6 +163,8 @@ def _summary(console: Console, day: DayResult) -> None:
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_row("calls made", f"{len(day.outcomes):,}")
+    through = sum(o.request.feature.service is not None for o in day.outcomes)
+    table.add_row("  of them through the gateway (plain HTTP, virtual keys)", f"{through:,}")
     table.add_row("answered", f"{sum(o.status == 'ok' for o in day.outcomes):,}")
     by_budget = sum(o.refused_by.startswith("budget") for o in refused)
     table.add_row("refused by a budget", f"{by_budget:,}")
@@ -96,7 +177,9 @@ def _summary(console: Console, day: DayResult) -> None:
     table.add_row(
         "failed at the provider (released)", f"{sum(o.status == 'error' for o in day.outcomes):,}"
     )
-    table.add_row("streams abandoned mid-answer (cut, partial cost kept)", f"{day.cut_streams:,}")
+    table.add_row(
+        "streams abandoned mid-answer (what was streamed is kept)", f"{day.cut_streams:,}"
+    )
     table.add_row("spend recorded by costcap", f"${usd_from_pico(day.recorded_pico)}")
     table.add_row("billed by the provider", f"${usd_from_pico(day.provider_billed_pico)}")
     whole_recorded = day.recorded_pico - day.recorded_cut_pico
@@ -122,6 +205,7 @@ def _summary(console: Console, day: DayResult) -> None:
 
 def render_day(console: Console, day: DayResult) -> None:
     _summary(console, day)
+    _gateway(console, day)
     ledger, config = day.ledger_url, str(day.config)
     for command in (
         ["report", "features", "--ledger", ledger],
