@@ -190,3 +190,16 @@ def test_a_key_limited_to_some_models_lists_only_those(gateway: RunningGateway) 
     key = gateway.key(models="gpt-4o-mini,o4-mini,gpt-5")  # gpt-5 is not served: not listed
     client = openai.OpenAI(base_url=gateway.openai_base, api_key=key, max_retries=0)
     assert sorted(m.id for m in client.models.list().data) == ["gpt-4o-mini", "o4-mini"]
+
+
+def test_chat_completions_go_to_the_openai_upstream_whichever_header_holds_the_key(
+    gateway: RunningGateway,
+) -> None:
+    answer = httpx.post(
+        f"{gateway.openai_base}/chat/completions",
+        headers={"x-api-key": gateway.key()},
+        json={"model": "gpt-4o-mini", "messages": HI},
+    )
+    assert answer.status_code == 200
+    assert answer.json()["object"] == "chat.completion"
+    assert gateway.fp.last.endpoint == "chat.completions"

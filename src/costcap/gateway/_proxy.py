@@ -116,23 +116,23 @@ class Proxy:
     # -- the request -----------------------------------------------------------------------------
 
     def target(self, scope: Scope, headers: dict[bytes, bytes]) -> _Target | None:
-        """Where ``scope``'s request goes: the Anthropic upstream for ``/v1/messages…`` (and
-        for a request speaking Anthropic's headers), else the OpenAI one."""
+        """Where ``scope``'s request goes: the Anthropic upstream for ``/v1/messages…`` and for
+        another path asked with Anthropic's ``anthropic-version`` header (``GET /v1/models``
+        from the Anthropic SDK), else the OpenAI one. Chat Completions and Responses always go
+        to OpenAI's, whatever header carries the key."""
         path: str = scope["path"]
         if not path.startswith("/v1/"):
             return None
+        openai_api = path.startswith(("/v1/chat/", "/v1/responses"))
         anthropic = path.startswith("/v1/messages") or (
-            b"anthropic-version" in headers or b"x-api-key" in headers
+            not openai_api and b"anthropic-version" in headers
         )
         provider: Provider = "anthropic" if anthropic else "openai"
         upstream = self.settings.upstreams[provider]
         rest = path if anthropic else path[3:]  # the OpenAI base URL carries the /v1
         query = scope.get("query_string") or b""
         url = upstream.base_url + rest + ("?" + query.decode("latin-1") if query else "")
-        # Chat Completions and Responses answer in OpenAI's format whoever serves them, as
-        # their refusals do (an x-api-key on /v1/chat/completions must not make a 401 Anthropic's)
-        openai_api = path.startswith(("/v1/chat/", "/v1/responses"))
-        flavor: Flavor = "anthropic" if anthropic and not openai_api else "openai"
+        flavor: Flavor = "anthropic" if anthropic else "openai"
         lists = scope["method"] == "GET" and path.rstrip("/") == "/v1/models"
         return _Target(upstream, flavor, url, lists)
 
@@ -171,6 +171,10 @@ class Proxy:
             log.warning("upstream %s unreachable: %s", target.upstream.provider, exc)
             problem = f"costcap: the {target.upstream.provider} upstream is unreachable"
             return await _error(send, 502, flavor, "api_error", problem)
+        except Exception:  # a fault of costcap's own: logged in full, answered in one line
+            log.exception("the gateway failed on %s %s", scope["method"], scope["path"])
+            problem = "costcap: the gateway failed on this request (see its log)"
+            return await _error(send, 500, flavor, "api_error", problem)
         await self._answer(receive, send, response, context, target)
         return None
 
