@@ -249,7 +249,7 @@ class Proxy:
             await response.aclose()
         if context.models is not None and target.lists_models and status == 200:
             content = _listed(content, context.models)
-        if refused is not None and refused_flavor(content) != target.flavor:
+        if refused is not None and _refused_flavor(content) != target.flavor:
             # the wire reads the path's API from its last v1 segment; the gateway answers in
             # the format of the upstream the path goes to (/v1/messages/v1/completions)
             content = refusal_answer(refused, target.flavor).body
@@ -318,7 +318,7 @@ def _listed(content: bytes, allowed: frozenset[str]) -> bytes:
     return json.dumps(listing).encode()
 
 
-def refused_flavor(body: bytes) -> Flavor:
+def _refused_flavor(body: bytes) -> Flavor:
     """The format of a refusal's body (costcap writes Anthropic's with ``"type":"error"``)."""
     return "anthropic" if body.startswith(b'{"type":"error"') else "openai"
 
