@@ -627,6 +627,24 @@ def versions() -> dict[str, str]:
 # -- the report ----------------------------------------------------------------------------------
 
 
+def _against(
+    rows: list[dict[str, Any]], base: list[dict[str, Any]], measure: str
+) -> tuple[float, float, tuple[str, str]]:
+    """The median p50 and p99 of ``measure`` (``latency`` or ``service``) over ``rows``, and
+    what they add to ``base``'s (direct calls'; "—" without them)."""
+    p50, p99 = _median(rows, f"{measure}_p50_ms"), _median(rows, f"{measure}_p99_ms")
+    if not base:
+        return p50, p99, ("—", "—")
+    return (
+        p50,
+        p99,
+        (
+            f"{p50 - _median(base, f'{measure}_p50_ms'):.2f}",
+            f"{p99 - _median(base, f'{measure}_p99_ms'):.2f}",
+        ),
+    )
+
+
 def _median(rows: list[dict[str, Any]], key: str) -> float:
     values = [row[key] for row in rows if key in row]
     return statistics.median(values) if values else float("nan")
@@ -653,11 +671,7 @@ def report(plan: Plan, outcome: Outcome) -> str:
             rows = fig.get(name, {}).get(scenario, {}).get("open", [])
             if not rows:
                 continue
-            p50, p99 = _median(rows, "latency_p50_ms"), _median(rows, "latency_p99_ms")
-            added = ("—", "—")
-            if name != "direct" and base:
-                added = (f"{p50 - _median(base, 'latency_p50_ms'):.2f}",
-                         f"{p99 - _median(base, 'latency_p99_ms'):.2f}")  # fmt: skip
+            p50, p99, added = _against(rows, base if name != "direct" else [], "latency")
             failed = sum(r["failed"] + r["unfinished"] for r in rows)
             cpu = f"{_median(rows, 'proxy_cpu_us'):,.0f}" if name != "direct" else "—"
             achieved = f"{_median(rows, 'achieved_rps'):.0f}"
@@ -684,11 +698,7 @@ def report(plan: Plan, outcome: Outcome) -> str:
             rows = fig.get(name, {}).get(scenario, {}).get("open", [])
             if not rows:
                 continue
-            p50, p99 = _median(rows, "service_p50_ms"), _median(rows, "service_p99_ms")
-            added = ("—", "—")
-            if name != "direct" and base:
-                added = (f"{p50 - _median(base, 'service_p50_ms'):.2f}",
-                         f"{p99 - _median(base, 'service_p99_ms'):.2f}")  # fmt: skip
+            p50, p99, added = _against(rows, base if name != "direct" else [], "service")
             lines.append(
                 f"| {name} | {SCENARIO_NAMES[scenario]} | {p50:.2f} | {p99:.2f} | {added[0]} | "
                 f"{added[1]} | {_median(rows, 'ttfb_p50_ms'):.2f} | "
