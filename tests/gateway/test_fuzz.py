@@ -61,6 +61,7 @@ class Target:
     gw: RunningGateway
     key: str  # a usable virtual key
     revoked: str  # a revoked one
+    spare: str | None = None  # another usable key, without the first one's rate limit
     statuses: list[int] = field(default_factory=list)  # every status answered, in order
 
     @property
@@ -68,14 +69,20 @@ class Target:
         return int(self.gw.base.rsplit(":", 1)[1])
 
 
-def _serve(tmp_path_factory: pytest.TempPathFactory, toml: str, **key: Any) -> Iterator[Target]:
+def _serve(
+    tmp_path_factory: pytest.TempPathFactory,
+    toml: str,
+    spare: dict[str, Any] | None = None,
+    **key: Any,
+) -> Iterator[Target]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("COSTCAP_TEST_UPSTREAM_KEY", "sk-upstream-secret-never-leaves")
         env.setenv("COSTCAP_TEST_ADMIN_KEY", "admin-secret")
         with _running(tmp_path_factory.mktemp("fuzz"), budgets=toml) as gw:
             revoked = gw.key()
             gw.keys.revoke(gw.made[-1].id)
-            yield Target(gw, gw.key(**key), revoked)
+            usable = gw.key(**key)
+            yield Target(gw, usable, revoked, None if spare is None else gw.key(**spare))
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +93,16 @@ def roomy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
 
 @pytest.fixture(scope="module")
 def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    """A gateway with $0.002/day in all, and a key with $0.001/day and 3 requests a minute."""
-    yield from _serve(tmp_path_factory, TIGHT, budgets=("$0.001/day",), limits=("3/minute",))
+    """A gateway with $0.002/day in all, a key with $0.001/day and 3 requests a minute, and a
+    spare key with $0.001/day and no limit (once the first key's 3 requests are gone, every
+    request on it is a 429, whatever it costs: the spare key keeps budget refusals coming)."""
+    yield from _serve(
+        tmp_path_factory,
+        TIGHT,
+        spare={"budgets": ("$0.001/day",)},
+        budgets=("$0.001/day",),
+        limits=("3/minute",),
+    )
 
 
 # -- sending ------------------------------------------------------------------------------------
@@ -419,8 +434,9 @@ TOKEN = st.text("abcdefghijklmnopqrstuvwxyz0123456789-_!#$%&'*+.^`|~", min_size=
 
 @st.composite
 def auth(draw: st.DrawFn, target: Target) -> Headers:
-    """Most often the usable key (Bearer or x-api-key), else none, a revoked or a broken one."""
-    key = target.key.encode()
+    """Most often a usable key (Bearer or x-api-key), else none, a revoked or a broken one."""
+    usable = [target.key] if target.spare is None else [target.key, target.spare]
+    key = draw(st.sampled_from(usable)).encode()
     roll = draw(st.integers(0, 9))
     if roll < 6:
         return [(b"authorization", b"Bearer " + key)]

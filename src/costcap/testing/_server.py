@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -82,6 +83,24 @@ def _uvicorn_config(app: Any, log_level: str, lifespan: str, **options: object) 
     )
 
 
+def _loop_factory() -> Any:
+    """uvloop's loop when it is installed (as uvicorn would pick), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def _serve_in_this_thread(server: uvicorn.Server, sock: socket.socket) -> None:
+    """Run ``server`` on a loop of this thread's own. Not ``server.run()``: uvicorn < 0.36 sets
+    the process-wide event-loop policy to uvloop there, which would leak out of a background
+    server into everything else the process runs (a process forked later then inherits a used
+    uvloop, which uvloop does not support: its children hang on their first DNS lookup)."""
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(server.serve(sockets=[sock]))
+
+
 @contextmanager
 def serve_asgi(
     app: Any,
@@ -106,8 +125,8 @@ def serve_asgi(
         bound_port = sock.getsockname()[1]
         server = uvicorn.Server(_uvicorn_config(app, log_level, lifespan))
         thread = threading.Thread(
-            target=server.run,
-            kwargs={"sockets": [sock]},
+            target=_serve_in_this_thread,
+            args=(server, sock),
             name=f"costcap-asgi-{bound_port}",
             daemon=True,
         )
