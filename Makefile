@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
 	touch $(STAMP)
 
+# The day's store, ledger and costcap.toml stay in $(DEMO_DIR) (replaced on each run), so the
+# dashboard can open them afterwards.
+DEMO_DIR ?= build/demo
 demo: $(STAMP)
-	$(BIN)/costcap demo
+	rm -rf $(DEMO_DIR)
+	$(BIN)/costcap demo --workdir $(DEMO_DIR)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)

@@ -26,6 +26,16 @@ def test_demo_reconciles_with_the_provider(
     assert (tmp_path / "costcap.db").exists()
 
 
+def test_demo_ends_with_the_command_that_opens_its_day_in_the_dashboard(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --workdir the day's files stay, and the last lines say how to see them."""
+    assert run(["demo", "--calls", "20", "--users", "3", "--workdir", str(tmp_path)]) == 0
+    tail = capsys.readouterr().out.rstrip().splitlines()[-2:]
+    assert tail[0].split() == ["costcap", "dashboard", "--config", str(tmp_path / "costcap.toml")]
+    assert tail[1].strip() == "then open http://127.0.0.1:8710/"
+
+
 def test_the_demo_day_answers_repeated_questions_from_the_cache(tmp_path: Path) -> None:
     """The help-centre feature asks the same few questions at temperature 0: after the first
     asking each is a hit — $0 in the ledger, saving what the first call cost, and no request to

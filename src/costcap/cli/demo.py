@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,7 @@ from costcap.planning import CallShape, compare_plans, plan
 from costcap.pricing import default_catalog
 
 MAX_CALLS = 100_000  # a few minutes of simulation
+DASHBOARD_URL = "http://127.0.0.1:8710/"  # costcap dashboard's default host and port
 DEMO_FILES = ("costcap.toml", "costcap.db", "costcap-ledger.db", "costcap-ledger.db.spool")
 
 
@@ -48,8 +50,21 @@ def demo(
     if workdir is not None:
         usable_workdir(workdir)
     os.environ.setdefault("COLUMNS", "150")  # the report tables are wide; this process only
+    console = Console()
+    if workdir is not None:
+        run_demo(console, calls, users, workdir)
+        console.print(
+            "\nSee the day in the dashboard (charts, budgets, alerts, live as the ledger grows):\n"
+            f"  costcap dashboard --config {shlex.quote(str(workdir / 'costcap.toml'))}\n"
+            f"  then open {DASHBOARD_URL}"
+        )
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        run_demo(Console(), calls, users, workdir or Path(tmp))
+        run_demo(console, calls, users, Path(tmp))
+    console.print(
+        "\nThe day's files were in a temporary directory, now removed: run "
+        "costcap demo --workdir DIR to keep them and open the day in costcap dashboard."
+    )
 
 
 def usable_workdir(workdir: Path) -> None:
