@@ -8,6 +8,7 @@
         reports.by_feature(since=date(2026, 3, 1), until=date(2026, 3, 31))
         reports.top_users(limit=10, feature="chat")
         reports.over_time(granularity="week", model="gpt-4o")
+        reports.over_time_by(by="feature", top=8)          # stacked: per bucket and feature
         reports.cache_use(rules=CacheRules(useful_hit_rate=Decimal("0.3")))
         reports.routes()                                   # per feature, routing tier, reason
         reports.whatif(Scenario(routes={"chat": "gpt-4o-mini"}))
@@ -38,6 +39,7 @@ from costcap.reports._range import GRANULARITIES, Granularity, TimeRange, parse_
 from costcap.reports._reports import ANOMALIES_EARLIEST, Query, Reports
 from costcap.reports._routes import CASCADE_ASSUMPTION, CascadeSavings, RouteSpend
 from costcap.reports._rows import (
+    OTHER_GROUP,
     Anomaly,
     CacheSavings,
     CostPerUser,
@@ -47,6 +49,7 @@ from costcap.reports._rows import (
     ModelTierEfficiency,
     RefusedCalls,
     SpendBucket,
+    StackedBucket,
     Totals,
     UserSpend,
 )
@@ -59,6 +62,7 @@ __all__ = [
     "ANOMALIES_EARLIEST",
     "CASCADE_ASSUMPTION",
     "GRANULARITIES",
+    "OTHER_GROUP",
     "Anomaly",
     "AnomalyRules",
     "BudgetPace",
@@ -80,6 +84,7 @@ __all__ = [
     "RouteSpend",
     "Scenario",
     "SpendBucket",
+    "StackedBucket",
     "TimeRange",
     "TokenRatio",
     "Totals",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from costcap.errors import ConfigError, UnknownModel
 from costcap.ledger import LedgerSink
@@ -49,17 +49,20 @@ from costcap.reports._rows import (
     ModelTierEfficiency,
     RefusedCalls,
     SpendBucket,
+    StackedBucket,
     Totals,
     UserSpend,
 )
 from costcap.reports._spend import (
     cache_savings,
+    check_top,
     cost_per_user,
     feature_spend,
     merge,
     model_efficiency,
     model_tier_efficiency,
     spend_over_time,
+    stacked_over_time,
     top_users,
 )
 from costcap.reports._sql import (
@@ -96,6 +99,7 @@ _FILTERS = (("user", "user_id"), ("feature", "feature"), ("model", "model"))
 _SPEND = ("calls", "refused", "input_tokens", "output_tokens", "cost_pico")
 _CACHE = ("calls", "refused", "cache_hits", "saved_pico", "cache_misses", "cache_miss_cost_pico")
 _MISSES = MEASURES_SINCE["cache_misses"]  # the schema version that records cache misses
+_GROUP_COLUMNS = {"feature": "feature", "model": "model", "user": "user_id"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +265,38 @@ class Reports:
             first=query.range.first_day(),
             last=query.range.last_day(),
             misses_known=self._ledger_version() >= _MISSES,
+        )
+
+    def over_time_by(
+        self,
+        *,
+        by: Literal["feature", "model", "user"],
+        top: int = 8,
+        granularity: Granularity = "day",
+        since: When = None,
+        until: When = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+    ) -> list[StackedBucket]:
+        """:meth:`over_time` split by feature, model or user, for a stacked chart: per bucket,
+        the spend of each of the ``top`` (1..50) groups that cost most over the range, the
+        rest together as ``(other)`` (:func:`~costcap.reports._spend.stacked_over_time`).
+        Read as :meth:`over_time` reads (a rollup keyed by day and the group, edge days from
+        events), so each bucket's groups sum exactly to its :meth:`over_time` spend."""
+        column = _GROUP_COLUMNS.get(by)
+        if column is None:
+            raise ValueError(f"by must be one of {', '.join(_GROUP_COLUMNS)}, not {by!r}")
+        check_top(top)
+        query = Query.of(since, until, user, feature, model)
+        grouped = self._grouped(("day", column), query, ("calls", "cost_pico"))
+        return stacked_over_time(
+            {(self.dialect.read_day(day), str(key)): t for (day, key), t in grouped.items()},
+            granularity,
+            top=top,
+            missing=f"(no {by})",
+            first=query.range.first_day(),
+            last=query.range.last_day(),
         )
 
     def cache_savings(

@@ -26,6 +26,7 @@ from costcap.money import usd_from_pico
 
 __all__ = [
     "MEASURE_NAMES",
+    "OTHER_GROUP",
     "Anomaly",
     "CacheSavings",
     "CostPerUser",
@@ -35,6 +36,7 @@ __all__ = [
     "ModelTierEfficiency",
     "RefusedCalls",
     "SpendBucket",
+    "StackedBucket",
     "Totals",
     "UserSpend",
     "pct",
@@ -203,6 +205,22 @@ class SpendBucket:
     cost_usd: Decimal
     saved_usd: Decimal
     cache_misses: int | None  # None: the ledger predates cache misses (schema 4 or older)
+
+
+# The group of a StackedBucket that holds every group beyond the top N.
+OTHER_GROUP = "(other)"
+
+
+@dataclass(frozen=True, slots=True)
+class StackedBucket:
+    """One group's share of a :class:`SpendBucket`: the calls of one feature, model or user in
+    the bucket. ``group`` is :data:`OTHER_GROUP` for the groups beyond the top N together, and
+    ``(no feature)`` / ``(no user)`` for the calls recorded without one."""
+
+    start: date  # the day, the Monday of the ISO week, or the first of the month (UTC)
+    group: str
+    calls: int  # every call, refused ones included
+    cost_usd: Decimal
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,14 +14,22 @@ from datetime import date
 from decimal import Decimal
 from typing import TypeVar
 
-from costcap.reports._range import Granularity, bucket_count, bucket_start, buckets
+from costcap.reports._range import (
+    GRANULARITIES,
+    Granularity,
+    bucket_count,
+    bucket_start,
+    buckets,
+)
 from costcap.reports._rows import (
+    OTHER_GROUP,
     CacheSavings,
     CostPerUser,
     FeatureSpend,
     ModelEfficiency,
     ModelTierEfficiency,
     SpendBucket,
+    StackedBucket,
     Totals,
     UserSpend,
     mean,
@@ -33,8 +41,10 @@ from costcap.reports._rows import (
 
 __all__ = [
     "MAX_FILLED_BUCKETS",
+    "MAX_TOP_GROUPS",
     "cache_savings",
     "cache_total",
+    "check_top",
     "cost_per_user",
     "feature_spend",
     "merge",
@@ -42,6 +52,7 @@ __all__ = [
     "model_tier_efficiency",
     "refusal_category",
     "spend_over_time",
+    "stacked_over_time",
     "top_users",
 ]
 
@@ -218,6 +229,56 @@ def spend_over_time(
             cache_misses=t.cache_misses if misses_known else None,
         )
         for start, t in folded.items()
+    ]
+
+
+# A stacked chart stays readable up to about this many groups (a legend line and a colour each).
+MAX_TOP_GROUPS = 50
+
+
+def check_top(top: int) -> None:
+    """ValueError unless ``top`` groups can be stacked (1..:data:`MAX_TOP_GROUPS`)."""
+    if not 1 <= top <= MAX_TOP_GROUPS:
+        raise ValueError(f"top must be 1..{MAX_TOP_GROUPS}, not {top}")
+
+
+def stacked_over_time(
+    cells: Mapping[tuple[date, str], Totals],
+    granularity: Granularity,
+    *,
+    top: int,
+    missing: str,
+    first: date | None = None,
+    last: date | None = None,
+) -> list[StackedBucket]:
+    """Spend per bucket and group from ``{(day, group): Totals}`` (``''``: no group, shown as
+    ``missing``): the ``top`` groups that cost most over the days from ``first`` to ``last``
+    (then by name) keep their name, the rest are summed as :data:`OTHER_GROUP`. Rows come by
+    bucket, then by their group's rank over the whole range, :data:`OTHER_GROUP` last; a group
+    without calls in a bucket has no row there. The groups of a bucket sum to the spend
+    :func:`spend_over_time` gives it: both fold the same days."""
+    check_top(top)
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES}, not {granularity!r}")
+    inside: dict[tuple[date, str], Totals] = {}
+    for (day, key), t in cells.items():
+        if (first is None or first <= day) and (last is None or day <= last):
+            named = (day, key or missing)  # a group named like ``missing`` is summed with it
+            inside[named] = inside[named] + t if named in inside else t
+    spend: dict[str, int] = {}
+    for (_, name), t in inside.items():
+        spend[name] = spend.get(name, 0) + t.cost_pico
+    ranked = sorted(spend, key=lambda name: (-spend[name], name))
+    rank = {name: n for n, name in enumerate(ranked[:top])}
+    folded: dict[tuple[date, int], Totals] = {}
+    for (day, name), t in inside.items():
+        cell = (bucket_start(day, granularity), rank.get(name, top))  # top: the others' rank
+        folded[cell] = folded[cell] + t if cell in folded else t
+    names = [*ranked[:top], OTHER_GROUP]
+    return [
+        StackedBucket(start=start, group=names[n], calls=t.calls, cost_usd=usd(t.cost_pico))
+        for (start, n), t in sorted(folded.items(), key=lambda kv: kv[0])
+        if t.calls
     ]
 
 
