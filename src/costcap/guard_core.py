@@ -43,9 +43,11 @@ from costcap.money import (
 )
 from costcap.observe import (
     AdmissionObserver,
+    AlertObserver,
     InFlightObserver,
     Observer,
     notify_admission,
+    notify_alert,
     notify_event,
     notify_in_flight,
 )
@@ -130,6 +132,7 @@ class GuardCore:
             o for o in self.observers if isinstance(o, AdmissionObserver)
         )
         self._flight_observers = tuple(o for o in self.observers if isinstance(o, InFlightObserver))
+        self._alert_observers = tuple(o for o in self.observers if isinstance(o, AlertObserver))
         self.budgets: tuple[Budget, ...] = tuple(budgets)
         self.limits: tuple[RateLimit, ...] = tuple(limits)
         for kind, ids in (
@@ -645,6 +648,8 @@ class GuardCore:
         self._fired.add(marker)
         if granted:
             notify_all(self.notifiers, alert)
+            if self._alert_observers:
+                notify_alert(self._alert_observers, alert, self.clock())
 
     def store_failed(self, step: str, reservation_id: str, exc: StoreUnavailable | None) -> None:
         """A store step after admission failed (``exc``) or did not know the reservation

@@ -3,7 +3,9 @@
 An observer is any object with ``on_event(event)``; it may also have
 ``on_admission(seconds, outcome)`` (outcome: ``admitted``, ``budget``, ``rate_limit``,
 ``policy``, ``store_unavailable``) and ``on_in_flight(call)`` (a call admitted, or its lease
-renewed: the ledger keeps it until the call's event arrives). The Guard calls them in order,
+renewed: the ledger keeps it until the call's event arrives) and ``on_alert(alert, at)`` (an
+alert the Guard sent to its notifiers, ``at`` by the Guard's clock: the ledger keeps a history
+of them). The Guard calls them in order,
 in the calling thread, after
 the store step; an observer that raises is logged and never breaks the call (a broken metrics
 exporter must not refuse paid traffic). The ledger is the exception that matters: its
@@ -15,15 +17,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from costcap.ledger import CostEvent, InFlight
 
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from costcap.alerts import Alert
+
 __all__ = [
     "AdmissionObserver",
+    "AlertObserver",
     "InFlightObserver",
     "Observer",
     "notify_admission",
+    "notify_alert",
     "notify_event",
     "notify_in_flight",
 ]
@@ -44,6 +53,11 @@ class AdmissionObserver(Protocol):
 @runtime_checkable
 class InFlightObserver(Protocol):
     def on_in_flight(self, call: InFlight) -> None: ...
+
+
+@runtime_checkable
+class AlertObserver(Protocol):
+    def on_alert(self, alert: Alert, at: datetime) -> None: ...
 
 
 def notify_event(observers: Sequence[Observer], event: CostEvent) -> None:
@@ -68,3 +82,15 @@ def notify_admission(observers: Sequence[AdmissionObserver], seconds: float, out
             observer.on_admission(seconds, outcome)
         except Exception:  # as above
             log.exception("observer %r failed on admission", observer)
+
+
+def notify_alert(observers: Sequence[AlertObserver], alert: Alert, at: datetime) -> None:
+    """Tell ``observers`` (the ledger) that ``alert`` fired at ``at``: the one place every alert
+    a Guard sends is recorded — its own, pacing's and anomalies' (they fire through
+    ``Guard.fired``). A failure is logged, never raised: the alert went to its notifiers, and
+    the call that fired it goes on."""
+    for observer in observers:
+        try:
+            observer.on_alert(alert, at)
+        except Exception:  # as above
+            log.exception("observer %r failed to record alert %s", observer, alert.message)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from costcap.alerts._alert import Alert
+from costcap.alerts._alert import ALERT_KINDS, Alert, AlertKind
 from costcap.alerts._notifiers import (
     CallableNotifier,
     LogNotifier,
@@ -11,4 +11,13 @@ from costcap.alerts._notifiers import (
     notify_all,
 )
 
-__all__ = ["Alert", "CallableNotifier", "LogNotifier", "Notifier", "WebhookNotifier", "notify_all"]
+__all__ = [
+    "ALERT_KINDS",
+    "Alert",
+    "AlertKind",
+    "CallableNotifier",
+    "LogNotifier",
+    "Notifier",
+    "WebhookNotifier",
+    "notify_all",
+]

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-__all__ = ["Alert"]
+__all__ = ["ALERT_KINDS", "Alert", "AlertKind"]
+
+AlertKind = Literal["threshold", "exhausted", "oversized", "pacing", "anomaly"]
+ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +23,7 @@ class Alert:
     period and kind. ``kind="anomaly"`` is not about a budget: ``detail`` says what was seen (a
     spend spike, a runaway loop, usage beyond what a request allows; ``member`` names who)."""
 
-    kind: Literal["threshold", "exhausted", "oversized", "pacing", "anomaly"]
+    kind: AlertKind
     budget: str
     member: str
     mode: str

@@ -61,6 +61,7 @@ def _register() -> None:
         keys,
         prices,
         report,
+        report_alerts,
         report_watch,
         route,
         serve,

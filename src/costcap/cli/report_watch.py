@@ -53,28 +53,55 @@ from costcap.reports._detect import MAX_LOOP_CALLS, MAX_LOOP_MINUTES
 if TYPE_CHECKING:
     from costcap.alerts import Alert
     from costcap.guard import Guard
+    from costcap.ledger import Ledger as LedgerWriter
 
 __all__ = ["anomalies", "pacing_report"]
 
 _PICODOLLAR = Decimal("1e-12")
 
 
+class _AlertHistory:
+    """The Guard observer that records the alerts a report fires in the ledger at ``url``, as a
+    Guard writing to it would (``costcap report alerts`` lists them). The ledger's writer is
+    opened when the first alert fires: a run that fires none writes nothing (no spool, no
+    migration), and ``close`` drains what it recorded before the command ends."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._writer: LedgerWriter | None = None
+
+    def on_alert(self, alert: Alert, at: datetime) -> None:
+        if self._writer is None:
+            from costcap.ledger import Ledger as Writer
+
+            self._writer = Writer(self._url)
+        self._writer.on_alert(alert, at)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
 @contextmanager
-def _alerting_guard(path: Path, *, alert: bool) -> Iterator[Guard]:
+def _alerting_guard(path: Path, *, alert: bool, history: str | None = None) -> Iterator[Guard]:
     """A Guard from costcap.toml whose alerts go to its configured notifiers (webhooks are
-    drained before the command ends); the command prints what fired on stderr itself. Without
-    ``alert`` the command only reads: a store that does not exist yet is not created."""
+    drained before the command ends) and, with ``history`` (a ledger URL), into that ledger;
+    the command prints what fired on stderr itself. Without ``alert`` the command only reads:
+    a store that does not exist yet is not created."""
     from costcap.alerts import LogNotifier
     from costcap.guard import Guard
     from costcap.guard_core import config_kwargs
 
     kwargs = config_kwargs(path, {} if alert else reading_store(path))
     kwargs["notifiers"] = [n for n in kwargs["notifiers"] if not isinstance(n, LogNotifier)]
-    guard = Guard(**kwargs)
+    recorder = _AlertHistory(history) if alert and history is not None else None
+    guard = Guard(**kwargs, observers=[recorder] if recorder is not None else [])
     try:
         yield guard
     finally:
         guard.close()
+        if recorder is not None:
+            recorder.close()
         for notifier in guard.notifiers:
             close = getattr(notifier, "close", None)
             if callable(close):
@@ -120,7 +147,7 @@ def pacing_report(
             if ledger is not None:
                 raise
     try:
-        with _alerting_guard(path, alert=alert) as guard:
+        with _alerting_guard(path, alert=alert, history=None if reports is None else url) as guard:
             rows = pacing(
                 guard, reports=reports, user_id=user, feature=feature, api_key=key, model=model
             )
@@ -219,7 +246,7 @@ def anomalies(
         lambda r: r.anomalies(at=at, rules=rules, user=user, feature=feature, model=model),
     )
     if alert and path is not None:
-        with _alerting_guard(path, alert=True) as guard:
+        with _alerting_guard(path, alert=True, history=ledger_url(ledger, path)[0]) as guard:
             _report_fired(alert_anomalies(guard, found))
     emit(
         found,

@@ -8,7 +8,8 @@ is kept and retried as is — unless the sink refused it for good for the data o
 events (:class:`EventsRefused`): those are isolated by bisection, moved to the segment's
 ``.bad`` file, and the rest is written. Spool lines that are not events never reach the sink
 (:func:`costcap.ledger._spool.read_batch` moves them aside as it reads). In-flight records
-(:mod:`costcap.ledger._inflight`) travel with the events, in spool order; :meth:`Drain.convert`
+(:mod:`costcap.ledger._inflight`) and alerts fired (:mod:`costcap.ledger._fired`) travel with
+the events, in spool order; :meth:`Drain.convert`
 turns the calls in flight of processes that died into ``lost`` events.
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from costcap.ledger._event import CostEvent, EventsRefused
+from costcap.ledger._fired import FiredAlert
 from costcap.ledger._inflight import InFlight
 from costcap.ledger._sinks import LedgerSink, open_sink
 from costcap.ledger._spool import Batch, Segment, move_aside, read_batch, retire, write_checkpoint
@@ -29,7 +31,7 @@ __all__ = ["LEASE_GRACE_S", "Drain", "Pending", "Record", "utc_now"]
 log = logging.getLogger("costcap.ledger")
 
 LEASE_GRACE_S = 60.0  # how long after its lease's end a call in flight is recorded as lost
-Record = CostEvent | InFlight  # what a spool line holds
+Record = CostEvent | InFlight | FiredAlert  # what a spool line holds
 
 
 def utc_now() -> datetime:
@@ -182,7 +184,12 @@ class Drain:
         refuses isolated in turn."""
         if len(events) == 1:
             (event,) = events
-            why = f"event {event.request_id!r} refused by the sink ({exc})"
+            named = (
+                f"alert {event.alert_id!r}"
+                if isinstance(event, FiredAlert)
+                else f"event {event.request_id!r}"
+            )
+            why = f"{named} refused by the sink ({exc})"
             move_aside(seg, [(event.to_json().encode(), why)], durable=self._durable)
             moved.append(event)
             self.refused += 1

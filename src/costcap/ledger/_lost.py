@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from costcap.ledger._event import CostEvent
+from costcap.ledger._fired import FiredAlert
 from costcap.ledger._inflight import InFlight, latest
 from costcap.ledger._schema import INFLIGHT_COLUMNS, ROLLUPS_ALL, Rollup, key_sql
 from costcap.ledger._sql import EVENT_COLUMNS, rollup_ctes, rollup_upsert
@@ -157,18 +158,23 @@ def replace_statements(dialect: str, batch: str) -> tuple[str, list[str]]:
     return copy, out
 
 
-def sort_out(records: Sequence[CostEvent | InFlight]) -> tuple[list[CostEvent], list[InFlight]]:
-    """A batch's events, and the in-flight records to upsert: one per request id (the latest
+def sort_out(
+    records: Sequence[CostEvent | InFlight | FiredAlert],
+) -> tuple[list[CostEvent], list[InFlight], list[FiredAlert]]:
+    """A batch's events; the in-flight records to upsert: one per request id (the latest
     lease end), leaving out the calls whose event is in the batch too (their row would be
-    deleted in the same transaction)."""
+    deleted in the same transaction); and the alerts fired (:mod:`costcap.ledger._fired`)."""
     events: list[CostEvent] = []
     flights: list[InFlight] = []
+    alerts: list[FiredAlert] = []
     for record in records:
         if isinstance(record, InFlight):
             flights.append(record)
+        elif isinstance(record, FiredAlert):
+            alerts.append(record)
         else:
             events.append(record)
     if flights:
         ended = {e.request_id for e in events}
         flights = [f for f in latest(flights) if f.request_id not in ended]
-    return events, flights
+    return events, flights, alerts

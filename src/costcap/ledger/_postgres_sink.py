@@ -2,7 +2,8 @@
 into the ledger and its rollups by one statement (:func:`costcap.ledger._sql.merge_statements`),
 in one transaction. In-flight records are COPYed into a staging table of their own and upserted
 into ``costcap_inflight`` in the same transaction; the calls in flight, ``lost`` events and
-their replacement are in :mod:`costcap.ledger._lost`."""
+their replacement are in :mod:`costcap.ledger._lost`. Alerts fired are inserted last, in a
+savepoint (:mod:`costcap.ledger._fired`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from costcap.errors import StoreUnavailable
 from costcap.ledger._event import CostEvent, EventsRefused
+from costcap.ledger._fired import FiredAlert, insert_alerts_sql, not_recorded
 from costcap.ledger._inflight import InFlight
 from costcap.ledger._lost import (
     INFLIGHT,
@@ -31,6 +33,7 @@ from costcap.ledger._urls import postgres_target
 
 __all__ = ["PostgresSink"]
 
+_INSERT_ALERT = insert_alerts_sql("postgres")
 _BATCH_TABLE = "costcap_batch"
 _FLIGHTS_TABLE = "costcap_flights"
 _STAGING = (  # temporary tables, emptied at each commit, created when the sink opens
@@ -99,15 +102,16 @@ class PostgresSink:
         self._convert = convert_sql("postgres")
         self._where = where
 
-    def write(self, records: Sequence[CostEvent | InFlight]) -> int:
-        """Record ``records`` (events, and calls in flight) in one transaction; how many events
-        were new. ``EventsRefused``: the database refuses their data for good (``_refuses``);
-        ``StoreUnavailable``: it cannot write now (connection lost, …), try again."""
+    def write(self, records: Sequence[CostEvent | InFlight | FiredAlert]) -> int:
+        """Record ``records`` (events, calls in flight, alerts fired) in one transaction; how
+        many events were new. ``EventsRefused``: the database refuses their data for good
+        (``_refuses``); ``StoreUnavailable``: it cannot write now (connection lost, …), try
+        again. Alerts it cannot write are logged and left out (:mod:`costcap.ledger._fired`)."""
         import psycopg
 
         if not records:
             return 0
-        events, flights = sort_out(records)
+        events, flights, alerts = sort_out(records)
         try:
             rows = [event_row(e, text_time=False) for e in events]
             flying = [inflight_row(f, text_time=False) for f in flights]
@@ -120,6 +124,8 @@ class PostgresSink:
                     if flying:
                         self._copy(_FLIGHTS_TABLE, INFLIGHT_COLUMNS, flying)
                         self._db.execute(upsert_sql("postgres", _FLIGHTS_TABLE))
+                    if alerts:
+                        self._add_alerts(alerts)
             except (psycopg.Error, ValueError, TypeError, OverflowError) as exc:
                 if _refuses(exc):
                     raise EventsRefused(f"ledger {self._where}: events refused: {exc}") from None
@@ -127,6 +133,21 @@ class PostgresSink:
                     raise StoreUnavailable(f"ledger {self._where}: write failed: {exc}") from None
                 raise
         return inserted
+
+    def _add_alerts(self, alerts: list[FiredAlert]) -> None:
+        """Insert ``alerts`` in a savepoint (a nested transaction): if the database refuses
+        them, they are logged and the batch's events commit without them. A lost connection
+        fails the batch, which is retried."""
+        import psycopg
+
+        rows = [a.row(text_time=False) for a in alerts]
+        try:
+            with self._db.transaction(), self._db.cursor() as cur:
+                cur.executemany(_INSERT_ALERT, rows)
+        except (psycopg.Error, ValueError, TypeError, OverflowError) as exc:
+            if isinstance(exc, psycopg.OperationalError):
+                raise
+            not_recorded(self._where, alerts, exc)
 
     def _copy(self, table: str, columns: Sequence[str], rows: list[tuple[object, ...]]) -> None:
         with (

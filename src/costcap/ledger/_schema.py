@@ -1,8 +1,9 @@
-"""The ledger's tables, for SQLite and PostgreSQL (schema version 6).
+"""The ledger's tables, for SQLite and PostgreSQL (schema version 7).
 
 ``costcap_events``      one row per call, keyed by ``request_id`` (replays are ignored)
 ``costcap_inflight``    one row per admitted call whose event has not arrived yet, with its
                         reservation and lease end (:mod:`costcap.ledger._lost`)
+``costcap_alerts``      one row per alert a Guard fired (:mod:`costcap.ledger._fired`)
 ``cost_logs``           a view with the seed's column names, so its SQL runs as written
 ``costcap_rollup_*``    sums maintained in the same transaction as the events they count:
     ``_daily``               day × user × feature × model (every measure)
@@ -54,6 +55,9 @@ Versions (``costcap_ledger_meta.ledger_schema_version``; :mod:`costcap.ledger._m
    (:data:`PRICED_MEASURES`); and a partial index on ``ts`` of the events with a
    ``cascade_id``, which the routing report's cascades read over a range without touching the
    other events (a full ``ts`` scan of a range filtered afterwards reads every call of it).
+7. adds ``costcap_alerts``: the alerts the Guards writing to the ledger fired, one row each,
+   and its index on ``fired_at``. Nothing to backfill: no costcap before 7 recorded an alert
+   (reports on an older ledger list none).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ALERTS_SINCE",
     "DAILY_ROUTE",
     "DAILY_TIER",
     "DROPPED_INDEXES",
@@ -86,7 +91,8 @@ __all__ = [
     "key_sql",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
+ALERTS_SINCE = 7  # the version that added ``costcap_alerts``
 
 # Every spend rollup carries these sums (name, SQL expression over an event row ``e``).
 MEASURES: tuple[tuple[str, str], ...] = (
@@ -321,6 +327,31 @@ def _inflight_table(t: _Types) -> str:
 )"""
 
 
+def _alerts_table(t: _Types) -> str:
+    """The alerts fired: ``alert_id`` unique (a replayed spool adds nothing), ``fired_at`` by
+    the Guard's clock, money in integer picodollars (``projected_pico`` NULL but for pacing),
+    ``threshold_pct`` as exact decimal text, ``message`` as the notifiers were sent it."""
+    return f"""CREATE TABLE IF NOT EXISTS costcap_alerts (
+  alert_id TEXT PRIMARY KEY,
+  fired_at {t.ts} NOT NULL,
+  kind TEXT NOT NULL,
+  budget TEXT NOT NULL DEFAULT '',
+  member TEXT NOT NULL DEFAULT '',
+  mode TEXT NOT NULL DEFAULT '',
+  period TEXT NOT NULL DEFAULT '',
+  threshold_pct TEXT NOT NULL,
+  spent_pico {t.integer} NOT NULL DEFAULT 0,
+  limit_pico {t.integer} NOT NULL DEFAULT 0,
+  reserved_pico {t.integer} NOT NULL DEFAULT 0,
+  requested_pico {t.integer} NOT NULL DEFAULT 0,
+  projected_pico {t.integer},
+  resets_at {t.ts} NOT NULL,
+  exhausts_at {t.ts},
+  detail TEXT NOT NULL DEFAULT '',
+  message TEXT NOT NULL
+)"""
+
+
 INDEXES: tuple[str, ...] = (
     # `day`: the seed's SQL (cost_logs.date) and day-bounded reads; `ts`: windows of minutes or
     # hours (anomalies, partial days); `(user_id, ts, cost_pico)`: one user's calls, and the
@@ -399,6 +430,9 @@ def ddl(dialect: str) -> list[str]:
         *INDEXES,
         _inflight_table(types),
         "CREATE INDEX IF NOT EXISTS costcap_inflight_lease ON costcap_inflight (lease_until)",
+        _alerts_table(types),
+        # the report lists the newest first, over a range: read backwards through this index
+        "CREATE INDEX IF NOT EXISTS costcap_alerts_fired_at ON costcap_alerts (fired_at)",
         _view(dialect),
         *(_rollup_table(r, types) for r in ROLLUPS_ALL),
         *ROLLUP_INDEXES,

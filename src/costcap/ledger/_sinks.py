@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from costcap.ledger._event import CostEvent
+from costcap.ledger._fired import FiredAlert
 from costcap.ledger._inflight import InFlight
 from costcap.ledger._postgres_sink import PostgresSink
 from costcap.ledger._sqlite_sink import SQLiteSink
@@ -26,9 +27,9 @@ __all__ = ["LedgerSink", "PostgresSink", "SQLiteSink", "open_sink", "sqlite_path
 class LedgerSink(Protocol):
     url: str
 
-    def write(self, events: Sequence[CostEvent | InFlight]) -> int:
-        """Record ``events`` (and calls in flight) atomically; returns how many events were
-        new."""
+    def write(self, events: Sequence[CostEvent | InFlight | FiredAlert]) -> int:
+        """Record ``events`` (and calls in flight, and alerts fired) atomically; returns how
+        many events were new."""
         ...
 
     def convert_lost(self, cutoff: datetime) -> tuple[int, int]:

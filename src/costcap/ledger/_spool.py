@@ -3,11 +3,13 @@
 A spool directory holds, per segment ``<pid>-<random>-<seq>.seg``:
 
 ``X.seg``       one :meth:`CostEvent.to_json` line per event (or :meth:`InFlight.to_json` per
-                call admitted or renewed, :mod:`costcap.ledger._inflight`), copied by its
-                writer into a shared memory map of the file (space reserved ahead with
-                ``posix_fallocate``, so a full disk is an ``OSError`` when reserving, never a
-                ``SIGBUS``); the reserved tail reads as zero bytes until it is cut when the
-                segment is sealed (Linux; elsewhere each line is written with ``pwrite``).
+                call admitted or renewed, :mod:`costcap.ledger._inflight`, or
+                :meth:`FiredAlert.to_json` per alert fired, :mod:`costcap.ledger._fired`),
+                copied by its writer into a shared memory map of the file (space reserved
+                ahead with ``posix_fallocate``, so a full disk is an ``OSError`` when
+                reserving, never a ``SIGBUS``); the reserved tail reads as zero bytes until it
+                is cut when the segment is sealed (Linux; elsewhere each line is written with
+                ``pwrite``).
                 Whoever is responsible for a segment (its writer, or a process that adopted
                 it) holds an exclusive ``fcntl.flock`` on it.
 ``X.seg.ckpt``  the byte offset up to which the segment is in the sink, replaced atomically
@@ -47,6 +49,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from costcap.errors import ConfigError
 from costcap.ledger._event import CostEvent
+from costcap.ledger._fired import MARKER as ALERT_MARKER
+from costcap.ledger._fired import FiredAlert
 from costcap.ledger._inflight import MARKER, InFlight
 from costcap.ledger._sinks import sqlite_path
 
@@ -318,7 +322,7 @@ class Batch:
     """Events (and in-flight records) read from a segment, and the offset after them;
     ``unreadable``: the lines that were neither, moved to the ``.bad`` file while reading."""
 
-    events: list[CostEvent | InFlight]
+    events: list[CostEvent | InFlight | FiredAlert]
     end: int
     unreadable: int = 0
 
@@ -331,13 +335,15 @@ def _lines(data: bytes, start: int) -> Iterator[tuple[int, bytes]]:
         pos = nl + 1
 
 
-def _parse(line: bytes) -> CostEvent | InFlight | str:
-    """The event (or in-flight record) of a spool line, or why it is not one (any line:
-    nothing else escapes)."""
+def _parse(line: bytes) -> CostEvent | InFlight | FiredAlert | str:
+    """The event (or in-flight record, or alert) of a spool line, or why it is not one (any
+    line: nothing else escapes)."""
     line = line.lstrip(b"\0")
     try:
         if line.startswith(MARKER):
             return InFlight.from_json(line.decode())
+        if line.startswith(ALERT_MARKER):
+            return FiredAlert.from_json(line.decode())
         return CostEvent.from_json(line.decode())
     except ValueError as exc:  # not UTF-8, not JSON, not an event (CostEvent.from_json)
         return str(exc)
@@ -349,7 +355,7 @@ def read_batch(segment: Segment, limit: int, max_events: int, *, durable: bool) 
     (then it was torn). Complete lines that are not events (whatever they hold) go to the
     ``.bad`` file before the batch is returned, so the checkpoint may move past them."""
     start = segment.drained
-    events: list[CostEvent | InFlight] = []
+    events: list[CostEvent | InFlight | FiredAlert] = []
     bad: list[tuple[bytes, str]] = []
     size = min(_READ_CHUNK, limit - start)
     data = os.pread(segment.fd, size, start) if size > 0 else b""

@@ -13,7 +13,8 @@ waits its turn. One statement per 1,024 rows binds them in one go and steps once
 In-flight records are upserted into ``costcap_inflight`` in the same transaction (from
 multi-row ``VALUES`` too), and the rows of the calls whose event is now stored are deleted;
 converting expired rows into ``lost`` events and replacing those by late events is in
-:mod:`costcap.ledger._lost`.
+:mod:`costcap.ledger._lost`. Alerts fired are inserted last, behind a savepoint
+(:mod:`costcap.ledger._fired`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from costcap.errors import StoreUnavailable
 from costcap.ledger._event import CostEvent, EventsRefused
+from costcap.ledger._fired import FiredAlert, insert_alerts_sql, not_recorded
 from costcap.ledger._inflight import InFlight
 from costcap.ledger._lost import (
     DELETE_ENDED,
@@ -74,6 +76,7 @@ _UNBINDABLE = (
 )
 _LAST_ROWID = "SELECT COALESCE(MAX(rowid), 0) FROM costcap_events"
 _NEW_COST = "SELECT COALESCE(SUM(cost_pico), 0) FROM costcap_events NOT INDEXED WHERE rowid > ?"
+_INSERT_ALERT = insert_alerts_sql("sqlite")
 _MOST_ROWS = 1024  # rows per INSERT statement (a power of two)
 # the ids of a batch, passed as one JSON array: the rare replacement of lost events needs them
 _BATCH_IDS = "(SELECT value AS request_id FROM json_each(?))"
@@ -145,14 +148,15 @@ class SQLiteSink:
             if db.in_transaction:
                 db.execute("ROLLBACK")
 
-    def write(self, records: Sequence[CostEvent | InFlight]) -> int:
-        """Record ``records`` (events, and calls in flight) in one transaction; how many events
-        were new. ``EventsRefused``: the database refuses their data for good (a constraint, a
-        value it cannot bind); ``StoreUnavailable``: it cannot write now (locked, I/O error,
-        …), try again."""
+    def write(self, records: Sequence[CostEvent | InFlight | FiredAlert]) -> int:
+        """Record ``records`` (events, calls in flight, alerts fired) in one transaction; how
+        many events were new. ``EventsRefused``: the database refuses their data for good (a
+        constraint, a value it cannot bind); ``StoreUnavailable``: it cannot write now (locked,
+        I/O error, …), try again. Alerts it cannot write are logged and left out
+        (:mod:`costcap.ledger._fired`)."""
         if not records:
             return 0
-        events, flights = sort_out(records)
+        events, flights, alerts = sort_out(records)
         try:
             rows = [event_row(e, text_time=True) for e in events]
             flying = [inflight_row(f, text_time=True) for f in flights]
@@ -169,6 +173,8 @@ class SQLiteSink:
                     self._insert(flying, _upsert_sql)
                 if rows:
                     db.execute(DELETE_ENDED)
+                if alerts:
+                    self._add_alerts(alerts)
                 db.execute("COMMIT")
             except (sqlite3.IntegrityError, sqlite3.DataError) as exc:  # NOT NULL, CHECK, too big
                 raise EventsRefused(f"ledger {self.url}: events refused: {exc}") from None
@@ -197,6 +203,19 @@ class SQLiteSink:
             for statement in self._rollups:
                 db.execute(statement, (last,))
         return inserted
+
+    def _add_alerts(self, alerts: list[FiredAlert]) -> None:
+        """Insert ``alerts`` behind a savepoint: if the database refuses them, they are logged
+        and the batch's events commit without them. (An error that ended the transaction
+        fails the ``ROLLBACK TO``, and with it the batch, which is retried.)"""
+        db = self._db
+        db.execute("SAVEPOINT costcap_alerts")
+        try:
+            db.executemany(_INSERT_ALERT, [a.row(text_time=True) for a in alerts])
+        except (sqlite3.Error, *_UNBINDABLE) as exc:
+            db.execute("ROLLBACK TO costcap_alerts")
+            not_recorded(self.url, alerts, exc)
+        db.execute("RELEASE costcap_alerts")
 
     def _take_out_lost(self, rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
         """The event ``rows`` whose call is recorded as lost (the first row of each): the lost

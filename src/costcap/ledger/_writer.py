@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import itertools
 import logging
 import math
 import os
@@ -37,9 +38,11 @@ from types import TracebackType
 from typing import Literal
 from urllib.parse import urlsplit
 
+from costcap.alerts import Alert
 from costcap.errors import ConfigError, StoreUnavailable
 from costcap.ledger._drain import LEASE_GRACE_S, Drain, Pending, Record, utc_now
 from costcap.ledger._event import CostEvent
+from costcap.ledger._fired import FiredAlert
 from costcap.ledger._inflight import InFlight
 from costcap.ledger._sinks import sqlite_path
 from costcap.ledger._spool import (
@@ -120,6 +123,10 @@ class Ledger:
     batches, more work per event in the drain thread, and that work competes with the app's
     own threads for the CPU (measured in ``benchmarks/results/wrap.md``: at 0.2 s a wrapped
     call cost ~40 µs more than at 1 s).
+
+    Alerts: as a Guard observer the Ledger also spools each alert the Guard fires
+    (``on_alert``), drained with the events into ``costcap_alerts``; ``costcap report alerts``
+    lists them.
 
     Calls in flight: as a Guard observer the Ledger also spools a short line when a call is
     admitted and when its lease is renewed (``on_in_flight``, ~2 µs), kept in
@@ -207,7 +214,9 @@ class Ledger:
         self._pid = os.getpid()
         self._writer = f"{self._pid}-{os.urandom(4).hex()}"
         self._lock = threading.Lock()  # the write path: live segment, offsets, pending order
-        self._seq = 0
+        # segments, and alerts (ids numbered in firing order: the report's order among alerts
+        # fired at one instant)
+        self._seq, self._alerts = 0, itertools.count(1)
         self._adopted = adopt_orphans(self.spool_dir, set())  # dead writers' segments
         try:
             self._live = create_segment(self.spool_dir, self._writer, 0, durable=self._durable)
@@ -284,6 +293,13 @@ class Ledger:
         this): until its event arrives, the ledger can tell it was in flight. ``OSError`` as
         for :meth:`record`."""
         self._append(call, call.to_json())
+
+    def on_alert(self, alert: Alert, at: datetime) -> None:
+        """Spool that ``alert`` fired at ``at`` (the Guard calls this once for each alert it
+        sends to its notifiers); the drain writes it to ``costcap_alerts`` with the events
+        (:mod:`costcap.ledger._fired`). ``OSError`` as for :meth:`record`."""
+        record = FiredAlert.of(alert, at=at, alert_id=f"{self._writer}-{next(self._alerts):012d}")
+        self._append(record, record.to_json())
 
     def _append(self, record: Record, line: str) -> None:
         data = (line + "\n").encode()

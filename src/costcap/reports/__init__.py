@@ -12,6 +12,7 @@
         reports.cache_use(rules=CacheRules(useful_hit_rate=Decimal("0.3")))
         reports.routes()                                   # per feature, routing tier, reason
         reports.whatif(Scenario(routes={"chat": "gpt-4o-mini"}))
+        reports.alerts(kind="exhausted", limit=20)         # the alerts that fired, newest first
 
 Reports read the rollups (the narrowest one that can answer), so they stay fast at any volume;
 refusals have rollups of their own, and anomalies read the minute rollup and the last day of
@@ -22,6 +23,7 @@ Money is exact ``Decimal``.
 
 from __future__ import annotations
 
+from costcap.reports._alerts import AlertRecord
 from costcap.reports._anomalies import alert_anomalies
 from costcap.reports._cache import ADVICE_OFF, ADVICE_ON, CacheRules, cache_use_total
 from costcap.reports._detect import AnomalyRules, describe, robust_baseline
@@ -63,6 +65,7 @@ __all__ = [
     "CASCADE_ASSUMPTION",
     "GRANULARITIES",
     "OTHER_GROUP",
+    "AlertRecord",
     "Anomaly",
     "AnomalyRules",
     "BudgetPace",

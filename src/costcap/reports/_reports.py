@@ -19,6 +19,7 @@ from costcap.ledger import LedgerSink
 from costcap.ledger._migrate import VERSION_QUERY
 from costcap.ledger._schema import DAILY_ROUTE, DAILY_TIER, MEASURES_SINCE, ROLLUPS
 from costcap.pricing import PriceCatalog, default_catalog
+from costcap.reports._alerts import AlertQuery, AlertRecord, read_alerts
 from costcap.reports._anomalies import find_anomalies
 from costcap.reports._cache import CacheRules, feature_cache, never_asked
 from costcap.reports._detect import AnomalyRules
@@ -446,6 +447,20 @@ class Reports:
         (edge days: refused events); see :mod:`costcap.reports._refused`."""
         query = Query.of(since, until, user, feature, model)
         return refused_calls(self.sink, self.dialect, query.range, query.filters)
+
+    def alerts(
+        self,
+        *,
+        since: When = None,
+        until: When = None,
+        kind: str | None = None,
+        limit: int = 100,
+    ) -> list[AlertRecord]:
+        """The last ``limit`` (1..10,000) alerts the Guards writing to the ledger fired in the
+        range, newest first; ``kind`` one of the alert kinds. A ledger older than the alerts
+        table has none (:mod:`costcap.reports._alerts`)."""
+        query = AlertQuery.of(since, until, kind, limit)
+        return read_alerts(self.sink, self.dialect, query, version=self._ledger_version())
 
     def anomalies(
         self,
