@@ -19,6 +19,7 @@ __all__ = ["MAX_BARS", "by_feature_chart"]
 MAX_BARS = 12
 _NO_FEATURE = "(no feature)"
 _LABEL_CHARS = 32
+_MIN_SLOTS = 6
 
 
 def _bars(rows: Sequence[FeatureSpend]) -> list[tuple[str, Decimal]]:
@@ -62,7 +63,8 @@ def by_feature_chart(
         )
         axes.set_yticks(range(len(bars)), [_short(name) for name, _ in bars])
         axes.bar_label(found, labels=[label_dollars(cost) for _, cost in bars], padding=4)
-        axes.invert_yaxis()  # the first (largest) bar on top
+        # the first (largest) bar on top; room for at least six, so few bars stay slim
+        axes.set_ylim(max(len(bars), _MIN_SLOTS) - 0.5, -0.5)
         axes.margins(x=0.14)  # room for the labels past the longest bar
         axes.set_xlim(left=0)
         axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: axis_dollars(value)))

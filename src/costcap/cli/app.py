@@ -62,6 +62,7 @@ def _register() -> None:
         prices,
         report,
         report_alerts,
+        report_chart,
         report_watch,
         route,
         serve,

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_LEDGER",
+    "granularity_of",
     "ledger_url",
     "no_calls",
     "open_reports",
@@ -87,6 +88,11 @@ Ledger = Annotated[
 Config = Annotated[Path | None, typer.Option(help="costcap.toml (default: ./costcap.toml).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (money as decimal strings).")]
 AsCsv = Annotated[bool, typer.Option("--csv", help="Print CSV.")]
+Plot = Annotated[
+    Path | None,
+    typer.Option(help="Also draw the report as a chart into this file (.svg or .png)."),
+]
+By = Annotated[str, typer.Option(help="Stack the spend by feature, model or user.")]
 
 
 # -- plumbing --------------------------------------------------------------------------------------
@@ -133,6 +139,16 @@ def when(text: str | None, name: str) -> date | datetime | None:
     except ValueError as exc:
         raise typer.BadParameter(str(exc).removeprefix(f"{name}: "), param_hint=name) from None
     return value
+
+
+def granularity_of(text: str) -> Granularity:
+    """``--granularity``: day, week or month."""
+    for grain in GRANULARITIES:
+        if grain == text:
+            return grain
+    raise typer.BadParameter(
+        f"must be one of {', '.join(GRANULARITIES)} (got {text!r})", param_hint="--granularity"
+    )
 
 
 def _span(since: date | datetime | None, until: date | datetime | None) -> str:
@@ -193,10 +209,15 @@ def features(
     config: Config = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
+    plot: Plot = None,
 ) -> None:
-    """Spend by feature."""
+    """Spend by feature (--plot: and its chart)."""
     fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
     rows = run_report(ledger, config, lambda r: r.by_feature(**q))
+    if plot is not None:
+        from costcap.cli.report_chart import plot_features
+
+        plot_features(plot, rows, q)
     emit(
         rows,
         row_type=FeatureSpend,
@@ -352,16 +373,18 @@ def over_time(
     config: Config = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
+    plot: Plot = None,
+    by: By = "feature",
 ) -> None:
-    """Spend over time, per UTC day, week or month (empty buckets at zero)."""
-    if granularity not in GRANULARITIES:
-        raise typer.BadParameter(
-            f"must be one of {', '.join(GRANULARITIES)} (got {granularity!r})",
-            param_hint="--granularity",
-        )
-    grain: Granularity = granularity  # checked just above
+    """Spend over time, per UTC day, week or month (empty buckets at zero); --plot: and its
+    chart, stacked --by feature, model or user."""
+    grain = granularity_of(granularity)
     fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
     rows = run_report(ledger, config, lambda r: r.over_time(granularity=grain, **q))
+    if plot is not None:
+        from costcap.cli.report_chart import plot_over_time
+
+        plot_over_time(plot, ledger, config, q, granularity=grain, by=by)
     emit(
         rows if fmt != "table" or any(r.calls or r.refused for r in rows) else [],
         row_type=SpendBucket,
