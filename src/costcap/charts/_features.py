@@ -73,4 +73,4 @@ def by_feature_chart(
         axes.tick_params(axis="y", length=0)
         axes.set_title(heading)
 
-    return render(draw, fmt)
+    return render(draw, fmt, label=heading)

@@ -18,6 +18,7 @@ import re
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
+from xml.sax.saxutils import escape
 
 from costcap._extras import missing_extra
 
@@ -58,9 +59,11 @@ _STYLE: dict[str, Any] = {
     "xtick.color": "#595959",
     "ytick.color": "#595959",
     "legend.frameon": False,
+    "text.parse_math": False,  # names and dollars are plain text: "$a$" is not TeX
 }
 _SVG_METADATA = {"Date": None, "Creator": None, "Type": None, "Format": None}
 _DOCTYPE = re.compile(rb"<!DOCTYPE[^>]*>\s*")
+_SVG_OPEN = re.compile(rb"<svg\b[^>]*>")
 _LOCK = threading.Lock()
 
 
@@ -87,9 +90,15 @@ def palette(count: int) -> list[str]:
 
 
 def render(
-    draw: Callable[[Figure], None], fmt: Format, *, size: tuple[float, float] = SIZE
+    draw: Callable[[Figure], None],
+    fmt: Format,
+    *,
+    label: str,
+    size: tuple[float, float] = SIZE,
 ) -> bytes:
-    """A new figure of ``size`` inches, drawn by ``draw``, as SVG or PNG bytes."""
+    """A new figure of ``size`` inches, drawn by ``draw``, as SVG or PNG bytes. An SVG's text
+    is paths, so ``label`` goes in its ``<title>``: the chart's words for screen readers and
+    for a search of the page."""
     if fmt not in FORMATS:
         raise ValueError(f"a chart is svg or png, not {fmt!r}")
     matplotlib = _import_matplotlib()
@@ -108,7 +117,10 @@ def render(
             FigureCanvasAgg(figure)  # attaches itself: savefig draws with it
             figure.savefig(out, format="png")
     data = out.getvalue()
-    return _DOCTYPE.sub(b"", data, count=1) if fmt == "svg" else data
+    if fmt == "png":
+        return data
+    title = f"<title>{escape(label)}</title>".encode()
+    return _SVG_OPEN.sub(lambda tag: tag[0] + b"\n " + title, _DOCTYPE.sub(b"", data, count=1), 1)
 
 
 def render_empty(fmt: Format, title: str) -> bytes:
@@ -120,4 +132,4 @@ def render_empty(fmt: Format, title: str) -> bytes:
         axes.set_title(title)
         axes.text(0.5, 0.4, EMPTY_TEXT, ha="center", va="center", color="#595959", fontsize=11)
 
-    return render(draw, fmt, size=_EMPTY_SIZE)
+    return render(draw, fmt, label=f"{title}: {EMPTY_TEXT}", size=_EMPTY_SIZE)

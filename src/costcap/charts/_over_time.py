@@ -160,4 +160,4 @@ def spend_over_time_chart(
             alignment="left",
         )
 
-    return render(draw, fmt)
+    return render(draw, fmt, label=heading)
