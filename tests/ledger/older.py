@@ -1,6 +1,6 @@
 """Ledgers as older costcaps left them, made behind costcap's back (a sink would migrate them):
-statements run on the database directly, and the current schema taken back to version 2, 3, 4
-or 5."""
+statements run on the database directly, and the current schema taken back to version 2, 3, 4,
+5 or 6."""
 
 from __future__ import annotations
 
@@ -31,15 +31,20 @@ def execute(url: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 def make_older(url: str, version: int, events: Sequence[CostEvent]) -> None:
-    """A ledger of schema ``version`` (2 to 5) at ``url`` holding ``events``: without what
-    version 6 added (routing columns, their rollup and index), nor, at 4 or below, what version
-    5 added (cache misses and their measures), nor, at 3 or below, what version 4 added (calls
-    in flight, service tiers), nor, at 2, the flag version 3 added. The events' routing and
-    cache misses are lost with their columns."""
-    assert version in (2, 3, 4, 5)
+    """A ledger of schema ``version`` (2 to 6) at ``url`` holding ``events``: without the alerts
+    table version 7 added, nor, at 5 or below, what version 6 added (routing columns, their
+    rollup and index), nor, at 4 or below, what version 5 added (cache misses and their
+    measures), nor, at 3 or below, what version 4 added (calls in flight, service tiers), nor,
+    at 2, the flag version 3 added. The events' routing and cache misses are lost with their
+    columns."""
+    assert version in (2, 3, 4, 5, 6)
     sink = open_sink(url)
     sink.write(events)
     sink.close()
+    execute(url, "DROP TABLE costcap_alerts")
+    if version == 6:
+        execute(url, "UPDATE costcap_ledger_meta SET value = '6'")
+        return
     execute(url, f"DROP TABLE {DAILY_ROUTE.table}")
     execute(url, "DROP INDEX costcap_events_cascade")
     for column in ("tier", "route_reason", "cascade_id"):

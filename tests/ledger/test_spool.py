@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from costcap.errors import ConfigError
+from costcap.ledger import CostEvent
 from costcap.ledger._spool import (
     MAPPED,
     STALE_TMP_S,
+    Batch,
     Segment,
     adopt_orphans,
     check_owner,
@@ -29,6 +31,12 @@ from tests.ledger.conftest import NOT_EVENTS, event
 
 def lines(*ids: int) -> bytes:
     return b"".join(event(n).to_json().encode() + b"\n" for n in ids)
+
+
+def ids(batch: Batch) -> list[str]:
+    """The request ids of the events a batch read back (every line here is an event)."""
+    assert all(isinstance(e, CostEvent) for e in batch.events)
+    return [e.request_id for e in batch.events if isinstance(e, CostEvent)]
 
 
 def dead_segment(spool: Path, data: bytes, name: str = "1-dead-000000.seg") -> Segment:
@@ -76,7 +84,7 @@ def test_a_live_segment_keeps_its_incomplete_last_line(tmp_path: Path) -> None:
     data = lines(1, 2) + event(3).to_json().encode()[:40]
     os.write(seg.fd, data)
     batch = read_batch(seg, len(data), 100, durable=False)
-    assert [e.request_id for e in batch.events] == ["req-1", "req-2"]
+    assert ids(batch) == ["req-1", "req-2"]
     assert batch.end == len(lines(1, 2))
     seg.close()
 
@@ -89,7 +97,7 @@ def test_a_torn_last_line_of_a_dead_writer_is_skipped(
     data = lines(1, 2) + event(3).to_json().encode()[:40]
     seg = dead_segment(tmp_path, data)
     batch = read_batch(seg, seg.end, 100, durable=False)
-    assert [e.request_id for e in batch.events] == ["req-1", "req-2"]
+    assert ids(batch) == ["req-1", "req-2"]
     assert batch.end == len(data)
     assert "torn last line" in caplog.text
     assert not seg.bad.exists()
@@ -101,7 +109,7 @@ def test_a_complete_last_line_without_newline_is_kept(tmp_path: Path) -> None:
     data = lines(1) + event(2).to_json().encode()
     seg = dead_segment(tmp_path, data)
     batch = read_batch(seg, seg.end, 100, durable=False)
-    assert [e.request_id for e in batch.events] == ["req-1", "req-2"]
+    assert ids(batch) == ["req-1", "req-2"]
     seg.close()
 
 
@@ -114,7 +122,7 @@ def test_an_unparseable_line_is_moved_aside_and_logged(
     seg = dead_segment(tmp_path, data)
     with caplog.at_level(logging.ERROR, logger="costcap.ledger"):
         batch = read_batch(seg, seg.end, 100, durable=True)
-    assert [e.request_id for e in batch.events] == ["req-1", "req-2"]
+    assert ids(batch) == ["req-1", "req-2"]
     assert seg.bad.read_bytes() == b'{"request_id": "broken"\n'
     assert "unparseable" in caplog.text
     seg.close()
@@ -136,7 +144,7 @@ def test_a_line_that_is_not_an_event_is_moved_aside_with_its_reason(
     seg = dead_segment(tmp_path, lines(1) + line + b"\n" + lines(2))
     with caplog.at_level(logging.ERROR, logger="costcap.ledger"):
         batch = read_batch(seg, seg.end, 100, durable=False)
-    assert [e.request_id for e in batch.events] == ["req-1", "req-2"]
+    assert ids(batch) == ["req-1", "req-2"]
     assert batch.end == seg.end
     assert seg.bad.read_bytes() == line + b"\n"
     (record,) = caplog.records
@@ -159,7 +167,7 @@ def test_nul_padding_before_a_line_is_ignored(tmp_path: Path) -> None:
     event after them."""
     seg = dead_segment(tmp_path, b"\0\0\0\0" + lines(1) + b"\0\0\n")
     batch = read_batch(seg, seg.end, 100, durable=False)
-    assert [e.request_id for e in batch.events] == ["req-1"]
+    assert ids(batch) == ["req-1"]
     assert not seg.bad.exists()
     seg.close()
 
@@ -168,7 +176,7 @@ def test_a_batch_stops_at_max_events(tmp_path: Path) -> None:
     """read_batch returns at most max_events, and the offset right after the last one."""
     seg = dead_segment(tmp_path, lines(1, 2, 3, 4, 5))
     batch = read_batch(seg, seg.end, 2, durable=False)
-    assert [e.request_id for e in batch.events] == ["req-1", "req-2"]
+    assert ids(batch) == ["req-1", "req-2"]
     assert batch.end == len(lines(1, 2))
     seg.close()
 
@@ -185,7 +193,7 @@ def test_adoption_takes_dead_segments_from_their_checkpoint(tmp_path: Path) -> N
         len(lines(1, 2)),
         True,
     )
-    assert [e.request_id for e in read_batch(seg, seg.end, 10, durable=False).events] == ["req-2"]
+    assert ids(read_batch(seg, seg.end, 10, durable=False)) == ["req-2"]
     assert adopt_orphans(tmp_path, set()) == []  # now held by `seg`
     seg.close()
     held.close()
@@ -258,7 +266,7 @@ def test_a_dead_writer_reserved_tail_is_not_data(
     seg = dead_segment(tmp_path, lines(1, 2) + bytes(1 << 16), name)
     assert seg.end == len(lines(1, 2))
     batch = read_batch(seg, seg.end, 100, durable=False)
-    assert [e.request_id for e in batch.events] == ["req-1", "req-2"]
+    assert ids(batch) == ["req-1", "req-2"]
     assert "torn" not in caplog.text
     seg.close()
 
@@ -270,6 +278,6 @@ def test_a_torn_line_before_the_reserved_tail_is_skipped(
     data = lines(1) + event(2).to_json().encode()[:40]
     seg = dead_segment(tmp_path, data + bytes(5000))
     batch = read_batch(seg, seg.end, 100, durable=False)
-    assert [e.request_id for e in batch.events] == ["req-1"]
+    assert ids(batch) == ["req-1"]
     assert "torn last line" in caplog.text
     seg.close()

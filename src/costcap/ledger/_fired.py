@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -33,7 +33,7 @@ from costcap.alerts import ALERT_KINDS, Alert
 from costcap.ledger._event import _INT64
 from costcap.ledger._inflight import EPOCH, micros
 
-__all__ = ["ALERT_COLUMNS", "MARKER", "FiredAlert", "insert_alerts_sql", "not_recorded"]
+__all__ = ["ALERT_COLUMNS", "MARKER", "FiredAlert", "add_alerts", "insert_alerts_sql"]
 
 log = logging.getLogger("costcap.ledger")
 
@@ -188,10 +188,22 @@ def insert_alerts_sql(dialect: str) -> str:
     )
 
 
-def not_recorded(url: str, alerts: Sequence[FiredAlert], exc: BaseException) -> None:
-    """Log the alerts a sink could not write (their lines, to write them by hand once the cause
-    is fixed); the batch's events are written all the same."""
+def add_alerts(
+    where: str,
+    alerts: Sequence[FiredAlert],
+    attempt: Callable[[Sequence[FiredAlert]], Exception | None],
+) -> None:
+    """Insert a batch's ``alerts`` with ``attempt``: a sink's insert behind a savepoint, which
+    returns the error the database refused them with (rolled back to the savepoint), or None.
+    Refused together, they are tried one by one, and only those refused alone are left out,
+    logged with their lines (to write them by hand once the cause is fixed). An error that
+    is not a refusal (the database went away) propagates from ``attempt``: the batch fails
+    and is retried, alerts included."""
+    refusal = attempt(alerts)
+    if refusal is None:
+        return
+    refused = [a for a in alerts if attempt([a]) is not None] if len(alerts) > 1 else alerts
     log.error(
         "ledger %s: %d alert(s) not recorded (%s); the batch's events are; the alerts: %s",
-        url, len(alerts), exc, " ".join(a.to_json() for a in alerts),
+        where, len(refused), refusal, " ".join(a.to_json() for a in refused),
     )  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any
 
 from costcap.errors import StoreUnavailable
 from costcap.ledger._event import CostEvent, EventsRefused
-from costcap.ledger._fired import FiredAlert, insert_alerts_sql, not_recorded
+from costcap.ledger._fired import FiredAlert, add_alerts, insert_alerts_sql
 from costcap.ledger._inflight import InFlight
 from costcap.ledger._lost import (
     INFLIGHT,
@@ -125,7 +125,7 @@ class PostgresSink:
                         self._copy(_FLIGHTS_TABLE, INFLIGHT_COLUMNS, flying)
                         self._db.execute(upsert_sql("postgres", _FLIGHTS_TABLE))
                     if alerts:
-                        self._add_alerts(alerts)
+                        add_alerts(self._where, alerts, self._try_alerts)
             except (psycopg.Error, ValueError, TypeError, OverflowError) as exc:
                 if _refuses(exc):
                     raise EventsRefused(f"ledger {self._where}: events refused: {exc}") from None
@@ -134,20 +134,20 @@ class PostgresSink:
                 raise
         return inserted
 
-    def _add_alerts(self, alerts: list[FiredAlert]) -> None:
-        """Insert ``alerts`` in a savepoint (a nested transaction): if the database refuses
-        them, they are logged and the batch's events commit without them. A lost connection
-        fails the batch, which is retried."""
+    def _try_alerts(self, alerts: Sequence[FiredAlert]) -> Exception | None:
+        """Insert ``alerts`` in a savepoint (a nested transaction); the error the database
+        refused them with (rolled back), or None (:func:`~costcap.ledger._fired.add_alerts`).
+        A lost connection propagates: the batch fails and is retried."""
         import psycopg
 
-        rows = [a.row(text_time=False) for a in alerts]
         try:
             with self._db.transaction(), self._db.cursor() as cur:
-                cur.executemany(_INSERT_ALERT, rows)
+                cur.executemany(_INSERT_ALERT, [a.row(text_time=False) for a in alerts])
         except (psycopg.Error, ValueError, TypeError, OverflowError) as exc:
             if isinstance(exc, psycopg.OperationalError):
                 raise
-            not_recorded(self._where, alerts, exc)
+            return exc
+        return None
 
     def _copy(self, table: str, columns: Sequence[str], rows: list[tuple[object, ...]]) -> None:
         with (

@@ -30,7 +30,7 @@ from typing import Any
 
 from costcap.errors import StoreUnavailable
 from costcap.ledger._event import CostEvent, EventsRefused
-from costcap.ledger._fired import FiredAlert, insert_alerts_sql, not_recorded
+from costcap.ledger._fired import FiredAlert, add_alerts, insert_alerts_sql
 from costcap.ledger._inflight import InFlight
 from costcap.ledger._lost import (
     DELETE_ENDED,
@@ -174,7 +174,7 @@ class SQLiteSink:
                 if rows:
                     db.execute(DELETE_ENDED)
                 if alerts:
-                    self._add_alerts(alerts)
+                    add_alerts(self.url, alerts, self._try_alerts)
                 db.execute("COMMIT")
             except (sqlite3.IntegrityError, sqlite3.DataError) as exc:  # NOT NULL, CHECK, too big
                 raise EventsRefused(f"ledger {self.url}: events refused: {exc}") from None
@@ -204,18 +204,20 @@ class SQLiteSink:
                 db.execute(statement, (last,))
         return inserted
 
-    def _add_alerts(self, alerts: list[FiredAlert]) -> None:
-        """Insert ``alerts`` behind a savepoint: if the database refuses them, they are logged
-        and the batch's events commit without them. (An error that ended the transaction
-        fails the ``ROLLBACK TO``, and with it the batch, which is retried.)"""
+    def _try_alerts(self, alerts: Sequence[FiredAlert]) -> Exception | None:
+        """Insert ``alerts`` behind a savepoint; the error the database refused them with
+        (rolled back), or None (:func:`~costcap.ledger._fired.add_alerts`). An error that ended
+        the transaction fails the ``ROLLBACK TO``, and with it the batch, which is retried."""
         db = self._db
         db.execute("SAVEPOINT costcap_alerts")
+        refusal: Exception | None = None
         try:
             db.executemany(_INSERT_ALERT, [a.row(text_time=True) for a in alerts])
         except (sqlite3.Error, *_UNBINDABLE) as exc:
             db.execute("ROLLBACK TO costcap_alerts")
-            not_recorded(self.url, alerts, exc)
+            refusal = exc
         db.execute("RELEASE costcap_alerts")
+        return refusal
 
     def _take_out_lost(self, rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
         """The event ``rows`` whose call is recorded as lost (the first row of each): the lost
