@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import fields, is_dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -17,7 +17,7 @@ from rich.table import Table
 from costcap.cli.formatting import decimal_text, money, tokens_text
 from costcap.errors import ConfigError
 
-__all__ = ["Column", "cell", "emit", "output_format", "record"]
+__all__ = ["Column", "cell", "emit", "json_value", "output_format", "record", "write_csv"]
 
 # (header, field, kind): kind is money, count, tokens, pct (a percentage), rate (0..1), time
 # (an instant, shown to the second in UTC), text, or tag (a status like trending_over, shown as
@@ -48,6 +48,18 @@ def record(row: Any) -> dict[str, Any]:
     """A report row as JSON-ready data: exact decimal strings, ISO dates, None as null."""
     assert is_dataclass(row)
     return {f.name: _plain(getattr(row, f.name)) for f in fields(row)}
+
+
+def write_csv(rows: Sequence[Any], *, row_type: type, out: TextIO) -> None:
+    """``rows`` (instances of the dataclass ``row_type``) as CSV on ``out``: a header of every
+    field, then one line per row, money as exact decimal strings and None as an empty cell.
+    The CLI's ``--csv`` and the HTTP answers in CSV write through it, so they are the same."""
+    names = [f.name for f in fields(row_type)]
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(names)
+    for row in rows:
+        data = record(row)
+        writer.writerow(["" if data[n] is None else data[n] for n in names])
 
 
 def cell(value: Any, kind: str) -> str:
@@ -89,12 +101,7 @@ def emit(
         sys.stdout.write(json.dumps([record(r) for r in rows], indent=2) + "\n")
         return
     if fmt == "csv":
-        names = [f.name for f in fields(row_type)]
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(names)
-        for row in rows:
-            data = record(row)
-            writer.writerow(["" if data[n] is None else data[n] for n in names])
+        write_csv(rows, row_type=row_type, out=sys.stdout)
         return
     if not rows:
         sys.stdout.write(f"{empty}\n")

@@ -1,5 +1,6 @@
 """What every admin route shares: JSON answers and errors, query parameters, request bodies,
-blocking work in a worker thread, and who is asking (the admin, or one virtual key).
+blocking work in a worker thread, and who is asking (the admin, or one virtual key). Query
+parameters are read by :class:`costcap.report_queries.Params`, as the dashboard reads them.
 
 Errors are OpenAI-style objects, ``{"error": {"message", "type", "param", "code"}}``: a route
 raises :class:`AdminError` (or a costcap error the admin app maps to a status) and never
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from costcap.cli.rows import json_value
+from costcap.report_queries import Params, QueryError, bad_request
 
 if TYPE_CHECKING:
     from costcap.gateway.keys import VirtualKey
@@ -40,21 +42,11 @@ T = TypeVar("T")
 #: key, else the :class:`~costcap.gateway.keys.VirtualKey` that asked.
 CALLER = "costcap.admin.caller"
 MAX_BODY_BYTES = 64 * 1024  # an admin request body is a few fields
-_TRUE = ("true", "1", "yes")
-_FALSE = ("false", "0", "no")
 
 
-class AdminError(Exception):
-    """An answer other than 2xx: ``status``, the error ``kind`` (its ``type``) and a message
-    saying what to do."""
-
-    def __init__(self, status: int, kind: str, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.kind, self.message, self.param = status, kind, message, param
-
-
-def bad_request(message: str, param: str | None = None) -> AdminError:
-    return AdminError(400, "invalid_request_error", message, param)
+#: An answer other than 2xx (``status``, the error ``kind`` and a message saying what to do):
+#: the error the report queries raise too, so that one handler answers both.
+AdminError = QueryError
 
 
 class _Json(Response):
@@ -86,51 +78,6 @@ def caller_key(request: Request) -> VirtualKey | None:
     """The virtual key that asked, or None for the admin key."""
     key: VirtualKey | None = request.scope.get(CALLER)
     return key
-
-
-class Params:
-    """A request's query parameters, each given at most once and named as the CLI's options
-    (``by-tier``; ``by_tier`` is read the same). Parameters a route does not take are refused
-    (a typo would otherwise widen the answer silently)."""
-
-    def __init__(self, request: Request, allowed: Collection[str]) -> None:
-        self._values: dict[str, str] = {}
-        for raw, value in request.query_params.multi_items():
-            name = raw.replace("_", "-")
-            if name not in allowed:
-                known = ", ".join(sorted(allowed)) or "none"
-                raise bad_request(f"unknown query parameter {raw!r} (this route takes: {known})")
-            if name in self._values:
-                raise bad_request(f"query parameter {raw!r} is given twice", name)
-            self._values[name] = value
-
-    def text(self, name: str, default: str | None = None) -> str | None:
-        """The parameter's text (a filter: never empty), else ``default``."""
-        value = self._values.get(name)
-        if value is None:
-            return default
-        if not value.strip():
-            raise bad_request(f"{name} must not be empty", name)
-        return value
-
-    def flag(self, name: str) -> bool:
-        value = self._values.get(name)
-        if value is None:
-            return False
-        if value.lower() in _TRUE:
-            return True
-        if value.lower() in _FALSE:
-            return False
-        raise bad_request(f"{name} must be true or false, not {value!r}", name)
-
-    def integer(self, name: str) -> int | None:
-        value = self._values.get(name)
-        if value is None:
-            return None
-        try:
-            return int(value.strip())
-        except ValueError:
-            raise bad_request(f"{name} must be a whole number, not {value!r}", name) from None
 
 
 async def read_object(request: Request, allowed: Collection[str]) -> dict[str, Any]:
