@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import sqlite3
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -239,17 +240,24 @@ def test_a_store_opened_before_fork_works_in_the_children(store: KeyStore) -> No
     still works and sees their keys."""
     key, secret = store.create(SPEC)
 
-    def work() -> None:
-        found = store.find(secret)
-        assert found is not None
-        assert found.id == key.id
-        store.create(parse_key_spec(user="child"))
-
     context = multiprocessing.get_context("fork")
+    failures = context.SimpleQueue()  # a child's traceback, so that a failure says why
+
+    def work() -> None:
+        try:
+            found = store.find(secret)
+            assert found is not None
+            assert found.id == key.id
+            store.create(parse_key_spec(user="child"))
+        except BaseException:
+            failures.put(traceback.format_exc())
+            raise
+
     children = [context.Process(target=work) for _ in range(2)]
     for child in children:
         child.start()
     for child in children:
         child.join(30)
-    assert [child.exitcode for child in children] == [0, 0]
+    why = [] if failures.empty() else [failures.get()]
+    assert [child.exitcode for child in children] == [0, 0], why
     assert sorted(k.user or "" for k in store.list()) == ["alice", "child", "child"]
