@@ -55,6 +55,7 @@ def _register() -> None:
     # Commands live in their own modules; importing them registers them on `app`.
     from costcap.cli import (  # noqa: F401
         budgets,
+        dashboard,
         demo,
         estimate,
         fake_provider,

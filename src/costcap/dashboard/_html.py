@@ -46,8 +46,6 @@ def _shown(value: Any, kind: str) -> str:
     """The CLI table's text for a JSON value (money and rates arrive as decimal strings)."""
     if isinstance(value, str) and kind in ("money", "rate"):
         value = Decimal(value)
-    if value is None and kind == "text":
-        return "(none)"
     return cell(value, kind)
 
 
@@ -65,12 +63,12 @@ def _row(record: Mapping[str, Any], key: Sequence[str], cells: Iterable[str], ma
 def _cell(record: Mapping[str, Any], column: Column) -> str:
     _, field, kind = column
     value = record.get(field)
+    shown = "(no feature)" if field == "feature" and value is None else _shown(value, kind)
     css = f' class="num {kind}"' if kind in _NUMERIC else f' class="{kind}"'
     if kind == "tag" and value is not None:
         css = f' class="tag tag-{_e(value)}"'
     return (
-        f'<td data-field="{_e(field)}" data-value="{_e(value_text(value))}"{css}>'
-        f"{_e(_shown(value, kind))}</td>"
+        f'<td data-field="{_e(field)}" data-value="{_e(value_text(value))}"{css}>{_e(shown)}</td>'
     )
 
 
@@ -305,6 +303,7 @@ def document(
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<title>costcap dashboard</title>"
+        '<link rel="icon" href="data:,">'  # no request for /favicon.ico, outside the app
         '<link rel="stylesheet" href="static/dashboard.css">'
         '<script src="static/dashboard.js" defer></script></head>'
         f'<body data-refresh="{_e(refresh)}">'

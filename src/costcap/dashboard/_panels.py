@@ -64,16 +64,16 @@ PANELS: tuple[Panel, ...] = (
     )),
     Panel("users", "Top users", "users", _SPEND, ("user",), (
         ("user", "user", "text"), ("calls", "calls", "count"), ("refused", "refused", "count"),
-        ("spend", "cost_usd", "money"), ("avg / answered", "cost_per_answered_usd", "money"),
+        ("spend", "cost_usd", "money"), ("$ / call", "cost_per_answered_usd", "money"),
         ("share", "share_pct", "pct"),
     )),
     Panel("models", "Models", "models", _SPEND, ("model",), (
         ("model", "model", "text"), ("calls", "calls", "count"),
         ("answered", "answered", "count"),
-        ("input / answered", "input_tokens_per_answered", "tokens"),
-        ("output / answered", "output_tokens_per_answered", "tokens"),
-        ("spend", "cost_usd", "money"), ("avg / answered", "cost_per_answered_usd", "money"),
-    )),
+        ("in tok / call", "input_tokens_per_answered", "tokens"),
+        ("out tok / call", "output_tokens_per_answered", "tokens"),
+        ("spend", "cost_usd", "money"), ("$ / call", "cost_per_answered_usd", "money"),
+    ), note="averages per answered call"),
     Panel("budgets", "Budgets", "pacing", FILTERS, ("budget", "member"), (
         ("budget", "budget", "text"), ("member", "member", "text"),
         ("period", "bucket", "text"), ("spent", "spent_usd", "money"),

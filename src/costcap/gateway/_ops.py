@@ -1,6 +1,7 @@
 """The gateway's operations endpoints: ``/healthz`` (the process answers), ``/readyz`` (the
-store and the ledger are reachable), ``/metrics`` (Prometheus) and the admin API under
-``/admin`` (:mod:`costcap.gateway._admin`)."""
+store and the ledger are reachable), ``/metrics`` (Prometheus), the admin API under
+``/admin`` (:mod:`costcap.gateway._admin`) and the dashboard under ``/dashboard/``
+(:mod:`costcap.gateway._dashboard`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from costcap.errors import StoreUnavailable
 from costcap.gateway._admin import admin_routes
 from costcap.gateway._app import GatewayState
+from costcap.gateway._dashboard import dashboard_routes
 
 __all__ = ["ops_app"]
 
@@ -45,6 +47,7 @@ def ops_app(state: GatewayState) -> Any:
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
     ]
     routes += admin_routes(state)  # /metrics is served by the gateway itself (an ASGI app)
+    routes += dashboard_routes(state)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return JSONResponse(
