@@ -30,8 +30,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from costcap.alerts import ALERT_KINDS, Alert
-from costcap.ledger._event import _INT64
 from costcap.ledger._inflight import EPOCH, micros
+from costcap.ledger._lines import checked_field, json_object
 
 __all__ = ["ALERT_COLUMNS", "MARKER", "FiredAlert", "add_alerts", "insert_alerts_sql"]
 
@@ -106,15 +106,12 @@ class FiredAlert:
         is not one: not a JSON object, a required field missing, a field of the wrong type, an
         unknown kind, a threshold that is not a finite decimal, text that is not valid Unicode,
         an integer beyond 64 bits, an instant out of range. Unknown fields are ignored."""
-        try:
-            data = json.loads(line)
-        except RecursionError:
-            raise ValueError("not an alert record: JSON nested too deeply") from None
-        except ValueError as exc:
-            raise ValueError(f"not an alert record: {exc}") from None
-        if type(data) is not dict:
-            raise ValueError("not an alert record: not a JSON object")
-        values: dict[str, Any] = {n: _checked(n, data[n]) for n in _NAMES if n in data}
+        data = json_object(line, _RECORD)
+        values: dict[str, Any] = {
+            name: checked_field(_RECORD, name, data[name], integer=name in _INTS)
+            for name in _NAMES
+            if name in data and not (data[name] is None and name in _OPTIONAL)
+        }
         missing = sorted(_REQUIRED - values.keys())
         if missing:
             raise ValueError(f"not an alert record: {missing[0]} is missing")
@@ -150,7 +147,8 @@ class FiredAlert:
 _NAMES: tuple[str, ...] = tuple(f.name for f in fields(FiredAlert))
 _REQUIRED = frozenset({"alert_id", "fired_at_us", "kind", "threshold_pct", "resets_at_us",
                        "message"})  # fmt: skip
-_OPTIONAL_INTS = frozenset({"projected_pico", "exhausts_at_us"})
+_OPTIONAL = frozenset({"projected_pico", "exhausts_at_us"})  # null when the alert has none
+_RECORD = "an alert record"
 _INTS = frozenset(n for n in _NAMES if n.endswith(("_pico", "_us")))
 # The table's columns, in the order of a row: the fields, instants named without ``_us``.
 ALERT_COLUMNS: tuple[str, ...] = tuple(n.removesuffix("_us") for n in _NAMES)
@@ -159,24 +157,6 @@ ALERT_COLUMNS: tuple[str, ...] = tuple(n.removesuffix("_us") for n in _NAMES)
 def _instant(us: int) -> datetime:
     """The instant ``us`` microseconds after the epoch; ``OverflowError`` if out of range."""
     return EPOCH + us * _MICRO
-
-
-def _checked(name: str, value: object) -> object:
-    """``value`` of field ``name`` from a spool line, if it has the field's type."""
-    if value is None and name in _OPTIONAL_INTS:
-        return None
-    kind = int if name in _INTS else str
-    if type(value) is not kind:
-        what = "null" if value is None else f"a {type(value).__name__}"
-        raise ValueError(f"not an alert record: {name} is {what}")
-    if isinstance(value, int) and not -_INT64 <= value < _INT64:
-        raise ValueError(f"not an alert record: {name} is beyond 64 bits")
-    if isinstance(value, str) and not value.isascii():
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            raise ValueError(f"not an alert record: {name} is not Unicode") from None
-    return value
 
 
 def insert_alerts_sql(dialect: str) -> str:

@@ -12,13 +12,12 @@ admission, and after an SDK call ``datetime.now`` costs ~10 µs where ``time.tim
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
-from costcap.ledger._event import _INT64
+from costcap.ledger._lines import checked_field, json_object
 
 __all__ = ["EPOCH", "MARKER", "InFlight", "latest", "micros"]
 
@@ -84,30 +83,13 @@ class InFlight(NamedTuple):
         line is not one: not a JSON object, without ``request_id``, ``at_us``,
         ``lease_until_us`` or ``model``, a field of the wrong type, text that is not valid
         Unicode, an integer beyond 64 bits, a time out of range. Unknown fields are ignored."""
-        try:
-            data = json.loads(line)
-        except RecursionError:
-            raise ValueError("not an in-flight record: JSON nested too deeply") from None
-        except ValueError as exc:  # not JSON
-            raise ValueError(f"not an in-flight record: {exc}") from None
-        if type(data) is not dict:
-            raise ValueError("not an in-flight record: not a JSON object")
+        data = json_object(line, _RECORD)
         values: dict[str, Any] = {}
         for name in cls._fields:
             value = data.get(name)
             if value is None and name not in _REQUIRED:
                 continue
-            if type(value) is not (int if name in _INTEGERS else str):
-                what = "missing" if value is None else f"a {type(value).__name__}"
-                raise ValueError(f"not an in-flight record: {name} is {what}")
-            if isinstance(value, int) and not -_INT64 <= value < _INT64:
-                raise ValueError(f"not an in-flight record: {name} is beyond 64 bits")
-            if isinstance(value, str) and not value.isascii():
-                try:
-                    value.encode()
-                except UnicodeEncodeError:
-                    raise ValueError(f"not an in-flight record: {name} is not Unicode") from None
-            values[name] = value
+            values[name] = checked_field(_RECORD, name, value, integer=name in _INTEGERS)
         record = cls(**values)
         try:
             record.at, record.lease_until  # noqa: B018 - datetimes in range
@@ -116,6 +98,7 @@ class InFlight(NamedTuple):
         return record
 
 
+_RECORD = "an in-flight record"
 _REQUIRED = frozenset({"request_id", "at_us", "lease_until_us", "model"})
 _INTEGERS = frozenset({"at_us", "lease_until_us", "reserved_pico", "input_tokens", "max_tokens"})
 
