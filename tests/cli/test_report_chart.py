@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -187,3 +188,19 @@ def test_a_missing_ledger_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     argv = ["report", "chart", "time", "--out", str(path), "--ledger", missing]
     assert f"no costcap ledger at {missing}" in error(capsys, argv)
     assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    "args", ["chart time --out c.svg", "chart features --out c.png", "time --plot c.svg"], ids=str
+)
+def test_without_matplotlib_the_extra_is_named(
+    ledger: str,
+    args: str,
+    here: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib: ImportError
+    message = error(capsys, ["report", *args.split(), "--ledger", ledger])
+    assert message == "costcap: error: charts needs: pip install 'costcap[dashboard]'\n"
+    assert list(here.iterdir()) == []

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, TextIO
 import typer
 
 from costcap.charts import FORMATS, Format, by_feature_chart, spend_over_time_chart
+from costcap.cli.options import require_extra
 from costcap.cli.report import (
     By,
     Config,
@@ -46,10 +47,12 @@ Top = Annotated[
 
 
 def _chart_format(path: Path, param: str) -> Format:
-    """The format a chart file's suffix names."""
+    """The format a chart file's suffix names (and matplotlib there to draw it, or the extra
+    named before any work)."""
     suffix = path.suffix.lower()
     for fmt in FORMATS:
         if suffix == f".{fmt}":
+            require_extra("dashboard", "charts", ("matplotlib",))
             return fmt
     named = f"ends in {suffix}" if suffix else "has no suffix"
     raise typer.BadParameter(f"{path} {named}: give a .svg or .png file", param_hint=param)
