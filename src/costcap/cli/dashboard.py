@@ -8,7 +8,7 @@ import os
 import threading
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from costcap.guard import Guard
     from costcap.report_queries import Sources
 
-__all__ = ["dashboard"]
+__all__ = ["dashboard", "dashboard_app"]
 
 DEFAULT_PORT = 8710
 MAX_REFRESH = 3600
@@ -65,6 +65,21 @@ def _sources(path: Path | None) -> tuple[Sources, _Budgets | None]:
     loaded = functools.cache(lambda: settings(path))
     return Sources(catalog=functools.cache(lambda: catalog_from(path)), guard=budgets,
                    config=loaded), budgets  # fmt: skip
+
+
+def dashboard_app(url: str, config: Path | None, *, refresh: int, password: str | None) -> Any:
+    """The app ``costcap dashboard`` serves: the ledger at ``url``, and with ``config``
+    (costcap.toml) its budgets, prices and cache thresholds; its guard closes with the app."""
+    from costcap.dashboard import create_dashboard_app
+
+    sources, budgets = _sources(config)
+    return create_dashboard_app(
+        url,
+        sources=sources,
+        refresh=refresh,
+        password=password,
+        on_shutdown=None if budgets is None else budgets.close,
+    )
 
 
 def _password(variable: str | None) -> str | None:
@@ -135,16 +150,7 @@ def dashboard(
         )
     import uvicorn
 
-    from costcap.dashboard import create_dashboard_app
-
-    sources, budgets = _sources(path)
-    served = create_dashboard_app(
-        url,
-        sources=sources,
-        refresh=refresh,
-        password=password,
-        on_shutdown=None if budgets is None else budgets.close,
-    )
+    served = dashboard_app(url, path, refresh=refresh, password=password)
     where = f"http://{host if ':' not in host else f'[{host}]'}:{chosen}/"
     asked = f"; password: ${password_env} (any user name)" if password_env else ""
     typer.echo(f"costcap dashboard on {where} (ledger {shown_url(url)}{asked}); Ctrl+C stops it")

@@ -205,7 +205,7 @@ class _Dashboard:
             raise bad_request(f"format must be json or csv (got {fmt!r})", "format")
         if self.url is None:
             raise QueryError(404, "not_found_error", self.no_ledger)
-        params = report_params(name, query, given, now=datetime.now(UTC))
+        params = report_params(name, query, given)
         read, url = REPORTS[API_NAMES[name]][0], self.url
         ask = Ask(params, self.sources)
         found = await anyio.to_thread.run_sync(lambda: read_report(url, read, ask))

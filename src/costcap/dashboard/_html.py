@@ -175,8 +175,6 @@ def _body(panel: Panel, shown: Shown) -> str:
     parts = [_chart(shown)]
     if panel.name == "users":
         parts.append(_per_user(shown.extra.get("per_user")))
-    if panel.name == "time" and not any(r["calls"] for r in records):
-        records = []  # every bucket at zero: nothing to list
     parts.append(_table(panel, records) if records else '<p class="empty">nothing here</p>')
     if panel.name == "routes" and shown.answer is not None:
         data = shown.answer.data

@@ -107,7 +107,7 @@ PANELS: tuple[Panel, ...] = (
         ("window", "window", "text"), ("spend", "spend_usd", "money"),
         ("median", "baseline_usd", "money"), ("threshold", "threshold_usd", "money"),
         ("calls", "calls", "count"),
-    ), note="as of the end of the range (or now), over the week before"),
+    ), note="now, against the week before, whatever the range"),
 )  # fmt: skip
 
 #: ``api/NAME``: each panel's report, and the cost-per-user figures the users panel shows.
@@ -116,19 +116,12 @@ _PER_USER_TAKES = _SPEND
 _STACK_TOP = 8
 
 
-def report_params(
-    name: str, query: DashboardQuery, given: Params | None = None, *, now: datetime
-) -> Params:
-    """The options of ``api/NAME``'s report: the page's parameters it takes (the anomalies'
-    ``until`` as the instant it is judged at), and the report's own options ``given`` (its
-    ``limit``, ``by-tier``…)."""
+def report_params(name: str, query: DashboardQuery, given: Params | None = None) -> Params:
+    """The options of ``api/NAME``'s report: the page's parameters it takes, and the report's
+    own options ``given`` (its ``limit``, ``by-tier``…)."""
     report = API_NAMES[name]
     takes = next((p.takes for p in PANELS if p.name == name), _PER_USER_TAKES)
     items = [(n, v) for n, v in query.params.items() if n in takes]
-    if report == "anomalies":
-        at = query.anomalies_until(now)
-        if at is not None:
-            items.append(("until", at.isoformat()))
     if given is not None:
         items += [(n, v) for n, v in given.items() if n not in PAGE_PARAMS and n != "format"]
     return Params(items, REPORTS[report][1])
@@ -235,7 +228,7 @@ def read_page(
 
     def read(name: str) -> Answer:
         read_one = REPORTS[API_NAMES[name]][0]
-        return answer(reports, read_one, Ask(report_params(name, query, now=now), sources))
+        return answer(reports, read_one, Ask(report_params(name, query), sources))
 
     time = read("time")  # first: a ledger that cannot be read fails the page here, not a card
     totals = _totals(time.rows)

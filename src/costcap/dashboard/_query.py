@@ -6,16 +6,16 @@ end date included — or an ISO datetime), ``user`` / ``feature`` / ``model`` fi
 splits the spend-over-time chart. A parameter sent empty is as if not sent (a filter form sends
 its empty fields); any other parameter is refused, naming the ones allowed.
 
-Each panel reads one ``costcap report`` through :mod:`costcap.report_queries`: the query is
-turned into that report's options (:meth:`DashboardQuery.options_for`), so ``api/NAME?<query>``
-answers what ``costcap report NAME --json`` prints with the same options.
+Each panel reads one ``costcap report`` through :mod:`costcap.report_queries`, with the
+parameters of the query that report takes as its options
+(:func:`costcap.dashboard._panels.report_params`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Literal
 from urllib.parse import urlencode
 
@@ -94,21 +94,3 @@ class DashboardQuery:
     def text(self) -> str:
         """The query string of the parameters given (without a leading ``?``)."""
         return urlencode(self.params.items())
-
-    def filters(self) -> dict[str, str | None]:
-        return {"user": self.user, "feature": self.feature, "model": self.model}
-
-    def range(self) -> dict[str, date | datetime | None]:
-        return {"since": self.since, "until": self.until}
-
-    def anomalies_until(self, now: datetime) -> datetime | None:
-        """The instant the anomalies are judged at: the end of ``until`` (a date: the end of
-        that day), or now when that is later or no ``until`` is given."""
-        if self.until is None:
-            return None
-        end = self.until
-        if not isinstance(end, datetime):
-            if end >= now.date():
-                return None
-            end = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
-        return None if end >= now else end
