@@ -8,11 +8,12 @@ database with the events, and lands in the batch of the events recorded around i
 rare (once per budget, member, period and kind), so batching changes nothing for them, but the
 same durability does.
 
-A sink writes a batch's alerts after its events, in the same transaction but behind a savepoint:
-alerts it cannot write (a constraint a DBA added, a table someone dropped) are logged with their
-lines and left out, and the events of the batch commit all the same — the alert was sent to its
-notifiers already; the ledger must never lose or hold back a call's event for it. A database
-that is down fails the whole batch, which is retried with its alerts.
+A sink writes a batch's alerts after its events, in the same transaction but behind a savepoint
+(:func:`add_alerts`): alerts the database refuses (a constraint a DBA added, a table someone
+dropped) are logged with their lines and left out, the batch's other alerts are written, and
+its events commit all the same — the alert was sent to its notifiers already; the ledger must
+never lose or hold back a call's event for it. A database that is down fails the whole batch,
+which is retried with its alerts.
 
 Money is integer picodollars, as for events (every amount an alert carries is one: budgets
 count micro-dollars, reports picodollars); ``threshold_pct`` is exact decimal text; instants
@@ -183,6 +184,8 @@ def add_alerts(
     if refusal is None:
         return
     refused = [a for a in alerts if attempt([a]) is not None] if len(alerts) > 1 else alerts
+    if not refused:  # refused together only (nothing alone): all are in now
+        return
     log.error(
         "ledger %s: %d alert(s) not recorded (%s); the batch's events are; the alerts: %s",
         where, len(refused), refusal, " ".join(a.to_json() for a in refused),
