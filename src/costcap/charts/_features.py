@@ -7,7 +7,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from costcap.charts._dollars import axis_dollars, label_dollars
-from costcap.charts._figure import OTHER_COLOR, Format, palette, render, render_empty
+from costcap.charts._figure import (
+    OTHER_COLOR,
+    Format,
+    palette,
+    render,
+    render_empty,
+    shortened,
+)
 from costcap.reports import OTHER_GROUP, FeatureSpend
 
 if TYPE_CHECKING:
@@ -31,10 +38,6 @@ def _bars(rows: Sequence[FeatureSpend]) -> list[tuple[str, Decimal]]:
         return named
     rest = sum((cost for _, cost in named[MAX_BARS - 1 :]), Decimal(0))
     return [*named[: MAX_BARS - 1], (OTHER_GROUP, rest)]
-
-
-def _short(name: str) -> str:
-    return name if len(name) <= _LABEL_CHARS else name[: _LABEL_CHARS - 1] + "…"
 
 
 def by_feature_chart(
@@ -61,7 +64,7 @@ def by_feature_chart(
             color=[OTHER_COLOR if name == OTHER_GROUP else colour for name, _ in bars],
             linewidth=0,
         )
-        axes.set_yticks(range(len(bars)), [_short(name) for name, _ in bars])
+        axes.set_yticks(range(len(bars)), [shortened(name, _LABEL_CHARS) for name, _ in bars])
         axes.bar_label(found, labels=[label_dollars(cost) for _, cost in bars], padding=4)
         # the first (largest) bar on top; room for at least six, so few bars stay slim
         axes.set_ylim(max(len(bars), _MIN_SLOTS) - 0.5, -0.5)

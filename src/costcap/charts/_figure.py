@@ -34,6 +34,7 @@ __all__ = [
     "palette",
     "render",
     "render_empty",
+    "shortened",
 ]
 
 Format = Literal["svg", "png"]
@@ -87,6 +88,12 @@ def palette(count: int) -> list[str]:
     light = [c for n, c in enumerate(tab20[1::2]) if n != _TAB10_GREY]
     colours = [to_hex(c) for c in (*dark, *light)]
     return [colours[n % len(colours)] for n in range(count)]
+
+
+def shortened(name: str, chars: int) -> str:
+    """``name`` cut to ``chars`` characters with an ellipsis: a legend or an axis keeps its
+    room for the chart."""
+    return name if len(name) <= chars else name[: chars - 1] + "…"
 
 
 def render(

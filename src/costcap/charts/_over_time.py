@@ -8,7 +8,14 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from costcap.charts._dollars import axis_dollars
-from costcap.charts._figure import OTHER_COLOR, Format, palette, render, render_empty
+from costcap.charts._figure import (
+    OTHER_COLOR,
+    Format,
+    palette,
+    render,
+    render_empty,
+    shortened,
+)
 from costcap.reports import GRANULARITIES, OTHER_GROUP, Granularity, StackedBucket
 from costcap.reports._range import bucket_count, bucket_start, buckets
 from costcap.reports._spend import MAX_FILLED_BUCKETS
@@ -46,10 +53,6 @@ def _columns(
     if bucket_count(wide_lo, wide_hi, grain) <= MAX_FILLED_BUCKETS:
         lo, hi = wide_lo, wide_hi
     return list(buckets(lo, hi, grain))
-
-
-def _short(name: str) -> str:
-    return name if len(name) <= _LABEL_CHARS else name[: _LABEL_CHARS - 1] + "…"
 
 
 def _dates() -> Any:
@@ -138,7 +141,7 @@ def spend_over_time_chart(
             axes.add_collection(
                 PolyCollection(boxes, facecolors=colour, linewidths=0), autolim=False
             )
-            handles.append(Patch(color=colour, label=_short(group)))
+            handles.append(Patch(color=colour, label=shortened(group, _LABEL_CHARS)))
         locator = _locator(grain, len(columns))
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(dates.DateFormatter(_TICK_FORMAT[grain]))
