@@ -7,26 +7,16 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.cli.helpers import error, write_ledger
+from tests.dashboard.reference import BUDGETS
 from tests.waiting import wait_for
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    """A port some other program is listening on."""
-    with socket.socket() as other:
-        other.bind(("127.0.0.1", 0))
-        other.listen()
-        yield other.getsockname()[1]
 
 
 def test_a_port_in_use_is_one_line(busy_port: int, capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,20 +121,6 @@ def test_beyond_loopback_every_request_needs_the_password(tmp_path: Path, ledger
         assert opened.status_code == 200
     finally:
         assert "Traceback" not in served.stop()
-
-
-BUDGETS = """
-[guard]
-store = "sqlite:///{store}"
-
-[ledger]
-url = "{ledger}"
-
-[[budgets]]
-scope = "global"
-period = "day"
-limit_usd = 10
-"""
 
 
 def test_with_costcap_toml_it_reads_its_ledger_and_budgets(tmp_path: Path, ledger: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import Iterator
 
 import pytest
 
@@ -24,15 +23,6 @@ def not_served(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(fake_provider, "serve", record)
     return served
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    """A port some other program is listening on."""
-    with socket.socket() as other:
-        other.bind(("127.0.0.1", 0))
-        other.listen()
-        yield other.getsockname()[1]
 
 
 def test_a_port_in_use_is_one_line_and_no_server_log(

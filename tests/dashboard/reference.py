@@ -12,11 +12,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
 
 from costcap.cli.app import run
 from costcap.ledger import CostEvent, open_sink
@@ -24,17 +27,38 @@ from tests.fired import HISTORY
 from tests.reports.ledger import EVENTS
 
 __all__ = [
+    "BUDGETS",
     "LOOP_USER",
     "PanelRows",
     "cli",
     "cli_json",
     "loop_events",
     "panels_of",
+    "served",
     "text",
     "write_ledger",
+    "written",
 ]
 
 LOOP_USER = "looper"
+# costcap.toml for the budgets panel: a global daily budget and a monthly one per user.
+BUDGETS = """
+[guard]
+store = "sqlite:///{store}"
+
+[ledger]
+url = "{ledger}"
+
+[[budgets]]
+scope = "global"
+period = "day"
+limit_usd = 10
+
+[[budgets]]
+scope = "user:*"
+period = "month"
+limit_usd = 2
+"""
 # The report behind each panel (``costcap report NAME``) where its name differs.
 REPORT_OF = {"budgets": "pacing"}
 
@@ -66,6 +90,22 @@ def write_ledger(url: str, *, loop: bool = True) -> None:
         sink.write([*EVENTS, *HISTORY, *(loop_events(datetime.now(UTC)) if loop else [])])
     finally:
         sink.close()
+
+
+def written(factory: pytest.TempPathFactory, name: str) -> str:
+    """The URL of a new SQLite ledger holding the test ledger (:func:`write_ledger`)."""
+    url = f"sqlite:///{factory.mktemp(name) / 'ledger.db'}"
+    write_ledger(url)
+    return url
+
+
+def served(url: str, *, refresh: int = 5, password: str | None = None) -> Iterator[TestClient]:
+    """A client of the app ``costcap dashboard --ledger URL`` serves (for a fixture to yield
+    from: its lifespan runs around the test)."""
+    from costcap.cli.dashboard import dashboard_app
+
+    with TestClient(dashboard_app(url, None, refresh=refresh, password=password)) as client:
+        yield client
 
 
 def cli(argv: Sequence[str]) -> str:

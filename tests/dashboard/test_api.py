@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from costcap.cli.dashboard import dashboard_app
-from tests.dashboard.reference import cli, cli_json, report_argv, write_ledger
+from tests.dashboard.reference import BUDGETS, cli, cli_json, report_argv, served, written
 
 RANGE = {"since": "2026-03-02", "until": "2026-03-06"}
 CASES = [
@@ -42,15 +42,12 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'ledger.db'}"
-    write_ledger(url)
-    return url
+    return written(tmp_path_factory, "api")
 
 
 @pytest.fixture(scope="module")
 def client(ledger: str) -> Iterator[TestClient]:
-    with TestClient(dashboard_app(ledger, None, refresh=0, password=None)) as client:
-        yield client
+    yield from served(ledger, refresh=0)
 
 
 @pytest.mark.parametrize(("name", "options"), CASES)
@@ -157,23 +154,6 @@ def test_budgets_without_costcap_toml_say_how_to_get_them(client: TestClient) ->
     assert "--config" in response.json()["error"]["message"]
 
 
-BUDGETS = """
-[guard]
-store = "sqlite:///{store}"
-
-[ledger]
-url = "{ledger}"
-
-[[budgets]]
-scope = "global"
-period = "day"
-limit_usd = 10
-
-[[budgets]]
-scope = "user:*"
-period = "month"
-limit_usd = 2
-"""
 # The fields of a pacing row that do not move with the clock between two reads.
 STEADY = ("budget", "member", "mode", "period", "bucket", "resets_at", "limit_usd", "spent_usd",
           "reserved_usd", "rate_from", "alert_period")  # fmt: skip

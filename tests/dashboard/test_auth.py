@@ -10,19 +10,15 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from costcap.cli.dashboard import dashboard_app
 from costcap.dashboard._auth import basic_password
-from tests.dashboard.reference import write_ledger
+from tests.dashboard.reference import served, written
 
 PASSWORD = "correct horse"
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('auth') / 'ledger.db'}"
-    write_ledger(url, loop=False)
-    with TestClient(dashboard_app(url, None, refresh=5, password=PASSWORD)) as client:
-        yield client
+    yield from served(written(tmp_path_factory, "auth"), password=PASSWORD)
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -65,6 +61,5 @@ def test_a_password_in_utf8_is_read() -> None:
 
 
 def test_without_a_password_the_app_is_open(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    with TestClient(dashboard_app(url, None, refresh=5, password=None)) as client:
+    for client in served(f"sqlite:///{tmp_path / 'ledger.db'}"):
         assert client.get("/").status_code == 200

@@ -10,16 +10,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from costcap.cli.dashboard import dashboard_app
 from costcap.ledger import open_sink
-from tests.dashboard.reference import panels_of
+from tests.dashboard.reference import panels_of, served
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/test"  # nothing listens on port 1
-
-
-def served(url: str) -> Iterator[TestClient]:
-    with TestClient(dashboard_app(url, None, refresh=5, password=None)) as client:
-        yield client
 
 
 @pytest.fixture

@@ -10,19 +10,15 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from costcap.cli.dashboard import dashboard_app
 from costcap.dashboard._app import STATIC
-from tests.dashboard.reference import write_ledger
+from tests.dashboard.reference import served, written
 
 _LINK = re.compile(r"""\b(?:src|href|action)\s*=\s*["']([^"']*)["']""", re.I)
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('offline') / 'ledger.db'}"
-    write_ledger(url)
-    with TestClient(dashboard_app(url, None, refresh=5, password=None)) as client:
-        yield client
+    yield from served(written(tmp_path_factory, "offline"))
 
 
 def test_the_page_links_only_relative_urls(client: TestClient) -> None:

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from costcap.cli.dashboard import dashboard_app
 from costcap.ledger import CostEvent, open_sink
-from tests.dashboard.reference import PanelRows, cli_json, panels_of, text, write_ledger
+from tests.dashboard.reference import PanelRows, cli_json, panels_of, served, text, written
 
 PANELS = ("time", "features", "users", "models", "budgets", "alerts", "refused", "cache",
           "routes", "anomalies")  # fmt: skip
@@ -33,15 +33,12 @@ FILTERED = {"since": "2026-03-03", "until": "2026-03-08", "feature": "search"}
 
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('page') / 'ledger.db'}"
-    write_ledger(url)
-    return url
+    return written(tmp_path_factory, "page")
 
 
 @pytest.fixture(scope="module")
 def client(ledger: str) -> Iterator[TestClient]:
-    with TestClient(dashboard_app(ledger, None, refresh=5, password=None)) as client:
-        yield client
+    yield from served(ledger)
 
 
 def reference(name: str, ledger: str, query: dict[str, str]) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from costcap.cli.rows import Column
@@ -143,10 +143,9 @@ class Shown:
 
 @dataclass(frozen=True)
 class Page:
-    """Every panel of one page, read from one ledger at ``at``. ``empty``: the ledger holds no
-    call at all (not just none in the range)."""
+    """Every panel of one page, read from one ledger. ``empty``: the ledger holds no call at
+    all (not just none in the range)."""
 
-    at: datetime
     panels: dict[str, Shown]
     totals: dict[str, Any]
     empty: bool = False
@@ -224,7 +223,6 @@ def read_page(
     reports: Reports, query: DashboardQuery, sources: Sources, charts: ChartCache
 ) -> Page:
     """Every panel over ``reports`` for ``query`` (blocking: run it in a worker thread)."""
-    now = datetime.now(UTC)
 
     def read(name: str) -> Answer:
         read_one = REPORTS[API_NAMES[name]][0]
@@ -233,7 +231,7 @@ def read_page(
     time = read("time")  # first: a ledger that cannot be read fails the page here, not a card
     totals = _totals(time.rows)
     if not totals["calls"] and not reports.totals().calls:
-        return Page(now, {}, totals, empty=True)
+        return Page({}, totals, empty=True)
     panels: dict[str, Shown] = {}
     for panel in PANELS:
         if panel.name == "time":
@@ -252,4 +250,4 @@ def read_page(
             "features chart",
         )
     panels["users"].extra["per_user"], _ = _attempt(lambda: read("per-user").data, "per-user")
-    return Page(now, panels, totals)
+    return Page(panels, totals)

@@ -19,6 +19,8 @@ from datetime import date, datetime
 from typing import Literal
 from urllib.parse import urlencode
 
+import typer
+
 from costcap.report_queries import Params, bad_request
 
 __all__ = ["FILTERS", "PAGE_PARAMS", "STACKS", "DashboardQuery", "Stack"]
@@ -73,9 +75,8 @@ class DashboardQuery:
         for name in ("since", "until"):
             try:
                 bounds[name] = when(page.text(name), f"--{name}")
-            except Exception as exc:  # noqa: BLE001 - typer.BadParameter, named as the parameter
-                message = getattr(exc, "message", str(exc))
-                raise bad_request(f"{name}: {message}", name) from None
+            except typer.BadParameter as exc:  # the CLI's check, named as the parameter
+                raise bad_request(f"{name}: {exc.message}", name) from None
         filters = {name: page.text(name) for name in FILTERS}
         try:
             Query.of(bounds["since"], bounds["until"], **filters)  # an empty range, say
