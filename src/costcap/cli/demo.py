@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
+import sys
 import tempfile
 from decimal import Decimal
 from pathlib import Path
@@ -55,7 +57,7 @@ def demo(
         run_demo(console, calls, users, workdir)
         console.print(
             "\nSee the day in the dashboard (charts, budgets, alerts, live as the ledger grows):\n"
-            f"  costcap dashboard --config {shlex.quote(str(workdir / 'costcap.toml'))}\n"
+            f"  {command_name()} dashboard --config {shlex.quote(str(workdir / 'costcap.toml'))}\n"
             f"  then open {DASHBOARD_URL}"
         )
         return
@@ -65,6 +67,18 @@ def demo(
         "\nThe day's files were in a temporary directory, now removed: run "
         "costcap demo --workdir DIR to keep them and open the day in costcap dashboard."
     )
+
+
+def command_name() -> str:
+    """``costcap`` when that is what a shell here runs; else the path this process was started
+    by (``.venv/bin/costcap`` after ``make demo``, whose venv is not on the PATH)."""
+    started = Path(sys.argv[0])
+    if started.name != "costcap":
+        return "costcap"
+    found = shutil.which("costcap")
+    if found is not None and Path(found).resolve() == started.resolve():
+        return "costcap"
+    return shlex.quote(str(started))
 
 
 def usable_workdir(workdir: Path) -> None:
