@@ -176,6 +176,16 @@ def test_an_instant_range_cuts_a_day(reports: Reports) -> None:
                     b(MAR_1, "triage", 1, 0)]  # fmt: skip
 
 
+def test_calls_without_a_user_in_the_top_over_a_partial_day(reports: Reports) -> None:
+    """From Mar 2 at 09:30 (chat-3 at 09:00 is out): no user 20¢ (code, 13:00, read from the
+    events of the partial day), alice 15¢, bob 5¢; top 1 keeps "(no user)"."""
+    since = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    assert reports.over_time_by(by="user", top=1, since=since) == [
+        b(MAR_2, "(no user)", 1, 20),
+        b(MAR_3, OTHER_GROUP, 2, 20),
+    ]
+
+
 @pytest.mark.parametrize("top", [0, -1, 51])
 def test_top_outside_1_to_50_is_refused(reports: Reports, top: int) -> None:
     with pytest.raises(ValueError, match=f"top must be 1..50, not {top}"):

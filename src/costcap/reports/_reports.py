@@ -56,6 +56,7 @@ from costcap.reports._rows import (
 )
 from costcap.reports._spend import (
     cache_savings,
+    check_granularity,
     check_top,
     cost_per_user,
     feature_spend,
@@ -64,6 +65,7 @@ from costcap.reports._spend import (
     model_tier_efficiency,
     spend_over_time,
     stacked_over_time,
+    top_groups,
     top_users,
 )
 from costcap.reports._sql import (
@@ -283,19 +285,30 @@ class Reports:
         """:meth:`over_time` split by feature, model or user, for a stacked chart: per bucket,
         the spend of each of the ``top`` (1..50) groups that cost most over the range, the
         rest together as ``(other)`` (:func:`~costcap.reports._spend.stacked_over_time`).
-        Read as :meth:`over_time` reads (a rollup keyed by day and the group, edge days from
-        events), so each bucket's groups sum exactly to its :meth:`over_time` spend."""
+        Three reads, each as :meth:`over_time` reads (rollups, edge days from events): the
+        groups' totals, to rank them; the kept groups per day; and each day's total, read
+        exactly as :meth:`over_time` reads it — "(other)" is what the kept groups leave of it,
+        so each bucket's groups sum exactly to its :meth:`over_time` spend."""
         column = _GROUP_COLUMNS.get(by)
         if column is None:
             raise ValueError(f"by must be one of {', '.join(_GROUP_COLUMNS)}, not {by!r}")
         check_top(top)
+        check_granularity(granularity)
         query = Query.of(since, until, user, feature, model)
-        grouped = self._grouped(("day", column), query, ("calls", "cost_pico"))
+        measures, missing = ("calls", "cost_pico"), f"(no {by})"
+        groups = self._by(column, query, measures)
+        kept = top_groups(groups, top, missing=missing)
+        # Only the kept groups per day (thousands of users × 90 days would be as many rows);
+        # what they leave of each day's total is "(other)".
+        among = (column, kept) if len(kept) < len(groups) else None
+        cells = self._grouped(("day", column), query, measures, among=among)
+        days = self._grouped(("day",), query, measures)
         return stacked_over_time(
-            {(self.dialect.read_day(day), str(key)): t for (day, key), t in grouped.items()},
+            kept,
+            {(self.dialect.read_day(day), str(key)): t for (day, key), t in cells.items()},
+            {self.dialect.read_day(key[0]): t for key, t in days.items()},
             granularity,
-            top=top,
-            missing=f"(no {by})",
+            missing=missing,
             first=query.range.first_day(),
             last=query.range.last_day(),
         )
@@ -555,12 +568,18 @@ class Reports:
         return {str(k[0]): t for k, t in self._grouped((key,), query, measures).items()}
 
     def _grouped(
-        self, keys: Sequence[str], query: Query, measures: Sequence[str], top: int | None = None
+        self,
+        keys: Sequence[str],
+        query: Query,
+        measures: Sequence[str],
+        top: int | None = None,
+        among: tuple[str, Sequence[str]] | None = None,
     ) -> dict[tuple[object, ...], Totals]:
         """Sums of ``measures`` per ``keys`` over the query: whole days from the narrowest
         rollup, partial edge days from events; the parts merged by key. ``top``: only the
         ``top`` non-empty first keys with the most cost (then calls, then name), for a query
-        without edge days."""
+        without edge days. ``among``: ``(column, values)``, only the calls whose ``column`` (one
+        of ``keys``; ``''``: none recorded) is one of ``values``."""
         measures = self._readable(measures)
         split = query.range.split()
         assert top is None or not split.edges, "a top-N cut needs a single rollup read"
@@ -568,16 +587,26 @@ class Reports:
         table = covering_rollup({*keys, *(col for col, _ in query.filters)})
         if table is None:  # no rollup is keyed so (a user's calls by tier): the events, all of it
             assert top is None, "a top-N cut needs a rollup"
-            parts.append(self._events(keys, query, measures, query.range.since, query.range.until))
+            parts.append(
+                self._events(
+                    keys, query, measures, query.range.since, query.range.until, among=among
+                )
+            )
         elif split.whole:
             days = self._rollup_days(table, query, split.first, split.end)
             if days is not None:
                 conditions, params = days
                 self._filter(query, conditions, params)
+                if among is not None:
+                    conditions.append(in_list(f"e.{among[0]}", len(among[1])))
+                    params.extend(among[1])
                 sql = grouped_sql(self.dialect, table, keys, measures, conditions, top=top)
                 parts.append((sql, [*params, top] if top is not None else params))
         if table is not None:
-            parts += [self._events(keys, query, measures, e.start, e.end) for e in split.edges]
+            parts += [
+                self._events(keys, query, measures, e.start, e.end, among=among)
+                for e in split.edges
+            ]
         rows: list[tuple[tuple[object, ...], Totals]] = []
         for sql, params in parts:
             for row in self.sink.query(sql, params):
@@ -591,9 +620,12 @@ class Reports:
         measures: Sequence[str],
         start: datetime | None,
         end: datetime | None,
+        *,
+        among: tuple[str, Sequence[str]] | None = None,
     ) -> tuple[str, list[object]]:
-        """The SQL and parameters of the events in ``[start, end)`` (None: unbounded), grouped.
-        Bounds on ts alone: its index (or with a user, the user's) reads just that part."""
+        """The SQL and parameters of the events in ``[start, end)`` (None: unbounded), grouped
+        (``among`` as in :meth:`_grouped`). Bounds on ts alone: its index (or with a user, the
+        user's) reads just that part."""
         conditions: list[str] = []
         params: list[object] = []
         for bound, op in ((start, ">="), (end, "<")):
@@ -601,6 +633,9 @@ class Reports:
                 conditions.append(f"e.ts {op} ?")
                 params.append(self.dialect.ts(bound))
         self._filter(query, conditions, params)
+        if among is not None:  # an event stores a missing user or feature as NULL, a rollup ''
+            conditions.append(in_list(f"COALESCE(e.{among[0]}, '')", len(among[1])))
+            params.extend(among[1])
         return grouped_sql(self.dialect, EVENTS, keys, measures, conditions), params
 
     def _rollup_days(

@@ -8,7 +8,7 @@ first, then by name).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from datetime import date
 from decimal import Decimal
@@ -44,6 +44,7 @@ __all__ = [
     "MAX_TOP_GROUPS",
     "cache_savings",
     "cache_total",
+    "check_granularity",
     "check_top",
     "cost_per_user",
     "feature_spend",
@@ -53,6 +54,7 @@ __all__ = [
     "refusal_category",
     "spend_over_time",
     "stacked_over_time",
+    "top_groups",
     "top_users",
 ]
 
@@ -242,43 +244,59 @@ def check_top(top: int) -> None:
         raise ValueError(f"top must be 1..{MAX_TOP_GROUPS}, not {top}")
 
 
+def check_granularity(granularity: str) -> None:
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES}, not {granularity!r}")
+
+
+def top_groups(groups: Mapping[str, Totals], top: int, *, missing: str) -> list[str]:
+    """The ``top`` keys of ``groups`` that cost most, then by the name shown (``missing`` for
+    ``''``, the calls without one)."""
+    check_top(top)
+    return sorted(groups, key=lambda key: (-groups[key].cost_pico, key or missing))[:top]
+
+
 def stacked_over_time(
+    kept: Sequence[str],
     cells: Mapping[tuple[date, str], Totals],
+    days: Mapping[date, Totals],
     granularity: Granularity,
     *,
-    top: int,
     missing: str,
     first: date | None = None,
     last: date | None = None,
 ) -> list[StackedBucket]:
-    """Spend per bucket and group from ``{(day, group): Totals}`` (``''``: no group, shown as
-    ``missing``): the ``top`` groups that cost most over the days from ``first`` to ``last``
-    (then by name) keep their name, the rest are summed as :data:`OTHER_GROUP`. Rows come by
-    bucket, then by their group's rank over the whole range, :data:`OTHER_GROUP` last; a group
-    without calls in a bucket has no row there. The groups of a bucket sum to the spend
-    :func:`spend_over_time` gives it: both fold the same days."""
-    check_top(top)
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"granularity must be one of {GRANULARITIES}, not {granularity!r}")
-    inside: dict[tuple[date, str], Totals] = {}
-    for (day, key), t in cells.items():
+    """Spend per bucket for each of the ``kept`` groups (ranked: :func:`top_groups`) from
+    ``cells`` (``{(day, group): Totals}``; ``''`` is shown as ``missing``), and as
+    :data:`OTHER_GROUP` what they leave of ``days`` (``{day: Totals}``, every call), over the
+    days from ``first`` to ``last``. Rows come by bucket, then in the order of ``kept``,
+    :data:`OTHER_GROUP` last; a group without calls in a bucket has no row there. Each bucket's
+    rows sum to its ``days``: :func:`spend_over_time` of the same days gives the same spend.
+
+    Calls and picodollars are summed as plain integers: a 90-day chart by user folds
+    thousands of cells."""
+    check_granularity(granularity)
+    rank = {key: n for n, key in enumerate(kept)}
+    other = len(kept)
+    folded: dict[tuple[date, int], list[int]] = {}  # [calls, picodollars]
+
+    def add(day: date, n: int, calls: int, pico: int) -> None:
         if (first is None or first <= day) and (last is None or day <= last):
-            named = (day, key or missing)  # a group named like ``missing`` is summed with it
-            inside[named] = inside[named] + t if named in inside else t
-    spend: dict[str, int] = {}
-    for (_, name), t in inside.items():
-        spend[name] = spend.get(name, 0) + t.cost_pico
-    ranked = sorted(spend, key=lambda name: (-spend[name], name))
-    rank = {name: n for n, name in enumerate(ranked[:top])}
-    folded: dict[tuple[date, int], Totals] = {}
-    for (day, name), t in inside.items():
-        cell = (bucket_start(day, granularity), rank.get(name, top))  # top: the others' rank
-        folded[cell] = folded[cell] + t if cell in folded else t
-    names = [*ranked[:top], OTHER_GROUP]
+            sums = folded.setdefault((bucket_start(day, granularity), n), [0, 0])
+            sums[0] += calls
+            sums[1] += pico
+
+    for (day, key), t in cells.items():
+        if key in rank:
+            add(day, rank[key], t.calls, t.cost_pico)
+            add(day, other, -t.calls, -t.cost_pico)
+    for day, t in days.items():
+        add(day, other, t.calls, t.cost_pico)
+    names = [*(key or missing for key in kept), OTHER_GROUP]
     return [
-        StackedBucket(start=start, group=names[n], calls=t.calls, cost_usd=usd(t.cost_pico))
-        for (start, n), t in sorted(folded.items(), key=lambda kv: kv[0])
-        if t.calls
+        StackedBucket(start=start, group=names[n], calls=calls, cost_usd=usd(pico))
+        for (start, n), (calls, pico) in sorted(folded.items())
+        if calls > 0
     ]
 
 
