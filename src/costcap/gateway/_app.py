@@ -3,8 +3,8 @@
 Nothing is opened when the app is created: the guard (its store, its response cache), the
 ledger, the key store and the upstream connections are opened at the ASGI lifespan's startup
 — in each worker process — and closed at its shutdown. ``/v1/…`` goes to the proxy (raw ASGI,
-the hot path); everything else (``/healthz``, ``/readyz``, ``/metrics``, ``/admin``) to the
-operations app.
+the hot path); everything else (``/healthz``, ``/readyz``, ``/metrics``, ``/admin``,
+``/dashboard/``) to the operations app.
 """
 
 from __future__ import annotations
