@@ -184,3 +184,39 @@ def test_text_from_the_ledger_is_escaped(tmp_path: Path) -> None:
     panels, _, _ = panels_of(page)
     assert list(panels["features"].rows) == ['<script>alert("x")</script>']
     assert list(panels["users"].rows) == ["a&b"]
+
+
+def test_without_matplotlib_the_charts_say_how_to_get_them(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from costcap._extras import missing_extra
+    from costcap.charts import _figure
+
+    def missing() -> None:
+        raise missing_extra(extra="dashboard", what="charts")
+
+    monkeypatch.setattr(_figure, "_import_matplotlib", missing)
+    page = client.get("/", params={"stack": "user", "granularity": "month"}).text  # not drawn yet
+    panels, _, _ = panels_of(page)
+    assert panels["time"].svg == 0
+    assert panels["time"].rows  # the figures are all there
+    assert "charts needs: pip install 'costcap[dashboard]'" in html.unescape(page)
+
+
+def test_a_panel_that_fails_says_so_and_the_others_are_shown(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from costcap.reports import Reports
+
+    def broken(self: Reports, **options: object) -> None:
+        raise RuntimeError("a bug in the report")
+
+    monkeypatch.setattr(Reports, "refused", broken)
+    response = client.get("/")
+    assert response.status_code == 200
+    panels, _, _ = panels_of(response.text)
+    assert "see the dashboard's log" in panels["refused"].error
+    assert not panels["refused"].rows
+    assert panels["features"].rows
+    assert "a bug in the report" not in response.text
+    assert "a bug in the report" in caplog.text  # logged in full
