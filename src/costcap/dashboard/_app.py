@@ -41,6 +41,7 @@ from costcap.dashboard._panels import API_NAMES, api_options, read_page, report_
 from costcap.dashboard._query import PAGE_PARAMS, DashboardQuery
 from costcap.errors import ConfigError, StoreUnavailable
 from costcap.report_queries import REPORTS, Ask, QueryError, Sources, bad_request, read_report
+from costcap.reports import NoLedger
 
 __all__ = ["create_dashboard_app", "no_guard_sources"]
 
@@ -109,7 +110,7 @@ class _Dashboard:
 
     def view(self, query: DashboardQuery) -> tuple[int, str, int, dict[str, list[str]]]:
         """(status, inner HTML of ``<main>``, calls in the range, the filters' choices)."""
-        from costcap.reports import NoLedger, Reports
+        from costcap.reports import Reports
 
         if self.url is None:
             return 200, notice("No ledger", [self.no_ledger]), 0, {}
@@ -192,10 +193,10 @@ class _Dashboard:
             return _json_error(exc.status, exc.kind, exc.message, exc.param)
         except StoreUnavailable as exc:
             return _json_error(503, "api_error", str(exc))
-        except ConfigError as exc:  # NoLedger among them
-            status = 404 if type(exc).__name__ == "NoLedger" else 400
-            kind = "not_found_error" if status == 404 else "invalid_request_error"
-            return _json_error(status, kind, str(exc))
+        except NoLedger as exc:
+            return _json_error(404, "not_found_error", str(exc))
+        except ConfigError as exc:  # a ledger of a schema this costcap does not read
+            return _json_error(400, "invalid_request_error", str(exc))
 
     async def _answer(self, name: str, request: Request) -> Response:
         items = request.query_params.multi_items()
