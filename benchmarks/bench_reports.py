@@ -47,7 +47,7 @@ from costcap.ledger._schema import (
     ROLLUPS,
 )
 from costcap.ledger._sql import EVENT_COLUMNS, merge_statements
-from costcap.reports import Reports
+from costcap.reports import NoLedger, Reports
 
 END = datetime(2026, 4, 1, tzinfo=UTC)  # the ledger covers the 90 days before
 DAYS = 90
@@ -297,7 +297,7 @@ def ready(target: Target) -> bool:
         with Reports.open(target.url) as reports:
             check(reports, target.events)
         return True
-    except SystemExit:
+    except (SystemExit, NoLedger):  # no such ledger yet: reports never create one
         return False
 
 
@@ -344,6 +344,12 @@ CASES: list[tuple[str, str, Callable[[Reports], object]]] = [
      lambda r: r.over_time(granularity="week", feature="code")),
     ("spend per month, one user", "_daily_user (day list)",
      lambda r: r.over_time(granularity="month", user="user-00007")),
+    ("spend per day by feature (stacked, top 8), 90 days", "_daily_feature_model",
+     lambda r: r.over_time_by(by="feature")),
+    ("spend per day by model, one feature, 90 days", "_daily_feature_model",
+     lambda r: r.over_time_by(by="model", feature="code")),
+    ("spend per week by user (stacked, top 8), 90 days", "_daily_user",
+     lambda r: r.over_time_by(by="user", granularity="week")),
     ("cache savings, 90 days", "_daily_feature_model", lambda r: r.cache_savings()),
     ("refused by reason, 90 days", "`_daily_refused` + `_refused_user_span`",
      lambda r: r.refused()),

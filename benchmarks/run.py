@@ -3,7 +3,7 @@
 .venv/bin/python benchmarks/run.py [NAME ...]
 
 names: pricing tokens router fake_provider guard limits observability wrap wire cache routing
-ledger reports
+ledger reports charts
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ ORDER = (
     "routing",
     "ledger",
     "reports",
+    "charts",
 )
 
 
