@@ -7,9 +7,9 @@ unreadable, binary, non-UTF-8 and deeply nested files, bad URLs. Whatever happen
 must end with exit code 0 or 2, at most one line on stderr (``costcap: error: …`` for exit 2),
 and no traceback.
 
-Three commands would run for long: ``demo`` (a simulated day), ``fake-provider`` and ``serve``
-(they serve until stopped). Everything they do before that work is fuzzed; the work itself is
-replaced by a stub.
+Four commands would run for long: ``demo`` (a simulated day), ``fake-provider``, ``serve`` and
+``dashboard`` (they serve until stopped). Everything they do before that work is fuzzed; the
+work itself is replaced by a stub.
 NUL characters are not fuzzed in arguments: no command line can carry one.
 """
 
@@ -168,6 +168,7 @@ def base(leaf: Leaf, arena: Arena) -> list[str]:
         "budgets": ["--config", str(arena.config)],
         "estimate": ["--model", "gpt-4o", "--daily-calls", "10", "--output-tokens", "5"],
         "demo": ["--calls", "10", "--users", "2"],
+        "dashboard": ["--ledger", arena.ledger, "--port", "0"],
         "fake-provider": ["--port", "0"],
         "serve": ["--config", str(arena.config), "--port", "0"],
         "prices": ["gpt-4o"],
@@ -183,7 +184,7 @@ def base(leaf: Leaf, arena: Arena) -> list[str]:
 def sandbox(arena: Arena) -> Iterator[None]:
     """Run in the arena, without COSTCAP_CONFIG, with the long-running work stubbed out."""
     import costcap.gateway
-    from costcap.cli import demo, fake_provider
+    from costcap.cli import dashboard, demo, fake_provider
 
     with pytest.MonkeyPatch.context() as patch, contextlib.chdir(arena.root):
         patch.delenv("COSTCAP_CONFIG", raising=False)
@@ -191,6 +192,7 @@ def sandbox(arena: Arena) -> Iterator[None]:
         patch.setattr(demo, "run_demo", lambda console, calls, users, where: None)
         patch.setattr(fake_provider, "serve", lambda sock, output_tokens: sock.close())
         patch.setattr(costcap.gateway, "run", lambda settings, *, sock, **_: sock.close())
+        patch.setattr(dashboard, "serve", lambda app, sock, **_: sock.close())
         yield
 
 
@@ -269,6 +271,7 @@ def test_every_command_is_fuzzed() -> None:
     names = {leaf.name for leaf in LEAVES}
     assert {
         "budgets",
+        "dashboard",
         "estimate",
         "demo",
         "fake-provider",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import socket
 import threading
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from costcap.guard import Guard
     from costcap.report_queries import Sources
 
-__all__ = ["dashboard", "dashboard_app"]
+__all__ = ["dashboard", "dashboard_app", "serve"]
 
 DEFAULT_PORT = 8710
 MAX_REFRESH = 3600
@@ -148,12 +149,18 @@ def dashboard(
             f"--host {host} is reachable from other machines: pass --password-env VAR naming a "
             "variable that holds the dashboard's password"
         )
-    import uvicorn
-
     served = dashboard_app(url, path, refresh=refresh, password=password)
     where = f"http://{host if ':' not in host else f'[{host}]'}:{chosen}/"
     asked = f"; password: ${password_env} (any user name)" if password_env else ""
     typer.echo(f"costcap dashboard on {where} (ledger {shown_url(url)}{asked}); Ctrl+C stops it")
+    serve(served, sock, log_level=log_level)
+
+
+def serve(served: Any, sock: socket.socket, *, log_level: str) -> None:
+    """Serve ``served`` on ``sock`` (bound by the caller) until interrupted: Ctrl+C or SIGTERM
+    let requests under way finish, then the app's shutdown closes what it opened."""
+    import uvicorn
+
     options = uvicorn.Config(
         served, log_level=log_level, access_log=False, lifespan="on", server_header=False
     )
