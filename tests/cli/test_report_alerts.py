@@ -199,7 +199,7 @@ def test_anomaly_alerts_are_recorded_in_the_ledger(
     assert sorted(r["member"] for r in rows) == sorted(f"{a['scope']}:{a['member']}" for a in found)
 
 
-def test_a_sink_for_the_history_is_opened_only_when_an_alert_fires(
+def test_no_alert_fired_opens_no_ledger_writer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``--alert`` with nothing to alert writes nothing next to the ledger (no spool)."""
