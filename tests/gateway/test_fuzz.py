@@ -605,6 +605,16 @@ def priced_requests(draw: st.DrawFn, target: Target) -> Request:
     return Request("POST", ENDPOINTS[api], headers, draw(encoded(st.just(body))))
 
 
+def chat_request(key: str, *, max_tokens: int) -> Request:
+    """A valid, plain Chat Completions request with ``key``."""
+    body = {"model": GPT, "messages": HI, "max_tokens": max_tokens}
+    headers = [
+        (b"authorization", b"Bearer " + key.encode()),
+        (b"content-type", b"application/json"),
+    ]
+    return Request("POST", ENDPOINTS["chat"], headers, json.dumps(body).encode())
+
+
 def test_fuzz_with_tiny_budgets_refuses_in_the_provider_format(tight: Target) -> None:
     """With $0.002 in all and a key allowed 3 requests a minute, budget refusals (402) and
     rate limits (429) are common; each is a provider-format error like any other 4xx."""
@@ -615,10 +625,17 @@ def test_fuzz_with_tiny_budgets_refuses_in_the_provider_format(tight: Target) ->
         fuzzed(tight, request)
 
     tight.statuses.clear()
+    # One refusal of each kind for certain, whatever the fuzz draws (on its own it may spend the
+    # money before the rate limit is reached, or the other way round): sent first, while the
+    # global budget has room, and held to the same rules as every fuzzed answer.
+    limited = tight.gw.key(limits=("1/minute",))
+    for _ in range(2):
+        check(tight, chat_request(limited, max_tokens=1))
+    assert tight.statuses == [200, 429]
+    check(tight, chat_request(tight.gw.key(budgets=("$0.001/day",)), max_tokens=200_000))
+    assert tight.statuses[-1] == 402  # its worst case ($0.12) is more than the key's budget
     run()
     assert_still_ready(tight)
-    assert 402 in tight.statuses
-    assert 429 in tight.statuses
 
 
 # -- regressions: what the fuzz found -----------------------------------------------------------
