@@ -171,6 +171,10 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ("time --plot x.svg --by team", "Invalid value for --by"),
         ("features --plot x.jpeg", "Invalid value for --plot: x.jpeg ends in .jpeg"),
         ("chart time --out no/dir/x.svg", "cannot write no/dir/x.svg: No such file or directory"),
+        ("chart features --out x.svg --by model", "Invalid value for --by: applies to chart time"),
+        ("chart features --out x.svg --top 3", "Invalid value for --top: applies to chart time"),
+        ("chart features --out x.svg --granularity week", "--granularity: applies to chart time"),
+        ("time --by model", "Invalid value for --by: stacks the chart: give --plot FILE with it"),
     ],
     ids=str,
 )

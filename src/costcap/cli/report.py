@@ -92,7 +92,9 @@ Plot = Annotated[
     Path | None,
     typer.Option(help="Also draw the report as a chart into this file (.svg or .png)."),
 ]
-By = Annotated[str, typer.Option(help="Stack the spend by feature, model or user.")]
+By = Annotated[
+    str | None, typer.Option(help="Stack the chart's spend by feature (default), model or user.")
+]
 
 
 # -- plumbing --------------------------------------------------------------------------------------
@@ -374,17 +376,19 @@ def over_time(
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     plot: Plot = None,
-    by: By = "feature",
+    by: By = None,
 ) -> None:
     """Spend over time, per UTC day, week or month (empty buckets at zero); --plot: and its
     chart, stacked --by feature, model or user."""
     grain = granularity_of(granularity)
+    if by is not None and plot is None:
+        raise typer.BadParameter("stacks the chart: give --plot FILE with it", param_hint="--by")
     fmt, q = output_format(as_json, as_csv), _query(since, until, user, feature, model)
     rows = run_report(ledger, config, lambda r: r.over_time(granularity=grain, **q))
     if plot is not None:
         from costcap.cli.report_chart import plot_over_time
 
-        plot_over_time(plot, ledger, config, q, granularity=grain, by=by)
+        plot_over_time(plot, ledger, config, q, granularity=grain, by=by or "feature")
     emit(
         rows if fmt != "table" or any(r.calls or r.refused for r in rows) else [],
         row_type=SpendBucket,

@@ -39,9 +39,10 @@ _GROUPS: tuple[Group, ...] = ("feature", "model", "user")
 _KINDS = ("time", "features")
 
 Top = Annotated[
-    int,
+    int | None,
     typer.Option(
-        help=f"time: the groups shown by name (1..{MAX_TOP_GROUPS}); the rest as (other)."
+        help=f"time: the groups shown by name (1..{MAX_TOP_GROUPS}, default 8); the rest as "
+        "(other)."
     ),
 ]
 
@@ -137,10 +138,10 @@ def chart(
     ],
     out: Annotated[Path, typer.Option("--out", help="The chart's file: .svg or .png.")],
     granularity: Annotated[
-        str, typer.Option(help="time: day, week (ISO, from Monday) or month.")
-    ] = "day",
-    by: By = "feature",
-    top: Top = 8,
+        str | None, typer.Option(help="time: day (default), week (ISO, from Monday) or month.")
+    ] = None,
+    by: By = None,
+    top: Top = None,
     since: Since = None,
     until: Until = None,
     user: User = None,
@@ -154,7 +155,11 @@ def chart(
         raise typer.BadParameter(
             f"must be one of {', '.join(_KINDS)} (got {kind!r})", param_hint="KIND"
         )
-    grain = granularity_of(granularity)
+    if kind == "features":
+        for name, value in (("--granularity", granularity), ("--by", by), ("--top", top)):
+            if value is not None:
+                raise typer.BadParameter("applies to chart time only", param_hint=name)
+    grain = granularity_of(granularity or "day")
     _chart_format(out, "--out")  # a bad suffix is found before the ledger is read
     q = _query(since, until, user, feature, model)
     if kind == "time":
@@ -164,8 +169,8 @@ def chart(
             config,
             q,
             granularity=grain,
-            by=by,
-            top=top,
+            by=by or "feature",
+            top=8 if top is None else top,
             param="--out",
             stream=sys.stdout,
         )
