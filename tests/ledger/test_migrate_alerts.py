@@ -26,10 +26,6 @@ def _has_alerts_table(url: str) -> bool:
     return any(name for (name,) in execute(url, sql))
 
 
-def test_the_schema_is_version_7() -> None:
-    assert SCHEMA_VERSION == 7
-
-
 def test_a_new_ledger_has_an_empty_alerts_table(ledger_url: str) -> None:
     open_sink(ledger_url).close()
     assert fetch(ledger_url, COUNT) == [(0,)]
@@ -42,13 +38,13 @@ def test_an_older_ledger_gains_the_alerts_table(ledger_url: str, version: int) -
     open_sink(ledger_url).close()
     assert _has_alerts_table(ledger_url)
     assert execute(ledger_url, COUNT) == [(0,)]
-    assert execute(ledger_url, "SELECT value FROM costcap_ledger_meta") == [("7",)]
+    assert execute(ledger_url, "SELECT value FROM costcap_ledger_meta") == [(str(SCHEMA_VERSION),)]
 
 
 def test_version_6_keeps_its_events_and_rollups(ledger_url: str) -> None:
     """Every row of the events and of every rollup, read without a sink, is the same after."""
     make_older(ledger_url, 6, EVENTS)
-    tables = ["costcap_events", *(r.table for r in ROLLUPS_ALL)]
+    tables = ["costcap_events", *(r.table for r in ROLLUPS_ALL if r.since <= 6)]
     dump = {t: sorted(map(repr, execute(ledger_url, f"SELECT * FROM {t}"))) for t in tables}
     open_sink(ledger_url).close()
     assert {t: sorted(map(repr, execute(ledger_url, f"SELECT * FROM {t}"))) for t in tables} == dump

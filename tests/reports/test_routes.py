@@ -15,12 +15,14 @@ import pytest
 from costcap.errors import ConfigError
 from costcap.ledger import CostEvent
 from costcap.reports import CascadeSavings, Reports, RouteSpend
+from costcap.reports._open import open_readonly
 from costcap.reports._range import TimeRange
 from costcap.reports._reprice import Tokens
 from costcap.reports._routes import Single, cascades_sql, singles_sql
 from costcap.reports._sql import Dialect
-from tests.ledger.older import make_older
+from tests.ledger.older import execute, make_older
 from tests.reports.conftest import LEDGER_BACKENDS, ledger_url, reports_over
+from tests.reports.test_sources import SpySink
 from tests.services import drop_postgres_schema
 
 MINI = (150_000, 600_000)  # gpt-4o-mini, picodollars per input / output token
@@ -152,14 +154,46 @@ def test_a_model_filter_reads_the_rollup_by_model(reports: Reports) -> None:
     ]
 
 
-def test_a_user_filter_reads_that_users_events(reports: Reports) -> None:
-    """--user ann: r1, r3 (refused) and r4."""
-    total = R1 + R4
-    assert reports.routes(user="ann") == [
-        route("chat", "complex", "fallback", 1, 0, (500, 50), R4, total),
-        route("chat", "simple", "auto", 1, 0, (1000, 100), R1, total),
-        route("chat", "complex", "auto", 1, 1, (0, 0), 0, total),
-    ]
+ANN_TOTAL = R1 + R4
+ANN = [  # --user ann: r1, r3 (refused) and r4
+    route("chat", "complex", "fallback", 1, 0, (500, 50), R4, ANN_TOTAL),
+    route("chat", "simple", "auto", 1, 0, (1000, 100), R1, ANN_TOTAL),
+    route("chat", "complex", "auto", 1, 1, (0, 0), 0, ANN_TOTAL),
+]
+
+
+def test_a_user_filter_gives_that_users_routes(reports: Reports) -> None:
+    assert reports.routes(user="ann") == ANN
+
+
+def test_a_user_filter_reads_the_rollup_of_users_routing(reports: Reports) -> None:
+    """Whole days of one user come from the rollup keyed by user, tier and reason, not from the
+    events."""
+    spy = SpySink(reports.sink)
+    Reports(spy).routes(user="ann", since=date(2026, 3, 2), until=date(2026, 3, 3))
+    assert spy.tables()[-1] == "costcap_rollup_daily_user_route"
+    assert "costcap_events" not in spy.tables()
+
+
+@pytest.mark.parametrize("backend", LEDGER_BACKENDS)
+def test_a_version_7_ledger_gives_a_users_routes_from_events(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A ledger from before the rollup of users' routing, opened by reports (which never
+    migrate), answers from that user's events, with the same figures; it stays at version 7."""
+    url = ledger_url(backend, tmp_path_factory)
+    make_older(url, 7, EVENTS)
+    spy = SpySink(open_readonly(url))
+    try:
+        assert Reports(spy).routes(user="ann") == ANN
+        assert spy.tables()[-1] == "costcap_events"
+    finally:
+        spy.close()
+    try:
+        assert execute(url, "SELECT value FROM costcap_ledger_meta") == [("7",)]
+    finally:
+        if backend == "postgres":
+            drop_postgres_schema(url)
 
 
 def test_a_range_reads_its_days(reports: Reports) -> None:

@@ -63,6 +63,11 @@ def spy(tmp_path: Path) -> SpySink:
         (lambda r: r.cache_savings(model="gpt-4o"), "costcap_rollup_daily_feature_model"),
         (lambda r: r.by_model_tier(), "costcap_rollup_daily_tier"),
         (lambda r: r.by_model_tier(feature="chat"), "costcap_rollup_daily_tier"),
+        (lambda r: r.routes(), "costcap_rollup_daily_route"),
+        (lambda r: r.routes(feature="chat"), "costcap_rollup_daily_route"),
+        (lambda r: r.routes(model="gpt-4o"), "costcap_rollup_daily_route"),
+        (lambda r: r.routes(user="user-01"), "costcap_rollup_daily_user_route"),
+        (lambda r: r.routes(user="user-01", feature="chat"), "costcap_rollup_daily_user_route"),
     ],
 )
 def test_whole_days_are_read_from_the_narrowest_rollup(spy: SpySink, call: Any, table: str) -> None:
@@ -105,6 +110,24 @@ def test_a_users_spend_by_tier_is_read_from_their_events(spy: SpySink) -> None:
     assert "SEARCH e USING INDEX costcap_events_user_ts_cost (user_id=? AND ts>? AND ts<?)" in (
         _plan(spy)
     )
+
+
+def test_a_users_spend_by_tier_and_model_is_read_from_their_events(spy: SpySink) -> None:
+    """The rollup of users' routing has no model: a user's routes of one model are read from
+    their events."""
+    Reports(spy).routes(user="user-01", model="gpt-4o", since=date(2026, 3, 2))
+    assert spy.tables()[-1] == "costcap_events"
+
+
+def test_a_users_routes_search_the_primary_key_per_day(spy: SpySink) -> None:
+    """A user's routing names each day of the rollup of users' routing, whose primary key
+    SQLite searches (never a scan)."""
+    Reports(spy).routes(user="user-01", since=date(2026, 3, 2), until=date(2026, 3, 4))
+    assert "e.day IN (?, ?, ?)" in spy.sql[-1]
+    plan = spy.inner.query("EXPLAIN QUERY PLAN " + spy.sql[-1], spy.params[-1])
+    steps = " ".join(str(row[-1]) for row in plan)
+    assert "(day=? AND user_id=?)" in steps
+    assert "SCAN e" not in steps
 
 
 def test_the_sqlite_plan_searches_the_primary_key(spy: SpySink) -> None:

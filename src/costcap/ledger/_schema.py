@@ -1,4 +1,4 @@
-"""The ledger's tables, for SQLite and PostgreSQL (schema version 7).
+"""The ledger's tables, for SQLite and PostgreSQL (schema version 8).
 
 ``costcap_events``      one row per call, keyed by ``request_id`` (replays are ignored)
 ``costcap_inflight``    one row per admitted call whose event has not arrived yet, with its
@@ -12,6 +12,8 @@
     ``_daily_tier``          day × feature × model × service tier (by model and service tier)
     ``_daily_route``         day × feature × routing tier × route reason × model × service
                              tier (routing; and the sums of the calls a what-if prices again)
+    ``_daily_user_route``    day × user × feature × routing tier × route reason (one user's
+                             routing)
     ``_minute_feature``      minute × feature: calls, cost (anomalies: features' seasonal hours)
     ``_daily_refused``       day × reason × feature × model of refused calls: calls, the last
     ``_daily_refused_user``  user × reason × feature × model × day: calls, the last
@@ -58,6 +60,11 @@ Versions (``costcap_ledger_meta.ledger_schema_version``; :mod:`costcap.ledger._m
 7. adds ``costcap_alerts``: the alerts the Guards writing to the ledger fired, one row each,
    and its index on ``fired_at``. Nothing to backfill: no costcap before 7 recorded an alert
    (reports on an older ledger list none).
+8. adds the rollup ``_daily_user_route`` (backfilled from the events): the routing report
+   filtered to one user reads a few rows per day instead of every call of that user (a heavy
+   user of a 10M-event ledger: ~100k events, 0.4 s on SQLite and 0.8 s on PostgreSQL). Keyed
+   neither by model nor by service tier, with the spend measures only: as many rows as
+   ``_daily`` (each routing tier sends its calls to a model or two), written per batch like it.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ __all__ = [
     "ALERTS_SINCE",
     "DAILY_ROUTE",
     "DAILY_TIER",
+    "DAILY_USER_ROUTE",
     "DROPPED_INDEXES",
     "EVENT_COLUMNS_SINCE",
     "INDEXES",
@@ -91,7 +99,7 @@ __all__ = [
     "key_sql",
 ]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 ALERTS_SINCE = 7  # the version that added ``costcap_alerts``
 
 # Every spend rollup carries these sums (name, SQL expression over an event row ``e``).
@@ -165,12 +173,23 @@ DAILY_ROUTE = Rollup(
     (*_SPEND, *PRICED_MEASURES),
     since=6,
 )
+# Spend per user, routing tier and reason: one user's routing report (``_daily_route`` has no
+# user, and keying it by user would multiply its rows, which every what-if and unfiltered
+# routing report reads, by the users). Neither model nor service tier: a report by those and a
+# user reads ``_daily``; no priced sums: a user's what-if reads that user's events.
+DAILY_USER_ROUTE = Rollup(
+    "costcap_rollup_daily_user_route",
+    ("day", "user_id", "feature", "tier", "route_reason"),
+    _SPEND,
+    since=8,
+)
 SPEND_ROLLUPS: tuple[Rollup, ...] = (
     Rollup("costcap_rollup_daily", ("day", "user_id", "feature", "model"), _SPEND),
     Rollup("costcap_rollup_daily_user", ("day", "user_id"), _SPEND),
     Rollup("costcap_rollup_daily_feature_model", ("day", "feature", "model"), _SPEND),
     DAILY_TIER,
     DAILY_ROUTE,
+    DAILY_USER_ROUTE,
 )
 MINUTE_FEATURE = Rollup(
     "costcap_rollup_minute_feature",

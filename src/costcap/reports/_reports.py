@@ -77,6 +77,7 @@ from costcap.reports._sql import (
     dialect_for,
     grouped_sql,
     in_list,
+    rollup_since,
 )
 from costcap.reports._whatif import (
     CallGroup,
@@ -363,8 +364,9 @@ class Reports:
         model: str | None = None,
     ) -> list[RouteSpend]:
         """Spend per feature, routing tier and route reason (:mod:`costcap.reports._routes`),
-        from the routing rollup (with ``user``, that user's events). A ledger older than
-        routing (schema version 5 or below) raises ``ConfigError``."""
+        from the routing rollup (with ``user``, the rollup of users' routing; on a ledger older
+        than it, schema version 7 or below, that user's events). A ledger older than routing
+        (schema version 5 or below) raises ``ConfigError``."""
         query = Query.of(since, until, user, feature, model)
         self._check_version(DAILY_ROUTE.since, "routing")
         grouped = self._grouped(("feature", "tier", "route_reason"), query, _SPEND)
@@ -584,7 +586,10 @@ class Reports:
         split = query.range.split()
         assert top is None or not split.edges, "a top-N cut needs a single rollup read"
         parts: list[tuple[str, list[object]]] = []
-        table = covering_rollup({*keys, *(col for col, _ in query.filters)})
+        dims = {*keys, *(col for col, _ in query.filters)}
+        table = covering_rollup(dims)
+        if table is not None and rollup_since(table) > 1:  # absent from an older ledger
+            table = covering_rollup(dims, self._ledger_version())
         if table is None:  # no rollup is keyed so (a user's calls by tier): the events, all of it
             assert top is None, "a top-N cut needs a rollup"
             parts.append(

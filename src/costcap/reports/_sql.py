@@ -8,7 +8,11 @@ Which table answers: the narrowest rollup whose keys cover the report's dimensio
 smallest first — ``_daily_feature_model`` (days × features × models: a few thousand rows a
 quarter), then ``_daily_tier`` (the same per service tier: the reports by tier), then
 ``_daily_route`` (the same per routing tier and route reason: the routing report), then
-``_daily_user`` (days × users), then ``_daily`` (days × users × features × models). Refusals
+``_daily_user`` (days × users), then ``_daily`` (days × users × features × models), then
+``_daily_user_route`` (days × users × features × routing tiers and reasons: one user's routing
+report; last, so that every query an older rollup answers keeps reading it, on a ledger of any
+version, and only a user's routing reads the newest — or the events, on a ledger older than
+it: reports never migrate). Refusals
 have their own rollups (:mod:`costcap.reports._refused`); partial edge days and anomalies read
 ``costcap_events`` (anomalies also the minute rollup), and so does a report that no rollup is
 keyed for (a user's spend by service tier).
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from costcap.ledger._schema import MEASURES, ROLLUPS
+from costcap.ledger._schema import MEASURES, ROLLUPS, SPEND_ROLLUPS
 
 __all__ = [
     "EVENTS",
@@ -33,6 +37,7 @@ __all__ = [
     "dialect_for",
     "grouped_sql",
     "in_list",
+    "rollup_since",
 ]
 
 EVENTS = "costcap_events"
@@ -43,8 +48,10 @@ ROLLUP_ORDER: tuple[str, ...] = (
     "costcap_rollup_daily_route",
     "costcap_rollup_daily_user",
     "costcap_rollup_daily",
+    "costcap_rollup_daily_user_route",
 )
 assert set(ROLLUP_ORDER) == set(ROLLUPS)
+_SINCE = {r.table: r.since for r in SPEND_ROLLUPS}
 # A user filter on a rollup keyed (day, user_id, …) lists the days, so that the primary key is
 # searched once per day (a "skip scan" by hand) instead of scanned over the whole range.
 MAX_LISTED_DAYS = 1000
@@ -107,13 +114,21 @@ def dialect_for(name: str) -> Dialect:
     return Dialect(name)
 
 
-def covering_rollup(dims: Collection[str]) -> str | None:
+def covering_rollup(dims: Collection[str], version: int | None = None) -> str | None:
     """The smallest rollup keyed by every one of ``dims`` (day, user_id, feature, model,
-    service_tier); None when there is none."""
+    service_tier, tier, route_reason); None when there is none. ``version``: among the rollups
+    a ledger of that schema version has (None: every one)."""
     for table in ROLLUP_ORDER:
+        if version is not None and _SINCE[table] > version:
+            continue
         if set(dims) <= set(ROLLUPS[table]):
             return table
     return None
+
+
+def rollup_since(table: str) -> int:
+    """The schema version that added the spend rollup ``table``."""
+    return _SINCE[table]
 
 
 def choose_rollup(dims: Collection[str]) -> str:
