@@ -46,6 +46,7 @@ from tests.dashboard.browser import (
     write_ledger,
 )
 from tests.dashboard.reference import cli, text
+from tests.waiting import wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route
@@ -185,10 +186,9 @@ def submit_filters(tab: Tab, values: dict[str, str]) -> None:
 
 def changed(tab: Tab, name: str, old: str | None) -> None:
     """Wait until the live refresh has changed ``main``'s ``data-NAME`` from ``old``."""
-    tab.page.wait_for_function(
-        f"old => document.querySelector('main#panels').getAttribute('data-{name}') !== old",
-        arg=old,
-    )
+    # Polled from here, not with page.wait_for_function: older Playwright (1.49) evaluates a
+    # string predicate with eval() inside the page, which the dashboard's CSP forbids.
+    wait_for(lambda: tab.main(name) != old, timeout=30)
 
 
 # -- tests -----------------------------------------------------------------------------------------
