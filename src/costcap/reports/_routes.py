@@ -1,10 +1,11 @@
 """Routing: spend per feature, routing tier and route reason, and whether cascades pay.
 
-The spend comes from the routing rollup (``costcap_rollup_daily_route``). Cascades come from the
-events that carry a ``cascade_id`` over the range, read through their partial index on ``ts``
-(only cascaded calls have an entry). Refused calls are left out of cascades: they reached no
-model. Each cascade's calls are ordered by time; the first is the cheap tier's, the last the
-answer that was kept (the *upper* call). A cascade with more than one call escalated.
+The spend comes from the routing rollup (``costcap_rollup_daily_route``; one user's from
+``costcap_rollup_daily_user_route``). Cascades come from the events that carry a ``cascade_id``
+over the range, read through their partial index on ``ts`` (only cascaded calls have an entry).
+Refused calls are left out of cascades: they reached no model. Each cascade's calls are ordered
+by time; the first is the cheap tier's, the last the answer that was kept (the *upper* call). A
+cascade with more than one call escalated.
 
 **What the cascade saved.** What the cascaded answers cost is every call of every cascade. What
 sending each of them straight to the upper tier would have cost is, for an escalated cascade,
